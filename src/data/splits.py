@@ -1,0 +1,109 @@
+"""Split protocols: the DJSRH per-label split (SPEC.md section 1), a random split, and the
+validation queries. Every function is seeded and returns sorted int64 index arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from src.utils.errors import ConfigError
+
+VAL_STREAM = 1  # the val subset draws from its own stream: its size never moves the split
+
+
+@dataclass(frozen=True)
+class LabelSplitSizes:
+    """Per-label query/train counts of the DJSRH protocol and the final train size."""
+
+    query_first: int
+    train_first: int
+    query_rest: int
+    train_rest: int
+    train_total: int = 5000
+
+
+MIRFLICKR_SIZES = LabelSplitSizes(160, 400, 80, 200)
+NUSWIDE_SIZES = LabelSplitSizes(200, 500, 200, 500)
+
+
+def _sorted(indices: list[int] | np.ndarray) -> np.ndarray:
+    return np.sort(np.asarray(indices, dtype=np.int64))
+
+
+def djsrh_split(label: np.ndarray, sizes: LabelSplitSizes, seed: int) -> dict[str, np.ndarray]:
+    """Query/train/retrieval of DJSRH: label columns in order, each giving queries then train
+    items from its not-yet-used items (in random order); a column with too few unused items
+    gives what it has (queries first). Train is topped up to ``sizes.train_total`` with random
+    non-query items; retrieval is every item but the queries."""
+    rng = np.random.default_rng(seed)
+    n_items = label.shape[0]
+    used = np.zeros(n_items, dtype=bool)  # (N,)
+    query: list[np.ndarray] = []
+    train: list[np.ndarray] = []
+    for column in range(label.shape[1]):
+        n_query = sizes.query_first if column == 0 else sizes.query_rest
+        n_train = sizes.train_first if column == 0 else sizes.train_rest
+        free = rng.permutation(np.flatnonzero((label[:, column] != 0) & ~used))
+        query.append(free[:n_query])
+        train.append(free[n_query : n_query + n_train])
+        used[free[: n_query + n_train]] = True
+    query_idx, train_idx = np.concatenate(query), np.concatenate(train)
+    missing = sizes.train_total - train_idx.size
+    if missing > 0:
+        spare = rng.permutation(np.flatnonzero(~used))
+        train_idx = np.concatenate([train_idx, spare[:missing]])
+    is_query = np.zeros(n_items, dtype=bool)
+    is_query[query_idx] = True
+    return {
+        "query": _sorted(query_idx),
+        "train": _sorted(train_idx),
+        "retrieval": np.flatnonzero(~is_query).astype(np.int64),
+    }
+
+
+def random_split(
+    n_items: int, query_size: int, train_size: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Random queries, train from the rest, retrieval = every item but the queries."""
+    if query_size + train_size > n_items or query_size < 1 or train_size < 1:
+        raise ConfigError(
+            f"cannot take {query_size} queries and {train_size} train items from {n_items}"
+        )
+    order = np.random.default_rng(seed).permutation(n_items)
+    is_query = np.zeros(n_items, dtype=bool)
+    is_query[order[:query_size]] = True
+    return {
+        "query": _sorted(order[:query_size]),
+        "train": _sorted(order[query_size : query_size + train_size]),
+        "retrieval": np.flatnonzero(~is_query).astype(np.int64),
+    }
+
+
+def official_split(n_train: int, n_test: int) -> dict[str, np.ndarray]:
+    """Rows = train then test: the test rows are the queries, retrieval = train."""
+    train = np.arange(n_train, dtype=np.int64)
+    return {
+        "query": np.arange(n_train, n_train + n_test, dtype=np.int64),
+        "train": train,
+        "retrieval": train.copy(),
+    }
+
+
+def default_val_size(n_retrieval: int) -> int:
+    return min(1000, round(0.1 * n_retrieval))
+
+
+def val_split(splits: dict[str, np.ndarray], seed: int, size: int | None = None) -> np.ndarray:
+    """Validation queries: a seeded random subset of retrieval minus train when that is not
+    empty (MIRFlickr, NUS-WIDE), else of train (Wiki, UCI); never a query. ``size`` defaults
+    to min(1000, round(0.1 * n_retrieval)) and is capped at the pool size."""
+    pool = np.setdiff1d(splits["retrieval"], splits["train"])
+    if pool.size == 0:
+        pool = splits["train"]
+    pool = np.setdiff1d(pool, splits["query"])
+    size = default_val_size(splits["retrieval"].size) if size is None else size
+    if size < 1:
+        raise ConfigError(f"the validation size must be positive, got {size}")
+    rng = np.random.default_rng([seed, VAL_STREAM])
+    return _sorted(rng.choice(pool, size=min(size, pool.size), replace=False))
