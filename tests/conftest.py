@@ -1,0 +1,36 @@
+"""Shared fixtures: a tiny synthetic feature store, generated once per test session."""
+
+from pathlib import Path
+
+import pytest
+
+from src.data.synthetic import make_synthetic
+
+# Small enough for fast tests, big enough for several batches and every split non-empty.
+TINY_SYNTHETIC = dict(
+    n_items=400,
+    n_query=50,
+    n_train=200,
+    n_val=50,
+    image_dim=64,
+    text_dim=48,
+    n_classes=6,
+    seed=0,
+)
+
+
+@pytest.fixture
+def synthetic_store_params() -> dict:
+    """The `make_synthetic` arguments of `synthetic_store` (a fresh copy)."""
+    return dict(TINY_SYNTHETIC)
+
+
+@pytest.fixture(scope="session")
+def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Path of a read-only tiny synthetic store (400 items, 64-d image, 48-d text, 6 classes).
+
+    Shared by the whole session: copy it before changing it.
+    """
+    path = tmp_path_factory.mktemp("store") / "synthetic.h5"
+    make_synthetic(path, **TINY_SYNTHETIC)
+    return path
