@@ -1,0 +1,110 @@
+"""Convert a downloaded dataset into the HDF5 feature store (docs/data.md).
+
+    python scripts/prepare_data.py wiki --source ../shared/data/wiki
+    python scripts/prepare_data.py mirflickr --source DIR [--image-file F --image-key K]
+    python scripts/prepare_data.py nuswide --source DIR
+    python scripts/prepare_data.py uci --source ../shared/data/uci
+    python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
+
+The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
+unless --out says otherwise. Bad input ends with one line ``error: ...`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from src.data import converters
+from src.data.store import StoreInfo
+from src.data.extract import ARCHS, ExtractOptions
+from src.utils.errors import AGCHError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="output store (default: data/<dataset>.h5)")
+    parser.add_argument("--seed", type=int, default=0, help="split seed, stored as split_seed")
+    parser.add_argument(
+        "--val-size", type=int, help="validation queries (default min(1000, 10%% of retrieval))"
+    )
+
+
+def _images(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--image-file", help="image feature (or raw image) file in --source")
+    parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
+    parser.add_argument("--arch", choices=ARCHS, default="vgg19", help="for raw images")
+    parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
+    parser.add_argument("--batch-size", type=int, default=64, help="for raw images")
+    parser.add_argument("--device", help="for raw images (default: cuda when available)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="dataset", required=True)
+    for name in ("wiki", "uci", "mirflickr", "nuswide"):
+        sub = commands.add_parser(name, help=f"convert the {name} release")
+        sub.add_argument("--source", type=Path, required=True, help="folder of the release")
+        _common(sub)
+        if name in ("mirflickr", "nuswide"):
+            _images(sub)
+    sub = commands.add_parser("arrays", help="any paired dataset given as .npy arrays")
+    sub.add_argument("--image", type=Path, required=True, help="image features [N, Dv]")
+    sub.add_argument("--text", type=Path, required=True, help="text features [N, Dt]")
+    sub.add_argument("--labels", type=Path, required=True, help="multi-hot [N, C] or ids [N]")
+    sub.add_argument("--name", default="arrays", help="dataset name (and default file name)")
+    sub.add_argument("--query-size", type=int, default=2000)
+    sub.add_argument("--train-size", type=int, default=5000)
+    _common(sub)
+    return parser
+
+
+def convert(args: argparse.Namespace) -> StoreInfo:
+    name = args.name if args.dataset == "arrays" else args.dataset
+    out = args.out or ROOT / "data" / f"{name}.h5"
+    common = {"seed": args.seed, "val_size": args.val_size}
+    if args.dataset == "arrays":
+        return converters.convert_arrays(
+            args.image,
+            args.text,
+            args.labels,
+            out,
+            args.query_size,
+            args.train_size,
+            dataset=name,
+            **common,
+        )
+    if args.dataset in ("wiki", "uci"):
+        convert_fn = getattr(converters, f"convert_{args.dataset}")
+        return convert_fn(args.source, out, **common)
+    extract = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
+    convert_fn = getattr(converters, f"convert_{args.dataset}")
+    return convert_fn(
+        args.source,
+        out,
+        image_file=args.image_file,
+        image_key=args.image_key,
+        extract=extract,
+        **common,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        info = convert(args)
+    except AGCHError as exc:
+        print("error: " + str(exc).replace("\n", " "), file=sys.stderr)
+        return 2
+    sizes = ", ".join(f"{k} {v}" for k, v in info.split_sizes.items())
+    print(
+        f"wrote {info.path}: {info.n_items} items, image {info.image_dim}-d, "
+        f"text {info.text_dim}-d, {info.n_classes} classes; {sizes}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

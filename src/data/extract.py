@@ -1,0 +1,209 @@
+"""fc7 image features (torchvision AlexNet or VGG-19), batched and resumable.
+
+torchvision is imported only inside `fc7_model`: its wheels fail to import on machines
+without CUDA, and nothing else in the project needs it. Results go to an ``.npy`` file;
+while running, rows go to ``<out>.partial.npy`` and the count of finished rows to
+``<out>.progress.json`` (written after the rows are flushed), so an interrupted run continues
+where it stopped; the finished partial file is renamed onto ``out`` (atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from src.utils.errors import AGCHError, DataError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
+ARCHS = ("alexnet", "vgg19")
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """How to turn raw images into features: network, weights, batch size, device."""
+
+    arch: str = "vgg19"
+    weights: str | None = None  # a local state-dict file; None = torchvision's ImageNet weights
+    batch_size: int = 64
+    device: str | None = None  # None = cuda when available
+
+    def describe(self) -> str:
+        weights = self.weights or "torchvision IMAGENET1K_V1"
+        return f"torchvision {self.arch} fc7 4096-d ({Path(weights).name})"
+
+
+def list_images(source: str | os.PathLike) -> list[Path]:
+    """Image paths of a folder (recursive, sorted) or of a list file (one path per line,
+    relative paths taken from the list file's folder)."""
+    source = Path(source)
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise DataError(source, None, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        return paths
+    if not source.is_file():
+        raise DataError(source, None, "not found (expected an image folder or a list file)")
+    paths = []
+    for number, line in enumerate(source.read_text().splitlines(), start=1):
+        if line.strip():
+            path = source.parent / line.strip()
+            if not path.is_file():
+                raise DataError(source, f"line {number}", f"image file not found: {path}")
+            paths.append(path)
+    if not paths:
+        raise DataError(source, None, "expected one image path per line, found none")
+    return paths
+
+
+def _normalise(batch: torch.Tensor) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> float, ImageNet mean/std."""
+    mean = torch.tensor(IMAGENET_MEAN, device=batch.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=batch.device).view(1, 3, 1, 1)
+    return (batch.float() / 255.0 - mean) / std
+
+
+class ArrayImages:
+    """Images already 224x224: an array-like [N, 3, 224, 224] uint8 (MATLAB ``IAll``)."""
+
+    def __init__(self, array: Any, name: str = "IAll") -> None:
+        if array.ndim != 4 or array.shape[1] != 3:
+            raise DataError(name, None, f"expected images [N, 3, H, W], got {array.shape}")
+        self.array = array
+
+    def __len__(self) -> int:
+        return self.array.shape[0]
+
+    def batch(self, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(self.array[start:stop]))  # (B, 3, H, W)
+
+
+class FileImages:
+    """Image files, resized (shorter side 256) and centre-cropped to 224 as for ImageNet."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @staticmethod
+    def load(path: Path) -> np.ndarray:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            scale = 256 / min(image.size)
+            size = (max(224, round(image.width * scale)), max(224, round(image.height * scale)))
+            image = image.resize(size, Image.BILINEAR)
+            left, top = (size[0] - 224) // 2, (size[1] - 224) // 2
+            image = image.crop((left, top, left + 224, top + 224))
+            return np.asarray(image).transpose(2, 0, 1)  # (3, 224, 224)
+
+    def batch(self, start: int, stop: int) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self.load(p) for p in self.paths[start:stop]]))
+
+
+def fc7_model(arch: str = "vgg19", weights: str | os.PathLike | None = None) -> torch.nn.Module:
+    """AlexNet/VGG-19 up to fc7 (after its ReLU), in eval mode; ImageNet weights from
+    torchvision's enum, or a local state-dict file."""
+    if arch not in ARCHS:
+        raise AGCHError(f"unknown architecture {arch!r}, expected one of {ARCHS}")
+    try:
+        import torchvision
+    except Exception as exc:  # CUDA wheels raise RuntimeError/OSError, not only ImportError
+        raise AGCHError(
+            f"torchvision cannot be imported ({type(exc).__name__}: {exc}); install the "
+            "'extract' extra on a machine where it works, or pass a feature file instead"
+        ) from exc
+    builder = getattr(torchvision.models, arch)
+    if weights is None:
+        enum = {"alexnet": "AlexNet_Weights", "vgg19": "VGG19_Weights"}[arch]
+        model = builder(weights=getattr(torchvision.models, enum).IMAGENET1K_V1)
+    else:
+        if not Path(weights).is_file():
+            raise DataError(weights, None, f"weights file not found (a {arch} state dict)")
+        model = builder(weights=None)
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model.classifier = model.classifier[:-1]  # drop fc8: the output is fc7
+    return model.eval()
+
+
+def _progress_paths(out: Path) -> tuple[Path, Path]:
+    return out.with_name(out.name + ".partial.npy"), out.with_name(out.name + ".progress.json")
+
+
+def _resume_point(partial: Path, progress: Path, n_items: int, tag: str) -> tuple[int, int]:
+    """(rows done, feature dim) of a matching earlier run, else (0, 0)."""
+    if not (partial.is_file() and progress.is_file()):
+        return 0, 0
+    state = json.loads(progress.read_text())
+    if state.get("n_items") != n_items or state.get("tag") != tag:
+        return 0, 0
+    return int(state["done"]), int(state["dim"])
+
+
+def _save_progress(progress: Path, done: int, n_items: int, dim: int, tag: str) -> None:
+    tmp = progress.with_name(progress.name + ".tmp")
+    tmp.write_text(json.dumps({"done": done, "n_items": n_items, "dim": dim, "tag": tag}))
+    os.replace(tmp, progress)
+
+
+def _report(done: int, total: int, started: float) -> None:
+    rate = done / max(time.monotonic() - started, 1e-9)
+    print(f"extract: {done}/{total} images ({rate:.1f}/s)", file=sys.stderr, flush=True)
+
+
+def extract_features(
+    images: ArrayImages | FileImages,
+    model: Model,
+    out: str | os.PathLike,
+    batch_size: int = 64,
+    device: str | None = None,
+    tag: str = "",
+    report_every: int = 20,
+) -> Path:
+    """Run ``model`` over ``images`` in batches into ``out`` (.npy, float32 [N, D]);
+    resume an interrupted run with the same ``tag`` and item count. Return ``out``."""
+    out = Path(out)
+    partial, progress = _progress_paths(out)
+    n_items = len(images)
+    done, dim = _resume_point(partial, progress, n_items, tag)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(model, torch.nn.Module):
+        model = model.to(device).eval()
+    features = np.lib.format.open_memmap(partial, mode="r+") if done else None
+    started, batches = time.monotonic(), 0
+    with torch.inference_mode():
+        while done < n_items:
+            stop = min(done + batch_size, n_items)
+            batch = model(_normalise(images.batch(done, stop).to(device)))  # (B, D)
+            rows = batch.float().cpu().numpy()
+            if features is None:
+                dim = rows.shape[1]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                features = np.lib.format.open_memmap(
+                    partial, mode="w+", dtype=np.float32, shape=(n_items, dim)
+                )  # (N, D)
+            features[done:stop] = rows
+            features.flush()
+            done, batches = stop, batches + 1
+            _save_progress(progress, done, n_items, dim, tag)
+            if batches % report_every == 0 or done == n_items:
+                _report(done, n_items, started)
+    del features
+    os.replace(partial, out)
+    progress.unlink()
+    return out
