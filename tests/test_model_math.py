@@ -1,0 +1,148 @@
+"""The similarity, the losses and the networks against plain loops and hand-computed cases."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from src.models.components import GCNHash
+from src.models.losses import compute_loss, gap, rec
+from src.models.similarity import aggregated_similarity, graph_adjacency
+
+
+def loop_similarity(xv, xt, gv, gt, rho, gamma_mode="squared", distance="plain", scale="none"):
+    """S_ij by a double loop over pairs, written from SPEC.md section 3."""
+    xv = xv / np.linalg.norm(xv, axis=1, keepdims=True)
+    xt = xt / np.linalg.norm(xt, axis=1, keepdims=True)
+    wv, wt = (gv, gt) if gamma_mode == "squared" else (math.sqrt(gv), math.sqrt(gt))
+    m = xv.shape[0]
+    S = np.zeros((m, m))
+    for i in range(m):
+        for j in range(m):
+            zi = np.concatenate([wv * xv[i], wt * xt[i]])
+            zj = np.concatenate([wv * xv[j], wt * xt[j]])
+            d = np.linalg.norm(zi - zj)
+            if distance == "sqrt":
+                d = math.sqrt(d)
+            S[i, j] = float(zi @ zj) * math.exp(-d / rho)
+    return S / (wv**2 + wt**2) if scale == "max" else S
+
+
+def test_similarity_hand_computed():
+    xv = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    xt = torch.tensor([[2.0, 0.0], [5.0, 0.0]])
+    S = aggregated_similarity(xv, xt, gamma_v=1.0, gamma_t=1.0, rho=4.0)
+    # pair (0, 1): cos_v = 0, cos_t = 1 -> C = 1; ||Z_0 - Z_1|| = sqrt(2) -> D = exp(-sqrt(2)/4)
+    assert S[0, 1].item() == pytest.approx(math.exp(-math.sqrt(2) / 4), abs=1e-6)
+    assert S[0, 0].item() == pytest.approx(2.0, abs=1e-6)  # C_ii = gamma_v^2 + gamma_t^2
+    S_max = aggregated_similarity(xv, xt, 1.0, 1.0, 4.0, scale="max")
+    assert S_max[0, 0].item() == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("gamma_mode", ["squared", "linear"])
+@pytest.mark.parametrize("distance", ["plain", "sqrt"])
+@pytest.mark.parametrize("scale", ["none", "max"])
+def test_similarity_matches_loop(gamma_mode, distance, scale):
+    rng = np.random.default_rng(0)
+    xv, xt = rng.random((7, 5)), rng.random((7, 3))
+    got = aggregated_similarity(
+        torch.tensor(xv), torch.tensor(xt), 2.0, 0.3, 4.0, gamma_mode, distance, scale
+    )
+    want = loop_similarity(xv, xt, 2.0, 0.3, 4.0, gamma_mode, distance, scale)
+    assert got.dtype == torch.float32
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+
+
+def test_similarity_float32_under_bf16_autocast():
+    x = torch.rand(6, 9)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        S = aggregated_similarity(x, x, 1.0, 0.8, 4.0)
+    assert S.dtype == torch.float32
+    torch.testing.assert_close(S, aggregated_similarity(x, x, 1.0, 0.8, 4.0))
+
+
+def test_adjacency_is_degree_normalised():
+    S = torch.tensor([[1.0, 0.5, -0.2], [0.5, 1.0, 0.0], [-0.2, 0.0, 1.0]])
+    A = S.clamp_min(0).numpy()
+    d = A.sum(1)
+    want = np.array([[A[i, j] / math.sqrt(d[i] * d[j]) for j in range(3)] for i in range(3)])
+    np.testing.assert_allclose(graph_adjacency(S).numpy(), want, atol=1e-6)
+    A2 = np.clip(2 * S.numpy() - 1, 0, None)
+    d2 = A2.sum(1)
+    want2 = A2 / np.sqrt(d2[:, None] * d2[None, :])
+    np.testing.assert_allclose(graph_adjacency(S, "2S-1").numpy(), want2, atol=1e-6)
+
+
+def loop_rec(S, X, Y):
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    m = X.shape[0]
+    return sum((2 * S[i, j] - 1 - X[i] @ Y[j]) ** 2 for i in range(m) for j in range(m)) / m**2
+
+
+def loop_gap(X, Y):
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Y = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+    return sum(np.sum((X[i] - Y[i]) ** 2) for i in range(X.shape[0])) / X.shape[0]
+
+
+def test_total_loss_matches_loop():
+    rng = np.random.default_rng(1)
+    m, c = 6, 8
+    S = rng.random((m, m))
+    codes = {k: np.tanh(rng.normal(size=(m, c))) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
+    alpha, beta, lam, delta = 0.4, 0.3, 5.0, 0.01
+    L1 = sum(loop_rec(S, codes[k], codes[k]) for k in ("B_v", "B_t", "B_h"))
+    L2 = (
+        loop_rec(S, codes["B_gv"], codes["B_gv"])
+        + loop_rec(S, codes["B_gt"], codes["B_gt"])
+        + loop_gap(codes["B_gv"], codes["B_v"])
+        + loop_gap(codes["B_gt"], codes["B_t"])
+    )
+    L3 = beta * (loop_rec(S, codes["B_v"], codes["B_h"]) + loop_rec(S, codes["B_t"], codes["B_h"]))
+    L3 += lam * (loop_gap(codes["B_v"], codes["B_h"]) + loop_gap(codes["B_t"], codes["B_h"]))
+    t = {k: torch.tensor(v, dtype=torch.float32) for k, v in codes.items()}
+    terms = compute_loss(torch.tensor(S, dtype=torch.float32), t, alpha, beta, lam, delta)
+    for name, want in (("L1", L1), ("L2", L2), ("L3", L3)):
+        assert terms[name].item() == pytest.approx(want, rel=1e-5), name
+    assert terms["L"].item() == pytest.approx(alpha * L1 + delta * L2 + L3, rel=1e-5)
+
+
+def test_rec_and_gap_zero_at_their_optimum():
+    B = torch.tensor([[1.0, 1.0], [1.0, 1.0], [-1.0, -1.0]])
+    S_target = B @ B.T / 2  # 2S - 1 equal to the inner products of the unit codes
+    assert rec(S_target, B, B).item() == pytest.approx(0.0, abs=1e-7)
+    assert gap(B, 3 * B).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_losses_under_bf16_autocast_agree_with_float32():
+    torch.manual_seed(0)
+    m, c = 32, 16
+    S = torch.rand(m, m)
+    x = torch.randn(m, 64)
+    layers = {k: torch.nn.Linear(64, c) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
+    ref = compute_loss(S, {k: torch.tanh(f(x)) for k, f in layers.items()}, 1.0, 1.0, 0.1, 0.01)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        codes = {k: torch.tanh(f(x)) for k, f in layers.items()}
+        assert codes["B_v"].dtype == torch.bfloat16
+        got = compute_loss(S, codes, 1.0, 1.0, 0.1, 0.01)
+    assert got["L"].dtype == torch.float32
+    # bf16 keeps 8 bits of mantissa: the codes carry ~0.4 % relative error, the loss less.
+    for name in ("L1", "L2", "L3", "L"):
+        assert got[name].item() == pytest.approx(ref[name].item(), rel=2e-2), name
+
+
+def test_gcn_uses_the_graph():
+    torch.manual_seed(0)
+    gcn = GCNHash(in_dim=8, gcn_dim=6, code_length=4)
+    f = torch.randn(5, 8)
+    eye = torch.eye(5)
+    # With the identity graph each item is encoded alone: permuting items permutes codes.
+    perm = torch.tensor([3, 1, 4, 0, 2])
+    torch.testing.assert_close(gcn(f, eye)[perm], gcn(f[perm], eye))
+    # With a full uniform graph every item gets the same (mean-aggregated) code.
+    full = torch.full((5, 5), 1 / 5)
+    out = gcn(f, full)
+    torch.testing.assert_close(out, out[:1].expand(5, -1))
+    assert out.shape == (5, 4) and out.abs().max() < 1
