@@ -198,6 +198,9 @@ def write_store(
             ):
                 if key not in h5.attrs:
                     h5.attrs[key] = default
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual mode
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
