@@ -1,0 +1,117 @@
+"""Run helpers: pre-run extras, the task wrapper, metric lookup, commit id, atomic results."""
+
+import json
+import math
+import os
+import subprocess
+import tempfile
+import warnings
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig
+
+from src.utils import rich_utils
+from src.utils.errors import ConfigError
+from src.utils.pylogger import RankedLogger
+
+log = RankedLogger(__name__, rank_zero_only=True)
+
+
+def extras(cfg: DictConfig) -> None:
+    """Apply `cfg.extras` before the task: silence warnings, ask for tags, print the config."""
+    if not cfg.get("extras"):
+        return
+    if cfg.extras.get("ignore_warnings"):
+        log.info("Disabling python warnings! <cfg.extras.ignore_warnings=True>")
+        warnings.filterwarnings("ignore")
+    if cfg.extras.get("enforce_tags"):
+        rich_utils.enforce_tags(cfg, save_to_file=True)
+    if cfg.extras.get("print_config"):
+        rich_utils.print_config_tree(cfg, resolve=True, save_to_file=True)
+
+
+def task_wrapper(task_func: Callable) -> Callable:
+    """Run a task and log where its outputs went, whether it succeeded or failed.
+
+    The task returns (metric_dict, object_dict). Exceptions are logged and re-raised, so that
+    the command-line entry point decides how to report them.
+    """
+
+    @wraps(task_func)
+    def wrap(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            return task_func(cfg=cfg)
+        except Exception as ex:
+            log.error(f"{type(ex).__name__}: {ex}")
+            raise
+        finally:
+            log.info(f"Output dir: {cfg.paths.output_dir}")
+
+    return wrap
+
+
+def get_metric_value(metric_dict: dict[str, Any], metric_name: str | None) -> float | None:
+    """The value of the metric a sweeper optimises (None when no metric is named)."""
+    if not metric_name:
+        log.info("Metric name is None! Skipping metric value retrieval...")
+        return None
+    if metric_name not in metric_dict:
+        available = ", ".join(sorted(metric_dict)) or "none"
+        raise ConfigError(
+            f"optimized_metric: '{metric_name}' was not logged (logged: {available})"
+        )
+    value = metric_dict[metric_name]
+    value = float(value.item() if hasattr(value, "item") else value)
+    log.info(f"Retrieved metric value! <{metric_name}={value}>")
+    return value
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The commit id of the checkout holding `cwd` (default: this file), or "unknown"."""
+    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON values: tensors and numpy scalars to floats, non-finite floats to null."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def write_results_json(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write `payload` as JSON atomically: readers see the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_json_safe(payload), indent=2, sort_keys=False, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(text + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
