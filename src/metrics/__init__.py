@@ -1,0 +1,17 @@
+"""Retrieval metrics of the evaluation protocol (SPEC.md section 6)."""
+
+from src.metrics.retrieval import (
+    evaluate_retrieval,
+    hamming_distance,
+    mean_average_precision,
+    precision_at_k,
+    precision_recall_curve,
+)
+
+__all__ = [
+    "evaluate_retrieval",
+    "hamming_distance",
+    "mean_average_precision",
+    "precision_at_k",
+    "precision_recall_curve",
+]

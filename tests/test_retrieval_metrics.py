@@ -1,0 +1,239 @@
+"""Retrieval metrics against independent per-query loops and brute force over tie orders."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from src.metrics.retrieval import (
+    evaluate_retrieval,
+    hamming_distance,
+    mean_average_precision,
+    precision_at_k,
+    precision_recall_curve,
+)
+
+# ---------------------------------------------------------------- independent reference
+
+
+def ref_relevance(lq: np.ndarray, Lr: np.ndarray) -> np.ndarray:
+    return np.array([bool(np.any((lq > 0) & (row > 0))) for row in Lr])
+
+
+def ref_ap(rel_ranked: np.ndarray, n_relevant: int | None) -> float:
+    """AP of one ranking; n_relevant None means: normalise by the hits in the ranking."""
+    hits, total = 0, 0.0
+    for pos, is_rel in enumerate(rel_ranked, start=1):
+        if is_rel:
+            hits += 1
+            total += hits / pos
+    denom = hits if n_relevant is None else n_relevant
+    return total / denom if denom > 0 else 0.0
+
+
+def ref_distances(bq: np.ndarray, Br: np.ndarray) -> np.ndarray:
+    return np.array([np.sum(bq != br) for br in Br])
+
+
+def ref_map(Bq, Br, Lq, Lr, topk=None) -> float:
+    aps = []
+    for bq, lq in zip(Bq, Lq):
+        rel = ref_relevance(lq, Lr)
+        order = np.argsort(ref_distances(bq, Br), kind="stable")
+        if topk is None:
+            aps.append(ref_ap(rel[order], int(rel.sum())))
+        else:
+            aps.append(ref_ap(rel[order][:topk], None))
+    return float(np.mean(aps))
+
+
+def ref_precision_at_k(Bq, Br, Lq, Lr, ks) -> np.ndarray:
+    out = np.zeros(len(ks))
+    for bq, lq in zip(Bq, Lq):
+        rel = ref_relevance(lq, Lr)[np.argsort(ref_distances(bq, Br), kind="stable")]
+        for i, k in enumerate(ks):
+            k = min(k, len(rel))
+            out[i] += rel[:k].sum() / k
+    return out / len(Bq)
+
+
+def random_case(rng: np.random.Generator, c: int, nq: int, nr: int, multi: bool, n_cls: int):
+    """Codes drawn from a small pool (many exact ties), labels with some empty rows."""
+    pool = rng.choice([-1, 1], size=(max(3, nr // 4), c))
+    Bq = pool[rng.integers(0, len(pool), nq)] * rng.choice([1, -1], size=(nq, c), p=[0.9, 0.1])
+    Br = pool[rng.integers(0, len(pool), nr)]
+    if multi:
+        Lq = (rng.random((nq, n_cls)) < 0.2).astype(np.uint8)
+        Lr = (rng.random((nr, n_cls)) < 0.2).astype(np.uint8)
+    else:
+        Lq, Lr = rng.integers(0, n_cls, nq), rng.integers(0, n_cls, nr)
+    return Bq, Br, Lq, Lr
+
+
+def one_hot(L: np.ndarray, n: int) -> np.ndarray:
+    return np.eye(n, dtype=np.uint8)[L] if L.ndim == 1 else L
+
+
+CASES = [
+    (seed, c, multi)
+    for seed, (c, multi) in enumerate(itertools.product((8, 16, 32, 64, 128), (False, True)))
+]
+
+
+# ---------------------------------------------------------------- stable ties
+
+
+@pytest.mark.parametrize("seed,c,multi", CASES)
+def test_map_matches_loop(seed: int, c: int, multi: bool) -> None:
+    rng = np.random.default_rng(seed)
+    nr = int(rng.integers(20, 120))
+    Bq, Br, Lq, Lr = random_case(rng, c, 15, nr, multi, n_cls=int(rng.integers(2, 12)))
+    n_cls = int(max(Lq.max(), Lr.max())) + 1 if not multi else Lq.shape[1]
+    Lq1, Lr1 = one_hot(Lq, n_cls), one_hot(Lr, n_cls)
+    for topk in (None, 1, 5, 50, nr, nr + 7):
+        got = mean_average_precision(Bq, Br, Lq, Lr, topk=topk)
+        assert got == pytest.approx(ref_map(Bq, Br, Lq1, Lr1, topk), abs=1e-6), topk
+
+
+def test_no_relevant_query_counts_as_zero() -> None:
+    rng = np.random.default_rng(0)
+    Bq, Br = rng.choice([-1, 1], (2, 16)), rng.choice([-1, 1], (30, 16))
+    Lr = np.zeros((30, 3), np.uint8)
+    Lr[:, 0] = 1
+    Lq = np.array([[1, 0, 0], [0, 0, 1]], np.uint8)  # the second query has no relevant item
+    for topk in (None, 10):
+        assert mean_average_precision(Bq, Br, Lq, Lr, topk) == pytest.approx(0.5)
+        assert mean_average_precision(Bq, Br, Lq, Lr, topk, ties="average") == pytest.approx(0.5)
+
+
+def test_identical_codes_rank_by_index() -> None:
+    Bq, Br = np.ones((1, 8)), np.ones((6, 8))
+    Lq, Lr = np.array([1]), np.array([0, 1, 0, 1, 1, 0])
+    # order is the index order: relevant at positions 2, 4, 5
+    assert mean_average_precision(Bq, Br, Lq, Lr) == pytest.approx((1 / 2 + 2 / 4 + 3 / 5) / 3)
+    assert mean_average_precision(Bq, Br, Lq, Lr, topk=3) == pytest.approx(1 / 2)
+    assert mean_average_precision(Bq, Br, Lq, Lr, topk=1) == 0.0
+
+
+def test_chunking_numpy_and_torch_inputs_agree() -> None:
+    rng = np.random.default_rng(7)
+    Bq, Br, Lq, Lr = random_case(rng, 32, 40, 300, True, 6)
+    full = evaluate_retrieval(Bq, Br, Lq, Lr, topk=20, ks=(1, 10, 500), pr_curve=True)
+    tiny = evaluate_retrieval(
+        torch.tensor(Bq), torch.tensor(Br), torch.tensor(Lq), torch.tensor(Lr),
+        topk=20, ks=(1, 10, 500), pr_curve=True, memory_budget_mb=0.01,
+    )  # fmt: skip
+    for key in full:
+        torch.testing.assert_close(full[key], tiny[key], rtol=0, atol=1e-12)
+
+
+def test_invalid_inputs() -> None:
+    with pytest.raises(ValueError, match="-1, \\+1"):
+        hamming_distance(np.array([[0, 1]]), np.array([[1, 1]]))
+    with pytest.raises(ValueError, match="ties"):
+        mean_average_precision(np.ones((1, 2)), np.ones((1, 2)), [0], [0], ties="random")
+
+
+# ---------------------------------------------------------------- distances, P@k, PR
+
+
+def test_hamming_distance_matches_loop() -> None:
+    rng = np.random.default_rng(1)
+    for c in (8, 13, 64, 128):
+        Bq, Br = rng.choice([-1, 1], (7, c)), rng.choice([-1, 1], (11, c))
+        want = np.array([[sum(a != b for a, b in zip(q, r)) for r in Br] for q in Bq])
+        got = hamming_distance(Bq, Br)
+        assert got.dtype == torch.int32
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_precision_at_k_matches_loop(seed: int) -> None:
+    rng = np.random.default_rng(100 + seed)
+    Bq, Br, Lq, Lr = random_case(rng, 16, 12, 80, seed % 2 == 0, 5)
+    n_cls = Lq.shape[1] if Lq.ndim == 2 else int(max(Lq.max(), Lr.max())) + 1
+    ks = (1, 3, 10, 80, 200)
+    want = ref_precision_at_k(Bq, Br, one_hot(Lq, n_cls), one_hot(Lr, n_cls), ks)
+    np.testing.assert_allclose(precision_at_k(Bq, Br, Lq, Lr, ks).numpy(), want, atol=1e-6)
+
+
+def test_pr_curve_matches_loop() -> None:
+    rng = np.random.default_rng(5)
+    Bq, Br, Lq, Lr = random_case(rng, 8, 20, 60, True, 4)
+    c = Bq.shape[1]
+    p_sum, p_n, r_sum, r_n = np.zeros(c + 1), np.zeros(c + 1), np.zeros(c + 1), np.zeros(c + 1)
+    for bq, lq in zip(Bq, Lq):
+        rel, dist = ref_relevance(lq, Lr), ref_distances(bq, Br)
+        for radius in range(c + 1):
+            got = dist <= radius
+            if got.sum() > 0:
+                p_sum[radius] += (rel & got).sum() / got.sum()
+                p_n[radius] += 1
+            if rel.sum() > 0:
+                r_sum[radius] += (rel & got).sum() / rel.sum()
+                r_n[radius] += 1
+    precision, recall = precision_recall_curve(Bq, Br, Lq, Lr)
+    np.testing.assert_allclose(precision.numpy(), p_sum / np.maximum(p_n, 1), atol=1e-6)
+    np.testing.assert_allclose(recall.numpy(), r_sum / np.maximum(r_n, 1), atol=1e-6)
+
+
+# ---------------------------------------------------------------- tie-averaged, brute force
+
+
+def brute_force_tie_average(dist: np.ndarray, rel: np.ndarray, topk: int | None):
+    """Mean AP and mean hits@k over every order inside every tie group."""
+    groups = [np.flatnonzero(dist == d) for d in np.unique(dist)]  # ascending distance
+    aps, hits = [], []
+    for perms in itertools.product(*(itertools.permutations(g) for g in groups)):
+        ranked = rel[np.concatenate(perms)]
+        if topk is None:
+            aps.append(ref_ap(ranked, int(rel.sum())))
+        else:
+            aps.append(ref_ap(ranked[:topk], None))
+            hits.append(ranked[:topk].sum())
+    return float(np.mean(aps)), float(np.mean(hits)) if hits else None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_tie_average_matches_all_orders(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    nr = int(rng.integers(3, 8))
+    Bq, Br = rng.choice([-1, 1], (2, 3)), rng.choice([-1, 1], (nr, 3))
+    Lq, Lr = rng.integers(0, 2, 2), rng.integers(0, 2, nr)
+    for topk in (None, 1, 2, 3, nr - 1, nr + 2):
+        want_ap, want_hits = [], []
+        for bq, lq in zip(Bq, Lq):
+            ap, hits = brute_force_tie_average(ref_distances(bq, Br), Lr == lq, topk)
+            want_ap.append(ap)
+            want_hits.append(hits)
+        got = mean_average_precision(Bq, Br, Lq, Lr, topk=topk, ties="average")
+        assert got == pytest.approx(np.mean(want_ap), abs=1e-9), topk
+        if topk is not None:
+            p = precision_at_k(Bq, Br, Lq, Lr, [topk], ties="average")
+            k = min(topk, nr)
+            assert float(p[0]) == pytest.approx(np.mean(want_hits) / k, abs=1e-6)
+
+
+def test_tie_average_large_groups_agrees_with_sampling_mean() -> None:
+    """Large tie groups (no enumeration): closed form within sampling error of random orders."""
+    rng = np.random.default_rng(3)
+    dist = rng.integers(0, 3, 400)
+    rel = rng.random(400) < 0.3
+    Bq = np.ones((1, 2))
+    Br = np.array([[1, 1], [1, -1], [-1, -1]])[dist]
+    Lq, Lr = np.array([1]), rel.astype(int)
+    for topk in (None, 150):
+        got = mean_average_precision(Bq, Br, Lq, Lr, topk=topk, ties="average")
+        samples = []
+        for _ in range(2000):
+            order = np.lexsort((rng.random(400), dist))
+            ranked = rel[order]
+            samples.append(
+                ref_ap(
+                    ranked if topk is None else ranked[:topk], rel.sum() if topk is None else None
+                )
+            )
+        assert got == pytest.approx(np.mean(samples), abs=4 * np.std(samples) / np.sqrt(2000))
