@@ -110,6 +110,8 @@ def _check_sizes(params: Mapping[str, Any]) -> None:
     for name in ("n_items", "n_query", "n_train", "image_dim", "text_dim", "n_classes"):
         if int(params[name]) < 1:
             raise ConfigError(f"data.synthetic.{name}: expected a positive integer")
+    if params["n_val"] < 0:
+        raise ConfigError("data.synthetic.n_val: expected a non-negative integer")
     if params["n_query"] + params["n_train"] + params["n_val"] > params["n_items"]:
         raise ConfigError("data.synthetic: n_query + n_train + n_val exceeds n_items")
     if params["n_classes"] > params["n_items"]:

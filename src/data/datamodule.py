@@ -1,0 +1,389 @@
+"""The LightningDataModule over one HDF5 feature store (schema in src/data/store.py).
+
+Batches are ``(image, text, index, label)``: float32 image (m, Dv), float32 text (m, Dt), int64
+store row index (m,), float32 multi-hot label (m, C). The train order is a function of (seed,
+epoch) alone, in every mode (cached, streamed with or without workers, on the accelerator), so a
+resumed run sees the batches an uninterrupted one would. Reads are per batch or per row block,
+so memory stays bounded at NUS-WIDE scale when the cache is off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
+
+from src.data import store
+from src.data.store import StoreInfo, validate_store
+from src.data.synthetic import make_synthetic, matches_params
+from src.utils.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+VAL_CARVE_MAX = 1000  # validation queries carved when the store has no split/val ...
+VAL_CARVE_FRACTION = 0.1  # ... at most this fraction of the retrieval set
+STD_EPS = 1e-6
+
+
+def read_rows(h5: h5py.File, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Image, text and label of sorted unique store rows: one fancy-index read per key."""
+    return h5["image"][rows], h5["text"][rows], h5["label"][rows]
+
+
+def iter_row_blocks(
+    h5: h5py.File, rows: np.ndarray
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """(offset into ``rows``, image, text, label) for blocks of at most ROW_CHUNK sorted rows."""
+    for start in range(0, rows.size, store.ROW_CHUNK):
+        yield start, *read_rows(h5, rows[start : start + store.ROW_CHUNK])
+
+
+class FeatureCache:
+    """The features of a sorted set of store rows, held as tensors (loaded once, in blocks)."""
+
+    def __init__(self, path: Path, rows: np.ndarray, dtype: torch.dtype) -> None:
+        self.rows = rows
+        self.index = torch.from_numpy(rows)  # (n,)
+        with h5py.File(path, "r") as h5:
+            n, dim_v, dim_t = rows.size, h5["image"].shape[1], h5["text"].shape[1]
+            self.image = torch.empty((n, dim_v), dtype=dtype)  # (n, Dv)
+            self.text = torch.empty((n, dim_t), dtype=dtype)  # (n, Dt)
+            self.label = torch.empty((n, h5["label"].shape[1]), dtype=torch.uint8)  # (n, C)
+            for start, image, text, label in iter_row_blocks(h5, rows):
+                end = start + image.shape[0]
+                self.image[start:end] = torch.from_numpy(image)
+                self.text[start:end] = torch.from_numpy(text)
+                self.label[start:end] = torch.from_numpy(label)
+
+    def positions(self, rows: np.ndarray) -> torch.Tensor:
+        """Positions in the cache of store rows that it holds."""
+        return torch.from_numpy(np.searchsorted(self.rows, rows))
+
+    def batch(self, positions: torch.Tensor) -> Batch:
+        """The batch of the cached rows at ``positions``, features cast to float32."""
+        return (
+            self.image[positions].float(),
+            self.text[positions].float(),
+            self.index[positions],
+            self.label[positions].float(),
+        )
+
+
+class StoreRows(Dataset):
+    """Some rows of a store, fetched a batch at a time (`__getitems__` takes a position list).
+
+    Without a cache the rows stream from the file: one h5py handle per process, opened on the
+    first read (after a worker fork) and never pickled.
+    """
+
+    def __init__(self, path: Path, rows: np.ndarray, cache: FeatureCache | None) -> None:
+        self.path = path
+        self.rows = rows
+        self.cache = cache
+        self._cache_positions = cache.positions(rows) if cache is not None else None
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return self.rows.size
+
+    def __getitems__(self, positions: list[int]) -> Batch:
+        if self._cache_positions is not None:
+            return self.cache.batch(self._cache_positions[positions])
+        return self._read(self.rows[positions])
+
+    def __getstate__(self) -> dict[str, Any]:
+        return self.__dict__ | {"_h5": None, "_pid": None}
+
+    def _file(self) -> h5py.File:
+        # A handle inherited through fork is unsafe to use: reopen in each process.
+        if self._h5 is None or self._pid != os.getpid():
+            self._h5, self._pid = h5py.File(self.path, "r"), os.getpid()
+        return self._h5
+
+    def _read(self, rows: np.ndarray) -> Batch:
+        """Read the rows in one sorted fancy-index read per key, then restore their order."""
+        order = np.argsort(rows, kind="stable")
+        image, text, label = read_rows(self._file(), rows[order])
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(order.size)
+        return (
+            torch.from_numpy(image[inverse]),  # (m, Dv)
+            torch.from_numpy(text[inverse]),  # (m, Dt)
+            torch.from_numpy(rows.astype(np.int64)),  # (m,)
+            torch.from_numpy(label[inverse].astype(np.float32)),  # (m, C)
+        )
+
+
+def _whole_batch(batch: Batch) -> Batch:
+    """Collate function: `StoreRows.__getitems__` already returns a whole batch."""
+    return batch
+
+
+class EpochSampler(Sampler[int]):
+    """Shuffled positions whose order depends on (seed, epoch) alone; shards across ranks.
+
+    Epoch e uses ``torch.randperm(n, generator=torch.Generator().manual_seed(seed + e))``; rank r
+    of w takes the strided slice ``perm[r::w]`` cut to n // w items, so the ranks get disjoint
+    slices of equal length. Lightning's fit loop calls `set_epoch`.
+    """
+
+    def __init__(self, n: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world_size = n, seed, rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.world_size
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        perm = torch.randperm(self.n, generator=generator)
+        return iter(perm[self.rank :: self.world_size][: len(self)].tolist())
+
+
+class DeviceBatches:
+    """Train batches drawn by index from tensors held on the accelerator (no workers).
+
+    Exposes ``sampler`` so that Lightning's fit loop finds and calls its `set_epoch`.
+    """
+
+    def __init__(
+        self, cache: FeatureCache, rows: np.ndarray, batches: BatchSampler, device: torch.device
+    ) -> None:
+        self.batches = batches
+        self.sampler = batches.sampler
+        positions = cache.positions(rows)
+        self.image = cache.image[positions].to(device)  # (n, Dv)
+        self.text = cache.text[positions].to(device)  # (n, Dt)
+        self.index = torch.from_numpy(rows).to(device)  # (n,)
+        self.label = cache.label[positions].to(device)  # (n, C)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for positions in self.batches:
+            at = torch.tensor(positions, device=self.index.device)
+            yield (
+                self.image[at].float(),
+                self.text[at].float(),
+                self.index[at],
+                self.label[at].float(),
+            )
+
+
+class AGCHDataModule(LightningDataModule):
+    """Train, validation and test loaders over one feature store."""
+
+    def __init__(
+        self,
+        path: str,
+        batch_size: int = 32,
+        eval_batch_size: int = 1024,
+        num_workers: int = 0,
+        cache_in_memory: bool = True,
+        cache_dtype: str = "float32",
+        device_cache: bool = False,
+        pin_memory: bool = False,
+        drop_last: bool = True,
+        seed: int = 0,
+        val_retrieval_limit: int | None = None,
+        synthetic: dict | None = None,
+        prepare_hint: str | None = None,
+    ) -> None:
+        super().__init__()
+        if cache_dtype not in CACHE_DTYPES:
+            raise ConfigError(f"data.cache_dtype: expected one of {sorted(CACHE_DTYPES)}")
+        if batch_size < 1 or eval_batch_size < 1:
+            raise ConfigError("data.batch_size, data.eval_batch_size: expected positive")
+        synthetic = dict(synthetic) if synthetic is not None else None
+        self.save_hyperparameters(logger=False)
+        self.path = Path(path)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.pin_memory, self.drop_last = num_workers, pin_memory, drop_last
+        self.cache_in_memory, self.device_cache = cache_in_memory, device_cache
+        self.cache_dtype = CACHE_DTYPES[cache_dtype]
+        self.seed, self.val_retrieval_limit = seed, val_retrieval_limit
+        self.synthetic, self.prepare_hint = synthetic, prepare_hint
+        self.info: StoreInfo | None = None
+        self.splits: dict[str, np.ndarray] = {}
+        self._cache: FeatureCache | None = None
+
+    # ---- preparation and header ----
+
+    def prepare_data(self) -> None:
+        """Generate the synthetic store when configured and missing or made differently."""
+        if self.synthetic is None:
+            return
+        if self.path.is_file():
+            info = validate_store(self.path, check_values=False)
+            if not info.synthetic:
+                raise DataError(self.path, None, "not a synthetic store: refusing to overwrite")
+            if matches_params(info, self.synthetic):
+                return
+            log.info("Synthetic store %s was made with other parameters: regenerating", self.path)
+        make_synthetic(self.path, **self.synthetic)
+
+    def feature_dims(self) -> tuple[int, int]:
+        """(image_dim, text_dim) from the store header, preparing a synthetic store first."""
+        self.prepare_data()
+        info = self._validate(check_values=False)
+        return info.image_dim, info.text_dim
+
+    @property
+    def n_classes(self) -> int:
+        return (self.info or self._validate(check_values=False)).n_classes
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.synthetic is not None or (self.info is not None and self.info.synthetic)
+
+    def _validate(self, check_values: bool) -> StoreInfo:
+        if not self.path.is_file():
+            hint = self.prepare_hint or "prepare it with scripts/prepare_data.py"
+            raise DataError(self.path, None, f"file not found; {hint}")
+        return validate_store(self.path, check_values=check_values)
+
+    # ---- setup ----
+
+    def setup(self, stage: str | None = None) -> None:
+        """Validate the store (values once), derive the splits, load the cache once."""
+        if self.info is None:
+            self.info = self._validate(check_values=True)
+            self.splits = self._derive_splits()
+        if self.is_synthetic:
+            log.warning(
+                "Data %s is SYNTHETIC (generated, not a real benchmark): its numbers say only "
+                "that the pipeline runs",
+                self.path,
+            )
+        if self.cache_in_memory and self._cache is None:
+            rows = np.unique(np.concatenate(list(self.splits.values())))
+            self._cache = FeatureCache(self.path, rows, self.cache_dtype)
+
+    def _derive_splits(self) -> dict[str, np.ndarray]:
+        """train, query, retrieval from the file; validation queries and retrieval set."""
+        with h5py.File(self.path, "r") as h5:
+            splits = {name: h5["split"][name][()].astype(np.int64) for name in h5["split"]}
+        rng = np.random.default_rng(self.seed)
+        if "val" in splits:
+            val_query = splits.pop("val")
+        else:
+            val_query = self._carve_val_queries(splits, rng)
+        val_retrieval = np.setdiff1d(splits["retrieval"], val_query)
+        limit = self.val_retrieval_limit
+        if limit is not None and limit < val_retrieval.size:
+            val_retrieval = np.sort(rng.choice(val_retrieval, limit, replace=False))
+        return splits | {"val_query": val_query, "val_retrieval": val_retrieval}
+
+    def _carve_val_queries(
+        self, splits: dict[str, np.ndarray], rng: np.random.Generator
+    ) -> np.ndarray:
+        """Seeded validation queries from retrieval minus train (or from train if that is
+        empty), never from the test queries."""
+        pool = np.setdiff1d(splits["retrieval"], np.union1d(splits["train"], splits["query"]))
+        source = "retrieval minus train"
+        if pool.size == 0:
+            pool, source = np.setdiff1d(splits["train"], splits["query"]), "train"
+        size = min(VAL_CARVE_MAX, int(VAL_CARVE_FRACTION * splits["retrieval"].size), pool.size)
+        size = max(size, 1)
+        log.info(
+            "%s has no split/val: validation queries are %d seeded items (seed %d) of the %s "
+            "set",
+            self.path,
+            size,
+            self.seed,
+            source,
+        )
+        return np.sort(rng.choice(pool, size, replace=False))
+
+    # ---- statistics ----
+
+    def train_statistics(self) -> dict[str, np.ndarray]:
+        """Per-feature mean and std (population) over the train split, read in row blocks.
+
+        Features constant on the train split (std < STD_EPS, e.g. a tag no train item has) get
+        std 1, so standardising never divides by (almost) zero.
+        """
+        train = self._train_rows()
+        sums: dict[str, np.ndarray] = {}
+        with h5py.File(self.path, "r") as h5:
+            for _, image, text, _ in iter_row_blocks(h5, train):
+                for key, block in (("image", image), ("text", text)):
+                    block = block.astype(np.float64)
+                    sums[key] = sums.get(key, 0.0) + block.sum(axis=0)
+                    sums[key + "_sq"] = sums.get(key + "_sq", 0.0) + np.square(block).sum(axis=0)
+        stats = {}
+        for key in ("image", "text"):
+            mean = sums[key] / train.size
+            std = np.sqrt(np.maximum(sums[key + "_sq"] / train.size - np.square(mean), 0.0))
+            stats[f"{key}_mean"] = mean.astype(np.float32)
+            stats[f"{key}_std"] = np.where(std < STD_EPS, 1.0, std).astype(np.float32)
+        return stats
+
+    def _train_rows(self) -> np.ndarray:
+        """The train split, also before `setup` (train.py builds the model before fitting)."""
+        if self.splits:
+            return self.splits["train"]
+        self._validate(check_values=False)
+        return store.read_split(self.path, "train")
+
+    # ---- loaders ----
+
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
+        rank, world_size = self._rank_world()
+        rows = self.splits["train"]
+        sampler = EpochSampler(rows.size, self.seed, rank, world_size)
+        batches = BatchSampler(sampler, self.batch_size, self.drop_last)
+        if self.device_cache:
+            cache = self._cache or FeatureCache(self.path, rows, self.cache_dtype)
+            return DeviceBatches(cache, rows, batches, self._device())
+        return self._loader(StoreRows(self.path, rows, self._cache), batches)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        """[validation queries, validation retrieval set], in index order."""
+        return [self._eval_loader(self.splits[k]) for k in ("val_query", "val_retrieval")]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        """[test queries (split/query), retrieval set (split/retrieval)], in index order."""
+        return [self._eval_loader(self.splits[k]) for k in ("query", "retrieval")]
+
+    def _eval_loader(self, rows: np.ndarray) -> DataLoader:
+        rank, world_size = self._rank_world()
+        rows = rows[rank::world_size]  # disjoint strided subsets; the metric gathers indices
+        dataset = StoreRows(self.path, rows, self._cache)
+        batches = BatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
+        return self._loader(dataset, batches)
+
+    def _loader(self, dataset: StoreRows, batches: BatchSampler) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_sampler=batches,
+            collate_fn=_whole_batch,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory,
+        )
+
+    def _rank_world(self) -> tuple[int, int]:
+        if self.trainer is None:
+            return 0, 1
+        return self.trainer.global_rank, self.trainer.world_size
+
+    def _device(self) -> torch.device:
+        if self.trainer is None:
+            return torch.device("cpu")
+        return self.trainer.strategy.root_device
