@@ -18,7 +18,6 @@ from pathlib import Path
 
 from src.data import converters
 from src.data.store import StoreInfo
-from src.data.extract import ARCHS, ExtractOptions
 from src.utils.errors import AGCHError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +34,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-file", help="image feature (or raw image) file in --source")
     parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
-    parser.add_argument("--arch", choices=ARCHS, default="vgg19", help="for raw images")
+    parser.add_argument("--arch", default="vgg19", help="alexnet or vgg19, for raw images")
     parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
     parser.add_argument("--batch-size", type=int, default=64, help="for raw images")
     parser.add_argument("--device", help="for raw images (default: cuda when available)")
@@ -79,6 +78,8 @@ def convert(args: argparse.Namespace) -> StoreInfo:
     if args.dataset in ("wiki", "uci"):
         convert_fn = getattr(converters, f"convert_{args.dataset}")
         return convert_fn(args.source, out, **common)
+    from src.data.extract import ExtractOptions  # imports torch: only these datasets need it
+
     extract = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
     convert_fn = getattr(converters, f"convert_{args.dataset}")
     return convert_fn(

@@ -10,11 +10,10 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from src.data.extract import ExtractOptions
 from src.data.matlab import load_mat, open_mat
 from src.data.splits import (
     MIRFLICKR_SIZES,
@@ -27,6 +26,9 @@ from src.data.splits import (
 )
 from src.data.store import StoreInfo, source_record, write_store
 from src.utils.errors import DataError
+
+if TYPE_CHECKING:  # extract imports torch: only raw images need it
+    from src.data.extract import ExtractOptions
 
 WIKI_CLASSES = 10
 UCI_CLASSES = 10
@@ -144,7 +146,7 @@ def _image_path(source: Path, feature_file: str, raw_file: str, image_file: str 
 
 @contextlib.contextmanager
 def _image_features(
-    path: Path, key: str, n_items: int, out: Path, extract: ExtractOptions
+    path: Path, key: str, n_items: int, out: Path, extract: ExtractOptions | None
 ) -> Iterator[tuple[Any, str, list[Path]]]:
     """Yield (features [N, D] array-like, extractor description, files read). Raw images
     ([N, 3, H, W] uint8) go through fc7 extraction first, into a resumable cache beside
@@ -153,6 +155,9 @@ def _image_features(
         if array.ndim != 4:
             yield array, f"file:{path.name}[{key}]", [path]
             return
+        from src.data.extract import ExtractOptions
+
+        extract = extract or ExtractOptions()
         cache = out.with_name(f"{out.stem}-{extract.arch}-fc7.npy")
         if not cache.is_file():
             _extract_array(array, f"{path.name}[{key}]", cache, extract)
@@ -177,7 +182,7 @@ def _convert_labelled(
     sizes: LabelSplitSizes,
     seed: int,
     val_size: int | None,
-    extract: ExtractOptions,
+    extract: ExtractOptions | None,
 ) -> StoreInfo:
     """MIRFlickr/NUS-WIDE layout: LAll, YAll and XAll (features) or IAll (raw images)."""
     image_path, text_path, label_path = files
@@ -219,7 +224,7 @@ def convert_mirflickr(
     image_file: str | None = None,
     image_key: str | None = None,
     sizes: LabelSplitSizes = MIRFLICKR_SIZES,
-    extract: ExtractOptions = ExtractOptions(),
+    extract: ExtractOptions | None = None,
 ) -> StoreInfo:
     """MIRFlickr-25K (20,015 pairs): DJSRH split 2,000 query / 5,000 train / 18,015
     retrieval. Image side: ``image_file`` (key ``image_key``), else
@@ -239,7 +244,7 @@ def convert_nuswide(
     image_file: str | None = None,
     image_key: str | None = None,
     sizes: LabelSplitSizes = NUSWIDE_SIZES,
-    extract: ExtractOptions = ExtractOptions(),
+    extract: ExtractOptions | None = None,
 ) -> StoreInfo:
     """NUS-WIDE, 10 concepts (186,577 pairs): DJSRH split with 200/500 per label, 2,000 /
     5,000 / 184,577; nus-wide-tc10-{xall-vgg or iall, yall, lall}.mat, read in row blocks."""

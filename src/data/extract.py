@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from src.utils.errors import AGCHError, DataError
+from src.utils.errors import AGCHError, ConfigError, DataError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +39,12 @@ class ExtractOptions:
     weights: str | None = None  # a local state-dict file; None = torchvision's ImageNet weights
     batch_size: int = 64
     device: str | None = None  # None = cuda when available
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ConfigError(f"unknown architecture {self.arch!r}, expected one of {ARCHS}")
+        if self.batch_size < 1:
+            raise ConfigError(f"the batch size must be positive, got {self.batch_size}")
 
     def describe(self) -> str:
         weights = self.weights or "torchvision IMAGENET1K_V1"
@@ -120,7 +126,7 @@ def fc7_model(arch: str = "vgg19", weights: str | os.PathLike | None = None) -> 
     """AlexNet/VGG-19 up to fc7 (after its ReLU), in eval mode; ImageNet weights from
     torchvision's enum, or a local state-dict file."""
     if arch not in ARCHS:
-        raise AGCHError(f"unknown architecture {arch!r}, expected one of {ARCHS}")
+        raise ConfigError(f"unknown architecture {arch!r}, expected one of {ARCHS}")
     try:
         import torchvision
     except Exception as exc:  # CUDA wheels raise RuntimeError/OSError, not only ImportError

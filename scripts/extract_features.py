@@ -1,0 +1,67 @@
+"""Extract 4096-d fc7 features (torchvision AlexNet or VGG-19) from raw images.
+
+    python scripts/extract_features.py --images DIR_OR_LIST --out feats.npy [--arch alexnet]
+    python scripts/extract_features.py --images mirflickr25k-iall.mat --key IAll --out f.npy
+
+Images: a folder (recursive, sorted by path), a list file (one path per line, relative to the
+list's folder), or a .mat/.npy array [N, 3, 224, 224] uint8. The output .npy holds float32
+[N, 4096] in the same order; pass it to prepare_data.py as --image-file. An interrupted run
+continues from <out>.partial.npy when started again with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from src.data.extract import (
+    ARCHS,
+    ArrayImages,
+    ExtractOptions,
+    FileImages,
+    extract_features,
+    fc7_model,
+    list_images,
+)
+from src.data.matlab import open_mat
+from src.utils.errors import AGCHError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=Path, required=True, help="folder, list or .mat")
+    parser.add_argument("--key", default="IAll", help="array name in a .mat file")
+    parser.add_argument("--out", type=Path, required=True, help="output .npy file")
+    parser.add_argument("--arch", choices=ARCHS, default="vgg19")
+    parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", help="default: cuda when available")
+    return parser
+
+
+def run(args: argparse.Namespace) -> Path:
+    options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
+    model = fc7_model(options.arch, options.weights)
+    tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"
+    extract = (options.batch_size, options.device, tag)
+    if args.images.suffix in (".mat", ".npy"):
+        with open_mat(args.images, args.key) as array:
+            images = ArrayImages(array, f"{args.images}[{args.key}]")
+            return extract_features(images, model, args.out, *extract)
+    return extract_features(FileImages(list_images(args.images)), model, args.out, *extract)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        out = run(args)
+    except AGCHError as exc:
+        print("error: " + str(exc).replace("\n", " "), file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
