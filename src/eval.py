@@ -1,0 +1,127 @@
+"""Test a trained checkpoint, write results.json and, on request, the hash codes.
+Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hydra
+import lightning as L
+import numpy as np
+import rootutils
+import torch
+from omegaconf import DictConfig
+
+rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be on sys.path)
+from src.utils import (  # noqa: E402
+    ConfigError,
+    DataError,
+    RankedLogger,
+    extras,
+    instantiate_callbacks,
+    instantiate_loggers,
+    task_wrapper,
+    write_results_json,
+)
+from src.utils.reporting import (  # noqa: E402
+    one_line_errors,
+    print_metrics_table,
+    run_info,
+    scalar_metrics,
+    table_title,
+)
+
+log = RankedLogger(__name__, rank_zero_only=True)
+
+
+def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
+    """The checkpoint's model (plain hyper-parameters only), checked against the data."""
+    if not Path(ckpt_path).is_file():
+        raise DataError(ckpt_path, None, "checkpoint not found (ckpt_path=...)")
+    model = AGCHModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    expected = (model.hparams.image_dim, model.hparams.text_dim)
+    if expected != (image_dim, text_dim):
+        raise ConfigError(
+            f"data: feature dimensions (image, text) = {(image_dim, text_dim)} do not match "
+            f"the checkpoint's {expected}; evaluate on the data it was trained on"
+        )
+    return model
+
+
+@torch.no_grad()
+def encode_split(model: AGCHModule, loader: Any) -> dict[str, np.ndarray]:
+    """Codes of both modalities (int8 in {-1, +1}), store indices and labels of one split."""
+    parts: dict[str, list[np.ndarray]] = {"image": [], "text": [], "index": [], "label": []}
+    model.eval()
+    for image, text, index, label in loader:
+        codes_image, codes_text = model.encode(image.to(model.device), text.to(model.device))
+        parts["image"].append(codes_image.to(torch.int8).cpu().numpy())
+        parts["text"].append(codes_text.to(torch.int8).cpu().numpy())
+        parts["index"].append(index.cpu().numpy())
+        parts["label"].append(label.cpu().numpy())
+    return {key: np.concatenate(value) for key, value in parts.items()}
+
+
+def export_codes(model: AGCHModule, datamodule: Any, path: Path, attrs: dict[str, Any]) -> None:
+    """Write the query and retrieval codes to `path` (HDF5, written atomically)."""
+    splits = dict(zip(("query", "retrieval"), datamodule.test_dataloader()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            for split, loader in splits.items():
+                for key, array in encode_split(model, loader).items():
+                    name = (
+                        f"{split}/{key}" if key in ("index", "label") else f"{split}/codes_{key}"
+                    )
+                    h5.create_dataset(name, data=array)
+            for key, value in attrs.items():
+                h5.attrs[key] = value
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    log.info(f"Codes written to {path}")
+
+
+@task_wrapper
+def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Test the checkpoint on the configured data; returns (metrics, the objects built)."""
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
+    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    loggers = instantiate_loggers(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    if cfg.get("export_codes") and trainer.world_size > 1:
+        raise ConfigError("export_codes: needs a single process (trainer.devices=1)")
+    trainer.test(model=model, datamodule=datamodule, verbose=False)
+    metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
+    run = {**run_info(cfg, datamodule), "method": "agch", "code_length": model.hparams.code_length}
+    if cfg.get("export_codes"):
+        attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
+        export_codes(model, datamodule, Path(cfg.codes_path), attrs)
+    payload = {**run, "ckpt_path": str(cfg.ckpt_path), "metrics": metrics}
+    if cfg.get("export_codes"):
+        payload["codes_path"] = str(cfg.codes_path)
+    write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
+    print_metrics_table(metrics, "test", table_title("Test", run))
+    return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="eval.yaml")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry: one `error:` line and exit 2 for user errors."""
+    with one_line_errors():
+        extras(cfg)
+        evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()
