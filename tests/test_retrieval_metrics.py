@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from torchmetrics.utilities import dim_zero_cat
+
 from src.metrics.retrieval import (
+    CrossModalRetrievalMetric,
     evaluate_retrieval,
     hamming_distance,
     mean_average_precision,
@@ -237,3 +240,96 @@ def test_tie_average_large_groups_agrees_with_sampling_mean() -> None:
                 )
             )
         assert got == pytest.approx(np.mean(samples), abs=4 * np.std(samples) / np.sqrt(2000))
+
+
+# ---------------------------------------------------------------- stateful metric
+
+
+def paired_dataset(seed: int, n: int = 90, c: int = 16):
+    """Image and text codes, multi-hot labels of n pairs; first 30 rows are the queries."""
+    rng = np.random.default_rng(seed)
+    pool = rng.choice([-1, 1], (12, c))  # few distinct codes: many ties
+    img = torch.tensor(pool[rng.integers(0, 12, n)], dtype=torch.float32)
+    txt = torch.tensor(pool[rng.integers(0, 12, n)], dtype=torch.float32)
+    lab = torch.tensor(rng.random((n, 5)) < 0.3, dtype=torch.uint8)
+    split = {"query": torch.arange(30), "retrieval": torch.arange(30, n)}
+    return img, txt, lab, split
+
+
+def feed(metric, img, txt, lab, idx: torch.Tensor, split: str, batch: int) -> None:
+    for b in torch.split(idx, batch):
+        metric.update(img[b], txt[b], lab[b], b, split=split)
+
+
+def expected(img, txt, lab, split, ks, ties="stable") -> dict[str, float]:
+    q, r = split["query"], split["retrieval"]
+    out = {}
+    for name, (a, b) in {"i2t": (img, txt), "t2i": (txt, img)}.items():
+        out[f"{name}_map@10"] = mean_average_precision(a[q], b[r], lab[q], lab[r], 10, ties)
+        out[f"{name}_map@all"] = mean_average_precision(a[q], b[r], lab[q], lab[r], None, ties)
+        p = precision_at_k(a[q], b[r], lab[q], lab[r], ks, ties)
+        out.update({f"{name}_p@{k}": float(v) for k, v in zip(ks, p)})
+    out["map@10"] = (out["i2t_map@10"] + out["t2i_map@10"]) / 2
+    out["map@all"] = (out["i2t_map@all"] + out["t2i_map@all"]) / 2
+    return out
+
+
+@pytest.mark.parametrize("ties", ["stable", "average"])
+def test_metric_shuffled_batches_match_functional(ties: str) -> None:
+    img, txt, lab, split = paired_dataset(0)
+    metric = CrossModalRetrievalMetric(topk=10, ks=(1, 5, 100), ties=ties)
+    g = torch.Generator().manual_seed(0)
+    for name, idx in split.items():
+        feed(metric, img, txt, lab, idx[torch.randperm(len(idx), generator=g)], name, batch=7)
+    got = {k: float(v) for k, v in metric.compute().items()}
+    assert got == pytest.approx(expected(img, txt, lab, split, (1, 5, 100), ties), abs=1e-6)
+
+
+def test_metric_two_ranks_with_padding_match_one_process() -> None:
+    img, txt, lab, split = paired_dataset(1)
+    ks = (1, 5, 100)
+    rank1 = CrossModalRetrievalMetric(topk=10, ks=ks)
+    # rank 0 gathers its own state and then rank 1's, as torchmetrics' "cat" reduction does
+    other = itertools.cycle([])
+    rank0 = CrossModalRetrievalMetric(
+        topk=10, ks=ks, dist_sync_fn=lambda t, group=None: [t, next(other)],
+        distributed_available_fn=lambda: True,
+    )  # fmt: skip
+    for rank, metric in enumerate((rank0, rank1)):
+        for name, idx in split.items():
+            # DistributedSampler without shuffle pads by repeating the first rows (two extra
+            # here, so duplicates always occur), then every second index goes to this rank
+            padded = torch.cat([idx, idx[: (-len(idx)) % 2 + 2]])
+            feed(metric, img, txt, lab, padded[rank::2], name, batch=4)
+    other = itertools.cycle([dim_zero_cat(getattr(rank1, a)) for a in rank1._reductions])
+    single = CrossModalRetrievalMetric(topk=10, ks=ks)
+    for name, idx in split.items():
+        feed(single, img, txt, lab, idx, name, batch=90)
+    got, want = rank0.compute(), single.compute()
+    assert got.keys() == want.keys()
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    assert {k: float(v) for k, v in got.items()} == pytest.approx(
+        expected(img, txt, lab, split, ks), abs=1e-6
+    )
+    curves = rank0.curves()
+    for d, want in single.curves().items():
+        for key in want:
+            torch.testing.assert_close(curves[d][key], want[key])
+
+
+def test_metric_curves_match_functional() -> None:
+    img, txt, lab, split = paired_dataset(2)
+    metric = CrossModalRetrievalMetric(ks=(1, 10))
+    for name, idx in split.items():
+        feed(metric, img, txt, lab, idx, name, batch=16)
+    q, r = split["query"], split["retrieval"]
+    curves = metric.curves()
+    precision, recall = precision_recall_curve(txt[q], img[r], lab[q], lab[r])
+    torch.testing.assert_close(curves["t2i"]["pr_precision"].float(), precision)
+    torch.testing.assert_close(curves["t2i"]["pr_recall"].float(), recall)
+    torch.testing.assert_close(
+        curves["i2t"]["p@k"].float(), precision_at_k(img[q], txt[r], lab[q], lab[r], (1, 10))
+    )
+    with pytest.raises(ValueError, match="split"):
+        metric.update(img[:2], txt[:2], lab[:2], torch.arange(2), split="train")

@@ -1,6 +1,7 @@
 """Retrieval metrics of the evaluation protocol (SPEC.md section 6)."""
 
 from src.metrics.retrieval import (
+    CrossModalRetrievalMetric,
     evaluate_retrieval,
     hamming_distance,
     mean_average_precision,
@@ -9,6 +10,7 @@ from src.metrics.retrieval import (
 )
 
 __all__ = [
+    "CrossModalRetrievalMetric",
     "evaluate_retrieval",
     "hamming_distance",
     "mean_average_precision",
