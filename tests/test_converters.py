@@ -288,3 +288,22 @@ def test_arrays_multi_hot_row_mismatch(tmp_path: Path) -> None:
             tmp_path / "x.npy", tmp_path / "y.npy", tmp_path / "l.npy", tmp_path / "o.h5", 2, 4
         )
     assert not (tmp_path / "o.h5").exists()
+
+
+def test_nuswide_raw_images_go_through_extraction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src.data import extract
+
+    _, _, label = _nus_fixture(tmp_path)
+    (tmp_path / "nus-wide-tc10-xall-vgg.mat").unlink()
+    pixels = np.random.default_rng(3).integers(0, 256, (NUS_N, 3, 4, 4), dtype=np.uint8)
+    with h5py.File(tmp_path / "nus-wide-tc10-iall.mat", "w") as h5:
+        h5["IAll"] = pixels.transpose(3, 2, 1, 0)  # MATLAB [N, 3, H, W], column-major
+    monkeypatch.setattr(extract, "fc7_model", lambda arch, weights: lambda x: x.amax((2, 3)))
+    info = convert_nuswide(tmp_path, tmp_path / "nus.h5", sizes=NUS_SIZES)
+    mean, std = np.array(extract.IMAGENET_MEAN), np.array(extract.IMAGENET_STD)
+    expected = (pixels.max(axis=(2, 3)) / 255.0 - mean) / std  # (N, 3)
+    np.testing.assert_allclose(_read(tmp_path / "nus.h5")["image"], expected, rtol=1e-5)
+    assert (tmp_path / "nus-vgg19-fc7.npy").is_file()  # the reusable cache
+    assert "nus-wide-tc10-iall.mat[IAll]" in info.attrs["feature_extractor"]
