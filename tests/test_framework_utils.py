@@ -1,0 +1,78 @@
+"""Unit tests of the framework helpers: error reporting, results file, progress, metrics."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra.errors import InstantiationException
+
+from src.utils import (
+    ConfigError,
+    DataError,
+    PlainProgressBar,
+    auto_progress_bar,
+    get_metric_value,
+    git_commit,
+    write_results_json,
+)
+from src.utils.reporting import _table_rows, one_line_errors, table_title, user_error
+
+
+def test_user_error_found_through_wrappers() -> None:
+    inner = DataError("/x.h5", None, "file not found; python scripts/prepare_data.py wiki")
+    try:
+        try:
+            raise inner
+        except DataError as err:
+            raise InstantiationException("Error in call to target") from err
+    except InstantiationException as wrapped:
+        assert user_error(wrapped) is inner
+    assert user_error(ValueError("bug")) is None
+
+
+def test_one_line_errors_exits_2(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        with one_line_errors():
+            raise InstantiationException("wrapped") from ConfigError("model.code_length: bad\n-3")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: model.code_length: bad -3\n"
+
+
+def test_one_line_errors_reraises_bugs() -> None:
+    with pytest.raises(ZeroDivisionError):
+        with one_line_errors():
+            1 / 0
+
+
+def test_results_json_is_plain_and_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "results.json"
+    write_results_json(path, {"metrics": {"val/map@50": float("nan")}, "seed": 0})
+    write_results_json(path, {"metrics": {"val/map@50": 0.5}, "seed": 0})
+    assert json.loads(path.read_text()) == {"metrics": {"val/map@50": 0.5}, "seed": 0}
+    write_results_json(path, {"x": float("inf")})
+    assert json.loads(path.read_text()) == {"x": None}  # strict JSON: non-finite -> null
+    assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp file left
+
+
+def test_metric_value_for_sweepers() -> None:
+    assert get_metric_value({"val/map@50": 0.25}, "val/map@50") == 0.25
+    assert get_metric_value({}, None) is None
+    with pytest.raises(ConfigError, match="optimized_metric"):
+        get_metric_value({"val/map@50": 0.25}, "val/map@100")
+
+
+def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == "unknown"
+
+
+def test_plain_progress_bar_off_a_terminal() -> None:
+    # pytest captures stdout, so it is not a terminal here
+    assert isinstance(auto_progress_bar(), PlainProgressBar)
+
+
+def test_metric_table_rows_and_synthetic_title() -> None:
+    metrics = {"test/i2t_map@50": 0.5, "test/t2i_map@50": 0.25, "test/map@50": 0.375}
+    assert _table_rows(metrics, "test") == [("map@50", "0.5000", "0.2500", "0.3750")]
+    title = table_title("Test", {"dataset": "synthetic", "code_length": 16, "synthetic": True})
+    assert title.startswith("SYNTHETIC data")
+    assert "SYNTHETIC" not in table_title("Test", {"dataset": "wiki", "synthetic": False})

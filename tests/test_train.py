@@ -1,0 +1,144 @@
+"""End-to-end: train.py on tiny synthetic data, eval.py with code export, one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+CODE_LENGTH = 16
+TINY_DATA = [
+    "data.synthetic.n_items=300",
+    "data.synthetic.n_query=40",
+    "data.synthetic.n_train=160",
+    "data.synthetic.n_val=40",
+    "data.synthetic.image_dim=32",
+    "data.synthetic.text_dim=24",
+    "data.synthetic.n_classes=5",
+]
+# small networks keep a CPU epoch and its checkpoints small
+TINY_MODEL = [f"model.code_length={CODE_LENGTH}", "++model.hidden_dim=64", "++model.gcn_dim=32"]
+QUIET = ["extras.print_config=false", "extras.enforce_tags=false", "trainer=cpu"]
+RESULT_KEYS = {
+    "task_name",
+    "dataset",
+    "synthetic",
+    "method",
+    "code_length",
+    "seed",
+    "git_commit",
+    "command",
+    "overrides",
+    "metrics",
+    "best_metrics",
+    "best_ckpt_path",
+    "last_ckpt_path",
+}
+
+
+def compose_run(name: str, overrides: list[str], run_dir: Path) -> DictConfig:
+    """Compose a config as Hydra would for a run writing into `run_dir`."""
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.job.num = 0
+        cfg.paths.output_dir = str(run_dir)
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(run dir, data file) of one tiny training run."""
+    from src.train import train
+
+    tmp = tmp_path_factory.mktemp("train")
+    data = tmp / "tiny.h5"
+    overrides = [f"data.path={data}", *TINY_DATA, *TINY_MODEL, *QUIET]
+    overrides += ["trainer.max_epochs=1", "logger=csv"]
+    cfg = compose_run("train.yaml", overrides, tmp / "run")
+    metrics, _ = train(cfg)
+    assert "val/map@50" in metrics and "test/map@50" in metrics
+    return tmp / "run", data
+
+
+def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> None:
+    run, _ = trained
+    results = json.loads((run / "results.json").read_text())
+    assert set(results) == RESULT_KEYS
+    assert results["synthetic"] is True
+    assert results["code_length"] == CODE_LENGTH
+    assert results["seed"] == 0
+    metrics = results["metrics"]
+    for name in ("val/map@50", "val/i2t_map@50", "val/t2i_map@50", "test/map@50"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert metrics["test/map@50"] == pytest.approx(
+        (metrics["test/i2t_map@50"] + metrics["test/t2i_map@50"]) / 2
+    )
+    # one epoch: the best checkpoint is the last one, so it is not tested twice
+    assert results["best_metrics"] is None and results["best_ckpt_path"] is None
+    assert Path(results["last_ckpt_path"]) == run / "checkpoints" / "last.ckpt"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_eval_exports_codes(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    from src.data.store import read_split
+    from src.eval import evaluate
+
+    run, data = trained
+    overrides = [f"data.path={data}", *TINY_DATA, *QUIET, "export_codes=true"]
+    overrides += [f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"]
+    cfg = compose_run("eval.yaml", overrides, tmp_path)
+    metrics, _ = evaluate(cfg)
+    assert 0.0 <= metrics["test/map@50"] <= 1.0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["metrics"] == pytest.approx(metrics)
+    with h5py.File(tmp_path / "codes.h5", "r") as h5:
+        for split in ("query", "retrieval"):
+            index = h5[f"{split}/index"][:]
+            np.testing.assert_array_equal(np.sort(index), np.sort(read_split(data, split)))
+            assert h5[f"{split}/label"].shape[0] == index.size
+            for modality in ("image", "text"):
+                codes = h5[f"{split}/codes_{modality}"][:]
+                assert codes.dtype == np.int8 and codes.shape == (index.size, CODE_LENGTH)
+                assert set(np.unique(codes)) <= {-1, 1}
+
+
+def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run src/train.py in a subprocess with its run directory in tmp_path."""
+    command = [sys.executable, str(ROOT / "src" / "train.py"), *args]
+    command += [f"hydra.run.dir={tmp_path / 'run'}", "logger=none", *QUIET]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in result.stderr + result.stdout
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_bad_override_is_one_line(tmp_path: Path) -> None:
+    data = [f"data.path={tmp_path / 'tiny.h5'}", *TINY_DATA]
+    result = run_cli([*data, "model.code_length=-3"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result)
+    assert "code_length" in line
+
+
+def test_missing_data_names_the_prepare_command(tmp_path: Path) -> None:
+    result = run_cli(["data=wiki", "data.path=/nonexistent.h5"], tmp_path)
+    assert result.returncode == 2, result.stderr
+    (line,) = error_lines(result)
+    assert "prepare_data.py" in line and "/nonexistent.h5" in line
