@@ -104,14 +104,14 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     run = {**run_info(cfg, datamodule), "method": "agch", "code_length": model.hparams.code_length}
+    payload = {**run, "ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
-    payload = {**run, "ckpt_path": str(cfg.ckpt_path), "metrics": metrics}
-    if cfg.get("export_codes"):
         payload["codes_path"] = str(cfg.codes_path)
-    write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
-    print_metrics_table(metrics, "test", table_title("Test", run))
+    if trainer.is_global_zero:
+        write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
+        print_metrics_table(metrics, "test", table_title("Test", run))
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
 
