@@ -46,7 +46,7 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 TIES = ("stable", "average")
-DEFAULT_MEMORY_BUDGET_MB = 1024
+DEFAULT_MEMORY_BUDGET_MB = 256
 # Peak bytes per (query, item) pair of a chunk: float distances, float label products,
 # relevance, sort keys/orders and the cumulative sums over the ranking (measured in
 # benchmarks/bench_metrics.py; the full stable sort of mAP@all is the largest).
@@ -116,16 +116,21 @@ def hamming_distance(query_codes: ArrayLike, retrieval_codes: ArrayLike) -> Tens
     return _distance(Bq, Br).to(torch.int32)
 
 
-def _chunks(Bq, Br, Lq, Lr, memory_budget_mb: float) -> Iterator[tuple[Tensor, Tensor]]:
-    """Distances (q, nr) float32 and relevance (q, nr) bool for query chunks within the budget."""
+def _chunks(Bq: Tensor, Br: Tensor, memory_budget_mb: float) -> Iterator[tuple[slice, Tensor]]:
+    """Query slices within the memory budget, with their distances (q, nr) float32."""
     nr = Br.shape[0]
     rows = max(1, int(memory_budget_mb * 2**20 // (_BYTES_PER_PAIR * max(nr, 1))))
     for start in range(0, Bq.shape[0], rows):
         sl = slice(start, start + rows)
-        yield _distance(Bq[sl], Br), (Lq[sl] @ Lr.T) > 0  # (q, nr), (q, nr)
+        yield sl, _distance(Bq[sl], Br)
 
 
-def _stable_top(D: Tensor, R: Tensor, k: int) -> Tensor:
+def _relevance(Lq: Tensor, Lr: Tensor) -> Tensor:
+    """Shares at least one label: (..., q, n) bool from multi-hot (..., q, C) and (..., n, C)."""
+    return (Lq @ Lr.transpose(-1, -2)) > 0
+
+
+def _stable_top(D: Tensor, Lq: Tensor, Lr: Tensor, k: int) -> Tensor:
     """Relevance (q, k) float32 of the first k items in (distance, index) order."""
     nr = D.shape[1]
     # Unique integer keys distance * nr + index: the smallest k of them are exactly the
@@ -133,7 +138,8 @@ def _stable_top(D: Tensor, R: Tensor, k: int) -> Tensor:
     dtype = torch.int32 if (D.max().item() + 1) * nr < 2**31 else torch.int64
     key = D.to(dtype).mul_(nr).add_(torch.arange(nr, dtype=dtype, device=D.device))  # (q, nr)
     idx = torch.topk(key, k, dim=1, largest=False, sorted=True).indices  # (q, k)
-    return R.gather(1, idx).to(torch.float32)
+    # relevance of the k winners only: no (q, nr) label product is needed for @k
+    return _relevance(Lq[:, None, :], Lr[idx]).squeeze(1).to(torch.float32)
 
 
 def _stable_order(D: Tensor) -> Tensor:
@@ -262,13 +268,15 @@ def evaluate_retrieval(
     ks_capped = [min(int(x), nr) for x in ks]
     k_stable = max([k or 0, *ks_capped]) if ties == "stable" else 0
     acc: dict[str, list[Tensor]] = {"ap_k": [], "ap_all": [], "hits": [], "pr": []}
-    for D, R in _chunks(Bq, Br, Lq, Lr, memory_budget_mb):
-        n_rel = R.sum(1, dtype=torch.float64)  # (q,)
+    for sl, D in _chunks(Bq, Br, memory_budget_mb):
         counts = None
+        if map_all or pr_curve or ties == "average":
+            R = _relevance(Lq[sl], Lr)  # (q, nr)
+            n_rel = torch.count_nonzero(R, dim=1).double()  # (q,)
         if ties == "average" or pr_curve:
             counts = _bucket_counts(D, R, c)
         if k_stable:
-            top = _stable_top(D, R, k_stable)  # (q, k_stable)
+            top = _stable_top(D, Lq[sl], Lr, k_stable)  # (q, k_stable)
             cum_hits = top.cumsum(1)
         if k is not None:
             acc["ap_k"].append(
