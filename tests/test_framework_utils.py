@@ -73,6 +73,8 @@ def test_plain_progress_bar_off_a_terminal() -> None:
 def test_metric_table_rows_and_synthetic_title() -> None:
     metrics = {"test/i2t_map@50": 0.5, "test/t2i_map@50": 0.25, "test/map@50": 0.375}
     assert _table_rows(metrics, "test") == [("map@50", "0.5000", "0.2500", "0.3750")]
+    ranked = {f"test/i2t_p@{k}": 0.5 for k in (1000, 5, 100)} | {"test/i2t_map@all": 0.5}
+    assert [row[0] for row in _table_rows(ranked, "test")] == ["map@all", "p@5", "p@100", "p@1000"]
     title = table_title("Test", {"dataset": "synthetic", "code_length": 16, "synthetic": True})
     assert title.startswith("SYNTHETIC data")
     assert "SYNTHETIC" not in table_title("Test", {"dataset": "wiki", "synthetic": False})

@@ -52,6 +52,11 @@ def run_info(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
     }
 
 
+def _natural(name: str) -> tuple:
+    """Sort key that orders p@100 before p@1000 and map@50 before map@all."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
+
+
 def _table_rows(metrics: Mapping[str, float], prefix: str) -> list[tuple[str, str, str, str]]:
     """(metric, I->T, T->I, mean) rows from names like test/i2t_map@50 and test/map@50."""
     pattern = re.compile(rf"^{re.escape(prefix)}/(i2t|t2i)_(.+)$")
@@ -61,7 +66,7 @@ def _table_rows(metrics: Mapping[str, float], prefix: str) -> list[tuple[str, st
         if match:
             table.setdefault(match.group(2), {})[match.group(1)] = value
     rows = []
-    for metric, values in table.items():
+    for metric, values in sorted(table.items(), key=lambda item: _natural(item[0])):
         mean = metrics.get(f"{prefix}/{metric}")
         cells = [f"{values[d]:.4f}" if d in values else "-" for d in DIRECTIONS]
         rows.append((metric, *cells, "-" if mean is None else f"{mean:.4f}"))
