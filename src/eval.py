@@ -38,10 +38,14 @@ from src.utils.reporting import (  # noqa: E402
 log = RankedLogger(__name__, rank_zero_only=True)
 
 
-def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
-    """The checkpoint's model (plain hyper-parameters only), checked against the data."""
+def check_checkpoint(ckpt_path: str) -> None:
+    """Fail before any data is read or generated when the checkpoint is missing."""
     if not Path(ckpt_path).is_file():
         raise DataError(ckpt_path, None, "checkpoint not found (ckpt_path=...)")
+
+
+def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
+    """The checkpoint's model (plain hyper-parameters only), checked against the data."""
     model = AGCHModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
@@ -54,7 +58,7 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
 
 @torch.no_grad()
 def encode_split(model: AGCHModule, loader: Any) -> dict[str, np.ndarray]:
-    """Codes of both modalities (int8 in {-1, +1}), store indices and labels of one split."""
+    """Codes of both modalities (int8 in {-1, +1}), store indices, 0/1 labels of one split."""
     parts: dict[str, list[np.ndarray]] = {"image": [], "text": [], "index": [], "label": []}
     model.eval()
     for image, text, index, label in loader:
@@ -62,7 +66,7 @@ def encode_split(model: AGCHModule, loader: Any) -> dict[str, np.ndarray]:
         parts["image"].append(codes_image.to(torch.int8).cpu().numpy())
         parts["text"].append(codes_text.to(torch.int8).cpu().numpy())
         parts["index"].append(index.cpu().numpy())
-        parts["label"].append(label.cpu().numpy())
+        parts["label"].append(label.cpu().numpy().astype(np.uint8))  # multi-hot, as in the store
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
@@ -94,6 +98,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test the checkpoint on the configured data; returns (metrics, the objects built)."""
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    check_checkpoint(cfg.ckpt_path)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
     callbacks = instantiate_callbacks(cfg.get("callbacks"))

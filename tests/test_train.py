@@ -110,7 +110,9 @@ def test_eval_exports_codes(trained: tuple[Path, Path], tmp_path: Path) -> None:
         for split in ("query", "retrieval"):
             index = h5[f"{split}/index"][:]
             np.testing.assert_array_equal(np.sort(index), np.sort(read_split(data, split)))
-            assert h5[f"{split}/label"].shape[0] == index.size
+            label = h5[f"{split}/label"][:]
+            assert label.dtype == np.uint8 and label.shape[0] == index.size
+            assert set(np.unique(label)) <= {0, 1}
             for modality in ("image", "text"):
                 codes = h5[f"{split}/codes_{modality}"][:]
                 assert codes.dtype == np.int8 and codes.shape == (index.size, CODE_LENGTH)
