@@ -39,6 +39,8 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
     try:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except TrainingError as err:
+        if "checkpoint:" in str(err):  # the model already named it
+            raise
         callback = trainer.checkpoint_callback
         last = getattr(callback, "last_model_path", "") if callback else ""
         found = bool(last) and Path(last).is_file()

@@ -119,6 +119,29 @@ def test_eval_exports_codes(trained: tuple[Path, Path], tmp_path: Path) -> None:
                 assert set(np.unique(codes)) <= {-1, 1}
 
 
+def test_non_finite_loss_names_last_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from src.models.agch_module import AGCHModule
+    from src.train import train
+    from src.utils import TrainingError
+
+    original = AGCHModule.training_step
+
+    def fail_in_second_epoch(self: AGCHModule, batch: tuple, batch_idx: int) -> None:
+        if self.current_epoch == 1:
+            raise TrainingError("non-finite loss at epoch 1")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(AGCHModule, "training_step", fail_in_second_epoch)
+    overrides = [f"data.path={tmp_path / 'tiny.h5'}", *TINY_DATA, *TINY_MODEL, *QUIET]
+    cfg = compose_run("train.yaml", overrides + ["trainer.max_epochs=3", "logger=none"], tmp_path)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    with pytest.raises(TrainingError, match=f"last good checkpoint: {last}"):
+        train(cfg)
+    assert last.is_file()
+
+
 def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
     """Run src/train.py in a subprocess with its run directory in tmp_path."""
     command = [sys.executable, str(ROOT / "src" / "train.py"), *args]
