@@ -1,0 +1,258 @@
+"""AGCHModule: the AGCH networks trained by alternating optimisation (SPEC.md sections 2-6).
+
+Per batch (``schedule="alternate"``, SPEC.md section 5):
+
+- phase F: ``opt_f`` (image encoder, text encoder, fusion projection) steps on L, with the GCN
+  codes B^gv, B^gt as detached targets; gradients pass through the frozen hash layer.
+- phase B: ``opt_b`` (both GCNs, the hash layer) steps on L, with f^v, f^t, B^h detached and
+  recomputed by the encoders just updated.
+
+``schedule="joint"`` is the other reading of the paper: one backward of L, both step.
+Lightning counts two optimiser steps per batch in ``trainer.global_step``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from src.models.base import Batch, CrossModalHashingModule
+from src.models.checks import check_hparams
+from src.models.components import FusionProjection, GCNHash, HashLayer, MLPEncoder
+from src.models.losses import compute_loss
+from src.models.similarity import aggregated_similarity, graph_adjacency
+from src.utils.errors import TrainingError
+
+
+class AGCHModule(CrossModalHashingModule):
+    """AGCH under Lightning manual optimisation; hyper-parameters are plain values."""
+
+    def __init__(
+        self,
+        image_dim: int,
+        text_dim: int,
+        code_length: int = 32,
+        hidden_dim: int = 4096,
+        gcn_dim: int = 2048,
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        lam: float = 0.1,
+        delta: float = 0.01,
+        gamma_v: float = 2.0,
+        gamma_t: float = 0.3,
+        rho: float = 4.0,
+        gamma_mode: str = "squared",
+        distance: str = "plain",
+        s_scale: str = "max",
+        adjacency: str = "S",
+        input_norm: str = "standardize",
+        schedule: str = "alternate",
+        optimizer: str = "sgd",
+        lr_image: float = 1e-2,
+        lr_text: float = 1e-2,
+        lr_fusion: float = 1e-2,
+        lr_hash: float = 1e-2,
+        lr_gcn: float = 1e-3,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        warmup_epochs: float = 0.0,
+        grad_clip: float = 0.0,
+        eval_topk: int = 50,
+        eval_ks: Sequence[int] = (1, 100, 500, 1000),
+        eval_ties: str = "stable",
+        collapse_threshold: float = 0.05,
+        stop_on_collapse: bool = False,
+    ) -> None:
+        eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
+        check_hparams(dict(locals()))
+        super().__init__(
+            image_dim,
+            text_dim,
+            eval_topk,
+            eval_ks,
+            eval_ties,
+            collapse_threshold,
+            stop_on_collapse,
+        )
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.image_encoder = MLPEncoder(image_dim, hidden_dim)
+        self.text_encoder = MLPEncoder(text_dim, hidden_dim)
+        self.hash_layer = HashLayer(hidden_dim, code_length)
+        self.fusion = FusionProjection(hidden_dim, code_length)
+        self.gcn_image = GCNHash(hidden_dim, gcn_dim, code_length)
+        self.gcn_text = GCNHash(hidden_dim, gcn_dim, code_length)
+
+    def features(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Raw features x_v (m, Dv), x_t (m, Dt) -> f^v, f^t (m, hidden_dim)."""
+        if self.hparams.input_norm == "standardize":
+            x_v, x_t = self.standardise(x_v, x_t)
+        return self.image_encoder(x_v), self.text_encoder(x_t)
+
+    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """B^v, B^t (m, c): the test-time branches (encoders and hash layer)."""
+        return self.hash_layer(*self.features(x_v, x_t))
+
+    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Continuous codes B^v, B^t (m, c) of the test-time branches."""
+        return self.continuous_codes(x_v, x_t)
+
+    # ----------------------------------------------------------------------------- training
+    def _similarity(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        hp = self.hparams
+        S = aggregated_similarity(
+            x_v, x_t, hp.gamma_v, hp.gamma_t, hp.rho, hp.gamma_mode, hp.distance, hp.s_scale
+        )  # (m, m), float32, no gradient
+        return S, graph_adjacency(S, hp.adjacency)
+
+    def _loss(self, S: Tensor, codes: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+        hp = self.hparams
+        terms = compute_loss(S, codes, hp.alpha, hp.beta, hp.lam, hp.delta)
+        if not torch.isfinite(terms["L"]):
+            self._raise_non_finite(terms, phase)
+        return terms
+
+    def _raise_non_finite(self, terms: dict[str, Tensor], phase: str) -> None:
+        bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
+        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
+        last = getattr(callback, "last_model_path", "") or "none saved yet"
+        raise TrainingError(
+            f"non-finite loss in phase {phase} at epoch {self.current_epoch}, global step "
+            f"{self.global_step}: term {', '.join(bad)}; training stopped, last good "
+            f"checkpoint: {last}"
+        )
+
+    def _step(self, opt: Any, loss: Tensor) -> None:
+        opt.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.grad_clip > 0:
+            self.clip_gradients(
+                opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+            )
+        opt.step()
+
+    def _phase_f(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
+        """Update encoders and fusion; GCN codes are detached targets."""
+        opt_f = self.optimizers()[0]
+        self.toggle_optimizer(opt_f)
+        f_v, f_t = self.features(x_v, x_t)
+        B_v, B_t = self.hash_layer(f_v, f_t)  # hash layer frozen, gradient flows through it
+        B_h = self.fusion(f_v, f_t)
+        with torch.no_grad():
+            B_gv = self.gcn_image(f_v, A_hat)
+            B_gt = self.gcn_text(f_t, A_hat)
+        codes = dict(B_v=B_v, B_t=B_t, B_h=B_h, B_gv=B_gv, B_gt=B_gt)
+        terms = self._loss(S, codes, "F")
+        self._step(opt_f, terms["L"])
+        self.untoggle_optimizer(opt_f)
+        self.record_codes(B_v, B_t)
+        return terms
+
+    def _phase_b(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
+        """Update the GCNs and the hash layer; f^v, f^t and B^h are detached."""
+        opt_b = self.optimizers()[1]
+        self.toggle_optimizer(opt_b)
+        with torch.no_grad():
+            f_v, f_t = self.features(x_v, x_t)
+            B_h = self.fusion(f_v, f_t)
+        B_v, B_t = self.hash_layer(f_v, f_t)
+        codes = dict(
+            B_v=B_v,
+            B_t=B_t,
+            B_h=B_h,
+            B_gv=self.gcn_image(f_v, A_hat),
+            B_gt=self.gcn_text(f_t, A_hat),
+        )
+        terms = self._loss(S, codes, "B")
+        self._step(opt_b, terms["L"])
+        self.untoggle_optimizer(opt_b)
+        return terms
+
+    def _joint(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
+        """One backward of L through every module, then both optimisers step."""
+        opt_f, opt_b = self.optimizers()
+        f_v, f_t = self.features(x_v, x_t)
+        B_v, B_t = self.hash_layer(f_v, f_t)
+        codes = dict(
+            B_v=B_v,
+            B_t=B_t,
+            B_h=self.fusion(f_v, f_t),
+            B_gv=self.gcn_image(f_v, A_hat),
+            B_gt=self.gcn_text(f_t, A_hat),
+        )
+        terms = self._loss(S, codes, "joint")
+        opt_f.zero_grad()
+        opt_b.zero_grad()
+        self.manual_backward(terms["L"])
+        for opt in (opt_f, opt_b):
+            if self.hparams.grad_clip > 0:
+                self.clip_gradients(
+                    opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
+                )
+            opt.step()
+        self.record_codes(B_v, B_t)
+        return terms
+
+    def _warmup(self, batch_idx: int) -> None:
+        """Linear learning-rate warm-up over ``warmup_epochs`` (stepped by hand)."""
+        warmup = self.hparams.warmup_epochs
+        n_batches = max(int(self.trainer.num_training_batches), 1)
+        progress = (self.current_epoch * n_batches + batch_idx + 1) / max(warmup * n_batches, 1)
+        factor = min(1.0, progress) if warmup > 0 else 1.0
+        for opt in self.optimizers():
+            for group in opt.optimizer.param_groups:
+                group["lr"] = group["initial_lr"] * factor
+
+    def training_step(self, batch: Batch, batch_idx: int) -> None:
+        x_v, x_t = batch[0], batch[1]  # labels are never used: unsupervised
+        self._warmup(batch_idx)
+        S, A_hat = self._similarity(x_v, x_t)
+        if self.hparams.schedule == "joint":
+            terms = self._joint(x_v, x_t, S, A_hat)
+            loss_f = loss_b = terms["L"]
+        else:
+            terms = self._phase_f(x_v, x_t, S, A_hat)
+            loss_f = terms["L"]
+            loss_b = self._phase_b(x_v, x_t, S, A_hat)["L"]
+        m = x_v.shape[0]
+        log = dict(on_step=True, on_epoch=True, batch_size=m)
+        self.log("train/loss_f", loss_f.detach(), prog_bar=False, **log)
+        self.log("train/loss_b", loss_b.detach(), **log)
+        self.log("train/loss", terms["L"].detach(), prog_bar=True, **log)
+        for name, value in terms.items():
+            if name != "L":
+                self.log(
+                    f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=m
+                )
+
+    # --------------------------------------------------------------------------- optimisers
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """opt_f: encoders + fusion; opt_b: GCNs + hash layer; per-module learning rates."""
+        hp = self.hparams
+        groups_f = [
+            {"params": self.image_encoder.parameters(), "lr": hp.lr_image, "name": "image"},
+            {"params": self.text_encoder.parameters(), "lr": hp.lr_text, "name": "text"},
+            {"params": self.fusion.parameters(), "lr": hp.lr_fusion, "name": "fusion"},
+        ]
+        groups_b = [
+            {
+                "params": [*self.gcn_image.parameters(), *self.gcn_text.parameters()],
+                "lr": hp.lr_gcn,
+                "name": "gcn",
+            },
+            {"params": self.hash_layer.parameters(), "lr": hp.lr_hash, "name": "hash"},
+        ]
+        optimizers = [self._make_optimizer(groups_f), self._make_optimizer(groups_b)]
+        for opt in optimizers:
+            for group in opt.param_groups:
+                group["initial_lr"] = group["lr"]
+        return optimizers
+
+    def _make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+        hp = self.hparams
+        if hp.optimizer == "adam":
+            return torch.optim.Adam(groups, weight_decay=hp.weight_decay)
+        return torch.optim.SGD(groups, momentum=hp.momentum, weight_decay=hp.weight_decay)

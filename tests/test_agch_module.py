@@ -1,0 +1,296 @@
+"""AGCHModule under a real Lightning Trainer: gradient isolation of the two phases,
+determinism, resume, collapse detection, non-finite losses, safe checkpoints."""
+
+import math
+import warnings
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from src.data.datamodule import AGCHDataModule
+from src.models.agch_module import AGCHModule
+from src.utils.errors import ConfigError, TrainingError
+
+TINY = dict(hidden_dim=32, gcn_dim=16, code_length=8, eval_ks=[1, 10])
+
+
+def make_module(dm: AGCHDataModule, **overrides) -> AGCHModule:
+    image_dim, text_dim = dm.feature_dims()
+    model = AGCHModule(image_dim=image_dim, text_dim=text_dim, **(TINY | overrides))
+    model.set_input_stats(dm.train_statistics())
+    return model
+
+
+def make_trainer(tmp_path: Path, max_epochs: int = 1, callbacks=(), **kwargs) -> L.Trainer:
+    args = dict(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+        callbacks=list(callbacks),
+    )
+    args.setdefault("enable_checkpointing", any(isinstance(c, ModelCheckpoint) for c in callbacks))
+    return L.Trainer(**(args | kwargs))
+
+
+def named_groups(model: AGCHModule) -> tuple[dict, dict]:
+    f = {
+        n: p
+        for n, p in model.named_parameters()
+        if n.split(".")[0] in ("image_encoder", "text_encoder", "fusion")
+    }
+    b = {
+        n: p
+        for n, p in model.named_parameters()
+        if n.split(".")[0] in ("gcn_image", "gcn_text", "hash_layer")
+    }
+    assert len(f) + len(b) == len(list(model.parameters()))
+    return f, b
+
+
+class PhaseRecorder:
+    """Wraps `_step` to record, at each optimiser step, which parameters hold a gradient and
+    which parameters the step changed."""
+
+    def __init__(self, model: AGCHModule) -> None:
+        self.model, self.records = model, []
+        original = model._step
+
+        def step(opt, loss):
+            before = {n: p.detach().clone() for n, p in model.named_parameters()}
+            grads_before = {
+                n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()
+            }
+            original(opt, loss)
+            self.records.append(
+                {
+                    "changed": {
+                        n
+                        for n, p in model.named_parameters()
+                        if not torch.equal(p.detach(), before[n])
+                    },
+                    "grad_changed": {
+                        n
+                        for n, p in model.named_parameters()
+                        if not _same(p.grad, grads_before[n])
+                    },
+                }
+            )
+
+        model._step = step
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return torch.equal(a, b)
+
+
+def test_phases_update_only_their_own_parameters(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm)
+    recorder = PhaseRecorder(model)
+    make_trainer(tmp_path, limit_train_batches=3, limit_val_batches=0).fit(model, dm)
+    f_names, b_names = (set(g) for g in named_groups(model))
+    assert len(recorder.records) == 6  # phase F then phase B, three batches
+    for i, rec in enumerate(recorder.records):
+        own, other = (f_names, b_names) if i % 2 == 0 else (b_names, f_names)
+        assert rec["changed"] == own, f"step {i}: a parameter outside the phase moved"
+        # the backward of a phase left every gradient of the frozen group untouched
+        assert not (rec["grad_changed"] & other), f"step {i}: gradient reached a frozen group"
+        assert rec["grad_changed"] == own
+
+
+def test_phase_f_targets_are_detached(synthetic_store):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16)
+    model = make_module(dm)
+    x_v, x_t = torch.rand(16, 64), torch.rand(16, 48)
+    S, A_hat = model._similarity(x_v, x_t)
+    assert not S.requires_grad and not A_hat.requires_grad
+    f_v, f_t = model.features(x_v, x_t)
+    with torch.no_grad():
+        B_gv = model.gcn_image(f_v, A_hat)
+    assert not B_gv.requires_grad  # the GCN code is a constant target in phase F
+
+
+def test_joint_schedule_steps_everything(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16)
+    model = make_module(dm, schedule="joint")
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    make_trainer(tmp_path, limit_train_batches=1, limit_val_batches=0).fit(model, dm)
+    moved = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
+    assert moved == set(before)
+    assert model.trainer.global_step == 2  # both optimisers stepped once
+
+
+class LossLog(Callback):
+    def __init__(self) -> None:
+        self.losses: list[tuple[float, float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        m = trainer.callback_metrics
+        self.losses.append((float(m["train/loss_f_step"]), float(m["train/loss_b_step"])))
+
+
+def run_seeded(store: Path, tmp_path: Path, seed: int, epochs: int = 4):
+    """100 training iterations (4 epochs of 25 batches of 8) and one evaluation."""
+    L.seed_everything(seed, workers=True)
+    dm = AGCHDataModule(str(store), batch_size=8, eval_batch_size=64, seed=seed)
+    model = make_module(dm)
+    log = LossLog()
+    trainer = make_trainer(
+        tmp_path, max_epochs=epochs, callbacks=[log], check_val_every_n_epoch=epochs
+    )
+    trainer.fit(model, dm)
+    assert trainer.global_step == 2 * 25 * epochs
+    val = float(trainer.callback_metrics["val/map@50"])
+    return log.losses, model.state_dict(), val
+
+
+def test_same_seed_is_bit_identical(synthetic_store, tmp_path):
+    losses_a, state_a, val_a = run_seeded(synthetic_store, tmp_path / "a", seed=3)
+    losses_b, state_b, val_b = run_seeded(synthetic_store, tmp_path / "b", seed=3)
+    assert len(losses_a) == 100
+    assert [tuple(round(x, 6) for x in p) for p in losses_a] == [
+        tuple(round(x, 6) for x in p) for p in losses_b
+    ]
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    assert val_a == val_b
+    _, state_c, _ = run_seeded(synthetic_store, tmp_path / "c", seed=4, epochs=1)
+    _, state_d, _ = run_seeded(synthetic_store, tmp_path / "d", seed=3, epochs=1)
+    assert not torch.equal(state_c["fusion.proj.weight"], state_d["fusion.proj.weight"])
+
+
+def test_resume_matches_uninterrupted_run(synthetic_store, tmp_path):
+    def fit(epochs: int, root: Path, ckpt: str | None = None) -> AGCHModule:
+        L.seed_everything(0, workers=True)
+        dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+        model = make_module(dm)
+        checkpoint = ModelCheckpoint(dirpath=root / "checkpoints", save_last=True)
+        make_trainer(root, max_epochs=epochs, callbacks=[checkpoint]).fit(
+            model, dm, ckpt_path=ckpt
+        )
+        return model
+
+    full = fit(4, tmp_path / "full")
+    fit(2, tmp_path / "part")
+    # a fresh process would not share the RNG state: reseed differently before resuming
+    L.seed_everything(123)
+    resumed = fit(4, tmp_path / "resumed", ckpt=str(tmp_path / "part/checkpoints/last.ckpt"))
+    for (key, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), key
+
+
+def test_checkpoint_loads_with_weights_only(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    make_trainer(tmp_path, callbacks=[checkpoint], limit_train_batches=2).fit(model, dm)
+    path = tmp_path / "ck" / "last.ckpt"
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    assert raw["hyper_parameters"]["code_length"] == 8
+    loaded = AGCHModule.load_from_checkpoint(path, weights_only=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    x_v, x_t = torch.rand(5, 64), torch.rand(5, 48)
+    codes = loaded.encode(x_v, x_t)
+    assert all(set(c.unique().tolist()) <= {-1.0, 1.0} for c in codes)
+
+
+class PoisonAfterFirstEpoch(Callback):
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        if trainer.current_epoch == 1:
+            with torch.no_grad():
+                pl_module.fusion.proj.weight.fill_(math.nan)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm)
+    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    trainer = make_trainer(tmp_path, max_epochs=3, callbacks=[checkpoint, PoisonAfterFirstEpoch()])
+    with pytest.raises(TrainingError) as err:
+        trainer.fit(model, dm)
+    message = str(err.value)
+    assert "\n" not in message
+    assert "phase F at epoch 1" in message and "global step 24" in message
+    assert "rec_hh" in message  # a term that sees the fused code B^h
+    last = tmp_path / "ck" / "last.ckpt"
+    assert str(last) in message
+    good = torch.load(last, map_location="cpu", weights_only=True)
+    assert good["epoch"] == 0
+    assert all(torch.isfinite(v).all() for v in good["state_dict"].values())
+
+
+def test_collapse_is_detected(synthetic_store, tmp_path):
+    """The paper's literal Wiki weights (mean-reduced losses, S unscaled) collapse the codes
+    within two epochs, as they did on Wiki (SPEC.md section 8)."""
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    collapse = dict(
+        alpha=0.4,
+        beta=0.3,
+        lam=5.0,
+        lr_image=1.0,
+        lr_text=1.0,
+        lr_fusion=1.0,
+        lr_hash=1.0,
+        lr_gcn=1.0,
+        s_scale="none",
+    )
+    model = make_module(dm, **collapse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, dm)
+    assert any("code collapse" in str(w.message) for w in caught)
+    model = make_module(dm, stop_on_collapse=True, **collapse)
+    with pytest.raises(TrainingError, match="code collapse"):
+        make_trainer(tmp_path, max_epochs=2, limit_val_batches=0).fit(model, dm)
+
+
+def test_defaults_do_not_collapse_on_tiny_synthetic(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm)
+    trainer = make_trainer(tmp_path, max_epochs=2, limit_val_batches=0)
+    trainer.fit(model, dm)
+    assert float(trainer.callback_metrics["train/distinct_codes_image"]) > 0.5
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("code_length", -3),
+        ("code_length", 2.5),
+        ("lam", -1.0),
+        ("rho", 0.0),
+        ("schedule", "both"),
+        ("eval_ks", [0]),
+        ("alpha", "high"),
+    ],
+)
+def test_impossible_values_fail_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"^model\.{key}: expected"):
+        AGCHModule(image_dim=4, text_dim=4, **(TINY | {key: value}))
+
+
+def test_bf16_autocast_training_step_is_finite(synthetic_store, tmp_path):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm)
+    log = LossLog()
+    make_trainer(
+        tmp_path,
+        precision="bf16-mixed",
+        callbacks=[log],
+        limit_train_batches=3,
+        limit_val_batches=0,
+    ).fit(model, dm)
+    assert len(log.losses) == 3 and all(math.isfinite(x) for p in log.losses for x in p)
