@@ -1,0 +1,71 @@
+"""Checks of a baseline's hyper-parameters by rule: one `ConfigError` line naming the key.
+
+The same message form as `src.models.checks` ("model.<key>: expected ..., got ..."), for
+models whose keys differ from AGCH's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
+from typing import Any
+
+from src.utils.errors import ConfigError
+
+EVAL_CHOICES = {"eval_ties": ("stable", "average")}
+
+
+def _fail(key: str, expected: str, value: Any) -> None:
+    raise ConfigError(f"model.{key}: expected {expected}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_rules(
+    hp: Mapping[str, Any],
+    positive_ints: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+    positive: Iterable[str] = (),
+    unit_interval: Iterable[str] = (),
+    bools: Iterable[str] = (),
+    choices: Mapping[str, tuple[str, ...]] | None = None,
+) -> None:
+    """Raise `ConfigError` for the first value of `hp` that breaks its rule."""
+    for key in positive_ints:
+        if not _is_int(hp[key]) or hp[key] <= 0:
+            _fail(key, "a positive integer", hp[key])
+    for key in non_negative:
+        if not _is_real(hp[key]) or hp[key] < 0:
+            _fail(key, "a non-negative number", hp[key])
+    for key in positive:
+        if not _is_real(hp[key]) or hp[key] <= 0:
+            _fail(key, "a positive number", hp[key])
+    for key in unit_interval:
+        if not _is_real(hp[key]) or not 0 <= hp[key] <= 1:
+            _fail(key, "a number in [0, 1]", hp[key])
+    for key in bools:
+        if not isinstance(hp[key], bool):
+            _fail(key, "true or false", hp[key])
+    for key, allowed in (choices or {}).items():
+        if hp[key] not in allowed:
+            _fail(key, f"one of {list(allowed)}", hp[key])
+
+
+def check_eval_hparams(hp: Mapping[str, Any]) -> None:
+    """The evaluation keys every `CrossModalHashingModule` takes."""
+    check_rules(
+        hp,
+        positive_ints=("image_dim", "text_dim", "code_length", "eval_topk"),
+        unit_interval=("collapse_threshold",),
+        bools=("stop_on_collapse",),
+        choices=EVAL_CHOICES,
+    )
+    ks = hp["eval_ks"]
+    if not ks or any(not _is_int(k) or k <= 0 for k in ks):
+        _fail("eval_ks", "a non-empty list of positive integers", ks)
