@@ -1,0 +1,180 @@
+"""CCA-ITQ: canonical correlation analysis then iterative quantisation (Gong and Lazebnik,
+"Iterative Quantization", CVPR 2011; Gong, Lazebnik, Gordo, Perronnin, TPAMI 2013), the
+classical baseline of cross-modal hashing. No gradient training.
+
+Fit on the standardised train split (X (n, Dv) image, Y (n, Dt) text, zero mean):
+
+1. CCA with ridge ``reg``: C_xx = X^T X / n + reg I, C_yy = Y^T Y / n + reg I,
+   C_xy = X^T Y / n. The generalised eigenproblem C_xy C_yy^-1 C_yx w = rho^2 C_xx w is
+   solved by whitening: K = C_xx^-1/2 C_xy C_yy^-1/2 = U diag(rho) V^T, W_x = C_xx^-1/2 U,
+   W_y = C_yy^-1/2 V (unit-variance canonical variates, correlations rho descending).
+   Beyond min(Dv, Dt) directions the smaller modality has none (zero columns, e.g. Wiki's
+   10-d text); the larger keeps its remaining whitened directions, uncorrelated (rho = 0).
+   Beyond its own dimension a modality has zero columns too (UCI at 128 bits).
+2. ITQ on the projections of both modalities stacked, V = [X W_x; Y W_y] (2n, c): alternate
+   B = sign(V R) and the orthogonal Procrustes step R = U W^T with V^T B = U S W^T (TPAMI
+   2013, section 3), n_iter times; both modalities share the rotation R.
+
+Codes: sign(x_std W_x R) and sign(y_std W_y R). W_x, W_y, R are buffers: the checkpoint
+evaluates identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from src.models.base import Batch, CrossModalHashingModule, sign_codes
+from src.models.hparam_rules import check_eval_hparams, check_rules
+from src.utils.errors import ConfigError, TrainingError
+
+
+def inverse_sqrt(C: Tensor) -> Tensor:
+    """C^-1/2 (D, D) of a symmetric positive definite C (D, D)."""
+    eigenvalues, Q = torch.linalg.eigh(C)
+    return (Q * eigenvalues.rsqrt()) @ Q.T
+
+
+def cca(X: Tensor, Y: Tensor, c: int, reg: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Regularised CCA of centred X (n, Dv), Y (n, Dt): W_x (Dv, c), W_y (Dt, c), rho (c,).
+
+    Computed in float64; rho is zero-padded beyond min(Dv, Dt), and each W beyond its
+    modality's dimension (it has no further direction).
+    """
+    X, Y = X.double(), Y.double()
+    n = X.shape[0]
+    eye_x = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
+    eye_y = torch.eye(Y.shape[1], dtype=Y.dtype, device=Y.device)
+    Cxx_isqrt = inverse_sqrt(X.T @ X / n + reg * eye_x)  # (Dv, Dv)
+    Cyy_isqrt = inverse_sqrt(Y.T @ Y / n + reg * eye_y)  # (Dt, Dt)
+    K = Cxx_isqrt @ (X.T @ Y / n) @ Cyy_isqrt  # (Dv, Dt), whitened cross-covariance
+    U, rho, Vh = torch.linalg.svd(K, full_matrices=True)  # U (Dv, Dv), rho (min,), Vh (Dt, Dt)
+    # the first min(Dv, Dt) columns are canonical pairs; the larger modality's remaining
+    # whitened directions are uncorrelated with the other modality (rho = 0)
+    W_x = _pad_columns(Cxx_isqrt @ U, c)  # (Dv, c)
+    W_y = _pad_columns(Cyy_isqrt @ Vh.T, c)  # (Dt, c)
+    return W_x, W_y, _pad_columns(rho[None, :], c)[0]
+
+
+def _pad_columns(W: Tensor, c: int) -> Tensor:
+    """The first c columns of W (D, k), zero columns appended when k < c."""
+    if W.shape[1] >= c:
+        return W[:, :c]
+    return torch.cat([W, W.new_zeros(W.shape[0], c - W.shape[1])], dim=1)
+
+
+def itq(
+    V: Tensor, n_iter: int = 50, generator: torch.Generator | None = None
+) -> tuple[Tensor, list[float]]:
+    """ITQ rotation R (c, c) of centred V (n, c) and the loss ||B - V R||_F after each update.
+
+    Alternates B = sign(V R) (optimal for fixed R) and R = U W^T with V^T B = U S W^T (the
+    orthogonal Procrustes solution, optimal for fixed B): the loss never increases.
+    """
+    V = V.double()
+    c = V.shape[1]
+    # random orthogonal start (Gong et al.): Q of a Gaussian matrix
+    start = torch.randn(c, c, generator=generator, dtype=torch.float64).to(V.device)
+    R = torch.linalg.qr(start)[0]  # (c, c)
+    losses = []
+    for _ in range(n_iter):
+        B = sign_codes(V @ R).double()  # (n, c), fixed R
+        losses.append(float(torch.linalg.norm(B - V @ R)))
+        U, _, Wh = torch.linalg.svd(V.T @ B)  # (c, c) each, fixed B
+        R = U @ Wh
+        losses.append(float(torch.linalg.norm(B - V @ R)))
+    return R, losses
+
+
+class CCAITQModule(CrossModalHashingModule):
+    """CCA projections and an ITQ rotation fitted in closed form on the train split."""
+
+    def __init__(
+        self,
+        image_dim: int,
+        text_dim: int,
+        code_length: int = 32,
+        reg: float = 1e-3,
+        n_iter: int = 50,
+        seed: int = 0,
+        eval_topk: int = 50,
+        eval_ks: Sequence[int] = (1, 100, 500, 1000),
+        eval_ties: str = "stable",
+        collapse_threshold: float = 0.05,
+        stop_on_collapse: bool = False,
+    ) -> None:
+        eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
+        hp = dict(locals())
+        check_eval_hparams(hp)
+        check_rules(hp, positive_ints=("n_iter",), non_negative=("reg", "seed"))
+        super().__init__(
+            image_dim,
+            text_dim,
+            eval_topk,
+            eval_ks,
+            eval_ties,
+            collapse_threshold,
+            stop_on_collapse,
+        )
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.register_buffer("W_image", torch.zeros(image_dim, code_length))
+        self.register_buffer("W_text", torch.zeros(text_dim, code_length))
+        self.register_buffer("R", torch.eye(code_length))
+        self.register_buffer("correlations", torch.zeros(code_length))
+        self._train_features: list[tuple[Tensor, Tensor]] = []
+
+    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """x_std W R (m, c) of each modality."""
+        return self._project(*self.standardise(x_v, x_t))
+
+    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Continuous codes (m, c) of the image and the text."""
+        return self.continuous_codes(x_v, x_t)
+
+    # ----------------------------------------------------------------------------- fitting
+    def on_train_epoch_start(self) -> None:
+        super().on_train_epoch_start()
+        self._train_features = []
+
+    def training_step(self, batch: Batch, batch_idx: int) -> None:
+        """Collect the standardised train features; fit after the epoch's last batch."""
+        if self.trainer.world_size > 1:
+            raise ConfigError("CCA-ITQ fits in one process: use trainer=cpu or trainer=gpu")
+        x_v, x_t = self.standardise(batch[0].float(), batch[1].float())
+        self._train_features.append((x_v.detach(), x_t.detach()))
+        if self.trainer.is_last_batch:
+            self.fit_closed_form()
+
+    @torch.no_grad()
+    def fit_closed_form(self) -> None:
+        """CCA then ITQ on the features collected this epoch; sets W_image, W_text, R."""
+        X = torch.cat([f[0] for f in self._train_features])  # (n, Dv)
+        Y = torch.cat([f[1] for f in self._train_features])  # (n, Dt)
+        self._train_features = []
+        X, Y = X - X.mean(dim=0), Y - Y.mean(dim=0)  # exactly centred on what was seen
+        hp = self.hparams
+        W_x, W_y, rho = cca(X, Y, hp.code_length, hp.reg)
+        V = torch.cat([X.double() @ W_x, Y.double() @ W_y])  # (2n, c), both modalities
+        generator = torch.Generator().manual_seed(hp.seed)
+        R, losses = itq(V, hp.n_iter, generator)
+        if not all(torch.isfinite(t).all() for t in (W_x, W_y, R)):
+            raise TrainingError("CCA-ITQ fit is not finite: raise model.reg")
+        for name, value in (("W_image", W_x), ("W_text", W_y), ("R", R), ("correlations", rho)):
+            getattr(self, name).copy_(value.float())
+        self.record_codes(*self._project(X, Y))
+        self.log("train/itq_loss", losses[-1] / V.shape[0] ** 0.5)
+        self.log("train/top_correlation", float(rho[0]))
+        # the closed-form fit is this model's one optimisation step: counting it lets the
+        # checkpoint callback save (it skips while global_step is 0)
+        self.optimizers().step()
+
+    def _project(self, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
+        """X W_image R, Y W_text R (n, c) of standardised features X (n, Dv), Y (n, Dt)."""
+        return X.float() @ self.W_image @ self.R, Y.float() @ self.W_text @ self.R
+
+    def configure_optimizers(self) -> None:
+        """No optimiser: Lightning substitutes its mock optimiser, stepped once per fit."""
+        return None
