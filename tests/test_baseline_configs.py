@@ -1,0 +1,49 @@
+"""The DJSRH and CCA-ITQ experiment configs compose, pin their setting and build the model."""
+
+from pathlib import Path
+
+import hydra
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64)}  # (image, text) of the stores
+EXPERIMENTS = [
+    (dataset, method, bits)
+    for dataset in ("wiki", "uci")
+    for method in ("djsrh", "cca_itq")
+    for bits in (16, 32, 64, 128)
+]
+
+
+def compose_experiment(name: str) -> DictConfig:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        return compose(config_name="train.yaml", overrides=[f"experiment={name}"])
+
+
+@pytest.fixture(autouse=True)
+def project_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJECT_ROOT", str(ROOT))
+
+
+@pytest.mark.parametrize("dataset, method, bits", EXPERIMENTS)
+def test_experiment_composes(dataset: str, method: str, bits: int) -> None:
+    cfg = compose_experiment(f"{dataset}_{method}_{bits}bit")
+    assert Path(cfg.data.path) == ROOT / "data" / f"{dataset}.h5"
+    assert cfg.model.code_length == bits
+    assert list(cfg.tags) == [dataset, method, f"{bits}bit"]
+    if method == "djsrh":
+        assert cfg.trainer.max_epochs == 200
+        assert (cfg.model.beta, cfg.model.lambda1, cfg.model.lambda2) == (0.3, 0.3, 0.3)
+        assert (cfg.model.eta, cfg.model.mu) == (0.4, 1.5)
+        # UCI's Karhunen-Loeve text is signed: its cosine is not rescaled
+        assert cfg.model.rescale_text == (dataset == "wiki")
+    else:
+        assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
+    image_dim, text_dim = FEATURE_DIMS[dataset]
+    model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
+    assert type(model).__name__ == {"djsrh": "DJSRHModule", "cca_itq": "CCAITQModule"}[method]
+    assert model.hparams.code_length == bits
