@@ -1,0 +1,139 @@
+"""Multiruns of src/train.py: a grid with Hydra's basic launcher, the joblib and submitit-local
+launchers, an Optuna search, and the project's SLURM preset."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
+
+from src.data.synthetic import make_synthetic
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_STORE = dict(
+    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
+)
+# tiny networks, one epoch, no rich output: a run takes a few seconds on a CPU
+TINY_RUN = [
+    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
+    "model.code_length=16",
+    "model.hidden_dim=32",
+    "model.gcn_dim=16",
+    "model.eval_ks=[1,100]",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "logger=csv",
+    "extras.print_config=false",
+    "extras.enforce_tags=false",
+]
+TEST_METRICS = ("test/i2t_map@50", "test/t2i_map@50", "test/map@50", "test/map@all")
+
+
+def needs(plugin: str) -> pytest.MarkDecorator:
+    """Skip unless the Hydra plugin is installed (pip install -e ".[sweep]")."""
+    missing = importlib.util.find_spec(f"hydra_plugins.{plugin}") is None
+    return pytest.mark.skipif(missing, reason=f'{plugin} not installed: pip install -e ".[sweep]"')
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic store, made once: parallel jobs must not race to generate it."""
+    path = tmp_path_factory.mktemp("sweep_store") / "tiny.h5"
+    make_synthetic(path, seed=0, **TINY_STORE)
+    return path
+
+
+def multirun(store: Path, sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python src/train.py -m` on the tiny store; fails the test with its output on error."""
+    command = [sys.executable, str(ROOT / "src" / "train.py"), "-m", f"data.path={store}"]
+    command += [*TINY_RUN, f"hydra.sweep.dir={sweep_dir}", *args]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, cwd=sweep_dir.parent
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def check_runs(sweep_dir: Path, alphas: list[str]) -> list[dict]:
+    """Each numbered run dir holds a results.json of its own override with test metrics."""
+    runs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    assert [p.name for p in runs] == [str(n) for n in range(len(alphas))]
+    results = [json.loads((run / "results.json").read_text()) for run in runs]
+    seen = sorted(next(o for o in r["overrides"] if o.startswith("model.alpha=")) for r in results)
+    assert seen == sorted(f"model.alpha={alpha}" for alpha in alphas)
+    for result in results:
+        assert result["synthetic"] is True and result["code_length"] == 16
+        for name in ("val/map@50", *TEST_METRICS):
+            assert 0.0 <= result["metrics"][name] <= 1.0, name
+    return results
+
+
+JOBLIB = importlib.util.find_spec("hydra_plugins.hydra_joblib_launcher") is not None
+LAUNCHERS = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+
+
+# One multirun in the default suite (each costs a fresh interpreter per process): joblib when
+# the [sweep] extra is installed, as in [dev]; Hydra's basic launcher otherwise.
+@pytest.mark.parametrize(
+    "launcher",
+    [
+        pytest.param("basic", marks=[pytest.mark.slow] if JOBLIB else []),
+        pytest.param("joblib", marks=needs("hydra_joblib_launcher")),
+    ],
+)
+def test_multirun_writes_one_result_per_run(store: Path, tmp_path: Path, launcher: str) -> None:
+    sweep = tmp_path / launcher
+    multirun(store, sweep, "model.alpha=0.1,1", *LAUNCHERS[launcher])
+    check_runs(sweep, ["0.1", "1"])
+    assert (sweep / "multirun.yaml").is_file()
+
+
+@pytest.mark.slow
+@needs("hydra_submitit_launcher")
+def test_submitit_local_launcher(store: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "submitit"
+    args = ["model.alpha=0.1,1", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]
+    multirun(store, sweep, *args)
+    check_runs(sweep, ["0.1", "1"])
+    assert (sweep / ".submitit").is_dir()
+
+
+@pytest.mark.slow
+@needs("hydra_optuna_sweeper")
+def test_optuna_search_maximises_validation_map(store: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "optuna"
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2"]
+    multirun(
+        store,
+        sweep,
+        *args,
+        "hydra.sweeper.sampler.n_startup_trials=1",
+        "model.code_length=choice(16)",
+    )
+    runs = [json.loads(p.read_text()) for p in sorted(sweep.glob("[0-9]*/results.json"))]
+    assert len(runs) == 2
+    best = (sweep / "optimization_results.yaml").read_text()
+    best_value = float(best.split("best_value:")[1].split()[0])
+    # the sweeper saw the validation metric, never a test one
+    assert best_value == pytest.approx(max(r["metrics"]["val/map@50"] for r in runs))
+
+
+@needs("hydra_submitit_launcher")
+def test_slurm_preset_extends_submitit_and_keeps_the_sweep_layout() -> None:
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train.yaml", ["hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher.gpus_per_node == 1 and launcher.timeout_min == 240
+    assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"
+    sweep = OmegaConf.to_container(cfg.hydra.sweep)  # unresolved: no job number outside a run
+    assert sweep["dir"].endswith("/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}")
+    assert sweep["subdir"] == "${hydra.job.num}"
