@@ -30,6 +30,8 @@ from src.utils.reporting import (  # noqa: E402
     scalar_metrics,
     table_title,
 )
+from src.utils.tb_figures import kept_test_curves  # noqa: E402
+from src.utils.tb_hparams import log_hparams_with_metrics  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -115,21 +117,28 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         metrics.update(test_metrics)
     if trainer.is_global_zero:
         paths = {"best_ckpt_path": best_path, "last_ckpt_path": last_path}
-        _report(cfg, datamodule, metrics, best_metrics, paths)
+        _report(cfg, trainer, datamodule, metrics, best_metrics, paths)
     return metrics, objects
 
 
 def _report(
     cfg: DictConfig,
+    trainer: L.Trainer,
     datamodule: Any,
     metrics: dict[str, float],
     best_metrics: dict[str, float] | None,
     ckpt_paths: dict[str, str | None],
 ) -> None:
-    """Write results.json into the run directory and print the test tables."""
+    """Write results.json (and curves.json) into the run directory, the HPARAMS entry of
+    TensorBoard, and print the test tables."""
     run = run_info(cfg, datamodule)
     payload = {**run, "metrics": metrics, "best_metrics": best_metrics, **ckpt_paths}
     write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
+    curves = kept_test_curves(trainer)  # last epoch, then the best checkpoint if tested
+    if curves:
+        named = dict(zip(("test", "best/test"), curves))
+        write_results_json(Path(cfg.paths.output_dir, "curves.json"), named)
+    log_hparams_with_metrics(trainer, cfg, run, {**metrics, **(best_metrics or {})})
     if any(name.startswith("test/") for name in metrics):
         print_metrics_table(metrics, "test", table_title("Test, last epoch", run))
     if best_metrics:

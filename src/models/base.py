@@ -94,6 +94,17 @@ class CrossModalHashingModule(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         self._epoch_codes = []
 
+    def bit_means(self) -> dict[str, Tensor]:
+        """Per-bit mean (c,) of this epoch's training codes per modality: 0 for a balanced bit,
+        +-1 for a constant one. Callbacks read it in on_train_epoch_end, which Lightning runs
+        before this module's hook clears the codes; empty when no batch was recorded."""
+        if not self._epoch_codes:
+            return {}
+        return {
+            name: torch.cat([c[i] for c in self._epoch_codes]).mean(dim=0)
+            for i, name in enumerate(("image", "text"))
+        }
+
     def on_train_epoch_end(self) -> None:
         """Per-epoch bit balance and distinct-code fraction of the training codes; warns (or
         stops, with ``stop_on_collapse``) when the codes collapse."""
