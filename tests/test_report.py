@@ -1,0 +1,130 @@
+"""scripts/report.py on hand-made results.json files: means and stds, skipped files, plots."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
+# test/<metric> of seed 0; seed 1 adds 0.02, so a row is mean = value + 0.01, std = 0.0141
+BASE = {
+    ("agch", 16): (0.40, 0.60, 0.30, 0.50),
+    ("agch", 32): (0.44, 0.64, 0.34, 0.54),
+    ("djsrh", 16): (0.38, 0.58, 0.28, 0.48),
+    ("djsrh", 32): (0.40, 0.62, 0.32, 0.52),
+}
+
+
+@pytest.fixture(scope="module")
+def report():
+    """scripts/report.py as a module (scripts/ is no package)."""
+    spec = importlib.util.spec_from_file_location("report", ROOT / "scripts" / "report.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["report"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def result(method: str, bits: int, seed: int, **changes) -> dict:
+    values = [v + 0.02 * seed for v in BASE[(method, bits)]]
+    return {
+        "task_name": "train",
+        "dataset": "wiki",
+        "synthetic": False,
+        "method": method,
+        "code_length": bits,
+        "seed": seed,
+        "overrides": [f"model.code_length={bits}", f"seed={seed}"],
+        "metrics": {"val/map@50": 0.5, **{f"test/{m}": v for m, v in zip(METRICS, values)}},
+        **changes,
+    }
+
+
+def write(path: Path, payload: dict | str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
+    return path
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    """A multirun of 8 good runs, curves for one of them, and 5 files to skip."""
+    root = tmp_path / "logs"
+    n = 0
+    for method, bits in BASE:
+        for seed in (0, 1):
+            write(root / "multiruns" / "t" / str(n) / "results.json", result(method, bits, seed))
+            n += 1
+    curve = {
+        "ks": [1, 10],
+        "p@k": [0.9, 0.7],
+        "pr_recall": [0, 0.5, 1],
+        "pr_precision": [0, 0.8, 0.6],
+    }
+    write(root / "multiruns" / "t" / "0" / "curves.json", {"test": {"i2t": curve, "t2i": curve}})
+    for name, value in (("nan", None), ("nan2", float("nan"))):  # train.py writes NaN as null
+        bad = result("agch", 16, 2)
+        bad["metrics"]["test/i2t_map@50"] = value
+        write(root / "runs" / name / "results.json", json.dumps(bad))
+    write(root / "runs" / "broken" / "results.json", "{not json")
+    write(root / "runs" / "old" / "results.json", {"dataset": "wiki", "metrics": {}})
+    write(root / "eval" / "runs" / "e" / "results.json", result("agch", 16, 0, task_name="eval"))
+    return root
+
+
+def test_table_means_stds_and_skips(report, logs: Path, tmp_path: Path, capsys) -> None:
+    out, plots = tmp_path / "docs" / "results.md", tmp_path / "docs" / "figures"
+    assert report.main([str(logs), "--out", str(out), "--plots-dir", str(plots)]) == 0
+    printed = capsys.readouterr().out
+    for name, reason in [
+        ("nan", "non-finite metrics: test/i2t_map@50"),
+        ("nan2", "non-finite metrics: test/i2t_map@50"),
+        ("broken", "unreadable"),
+        ("old", "missing keys: method, code_length, seed"),
+        ("e", "task 'eval' not in --tasks"),
+    ]:
+        line = next(line for line in printed.splitlines() if f"/{name}/results.json" in line)
+        assert line.startswith("skipped ") and reason in line, line
+    table = out.read_text()
+    assert "5 results.json skipped" in table and "SYNTHETIC" not in table
+    rows = [line for line in table.splitlines() if line.startswith("| wiki ")]
+    assert rows == [
+        "| wiki | agch | 16 | 0.4100 ± 0.0141 | 0.6100 ± 0.0141 | 0.3100 ± 0.0141 | "
+        "0.5100 ± 0.0141 | 0, 1 | 2 | 1 |",
+        "| wiki | agch | 32 | 0.4500 ± 0.0141 | 0.6500 ± 0.0141 | 0.3500 ± 0.0141 | "
+        "0.5500 ± 0.0141 | 0, 1 | 2 | 1 |",
+        "| wiki | djsrh | 16 | 0.3900 ± 0.0141 | 0.5900 ± 0.0141 | 0.2900 ± 0.0141 | "
+        "0.4900 ± 0.0141 | 0, 1 | 2 | 1 |",
+        "| wiki | djsrh | 32 | 0.4100 ± 0.0141 | 0.6300 ± 0.0141 | 0.3300 ± 0.0141 | "
+        "0.5300 ± 0.0141 | 0, 1 | 2 | 1 |",
+    ]
+    for name in ("map50_wiki.png", "curves_wiki_16bits.png"):
+        assert (plots / name).read_bytes().startswith(b"\x89PNG"), name
+        assert f"figures/{name}" in table
+    assert not (plots / "curves_wiki_32bits.png").exists()  # no run of 32 bits saved curves
+
+
+def test_synthetic_rows_are_flagged_and_single_runs_have_no_std(
+    report, tmp_path: Path, capsys
+) -> None:
+    write(
+        tmp_path / "r" / "results.json", result("agch", 16, 0, synthetic=True, dataset="synthetic")
+    )
+    out = tmp_path / "results.md"
+    assert report.main([str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(tmp_path)]) == 0
+    table = out.read_text()
+    assert "not benchmarks" in table
+    assert (
+        "| synthetic (SYNTHETIC) | agch | 16 | 0.4000 | 0.6000 | 0.3000 | 0.5000 | 0 | 1 | 1 |"
+        in table
+    )
+
+
+def test_no_usable_run_is_an_error(report, tmp_path: Path, capsys) -> None:
+    write(tmp_path / "r" / "results.json", "[]")
+    assert report.main([str(tmp_path / "r"), "--out", str(tmp_path / "x.md")]) == 1
+    captured = capsys.readouterr()
+    assert "unreadable (not a JSON object)" in captured.out and "error:" in captured.err
