@@ -39,7 +39,7 @@ class AGCHModule(CrossModalHashingModule):
         gcn_dim: int = 2048,
         alpha: float = 1.0,
         beta: float = 1.0,
-        lam: float = 0.1,
+        lam: float = 0.6,
         delta: float = 0.01,
         gamma_v: float = 2.0,
         gamma_t: float = 0.3,
