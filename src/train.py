@@ -110,7 +110,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("train"):
         _fit(cfg, trainer, model, datamodule)
         best_path, last_path = _checkpoints(trainer)
-    metrics = scalar_metrics(trainer.callback_metrics, ("val/",))
+    metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
     best_metrics = None
     if cfg.get("test"):
         test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, best_path)
