@@ -116,13 +116,31 @@ def hamming_distance(query_codes: ArrayLike, retrieval_codes: ArrayLike) -> Tens
     return _distance(Bq, Br).to(torch.int32)
 
 
-def _chunks(Bq: Tensor, Br: Tensor, memory_budget_mb: float) -> Iterator[tuple[slice, Tensor]]:
-    """Query slices within the memory budget, with their distances (q, nr) float32."""
+def _chunks(
+    Bq: Tensor, Br: Tensor, memory_budget_mb: float, keys: bool = False
+) -> Iterator[tuple[slice, Tensor]]:
+    """Query slices within the memory budget, with their distances (q, nr) float32, or with
+    ``keys=True`` the stable ranking keys of `_fused_keys` instead."""
     nr = Br.shape[0]
     rows = max(1, int(memory_budget_mb * 2**20 // (_BYTES_PER_PAIR * max(nr, 1))))
     for start in range(0, Bq.shape[0], rows):
         sl = slice(start, start + rows)
-        yield sl, _distance(Bq[sl], Br)
+        yield sl, _fused_keys(Bq[sl], Br) if keys else _distance(Bq[sl], Br)
+
+
+def _keys_exact_in_float32(c: int, nr: int) -> bool:
+    """Whether every key distance * nr + index (< (c + 1) nr) is an exact float32 integer."""
+    return (c + 1) * nr < 2**24
+
+
+def _fused_keys(Bq: Tensor, Br: Tensor) -> Tensor:
+    """Keys distance * nr + index (q, nr) float32 in one matmul: their order is the stable
+    (distance, index) order. Exact while `_keys_exact_in_float32` holds; it saves the passes
+    over the (q, nr) matrix that converting distances to integer keys costs."""
+    nr, c = Br.shape
+    bias = torch.arange(nr, dtype=torch.float32, device=Bq.device).add_(c / 2 * nr)  # (nr,)
+    # d * nr + j = (c - b_q . b_r) nr / 2 + j
+    return torch.addmm(bias.expand(Bq.shape[0], nr), Bq, Br.T, alpha=-nr / 2)  # (q, nr)
 
 
 def _relevance(Lq: Tensor, Lr: Tensor) -> Tensor:
@@ -130,13 +148,19 @@ def _relevance(Lq: Tensor, Lr: Tensor) -> Tensor:
     return (Lq @ Lr.transpose(-1, -2)) > 0
 
 
-def _stable_top(D: Tensor, Lq: Tensor, Lr: Tensor, k: int) -> Tensor:
-    """Relevance (q, k) float32 of the first k items in (distance, index) order."""
+def _stable_top(D: Tensor, Lq: Tensor, Lr: Tensor, k: int, is_key: bool = False) -> Tensor:
+    """Relevance (q, k) float32 of the first k items in (distance, index) order.
+
+    ``D`` holds distances, or with ``is_key`` the keys of `_fused_keys` already.
+    """
     nr = D.shape[1]
-    # Unique integer keys distance * nr + index: the smallest k of them are exactly the
-    # stable top k, and topk is O(nr) per row where a full sort is O(nr log nr).
-    dtype = torch.int32 if (D.max().item() + 1) * nr < 2**31 else torch.int64
-    key = D.to(dtype).mul_(nr).add_(torch.arange(nr, dtype=dtype, device=D.device))  # (q, nr)
+    if is_key:
+        key = D
+    else:
+        # Unique integer keys distance * nr + index: the smallest k of them are exactly the
+        # stable top k, and topk is O(nr) per row where a full sort is O(nr log nr).
+        dtype = torch.int32 if (D.max().item() + 1) * nr < 2**31 else torch.int64
+        key = D.to(dtype).mul_(nr).add_(torch.arange(nr, dtype=dtype, device=D.device))
     idx = torch.topk(key, k, dim=1, largest=False, sorted=True).indices  # (q, k)
     # relevance of the k winners only: no (q, nr) label product is needed for @k
     return _relevance(Lq[:, None, :], Lr[idx]).squeeze(1).to(torch.float32)
@@ -268,7 +292,9 @@ def evaluate_retrieval(
     ks_capped = [min(int(x), nr) for x in ks]
     k_stable = max([k or 0, *ks_capped]) if ties == "stable" else 0
     acc: dict[str, list[Tensor]] = {"ap_k": [], "ap_all": [], "hits": [], "pr": []}
-    for sl, D in _chunks(Bq, Br, memory_budget_mb):
+    # Only the stable top k asked for: rank by fused keys, never forming the distances.
+    only_top = not (map_all or pr_curve) and ties == "stable" and _keys_exact_in_float32(c, nr)
+    for sl, D in _chunks(Bq, Br, memory_budget_mb, keys=only_top):
         counts = None
         if map_all or pr_curve or ties == "average":
             R = _relevance(Lq[sl], Lr)  # (q, nr)
@@ -276,7 +302,7 @@ def evaluate_retrieval(
         if ties == "average" or pr_curve:
             counts = _bucket_counts(D, R, c)
         if k_stable:
-            top = _stable_top(D, Lq[sl], Lr, k_stable)  # (q, k_stable)
+            top = _stable_top(D, Lq[sl], Lr, k_stable, is_key=only_top)  # (q, k_stable)
             cum_hits = top.cumsum(1)
         if k is not None:
             acc["ap_k"].append(
