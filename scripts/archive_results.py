@@ -1,0 +1,51 @@
+"""Copy the small evidence files of runs (results.json, curves.json) into results/.
+
+Each run lands in ``results/<dataset>/<method>/<bits>bit/seed<seed>/``, so that
+``python scripts/report.py results/`` regenerates the tables of docs/results.md from files kept
+in the repository (checkpoints and logs stay in logs/, which git ignores).
+
+    python scripts/archive_results.py logs/train/multiruns/2026-11-21_20-59-00 --dest results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+EVIDENCE = ("results.json", "curves.json")
+
+
+def archive(run_dir: Path, dest: Path) -> Path:
+    """Copy one run's evidence files; return the folder they went to."""
+    results = json.loads((run_dir / "results.json").read_text())
+    if results.get("synthetic"):
+        raise ValueError(f"{run_dir}: synthetic data, not archived as a result")
+    bits = results.get("code_length")
+    target = dest / str(results["dataset"]) / str(results["method"]) / f"{bits}bit"
+    target = target / f"seed{results['seed']}"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in EVIDENCE:
+        if (run_dir / name).is_file():
+            shutil.copy2(run_dir / name, target / name)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=Path, help="run or multirun folders")
+    parser.add_argument("--dest", type=Path, default=Path("results"))
+    args = parser.parse_args(argv)
+    found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
+    for run_dir in found:
+        try:
+            print(f"{run_dir} -> {archive(run_dir, args.dest)}")
+        except (OSError, KeyError, ValueError) as err:
+            print(f"skipped {run_dir}: {err}", file=sys.stderr)
+    return 0 if found else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
