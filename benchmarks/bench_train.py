@@ -200,9 +200,14 @@ def main() -> None:
         base = AGCHModule(args.image_dim, args.text_dim, code_length=args.bits)
         base.set_input_stats(dm.train_statistics())
         rows = []
-        for _ in range(args.repeats):
-            plain = time_plain(copy.deepcopy(base), _stack(dm, args), args)
-            light = time_lightning(copy.deepcopy(base), dm, args)
+        for repeat in range(args.repeats):
+            # alternate which side runs first, so drifting load does not favour one side
+            if repeat % 2 == 0:
+                plain = time_plain(copy.deepcopy(base), _stack(dm, args), args)
+                light = time_lightning(copy.deepcopy(base), dm, args)
+            else:
+                light = time_lightning(copy.deepcopy(base), dm, args)
+                plain = time_plain(copy.deepcopy(base), _stack(dm, args), args)
             rows.append((plain, light))
             print(
                 f"plain loop {plain:8.1f} samples/s | Lightning {light:8.1f} samples/s | "
