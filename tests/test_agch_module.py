@@ -294,3 +294,19 @@ def test_bf16_autocast_training_step_is_finite(synthetic_store, tmp_path):
         limit_val_batches=0,
     ).fit(model, dm)
     assert len(log.losses) == 3 and all(math.isfinite(x) for p in log.losses for x in p)
+
+
+@pytest.mark.parametrize("ablation", [{"use_gcn": False}, {"use_fusion": False}])
+def test_ablations_train_and_leave_the_removed_module_untouched(
+    ablation, synthetic_store, tmp_path
+):
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    model = make_module(dm, **ablation)
+    removed = "gcn_" if "use_gcn" in ablation else "fusion"
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = make_trainer(tmp_path, limit_train_batches=2)
+    trainer.fit(model, dm)
+    for name, p in model.named_parameters():
+        moved = not torch.equal(p.detach(), before[name])
+        assert moved != name.startswith(removed), name
+    assert 0.0 <= float(trainer.callback_metrics["val/map@50"]) <= 1.0

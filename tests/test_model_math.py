@@ -146,3 +146,39 @@ def test_gcn_uses_the_graph():
     out = gcn(f, full)
     torch.testing.assert_close(out, out[:1].expand(5, -1))
     assert out.shape == (5, 4) and out.abs().max() < 1
+
+
+@pytest.mark.parametrize("components", ["C", "D"])
+def test_similarity_ablations_match_loop(components):
+    rng = np.random.default_rng(2)
+    xv, xt = rng.random((6, 5)), rng.random((6, 3))
+    gv, gt, rho = 2.0, 0.3, 4.0
+    zv = xv / np.linalg.norm(xv, axis=1, keepdims=True)
+    zt = xt / np.linalg.norm(xt, axis=1, keepdims=True)
+    want = np.zeros((6, 6))
+    for i in range(6):
+        for j in range(6):
+            C = gv**2 * zv[i] @ zv[j] + gt**2 * zt[i] @ zt[j]
+            d = math.sqrt(
+                gv**2 * np.sum((zv[i] - zv[j]) ** 2) + gt**2 * np.sum((zt[i] - zt[j]) ** 2)
+            )
+            want[i, j] = C / (gv**2 + gt**2) if components == "C" else math.exp(-d / rho)
+    got = aggregated_similarity(
+        torch.tensor(xv), torch.tensor(xt), gv, gt, rho, scale="max", components=components
+    )
+    np.testing.assert_allclose(got.numpy(), want, atol=1e-5)
+
+
+def test_loss_without_fusion_or_gcn_matches_loop():
+    rng = np.random.default_rng(3)
+    m, c = 5, 8
+    S = rng.random((m, m))
+    codes = {k: np.tanh(rng.normal(size=(m, c))) for k in ("B_v", "B_t")}
+    alpha, beta, lam = 0.4, 0.3, 2.0
+    L1 = loop_rec(S, codes["B_v"], codes["B_v"]) + loop_rec(S, codes["B_t"], codes["B_t"])
+    L3 = 2 * beta * loop_rec(S, codes["B_v"], codes["B_t"])
+    L3 += 2 * lam * loop_gap(codes["B_v"], codes["B_t"])
+    t = {k: torch.tensor(v, dtype=torch.float32) for k, v in codes.items()}
+    terms = compute_loss(torch.tensor(S, dtype=torch.float32), t, alpha, beta, lam, 0.01)
+    assert terms["L2"].item() == 0.0
+    assert terms["L"].item() == pytest.approx(alpha * L1 + L3, rel=1e-5)

@@ -48,6 +48,9 @@ class AGCHModule(CrossModalHashingModule):
         distance: str = "plain",
         s_scale: str = "max",
         adjacency: str = "S",
+        similarity: str = "CD",
+        use_fusion: bool = True,
+        use_gcn: bool = True,
         input_norm: str = "standardize",
         schedule: str = "alternate",
         optimizer: str = "sgd",
@@ -104,7 +107,15 @@ class AGCHModule(CrossModalHashingModule):
     def _similarity(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         hp = self.hparams
         S = aggregated_similarity(
-            x_v, x_t, hp.gamma_v, hp.gamma_t, hp.rho, hp.gamma_mode, hp.distance, hp.s_scale
+            x_v,
+            x_t,
+            hp.gamma_v,
+            hp.gamma_t,
+            hp.rho,
+            hp.gamma_mode,
+            hp.distance,
+            hp.s_scale,
+            hp.similarity,
         )  # (m, m), float32, no gradient
         return S, graph_adjacency(S, hp.adjacency)
 
@@ -134,21 +145,32 @@ class AGCHModule(CrossModalHashingModule):
             )
         opt.step()
 
+    def _codes(
+        self, f_v: Tensor, f_t: Tensor, A_hat: Tensor, fusion_grad: bool, gcn_grad: bool
+    ) -> dict[str, Tensor]:
+        """B^v, B^t, and (unless ablated) B^h and B^gv, B^gt, each (m, c), from f^v, f^t."""
+        B_v, B_t = self.hash_layer(f_v, f_t)
+        codes = dict(B_v=B_v, B_t=B_t)
+        if self.hparams.use_fusion:
+            with torch.set_grad_enabled(fusion_grad):
+                codes["B_h"] = self.fusion(f_v, f_t)
+        if self.hparams.use_gcn:
+            with torch.set_grad_enabled(gcn_grad):
+                codes["B_gv"] = self.gcn_image(f_v, A_hat)
+                codes["B_gt"] = self.gcn_text(f_t, A_hat)
+        return codes
+
     def _phase_f(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
-        """Update encoders and fusion; GCN codes are detached targets."""
+        """Update encoders and fusion; GCN codes are detached targets (the hash layer is
+        frozen, the gradient flows through it into the encoders)."""
         opt_f = self.optimizers()[0]
         self.toggle_optimizer(opt_f)
         f_v, f_t = self.features(x_v, x_t)
-        B_v, B_t = self.hash_layer(f_v, f_t)  # hash layer frozen, gradient flows through it
-        B_h = self.fusion(f_v, f_t)
-        with torch.no_grad():
-            B_gv = self.gcn_image(f_v, A_hat)
-            B_gt = self.gcn_text(f_t, A_hat)
-        codes = dict(B_v=B_v, B_t=B_t, B_h=B_h, B_gv=B_gv, B_gt=B_gt)
+        codes = self._codes(f_v, f_t, A_hat, fusion_grad=True, gcn_grad=False)
         terms = self._loss(S, codes, "F")
         self._step(opt_f, terms["L"])
         self.untoggle_optimizer(opt_f)
-        self.record_codes(B_v, B_t)
+        self.record_codes(codes["B_v"], codes["B_t"])
         return terms
 
     def _phase_b(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
@@ -157,15 +179,7 @@ class AGCHModule(CrossModalHashingModule):
         self.toggle_optimizer(opt_b)
         with torch.no_grad():
             f_v, f_t = self.features(x_v, x_t)
-            B_h = self.fusion(f_v, f_t)
-        B_v, B_t = self.hash_layer(f_v, f_t)
-        codes = dict(
-            B_v=B_v,
-            B_t=B_t,
-            B_h=B_h,
-            B_gv=self.gcn_image(f_v, A_hat),
-            B_gt=self.gcn_text(f_t, A_hat),
-        )
+        codes = self._codes(f_v, f_t, A_hat, fusion_grad=False, gcn_grad=True)
         terms = self._loss(S, codes, "B")
         self._step(opt_b, terms["L"])
         self.untoggle_optimizer(opt_b)
@@ -175,14 +189,7 @@ class AGCHModule(CrossModalHashingModule):
         """One backward of L through every module, then both optimisers step."""
         opt_f, opt_b = self.optimizers()
         f_v, f_t = self.features(x_v, x_t)
-        B_v, B_t = self.hash_layer(f_v, f_t)
-        codes = dict(
-            B_v=B_v,
-            B_t=B_t,
-            B_h=self.fusion(f_v, f_t),
-            B_gv=self.gcn_image(f_v, A_hat),
-            B_gt=self.gcn_text(f_t, A_hat),
-        )
+        codes = self._codes(f_v, f_t, A_hat, fusion_grad=True, gcn_grad=True)
         terms = self._loss(S, codes, "joint")
         opt_f.zero_grad()
         opt_b.zero_grad()
@@ -193,7 +200,7 @@ class AGCHModule(CrossModalHashingModule):
                     opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
                 )
             opt.step()
-        self.record_codes(B_v, B_t)
+        self.record_codes(codes["B_v"], codes["B_t"])
         return terms
 
     def _warmup(self, batch_idx: int) -> None:

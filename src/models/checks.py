@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from src.models.hparam_rules import check_eval_hparams, check_rules
-from src.models.similarity import ADJACENCIES, DISTANCES, GAMMA_MODES, SCALES
+from src.models.similarity import ADJACENCIES, COMPONENTS, DISTANCES, GAMMA_MODES, SCALES
 
 CHOICES = {
     "gamma_mode": GAMMA_MODES,
     "distance": DISTANCES,
     "s_scale": SCALES,
     "adjacency": ADJACENCIES,
+    "similarity": COMPONENTS,
     "input_norm": ("standardize", "none"),
     "schedule": ("alternate", "joint"),
     "optimizer": ("sgd", "adam"),
@@ -37,5 +38,6 @@ def check_hparams(hp: dict[str, Any]) -> None:
             "grad_clip",
         ),
         positive=("rho", "lr_image", "lr_text", "lr_fusion", "lr_hash", "lr_gcn"),
+        bools=("use_fusion", "use_gcn"),
         choices=CHOICES,
     )

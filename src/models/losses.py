@@ -28,15 +28,16 @@ def gap(X: Tensor, Y: Tensor) -> Tensor:
         return (_unit(X) - _unit(Y)).pow(2).sum(dim=1).mean()
 
 
-def compute_loss_rec(S: Tensor, B_v: Tensor, B_t: Tensor, B_h: Tensor) -> dict[str, Tensor]:
-    """L1, intra-modal reconstruction: rec(B^v,B^v) + rec(B^t,B^t) + rec(B^h,B^h)."""
+def compute_loss_rec(S: Tensor, B_v: Tensor, B_t: Tensor, B_h: Tensor | None) -> dict[str, Tensor]:
+    """L1, intra-modal reconstruction: rec(B^v,B^v) + rec(B^t,B^t) + rec(B^h,B^h).
+
+    Without fusion (``B_h`` None, the "no fusion" ablation) the B^h term is absent.
+    """
     S_target = 2.0 * S.float() - 1.0  # (m, m)
-    terms = {
-        "rec_vv": rec(S_target, B_v, B_v),
-        "rec_tt": rec(S_target, B_t, B_t),
-        "rec_hh": rec(S_target, B_h, B_h),
-    }
-    terms["L1"] = terms["rec_vv"] + terms["rec_tt"] + terms["rec_hh"]
+    terms = {"rec_vv": rec(S_target, B_v, B_v), "rec_tt": rec(S_target, B_t, B_t)}
+    if B_h is not None:
+        terms["rec_hh"] = rec(S_target, B_h, B_h)
+    terms["L1"] = sum(terms.values())
     return terms
 
 
@@ -56,13 +57,19 @@ def compute_loss_str(
 
 
 def compute_loss_cm(
-    S: Tensor, B_v: Tensor, B_t: Tensor, B_h: Tensor, beta: float, lam: float
+    S: Tensor, B_v: Tensor, B_t: Tensor, B_h: Tensor | None, beta: float, lam: float
 ) -> dict[str, Tensor]:
     """L3, inter-modal: beta [rec(B^v,B^h) + rec(B^t,B^h)] + lambda [gap(B^v,B^h) + gap(B^t,B^h)].
 
-    The modalities meet only through the fused code B^h.
+    The modalities meet only through the fused code B^h. Without fusion (``B_h`` None, the
+    "no fusion" ablation; this project's reading) they meet directly, with the same weight:
+    2 beta rec(B^v,B^t) + 2 lambda gap(B^v,B^t).
     """
     S_target = 2.0 * S.float() - 1.0  # (m, m)
+    if B_h is None:
+        terms = {"rec_vt": rec(S_target, B_v, B_t), "gap_v_t": gap(B_v, B_t)}
+        terms["L3"] = 2 * beta * terms["rec_vt"] + 2 * lam * terms["gap_v_t"]
+        return terms
     terms = {
         "rec_vh": rec(S_target, B_v, B_h),
         "rec_th": rec(S_target, B_t, B_h),
@@ -85,10 +92,15 @@ def compute_loss(
 ) -> dict[str, Tensor]:
     """L = alpha L1 + delta L2 + L3 with every term, keyed by name (``"L"`` is the total).
 
-    ``codes`` holds B_v, B_t, B_h, B_gv, B_gt, each (m, c).
+    ``codes`` holds B_v, B_t, B_h, B_gv, B_gt, each (m, c). B_h is absent in the "no fusion"
+    ablation, B_gv and B_gt in the "no GCN" one (then L2 = 0).
     """
-    terms = compute_loss_rec(S, codes["B_v"], codes["B_t"], codes["B_h"])
-    terms |= compute_loss_str(S, codes["B_gv"], codes["B_gt"], codes["B_v"], codes["B_t"])
-    terms |= compute_loss_cm(S, codes["B_v"], codes["B_t"], codes["B_h"], beta, lam)
+    B_v, B_t, B_h = codes["B_v"], codes["B_t"], codes.get("B_h")
+    terms = compute_loss_rec(S, B_v, B_t, B_h)
+    if "B_gv" in codes:
+        terms |= compute_loss_str(S, codes["B_gv"], codes["B_gt"], B_v, B_t)
+    else:
+        terms["L2"] = torch.zeros((), device=B_v.device)
+    terms |= compute_loss_cm(S, B_v, B_t, B_h, beta, lam)
     terms["L"] = alpha * terms["L1"] + delta * terms["L2"] + terms["L3"]
     return terms

@@ -15,6 +15,9 @@ default was chosen and on what evidence):
 - ``scale``: ``"max"`` divides S by its largest possible value (max C, reached at i = j), so
   S <= 1 and 2S - 1 lies in [-1, 1] like the inner product of unit codes; ``"none"`` keeps it.
 - the adjacency (``S`` or ``2S-1``) is chosen in `graph_adjacency`.
+
+``components`` gives the ablations of the paper's Table V: ``"CD"`` (the method), ``"C"``
+(S = C, cosine part only) or ``"D"`` (S = D, distance part only).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ GAMMA_MODES = ("squared", "linear")
 DISTANCES = ("plain", "sqrt")
 SCALES = ("none", "max")
 ADJACENCIES = ("S", "2S-1")
+COMPONENTS = ("CD", "C", "D")
 
 
 @torch.no_grad()
@@ -39,6 +43,7 @@ def aggregated_similarity(
     gamma_mode: str = "squared",
     distance: str = "plain",
     scale: str = "none",
+    components: str = "CD",
 ) -> Tensor:
     """S (m, m) float32 from the raw features of a batch, x_image (m, Dv) and x_text (m, Dt).
 
@@ -66,7 +71,15 @@ def aggregated_similarity(
             dist = dist.sqrt()
         elif distance != "plain":
             raise ValueError(f"distance: expected one of {DISTANCES}, got {distance!r}")
-        S = gram * torch.exp(-dist / rho)  # (m, m), steps 4-5: S = C (Hadamard) D
+        D = torch.exp(-dist / rho)  # (m, m), step 4
+        if components == "CD":
+            S = gram * D  # step 5: S = C (Hadamard) D
+        elif components == "C":
+            S = gram
+        elif components == "D":
+            S, c_max = D, 1.0  # D_ii = 1 is its largest value
+        else:
+            raise ValueError(f"components: expected one of {COMPONENTS}, got {components!r}")
         if scale == "max":
             S = S / c_max
         elif scale != "none":
