@@ -78,3 +78,20 @@ def test_metric_table_rows_and_synthetic_title() -> None:
     title = table_title("Test", {"dataset": "synthetic", "code_length": 16, "synthetic": True})
     assert title.startswith("SYNTHETIC data")
     assert "SYNTHETIC" not in table_title("Test", {"dataset": "wiki", "synthetic": False})
+
+
+def test_unknown_key_added_with_plus_is_a_one_line_config_error() -> None:
+    class Target:
+        def __init__(self, alpha: float = 1.0) -> None:
+            self.alpha = alpha
+
+    try:
+        Target(alpah=0.5)
+    except TypeError as err:
+        wrapped = InstantiationException("Error in call to target 'Target'")
+        wrapped.__cause__ = err
+    error = user_error(wrapped)
+    assert str(error) == "alpah: unknown key, not an argument of Target"
+    other = InstantiationException("x")
+    other.__cause__ = TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+    assert user_error(other) is None  # a genuine bug keeps its traceback

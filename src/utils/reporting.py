@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from src.utils.errors import AGCHError
+from src.utils.errors import AGCHError, ConfigError
 from src.utils.utils import git_commit
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
@@ -92,6 +92,9 @@ def table_title(what: str, run: Mapping[str, Any]) -> str:
     return title
 
 
+_UNKNOWN_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
 def user_error(exc: BaseException) -> AGCHError | None:
     """The project error behind `exc`, through wrappers such as InstantiationException."""
     seen: set[int] = set()
@@ -99,6 +102,9 @@ def user_error(exc: BaseException) -> AGCHError | None:
     while current is not None and id(current) not in seen:
         if isinstance(current, AGCHError):
             return current
+        unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
+        if unknown:  # a key added with +key=... that the target does not take (misspelt?)
+            return ConfigError(f"{unknown[2]}: unknown key, not an argument of {unknown[1]}")
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
