@@ -63,6 +63,7 @@ class AGCHModule(CrossModalHashingModule):
         weight_decay: float = 5e-4,
         warmup_epochs: float = 0.0,
         grad_clip: float = 0.0,
+        fused_optimizer: bool = True,
         eval_topk: int = 50,
         eval_ks: Sequence[int] = (1, 100, 500, 1000),
         eval_ties: str = "stable",
@@ -260,6 +261,11 @@ class AGCHModule(CrossModalHashingModule):
 
     def _make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         hp = self.hparams
+        # fused: one pass over each parameter instead of several (CPU and CUDA); the same
+        # update as the for-loop implementation up to float rounding (tested)
+        fused = True if hp.fused_optimizer else None
         if hp.optimizer == "adam":
-            return torch.optim.Adam(groups, weight_decay=hp.weight_decay)
-        return torch.optim.SGD(groups, momentum=hp.momentum, weight_decay=hp.weight_decay)
+            return torch.optim.Adam(groups, weight_decay=hp.weight_decay, fused=fused)
+        return torch.optim.SGD(
+            groups, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=fused
+        )

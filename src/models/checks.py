@@ -38,6 +38,6 @@ def check_hparams(hp: dict[str, Any]) -> None:
             "grad_clip",
         ),
         positive=("rho", "lr_image", "lr_text", "lr_fusion", "lr_hash", "lr_gcn"),
-        bools=("use_fusion", "use_gcn"),
+        bools=("use_fusion", "use_gcn", "fused_optimizer"),
         choices=CHOICES,
     )
