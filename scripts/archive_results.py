@@ -1,6 +1,9 @@
 """Copy the small evidence files of runs (results.json, curves.json) into results/.
 
-Each run lands in ``results/<dataset>/<method>/<bits>bit/seed<seed>/``, so that
+Each run lands in ``results/<dataset>/<method>/<bits>bit/seed<seed>/`` (a run with
+result-changing overrides beyond its experiment, such as an ablation, in
+``results/<dataset>/<method>/<bits>bit/<overrides>/seed<seed>/``, see src/utils/run_setting.py),
+so that
 ``python scripts/report.py results/`` regenerates the tables of docs/results.md from files kept
 in the repository (checkpoints and logs stay in logs/, which git ignores).
 
@@ -15,6 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from src.utils.run_setting import variant_folder
+
 EVIDENCE = ("results.json", "curves.json")
 
 
@@ -25,6 +30,9 @@ def archive(run_dir: Path, dest: Path) -> Path:
         raise ValueError(f"{run_dir}: synthetic data, not archived as a result")
     bits = results.get("code_length")
     target = dest / str(results["dataset"]) / str(results["method"]) / f"{bits}bit"
+    folder = variant_folder(results.get("overrides"))
+    if folder:  # an ablation or another non-default setting: kept apart from the experiment's runs
+        target = target / folder
     target = target / f"seed{results['seed']}"
     target.mkdir(parents=True, exist_ok=True)
     for name in EVIDENCE:

@@ -3,7 +3,9 @@
 Usage: python scripts/report.py logs/train [more dirs...] [--out docs/results.md]
        [--plots-dir docs/figures] [--tasks train]
 
-Rows group runs by (dataset, method, bits); each cell is the mean ± sample std over the runs
+Rows group runs by (dataset, method, variant, bits), the variant being the result-changing
+overrides beyond the experiment (src/utils/run_setting.py; "-" for the experiment as
+configured); each cell is the mean ± sample std over the runs
 (seeds) of the test metric of the last epoch. Files that cannot be used are listed with the
 reason and left out. Runs that wrote curves.json also get P@k and PR plots.
 """
@@ -20,6 +22,8 @@ from typing import Any, Iterable
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from src.utils.run_setting import variant
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
 METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
@@ -42,8 +46,8 @@ class Run:
     seed: Any
     synthetic: bool
     metrics: dict[str, float]
-    # command-line overrides other than the seed: runs of a row should share them
-    setting: frozenset[str]
+    # result-changing overrides beyond the experiment ("" for the experiment as configured)
+    variant: str
     curves: dict[str, dict[str, list[float]]] | None = field(default=None)
 
 
@@ -77,7 +81,7 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         seed=data["seed"],
         synthetic=bool(data.get("synthetic", False)),
         metrics={m: float(v) for m, v in metrics.items()},
-        setting=frozenset(o for o in data.get("overrides") or [] if not o.startswith("seed=")),
+        variant=variant(data.get("overrides")),
         curves=load_curves(path.with_name("curves.json")),
     )
 
@@ -102,15 +106,20 @@ def collect(dirs: Iterable[Path], tasks: set[str] | None) -> tuple[list[Run], li
     return runs, skipped
 
 
-Key = tuple[str, str, int]
+Key = tuple[str, str, str, int]  # dataset, method, variant, bits
 
 
 def group(runs: list[Run]) -> dict[Key, list[Run]]:
-    """Runs by (dataset, method, bits), in that sort order."""
+    """Runs by (dataset, method, variant, bits), in that sort order."""
     groups: dict[Key, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[(run.dataset, run.method, run.bits)].append(run)
+        groups[(run.dataset, run.method, run.variant, run.bits)].append(run)
     return dict(sorted(groups.items()))
+
+
+def configured(groups: dict[Key, list[Run]]) -> dict[Key, list[Run]]:
+    """The rows of the experiments as configured (no ablation or other variant)."""
+    return {key: runs for key, runs in groups.items() if not key[2]}
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -133,40 +142,91 @@ def markdown(groups: dict[Key, list[Run]], sources: list[str], n_skipped: int) -
         f"{n_skipped} results.json skipped (listed by the script)."
     )
     lines.append(
-        "`settings`: distinct command-line overrides apart from the seed; above 1, the row "
-        "mixes configurations (e.g. a sweep) and its std is not a seed spread."
+        "`variant`: the result-changing overrides beyond the experiment, shared by every run of "
+        "the row (`-`: the experiment as configured)."
     )
     if any(run.synthetic for runs in groups.values() for run in runs):
         lines += ["", "**Rows marked SYNTHETIC use generated data: they are not benchmarks.**"]
-    header = ("dataset", "method", "bits", *HEADERS, "seeds", "n runs", "settings")
+    header = ("dataset", "method", "variant", "bits", *HEADERS, "seeds", "n runs")
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for (dataset, method, bits), runs in groups.items():
+    for (dataset, method, var, bits), runs in groups.items():
         name = f"{dataset} (SYNTHETIC)" if any(r.synthetic for r in runs) else dataset
         cells = [cell([r.metrics[m] for r in runs]) for m in METRICS]
         seeds = ", ".join(str(s) for s in sorted({r.seed for r in runs}, key=str))
-        settings = len({r.setting for r in runs})
-        row = [name, method, str(bits), *cells, seeds, str(len(runs)), str(settings)]
+        shown = f"`{var}`" if var else "-"
+        row = [name, method, shown, str(bits), *cells, seeds, str(len(runs))]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def load_paper(path: Path | None) -> dict[str, Any]:
+    """The paper's numbers (see docs/paper_results.json), or {} without --paper."""
+    if path is None:
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"error: {path}: unreadable paper numbers ({err})") from err
+
+
+def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
+    """Per dataset: mAP@50 with a column per direction and code length, a row per method
+    (the experiments as configured), the paper's rows beside them, and which measured method
+    is highest in each column."""
+    groups = configured(groups)
+    lines = []
+    for dataset in sorted({key[0] for key in groups}):
+        bits = sorted({key[3] for key in groups if key[0] == dataset})
+        columns = [(d, b) for d in DIRECTIONS for b in bits]
+        header = ["method", *(f"{DIRECTIONS[d]} {b}" for d, b in columns)]
+        lines += [f"### {dataset}: mAP@50 (test, last epoch; mean ± std over seeds)", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        means: dict[str, dict[tuple[str, int], float]] = {}
+        for method in sorted({key[1] for key in groups if key[0] == dataset}):
+            row, means[method] = [method], {}
+            for d, b in columns:
+                runs = groups.get((dataset, method, "", b), [])
+                values = [r.metrics[f"{d}_map@50"] for r in runs]
+                row.append(f"{cell(values)} (n={len(values)})" if values else "")
+                if values:
+                    means[method][(d, b)] = mean_std(values)[0]
+            lines.append("| " + " | ".join(row) + " |")
+        entry = paper.get(dataset, {})
+        for method, numbers in sorted(entry.get("methods", {}).items()):
+            label = f"{method} (paper, {entry.get('features', 'its features')})"
+            row = [label]
+            for d, b in columns:
+                value = numbers.get(d, {}).get(str(b))
+                row.append("" if value is None else f"{value:.3f}")
+            lines.append("| " + " | ".join(row) + " |")
+        best = []
+        for column in columns:
+            scored = {m: v[column] for m, v in means.items() if column in v}
+            complete = len(scored) == len(means)  # a winner only among all the methods
+            best.append(max(scored, key=scored.get) if complete else "(not all run)")
+        lines += ["| highest measured | " + " | ".join(best) + " |", ""]
+    return "\n".join(lines)
 
 
 def plot_map_vs_bits(groups: dict[Key, list[Run]], out_dir: Path) -> list[Path]:
     """One PNG per dataset: mAP@50 against bits, I->T and T->I panels, a line per method."""
     written = []
+    groups = configured(groups)
     for dataset in sorted({key[0] for key in groups}):
         figure = Figure(figsize=(9, 3.6), layout="constrained")
         for ax, (d, label) in zip(figure.subplots(1, 2), DIRECTIONS.items()):
             for method in sorted({k[1] for k in groups if k[0] == dataset}):
                 keys = sorted(k for k in groups if k[:2] == (dataset, method))
                 stats = [mean_std([r.metrics[f"{d}_map@50"] for r in groups[k]]) for k in keys]
-                bits = [k[2] for k in keys]
+                bits = [k[3] for k in keys]
                 errors = [s or 0.0 for _, s in stats]
                 ax.errorbar(
                     bits, [m for m, _ in stats], yerr=errors, marker="o", capsize=3, label=method
                 )
             ax.set(xscale="log", xlabel="bits", ylabel="mAP@50", title=f"{dataset}: {label}")
-            ax.set_xticks(sorted({k[2] for k in groups if k[0] == dataset}))
-            ax.set_xticklabels([str(b) for b in sorted({k[2] for k in groups if k[0] == dataset})])
+            ticks = sorted({k[3] for k in groups if k[0] == dataset})
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([str(b) for b in ticks])
             ax.grid(alpha=0.3)
             ax.legend()
         written.append(save(figure, out_dir / f"map50_{dataset}.png"))
@@ -185,8 +245,9 @@ def plot_curves(groups: dict[Key, list[Run]], out_dir: Path) -> list[Path]:
     """Per dataset and bits with saved curves: P@k and PR panels per direction, a line per
     method."""
     written = []
-    for dataset, bits in sorted({(k[0], k[2]) for k in groups}):
-        keys = [k for k in groups if (k[0], k[2]) == (dataset, bits)]
+    groups = configured(groups)
+    for dataset, bits in sorted({(k[0], k[3]) for k in groups}):
+        keys = [k for k in groups if (k[0], k[3]) == (dataset, bits)]
         if not any(r.curves for k in keys for r in groups[k]):
             continue
         figure = Figure(figsize=(9, 7), layout="constrained")
@@ -223,6 +284,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("docs/results.md"), help="markdown file")
     parser.add_argument("--plots-dir", type=Path, default=Path("docs/figures"), help="PNG folder")
     parser.add_argument(
+        "--paper", type=Path, default=None, help="JSON of the paper's numbers, shown beside"
+    )
+    parser.add_argument(
         "--tasks", nargs="*", default=["train"], help="task_name values kept (none: all)"
     )
     return parser.parse_args(argv)
@@ -244,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     plots = plot_map_vs_bits(groups, args.plots_dir) + plot_curves(groups, args.plots_dir)
     text = markdown(groups, [str(d) for d in args.dirs], len(skipped))
+    text += "\n## mAP@50 against code length\n\n" + bits_tables(groups, load_paper(args.paper))
     links = [f"![{p.stem}]({os.path.relpath(p, args.out.parent)})" for p in plots]
     args.out.write_text(text + "\n## Plots\n\n" + "\n\n".join(links) + "\n")
     print(

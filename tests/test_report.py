@@ -92,14 +92,14 @@ def test_table_means_stds_and_skips(report, logs: Path, tmp_path: Path, capsys) 
     assert "5 results.json skipped" in table and "SYNTHETIC" not in table
     rows = [line for line in table.splitlines() if line.startswith("| wiki ")]
     assert rows == [
-        "| wiki | agch | 16 | 0.4100 ± 0.0141 | 0.6100 ± 0.0141 | 0.3100 ± 0.0141 | "
-        "0.5100 ± 0.0141 | 0, 1 | 2 | 1 |",
-        "| wiki | agch | 32 | 0.4500 ± 0.0141 | 0.6500 ± 0.0141 | 0.3500 ± 0.0141 | "
-        "0.5500 ± 0.0141 | 0, 1 | 2 | 1 |",
-        "| wiki | djsrh | 16 | 0.3900 ± 0.0141 | 0.5900 ± 0.0141 | 0.2900 ± 0.0141 | "
-        "0.4900 ± 0.0141 | 0, 1 | 2 | 1 |",
-        "| wiki | djsrh | 32 | 0.4100 ± 0.0141 | 0.6300 ± 0.0141 | 0.3300 ± 0.0141 | "
-        "0.5300 ± 0.0141 | 0, 1 | 2 | 1 |",
+        "| wiki | agch | - | 16 | 0.4100 ± 0.0141 | 0.6100 ± 0.0141 | 0.3100 ± 0.0141 | "
+        "0.5100 ± 0.0141 | 0, 1 | 2 |",
+        "| wiki | agch | - | 32 | 0.4500 ± 0.0141 | 0.6500 ± 0.0141 | 0.3500 ± 0.0141 | "
+        "0.5500 ± 0.0141 | 0, 1 | 2 |",
+        "| wiki | djsrh | - | 16 | 0.3900 ± 0.0141 | 0.5900 ± 0.0141 | 0.2900 ± 0.0141 | "
+        "0.4900 ± 0.0141 | 0, 1 | 2 |",
+        "| wiki | djsrh | - | 32 | 0.4100 ± 0.0141 | 0.6300 ± 0.0141 | 0.3300 ± 0.0141 | "
+        "0.5300 ± 0.0141 | 0, 1 | 2 |",
     ]
     for name in ("map50_wiki.png", "curves_wiki_16bits.png"):
         assert (plots / name).read_bytes().startswith(b"\x89PNG"), name
@@ -118,7 +118,7 @@ def test_synthetic_rows_are_flagged_and_single_runs_have_no_std(
     table = out.read_text()
     assert "not benchmarks" in table
     assert (
-        "| synthetic (SYNTHETIC) | agch | 16 | 0.4000 | 0.6000 | 0.3000 | 0.5000 | 0 | 1 | 1 |"
+        "| synthetic (SYNTHETIC) | agch | - | 16 | 0.4000 | 0.6000 | 0.3000 | 0.5000 | 0 | 1 |"
         in table
     )
 
@@ -128,3 +128,98 @@ def test_no_usable_run_is_an_error(report, tmp_path: Path, capsys) -> None:
     assert report.main([str(tmp_path / "r"), "--out", str(tmp_path / "x.md")]) == 1
     captured = capsys.readouterr()
     assert "unreadable (not a JSON object)" in captured.out and "error:" in captured.err
+
+
+def test_variants_get_rows_of_their_own_and_bits_tables(report, tmp_path: Path) -> None:
+    """An ablation (a model override beyond the experiment) is a row of its own, stays out of
+    the per-bits table and plots, and the per-bits table names the highest method per column
+    only where every method ran; the paper's numbers are shown beside, labelled."""
+    root = tmp_path / "runs"
+    for i, (method, bits) in enumerate(BASE):
+        for seed in (0, 1):
+            run = result(method, bits, seed)
+            run["overrides"] = [
+                f"experiment=wiki_{method}_{bits}bit",
+                f"seed={seed}",
+                "logger=csv",
+            ]
+            write(root / f"{i}_{seed}" / "results.json", run)
+    ablation = result("agch", 32, 0)  # mixed in, it would pull agch's I->T 32 below djsrh's
+    ablation["metrics"]["test/i2t_map@50"] = 0.01
+    ablation["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "model.use_gcn=false"]
+    write(root / "ablation" / "results.json", ablation)
+    lonely = result("djsrh", 16, 0, dataset="uci")
+    write(root / "uci" / "results.json", lonely)
+    paper = write(
+        tmp_path / "paper.json",
+        {"wiki": {"features": "F", "methods": {"agch": {"i2t": {"16": 0.5}, "t2i": {}}}}},
+    )
+    out = tmp_path / "results.md"
+    args = [
+        str(root),
+        "--out",
+        str(out),
+        "--plots-dir",
+        str(tmp_path / "p"),
+        "--paper",
+        str(paper),
+    ]
+    assert report.main(args) == 0
+    table = out.read_text()
+    assert "| wiki | agch | `model.use_gcn=false` | 32 | 0.0100 | 0.6400 |" in table
+    assert "| wiki | agch | - | 32 | 0.4500 ± 0.0141 |" in table  # the ablation is not averaged in
+    wiki = table.split("### wiki")[1].split("###")[0]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in wiki.splitlines() if "|" in line}
+    # columns: I->T 16, I->T 32, T->I 16, T->I 32; agch 16 I->T is mean(0.40, 0.42) = 0.41
+    assert rows["agch"].split(" | ")[1] == "0.4100 ± 0.0141 (n=2)"
+    assert rows["agch (paper, F)"].split(" | ")[1:3] == ["0.500", ""]
+    assert rows["highest measured"].split(" | ")[1:] == ["agch", "agch", "agch", "agch |"]
+    uci = table.split("### uci")[1]
+    assert "| highest measured | djsrh |" in uci  # djsrh is the only method measured on uci
+
+
+def test_highest_is_withheld_until_every_method_ran(report, tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write(root / "a" / "results.json", result("agch", 16, 0))
+    write(root / "b" / "results.json", result("djsrh", 16, 0))
+    write(root / "c" / "results.json", result("djsrh", 32, 0))
+    out = tmp_path / "results.md"
+    assert report.main([str(root), "--out", str(out), "--plots-dir", str(tmp_path / "p")]) == 0
+    best = next(line for line in out.read_text().splitlines() if "highest measured" in line)
+    # I->T 16: agch 0.40 > djsrh 0.38; I->T 32: agch has no run; T->I 16: agch 0.60 > 0.58
+    assert best == "| highest measured | agch | (not all run) | agch | (not all run) |"
+
+
+@pytest.fixture(scope="module")
+def archive():
+    spec = importlib.util.spec_from_file_location(
+        "archive_results", ROOT / "scripts" / "archive_results.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
+    """The experiment's run and its ablation (same dataset, method, bits and seed) land in
+    different folders; neutral overrides (logger, hydra dirs) do not make a variant; synthetic
+    runs are refused."""
+    logs = tmp_path / "logs"
+    configured = result("agch", 32, 0)
+    configured["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "hydra.run.dir=x/y"]
+    ablation = result("agch", 32, 0)
+    ablation["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "model.similarity=C"]
+    write(logs / "a" / "results.json", configured)
+    write(logs / "a" / "curves.json", {"test": {}})
+    write(logs / "b" / "results.json", ablation)
+    write(logs / "c" / "results.json", result("agch", 16, 0, synthetic=True))
+    dest = tmp_path / "results"
+    assert archive.main([str(logs), "--dest", str(dest)]) == 0
+    base = dest / "wiki" / "agch" / "32bit"
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.json")) == [
+        "wiki/agch/32bit/model.similarity=C/seed0/results.json",
+        "wiki/agch/32bit/seed0/curves.json",
+        "wiki/agch/32bit/seed0/results.json",
+    ]
+    assert json.loads((base / "seed0" / "results.json").read_text()) == configured
+    assert "synthetic data" in capsys.readouterr().err
