@@ -223,3 +223,25 @@ def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
     ]
     assert json.loads((base / "seed0" / "results.json").read_text()) == configured
     assert "synthetic data" in capsys.readouterr().err
+
+
+def test_existing_out_keeps_its_text_around_the_markers(report, tmp_path: Path, capsys) -> None:
+    write(tmp_path / "r" / "results.json", result("agch", 16, 0))
+    out = tmp_path / "results.md"
+    hand = f"# Mine\n\nintro\n\n{report.BEGIN}\nstale table\n{report.END}\n\noutro\n"
+    out.write_text(hand)
+    args = [str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(tmp_path / "p")]
+    assert report.main(args) == 0
+    text = out.read_text()
+    assert text.startswith(f"# Mine\n\nintro\n\n{report.BEGIN}\n## All runs")
+    assert text.endswith(f"{report.END}\n\noutro\n") and "stale table" not in text
+    assert "| wiki | agch | - | 16 | 0.4000 |" in text
+    assert report.main(args) == 0 and out.read_text() == text  # idempotent
+    no_markers = tmp_path / "notes.md"
+    no_markers.write_text("hand-written\n")
+    args[2] = str(no_markers)
+    assert report.main(args) == 1
+    assert no_markers.read_text() == "hand-written\n"
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {no_markers}: has no") and "\n" not in err
+    assert not list(tmp_path.glob("*.partial"))
