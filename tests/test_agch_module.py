@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from src.data.datamodule import AGCHDataModule
 from src.models.agch_module import AGCHModule
+from src.utils.checkpointing import EpochEndCheckpoint
 from src.utils.errors import ConfigError, TrainingError
 
 TINY = dict(hidden_dim=32, gcn_dim=16, code_length=8, eval_ks=[1, 10])
@@ -217,7 +218,10 @@ class PoisonAfterFirstEpoch(Callback):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, tmp_path):
     dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
     model = make_module(dm)
-    checkpoint = ModelCheckpoint(dirpath=tmp_path / "ck", save_last=True)
+    # the project's callback, monitoring as configs/callbacks/model_checkpoint.yaml does
+    checkpoint = EpochEndCheckpoint(
+        dirpath=tmp_path / "ck", monitor="val/map@50", mode="max", save_last=True
+    )
     trainer = make_trainer(tmp_path, max_epochs=3, callbacks=[checkpoint, PoisonAfterFirstEpoch()])
     with pytest.raises(TrainingError) as err:
         trainer.fit(model, dm)
