@@ -1,6 +1,7 @@
 """Test a trained checkpoint, write results.json and, on request, the hash codes.
 Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
 
+import inspect
 import os
 import tempfile
 from pathlib import Path
@@ -17,6 +18,9 @@ from omegaconf import DictConfig
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be on sys.path)
+from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
+from src.models.cca_itq import CCAITQModule  # noqa: E402
+from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
     DataError,
@@ -44,9 +48,38 @@ def check_checkpoint(ckpt_path: str) -> None:
         raise DataError(ckpt_path, None, "checkpoint not found (ckpt_path=...)")
 
 
-def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
+METHODS: tuple[type[CrossModalHashingModule], ...] = (AGCHModule, DJSRHModule, CCAITQModule)
+
+
+def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:
+    """The method a checkpoint was trained with: the class it names (checkpoints written since
+    the base module saves MODULE_CLASS_KEY), else the one method whose constructor takes every
+    saved hyper-parameter."""
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    by_name = {f"{c.__module__}.{c.__qualname__}": c for c in METHODS}
+    name = checkpoint.get(MODULE_CLASS_KEY)
+    if name is not None:
+        if name not in by_name:
+            raise ConfigError(
+                f"ckpt_path: {ckpt_path}: trained with {name}, expected one of "
+                + ", ".join(sorted(by_name))
+            )
+        return by_name[name]
+    saved = set(checkpoint.get("hyper_parameters") or {})
+    fits = [c for c in METHODS if saved <= set(inspect.signature(c.__init__).parameters)]
+    if len(fits) != 1:
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path}: cannot tell which method wrote it (its hyper-parameters "
+            f"fit {', '.join(c.__name__ for c in fits) or 'none'} of "
+            f"{', '.join(c.__name__ for c in METHODS)})"
+        )
+    return fits[0]
+
+
+def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashingModule:
     """The checkpoint's model (plain hyper-parameters only), checked against the data."""
-    model = AGCHModule.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    cls = module_class(ckpt_path)
+    model = cls.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
         raise ConfigError(
@@ -57,7 +90,7 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> AGCHModule:
 
 
 @torch.no_grad()
-def encode_split(model: AGCHModule, loader: Any) -> dict[str, np.ndarray]:
+def encode_split(model: CrossModalHashingModule, loader: Any) -> dict[str, np.ndarray]:
     """Codes of both modalities (int8 in {-1, +1}), store indices, 0/1 labels of one split."""
     parts: dict[str, list[np.ndarray]] = {"image": [], "text": [], "index": [], "label": []}
     model.eval()
@@ -70,7 +103,9 @@ def encode_split(model: AGCHModule, loader: Any) -> dict[str, np.ndarray]:
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def export_codes(model: AGCHModule, datamodule: Any, path: Path, attrs: dict[str, Any]) -> None:
+def export_codes(
+    model: CrossModalHashingModule, datamodule: Any, path: Path, attrs: dict[str, Any]
+) -> None:
     """Write the query and retrieval codes to `path` (HDF5, written atomically)."""
     splits = dict(zip(("query", "retrieval"), datamodule.test_dataloader()))
     path.parent.mkdir(parents=True, exist_ok=True)

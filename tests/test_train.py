@@ -9,6 +9,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -167,3 +168,43 @@ def test_missing_data_names_the_prepare_command(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     (line,) = error_lines(result)
     assert "prepare_data.py" in line and "/nonexistent.h5" in line
+
+
+def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp_path: Path):
+    """eval.py evaluates DJSRH and CCA-ITQ checkpoints as what they are (the class the
+    checkpoint names, or for checkpoints without that entry the one method whose constructor
+    takes every saved hyper-parameter), and says in one line when it cannot tell."""
+    import lightning as L
+
+    from src.data.datamodule import AGCHDataModule
+    from src.eval import load_model
+    from src.models.base import MODULE_CLASS_KEY
+    from src.models.cca_itq import CCAITQModule
+    from src.models.djsrh_module import DJSRHModule
+    from src.utils import ConfigError
+
+    dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
+    dims = dm.feature_dims()
+    for cls, args in ((DJSRHModule, dict(hidden_dim=16)), (CCAITQModule, {})):
+        model = cls(*dims, code_length=8, eval_ks=[1], **args)
+        model.set_input_stats(dm.train_statistics())
+        trainer = L.Trainer(
+            max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+        )
+        trainer.fit(model, dm)
+        path = tmp_path / f"{cls.__name__}.ckpt"
+        trainer.save_checkpoint(path)
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        assert saved[MODULE_CLASS_KEY] == f"{cls.__module__}.{cls.__qualname__}"
+        loaded = load_model(str(path), *dims)
+        assert type(loaded) is cls
+        for key, value in model.state_dict().items():
+            assert torch.equal(loaded.state_dict()[key], value), key
+        del saved[MODULE_CLASS_KEY]  # as written before the entry existed
+        torch.save(saved, path)
+        assert type(load_model(str(path), *dims)) is cls
+        saved["hyper_parameters"]["no_such_setting"] = 1
+        torch.save(saved, path)
+        with pytest.raises(ConfigError, match=r"^ckpt_path: .*cannot tell which method") as err:
+            load_model(str(path), *dims)
+        assert "\n" not in str(err.value)

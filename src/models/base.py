@@ -10,6 +10,7 @@ encode the query and retrieval sets with sign (sign(0) = +1) and log ``val/...``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -39,6 +40,10 @@ def code_statistics(codes: Tensor) -> tuple[float, float]:
     return float(distinct), float(balance)
 
 
+# checkpoint entry naming the LightningModule class (a plain string: weights_only loading works)
+MODULE_CLASS_KEY = "module_class"
+
+
 class CrossModalHashingModule(L.LightningModule):
     """Base of the hashing methods: standardised inputs, sign codes, retrieval evaluation."""
 
@@ -66,6 +71,10 @@ class CrossModalHashingModule(L.LightningModule):
         self._epoch_codes: list[tuple[Tensor, Tensor]] = []
 
     # ----------------------------------------------------------------------------- encoding
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Name the module class, so that eval.py rebuilds the right method."""
+        checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
+
     def set_input_stats(self, stats: dict[str, np.ndarray | Tensor]) -> None:
         """Copy the train-split feature means and standard deviations into the buffers."""
         for key in ("image_mean", "image_std", "text_mean", "text_std"):
