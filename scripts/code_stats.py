@@ -1,0 +1,84 @@
+"""Diagnostics of exported hash codes (eval.py export_codes=true): how far the image and text
+codes of the same item agree, on the retrieval (training) items and on unseen queries, and
+mAP@k within and across modalities. A large gap between the two agreements says the encoders
+memorised the training pairs; T->I close to T->T says text queries find images through codes
+the image branch learnt to copy from text, so T->I is bounded by the text side.
+
+    python scripts/code_stats.py logs/eval/runs/<run>/codes.h5 [more codes.h5] [--topk 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from src.metrics.retrieval import mean_average_precision
+
+MODALITIES = ("image", "text")
+SPLITS = ("query", "retrieval")
+
+
+def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """codes_image, codes_text (n, c) in {-1, +1} and label (n, L) of both splits."""
+    with h5py.File(path, "r") as h5:
+        out = {}
+        for split in SPLITS:
+            keys = [f"{split}/codes_{m}" for m in MODALITIES] + [f"{split}/label"]
+            missing = [k for k in keys if k not in h5]
+            if missing:
+                raise KeyError(f"{path} [{missing[0]}]: missing; export with export_codes=true")
+            out[split] = {k.split("/")[1]: h5[k][:] for k in keys}
+    return out
+
+
+def code_stats(codes: dict[str, dict[str, np.ndarray]], topk: int) -> dict[str, float]:
+    """Paired bit agreement per split, bit balance per modality, and mAP@topk for the four
+    query/retrieval modality pairs (I->T, T->I, I->I, T->T)."""
+    stats = {}
+    for split in SPLITS:
+        same = codes[split]["codes_image"] == codes[split]["codes_text"]  # (n, c) bool
+        stats[f"agreement_{split}"] = float(same.mean())
+    for m in MODALITIES:
+        bits = codes["retrieval"][f"codes_{m}"].astype(np.float64)  # (n, c)
+        stats[f"bit_balance_{m}"] = float(np.abs(bits.mean(axis=0)).mean())
+    q, r = codes["query"], codes["retrieval"]
+    for a in MODALITIES:
+        for b in MODALITIES:
+            stats[f"{a[0]}2{b[0]}_map@{topk}"] = float(
+                mean_average_precision(
+                    q[f"codes_{a}"].astype(np.float32),
+                    r[f"codes_{b}"].astype(np.float32),
+                    q["label"].astype(np.float32),
+                    r["label"].astype(np.float32),
+                    topk=topk,
+                )
+            )
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="+", type=Path, help="codes.h5 files of eval.py")
+    parser.add_argument("--topk", type=int, default=50)
+    args = parser.parse_args(argv)
+    rows = []
+    for path in args.paths:
+        try:
+            rows.append((path, code_stats(load(path), args.topk)))
+        except (OSError, KeyError) as err:
+            print(f"error: {str(err).strip(chr(39))}", file=sys.stderr)
+            return 2
+    names = list(rows[0][1])
+    print("| codes | " + " | ".join(names) + " |")
+    print("|" + "---|" * (len(names) + 1))
+    for path, stats in rows:
+        print(f"| {path} | " + " | ".join(f"{stats[n]:.4f}" for n in names) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
