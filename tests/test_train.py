@@ -189,7 +189,12 @@ def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp
         model = cls(*dims, code_length=8, eval_ks=[1], **args)
         model.set_input_stats(dm.train_statistics())
         trainer = L.Trainer(
-            max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+            max_epochs=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            default_root_dir=tmp_path,
         )
         trainer.fit(model, dm)
         path = tmp_path / f"{cls.__name__}.ckpt"
