@@ -29,8 +29,8 @@ class EpochEndCheckpoint(ModelCheckpoint):
         self._save_last_if_missing(trainer)
 
     def _save_last_if_missing(self, trainer: Trainer) -> None:
+        # the parent's skip test includes "this step is already on disk" (a top-k save at this
+        # step wrote last.ckpt beside it)
         if not self.save_last or self._should_skip_saving_checkpoint(trainer):
             return
-        if self._last_global_step_saved == trainer.global_step:
-            return  # this step's state is on disk (a top-k save wrote last.ckpt beside it)
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
