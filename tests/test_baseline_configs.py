@@ -18,10 +18,10 @@ EXPERIMENTS = [
 ]
 
 
-def compose_experiment(name: str) -> DictConfig:
+def compose_experiment(name: str, *overrides: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        return compose(config_name="train.yaml", overrides=[f"experiment={name}"])
+        return compose(config_name="train.yaml", overrides=[f"experiment={name}", *overrides])
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +47,12 @@ def test_experiment_composes(dataset: str, method: str, bits: int) -> None:
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     assert type(model).__name__ == {"djsrh": "DJSRHModule", "cca_itq": "CCAITQModule"}[method]
     assert model.hparams.code_length == bits
+
+
+@pytest.mark.parametrize("dataset", ["wiki", "uci"])
+def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
+    """`seed=3` must reach ITQ's random start: otherwise 'three seeds' are one fit three times."""
+    cfg = compose_experiment(f"{dataset}_cca_itq_32bit", "seed=3")
+    assert cfg.model.seed == 3 and cfg.data.seed == 3
+    default = compose_experiment(f"{dataset}_cca_itq_32bit")
+    assert default.model.seed == default.seed
