@@ -9,8 +9,9 @@ and only the text between them is replaced, so the commentary of docs/results.md
 Rows group runs by (dataset, method, variant, bits), the variant being the result-changing
 overrides beyond the experiment (src/utils/run_setting.py; "-" for the experiment as
 configured); each cell is the mean ± sample std over the runs
-(seeds) of the test metric of the last epoch. Files that cannot be used are listed with the
-reason and left out. Runs that wrote curves.json also get P@k and PR plots.
+(seeds) of the test metric of the last epoch. Variants also get a table beside the
+experiment as configured, with their change paired by seed. Files that cannot be used are
+listed with the reason and left out. Runs that wrote curves.json also get P@k and PR plots.
 """
 
 import argparse
@@ -213,6 +214,45 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ablation_tables(groups: dict[Key, list[Run]]) -> str:
+    """Per (dataset, method, bits) that has variants: mAP@50 of the experiment as configured
+    and of each variant, and each variant's change paired by seed (variant minus configured,
+    over the seeds both ran; unpaired seeds count in the means but not in the change)."""
+    lines = []
+    for dataset, method, bits in sorted({(k[0], k[1], k[3]) for k in groups if k[2]}):
+        base = {run.seed: run for run in groups.get((dataset, method, "", bits), [])}
+        header = ["variant", "I->T mAP@50", "T->I mAP@50", "I->T change", "T->I change", "seeds"]
+        lines += [f"### {dataset}, {method}, {bits} bits", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        variants = [("", list(base.values()))] + [
+            (key[2], runs)
+            for key, runs in groups.items()
+            if key[:2] == (dataset, method) and key[3] == bits and key[2]
+        ]
+        for name, runs in variants:
+            row = [f"`{name}`" if name else "- (as configured)"]
+            row += [
+                cell([r.metrics[f"{d}_map@50"] for r in runs]) if runs else "not run"
+                for d in DIRECTIONS
+            ]
+            paired = [r for r in runs if r.seed in base]
+            for d in DIRECTIONS:
+                m = f"{d}_map@50"
+                changes = [r.metrics[m] - base[r.seed].metrics[m] for r in paired]
+                if not name:
+                    row.append("")
+                elif not changes:
+                    row.append("no shared seed")
+                else:
+                    mean, std = mean_std(changes)
+                    spread = "" if std is None else f" ± {std:.4f}"
+                    row.append(f"{mean:+.4f}{spread} (n={len(changes)})")
+            row.append(", ".join(str(s) for s in sorted({r.seed for r in runs}, key=str)))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def plot_map_vs_bits(groups: dict[Key, list[Run]], out_dir: Path) -> list[Path]:
     """One PNG per dataset: mAP@50 against bits, I->T and T->I panels, a line per method."""
     written = []
@@ -321,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     plots = plot_map_vs_bits(groups, args.plots_dir) + plot_curves(groups, args.plots_dir)
     text = markdown(groups, [str(d) for d in args.dirs], len(skipped))
     text += "\n## mAP@50 against code length\n\n" + bits_tables(groups, load_paper(args.paper))
+    if any(key[2] for key in groups):
+        text += "\n## Ablations and other variants (mAP@50, paired by seed)\n\n"
+        text += ablation_tables(groups)
     links = [f"![{p.stem}]({os.path.relpath(p, args.out.parent)})" for p in plots]
     block = text + "\n## Plots\n\n" + "\n\n".join(links) + "\n"
     if old is None:

@@ -245,3 +245,36 @@ def test_existing_out_keeps_its_text_around_the_markers(report, tmp_path: Path, 
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {no_markers}: has no") and "\n" not in err
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
+    """Changes are variant minus configured over the seeds both ran (hand-computed)."""
+    root = tmp_path / "runs"
+    for seed in (0, 1):  # configured agch 32: I->T 0.44, 0.46; T->I 0.64, 0.66
+        write(root / f"base{seed}" / "results.json", result("agch", 32, seed))
+    for seed, i2t in ((0, 0.40), (2, 0.10)):  # seed 2 has no configured run to pair with
+        run = result("agch", 32, seed)
+        run["overrides"] = ["experiment=wiki_agch_32bit", f"seed={seed}", "model.similarity=C"]
+        run["metrics"]["test/i2t_map@50"] = i2t
+        write(root / f"simC{seed}" / "results.json", run)
+    lonely = result("agch", 16, 0)
+    lonely["overrides"] = ["seed=0", "model.use_fusion=false"]  # no configured 16-bit run
+    write(root / "nofusion" / "results.json", lonely)
+    out = tmp_path / "results.md"
+    assert report.main([str(root), "--out", str(out), "--plots-dir", str(tmp_path / "p")]) == 0
+    section = out.read_text().split("## Ablations and other variants")[1].split("## Plots")[0]
+    wiki32 = section.split("### wiki, agch, 32 bits")[1].split("###")[0]
+    rows = [line for line in wiki32.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1] == "| - (as configured) | 0.4500 ± 0.0141 | 0.6500 ± 0.0141 |  |  | 0, 1 |"
+    # simC: I->T mean(0.40, 0.10) = 0.25; T->I seed 0 0.64, seed 2 0.68: mean 0.66
+    # paired (seed 0 only): I->T 0.40 - 0.44 = -0.04, T->I 0.64 - 0.64 = 0
+    assert rows[2] == (
+        "| `model.similarity=C` | 0.2500 ± 0.2121 | 0.6600 ± 0.0283 | -0.0400 (n=1) | "
+        "+0.0000 (n=1) | 0, 2 |"
+    )
+    wiki16 = section.split("### wiki, agch, 16 bits")[1]
+    assert "| - (as configured) | not run | not run |  |  |  |" in wiki16
+    assert (
+        "| `model.use_fusion=false` | 0.4000 | 0.6000 | no shared seed | no shared seed | 0 |"
+        in (wiki16)
+    )
