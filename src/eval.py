@@ -38,6 +38,7 @@ from src.utils.reporting import (  # noqa: E402
     scalar_metrics,
     table_title,
 )
+from src.utils.utils import git_commit  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -131,6 +132,7 @@ def export_codes(
 @task_wrapper
 def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test the checkpoint on the configured data; returns (metrics, the objects built)."""
+    commit = git_commit()  # at the start, as train.py
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     check_checkpoint(cfg.ckpt_path)
@@ -143,7 +145,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ConfigError("export_codes: needs a single process (trainer.devices=1)")
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
-    run = {**run_info(cfg, datamodule), "method": "agch", "code_length": model.hparams.code_length}
+    run = run_info(cfg, datamodule, commit)
+    run |= {"method": model.method_name, "code_length": model.hparams.code_length}
     payload = {**run, "ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}

@@ -31,6 +31,7 @@ from src.utils.reporting import (  # noqa: E402
     table_title,
 )
 from src.utils.tb_figures import kept_test_curves  # noqa: E402
+from src.utils.utils import git_commit  # noqa: E402
 from src.utils.tb_hparams import log_hparams_with_metrics  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -90,6 +91,7 @@ def _test(
 @task_wrapper
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit and test the model; returns (metrics by logged name, the objects built)."""
+    commit = git_commit()  # now: a commit made while a long run trains is not its code
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
@@ -117,7 +119,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         metrics.update(test_metrics)
     if trainer.is_global_zero:
         paths = {"best_ckpt_path": best_path, "last_ckpt_path": last_path}
-        _report(cfg, trainer, datamodule, metrics, best_metrics, paths)
+        _report(cfg, trainer, datamodule, metrics, best_metrics, paths, commit)
     return metrics, objects
 
 
@@ -128,10 +130,11 @@ def _report(
     metrics: dict[str, float],
     best_metrics: dict[str, float] | None,
     ckpt_paths: dict[str, str | None],
+    commit: str,
 ) -> None:
     """Write results.json (and curves.json) into the run directory, the HPARAMS entry of
     TensorBoard, and print the test tables."""
-    run = run_info(cfg, datamodule)
+    run = run_info(cfg, datamodule, commit)
     payload = {**run, "metrics": metrics, "best_metrics": best_metrics, **ckpt_paths}
     write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
     curves = kept_test_curves(trainer)  # last epoch, then the best checkpoint if tested

@@ -1,10 +1,12 @@
 """End-to-end: train.py on tiny synthetic data, eval.py with code export, one-line errors."""
 
+import importlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -71,9 +73,30 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     overrides = [f"data.path={data}", *TINY_DATA, *TINY_MODEL, *QUIET]
     overrides += ["trainer.max_epochs=1", "logger=csv"]
     cfg = compose_run("train.yaml", overrides, tmp / "run")
-    metrics, _ = train(cfg)
+    with pytest.MonkeyPatch.context() as patch:
+        commit_changes_when_called(patch, "src.train._fit")
+        metrics, _ = train(cfg)
     assert "val/map@50" in metrics and "test/map@50" in metrics
     return tmp / "run", data
+
+
+def commit_changes_when_called(patch: pytest.MonkeyPatch, target: str) -> None:
+    """Fake the checkout's commit: "at-start" until `target` runs, "later" from then on, as
+    when a commit lands while a run trains (results.json must name the code it started with)."""
+    module_name, name = target.rsplit(".", 1)
+    module = importlib.import_module(module_name)
+    state = {"commit": "at-start"}
+    original = getattr(module, name)
+
+    def flip(*args: Any, **kwargs: Any) -> Any:
+        state["commit"] = "later"
+        return original(*args, **kwargs)
+
+    patch.setattr(module, name, flip)
+    for where in ("src.utils.reporting", "src.train", "src.eval"):
+        fake = lambda *args: state["commit"]  # noqa: E731
+        # raising=False: a module that does not import git_commit is left as it is
+        patch.setattr(importlib.import_module(where), "git_commit", fake, raising=False)
 
 
 def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> None:
@@ -83,6 +106,7 @@ def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> Non
     assert results["synthetic"] is True
     assert results["code_length"] == CODE_LENGTH
     assert results["seed"] == 0
+    assert results["method"] == "agch" and results["git_commit"] == "at-start"
     metrics = results["metrics"]
     for name in ("val/map@50", "val/i2t_map@50", "val/t2i_map@50", "test/map@50"):
         assert 0.0 <= metrics[name] <= 1.0, name
@@ -213,3 +237,38 @@ def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp
         with pytest.raises(ConfigError, match=r"^ckpt_path: .*cannot tell which method") as err:
             load_model(str(path), *dims)
         assert "\n" not in str(err.value)
+
+
+def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """eval.py's results.json says "djsrh" for a DJSRH checkpoint (it said "agch" for every
+    checkpoint) and names the commit read when the evaluation started."""
+    import lightning as L
+
+    from src.data.datamodule import AGCHDataModule
+    from src.eval import evaluate
+    from src.models.djsrh_module import DJSRHModule
+
+    _, data = trained
+    dm = AGCHDataModule(str(data), batch_size=16, eval_batch_size=64)
+    model = DJSRHModule(*dm.feature_dims(), code_length=CODE_LENGTH, hidden_dim=16, eval_ks=[1])
+    model.set_input_stats(dm.train_statistics())
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(model, dm)
+    trainer.save_checkpoint(tmp_path / "djsrh.ckpt")
+    overrides = [f"data.path={data}", *TINY_DATA, *QUIET, f"ckpt_path={tmp_path / 'djsrh.ckpt'}"]
+    cfg = compose_run("eval.yaml", overrides, tmp_path / "eval")
+    with pytest.MonkeyPatch.context() as patch:
+        commit_changes_when_called(patch, "src.eval.load_model")
+        evaluate(cfg)
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert results["method"] == "djsrh" and results["code_length"] == CODE_LENGTH
+    assert results["git_commit"] == "at-start"

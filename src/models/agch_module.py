@@ -30,6 +30,9 @@ from src.utils.errors import TrainingError
 class AGCHModule(CrossModalHashingModule):
     """AGCH under Lightning manual optimisation; hyper-parameters are plain values."""
 
+    # the config name of the method (configs/model/agch.yaml), as results.json names it
+    method_name = "agch"
+
     def __init__(
         self,
         image_dim: int,

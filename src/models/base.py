@@ -47,6 +47,9 @@ MODULE_CLASS_KEY = "module_class"
 class CrossModalHashingModule(L.LightningModule):
     """Base of the hashing methods: standardised inputs, sign codes, retrieval evaluation."""
 
+    # each method sets its config name (configs/model/<name>.yaml)
+    method_name: str = ""
+
     def __init__(
         self,
         image_dim: int,

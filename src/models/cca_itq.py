@@ -91,6 +91,9 @@ def itq(
 class CCAITQModule(CrossModalHashingModule):
     """CCA projections and an ITQ rotation fitted in closed form on the train split."""
 
+    # the config name of the method (configs/model/cca_itq.yaml), as results.json names it
+    method_name = "cca_itq"
+
     def __init__(
         self,
         image_dim: int,

@@ -105,6 +105,9 @@ class HashMLP(nn.Module):
 class DJSRHModule(CrossModalHashingModule):
     """DJSRH under Lightning manual optimisation; hyper-parameters are plain values."""
 
+    # the config name of the method (configs/model/djsrh.yaml), as results.json names it
+    method_name = "djsrh"
+
     def __init__(
         self,
         image_dim: int,

@@ -32,8 +32,11 @@ def _choice(group: str) -> str | None:
     return HydraConfig.get().runtime.choices.get(group)
 
 
-def run_info(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
-    """The identifying fields of results.json: task, data, method, seed, commit, command."""
+def run_info(cfg: DictConfig, datamodule: Any, commit: str | None = None) -> dict[str, Any]:
+    """The identifying fields of results.json: task, data, method, seed, commit, command.
+
+    `commit`: the checkout's commit read when the run started (default: read now).
+    """
     info = getattr(datamodule, "info", None)
     attrs = getattr(info, "attrs", None) or {}
     model_cfg = cfg.get("model") or {}
@@ -46,7 +49,7 @@ def run_info(cfg: DictConfig, datamodule: Any) -> dict[str, Any]:
         "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
         "code_length": model_cfg.get("code_length") if model_cfg else None,
         "seed": cfg.get("seed"),
-        "git_commit": git_commit(),
+        "git_commit": commit if commit is not None else git_commit(),
         "command": " ".join(sys.argv),
         "overrides": overrides,
     }
