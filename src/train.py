@@ -31,8 +31,8 @@ from src.utils.reporting import (  # noqa: E402
     table_title,
 )
 from src.utils.tb_figures import kept_test_curves  # noqa: E402
-from src.utils.utils import git_commit  # noqa: E402
 from src.utils.tb_hparams import log_hparams_with_metrics  # noqa: E402
+from src.utils.utils import git_commit  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -106,7 +106,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
-    log_hyperparameters(cfg, model, trainer)
+    log_hyperparameters(cfg, model, trainer, commit)
 
     best_path, last_path = None, None
     if cfg.get("train"):

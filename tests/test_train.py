@@ -93,10 +93,25 @@ def commit_changes_when_called(patch: pytest.MonkeyPatch, target: str) -> None:
         return original(*args, **kwargs)
 
     patch.setattr(module, name, flip)
-    for where in ("src.utils.reporting", "src.train", "src.eval"):
-        fake = lambda *args: state["commit"]  # noqa: E731
-        # raising=False: a module that does not import git_commit is left as it is
-        patch.setattr(importlib.import_module(where), "git_commit", fake, raising=False)
+    for where in ("src.train", "src.eval"):  # the entry points read the commit
+        patch.setattr(importlib.import_module(where), "git_commit", lambda: state["commit"])
+
+
+def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
+    """Fit `model` for one epoch with a bare Trainer and save its checkpoint to `ckpt`."""
+    import lightning as L
+
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=ckpt.parent,
+    )
+    trainer.fit(model, datamodule)
+    trainer.save_checkpoint(ckpt)
+    return ckpt
 
 
 def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> None:
@@ -198,8 +213,6 @@ def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp
     """eval.py evaluates DJSRH and CCA-ITQ checkpoints as what they are (the class the
     checkpoint names, or for checkpoints without that entry the one method whose constructor
     takes every saved hyper-parameter), and says in one line when it cannot tell."""
-    import lightning as L
-
     from src.data.datamodule import AGCHDataModule
     from src.eval import load_model
     from src.models.base import MODULE_CLASS_KEY
@@ -212,17 +225,7 @@ def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp
     for cls, args in ((DJSRHModule, dict(hidden_dim=16)), (CCAITQModule, {})):
         model = cls(*dims, code_length=8, eval_ks=[1], **args)
         model.set_input_stats(dm.train_statistics())
-        trainer = L.Trainer(
-            max_epochs=1,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-        )
-        trainer.fit(model, dm)
-        path = tmp_path / f"{cls.__name__}.ckpt"
-        trainer.save_checkpoint(path)
+        path = fit_one_epoch(model, dm, tmp_path / f"{cls.__name__}.ckpt")
         saved = torch.load(path, map_location="cpu", weights_only=True)
         assert saved[MODULE_CLASS_KEY] == f"{cls.__module__}.{cls.__qualname__}"
         loaded = load_model(str(path), *dims)
@@ -244,8 +247,6 @@ def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
 ) -> None:
     """eval.py's results.json says "djsrh" for a DJSRH checkpoint (it said "agch" for every
     checkpoint) and names the commit read when the evaluation started."""
-    import lightning as L
-
     from src.data.datamodule import AGCHDataModule
     from src.eval import evaluate
     from src.models.djsrh_module import DJSRHModule
@@ -254,17 +255,8 @@ def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
     dm = AGCHDataModule(str(data), batch_size=16, eval_batch_size=64)
     model = DJSRHModule(*dm.feature_dims(), code_length=CODE_LENGTH, hidden_dim=16, eval_ks=[1])
     model.set_input_stats(dm.train_statistics())
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
-    trainer.fit(model, dm)
-    trainer.save_checkpoint(tmp_path / "djsrh.ckpt")
-    overrides = [f"data.path={data}", *TINY_DATA, *QUIET, f"ckpt_path={tmp_path / 'djsrh.ckpt'}"]
+    ckpt = fit_one_epoch(model, dm, tmp_path / "djsrh.ckpt")
+    overrides = [f"data.path={data}", *TINY_DATA, *QUIET, f"ckpt_path={ckpt}"]
     cfg = compose_run("eval.yaml", overrides, tmp_path / "eval")
     with pytest.MonkeyPatch.context() as patch:
         commit_changes_when_called(patch, "src.eval.load_model")

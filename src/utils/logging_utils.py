@@ -6,7 +6,6 @@ from lightning import LightningModule, Trainer
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.pylogger import RankedLogger
-from src.utils.utils import git_commit
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -19,8 +18,11 @@ def _plain(cfg: DictConfig, key: str) -> Any:
     return value
 
 
-def log_hyperparameters(cfg: DictConfig, model: LightningModule, trainer: Trainer) -> None:
-    """Log the composed config, the parameter counts and the commit to all loggers."""
+def log_hyperparameters(
+    cfg: DictConfig, model: LightningModule, trainer: Trainer, commit: str
+) -> None:
+    """Log the composed config, the parameter counts and the commit (read when the run
+    started) to all loggers."""
     if not trainer.loggers:
         log.warning("Logger not found! Skipping hyperparameter logging...")
         return
@@ -35,7 +37,7 @@ def log_hyperparameters(cfg: DictConfig, model: LightningModule, trainer: Traine
             "tags": _plain(cfg, "tags"),
             "ckpt_path": cfg.get("ckpt_path"),
             "seed": cfg.get("seed"),
-            "git_commit": git_commit(),
+            "git_commit": commit,
         }
     )
     for logger in trainer.loggers:

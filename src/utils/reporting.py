@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from src.utils.errors import AGCHError, ConfigError
-from src.utils.utils import git_commit
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
 
@@ -32,10 +31,10 @@ def _choice(group: str) -> str | None:
     return HydraConfig.get().runtime.choices.get(group)
 
 
-def run_info(cfg: DictConfig, datamodule: Any, commit: str | None = None) -> dict[str, Any]:
+def run_info(cfg: DictConfig, datamodule: Any, commit: str) -> dict[str, Any]:
     """The identifying fields of results.json: task, data, method, seed, commit, command.
 
-    `commit`: the checkout's commit read when the run started (default: read now).
+    `commit`: the checkout's commit, read when the run started (`git_commit`).
     """
     info = getattr(datamodule, "info", None)
     attrs = getattr(info, "attrs", None) or {}
@@ -49,7 +48,7 @@ def run_info(cfg: DictConfig, datamodule: Any, commit: str | None = None) -> dic
         "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
         "code_length": model_cfg.get("code_length") if model_cfg else None,
         "seed": cfg.get("seed"),
-        "git_commit": commit if commit is not None else git_commit(),
+        "git_commit": commit,
         "command": " ".join(sys.argv),
         "overrides": overrides,
     }
