@@ -244,6 +244,62 @@ def test_missing_key_is_named(synthetic_store: Path, tmp_path: Path) -> None:
     assert info.value.key == "text"
 
 
+def _corrupt(src: Path, dst: Path, key: str, row: int, value: float) -> None:
+    """A copy of the store with ``key[row, :]`` set to ``value``, past write_store's checks."""
+    shutil.copy(src, dst)
+    with h5py.File(dst, "a") as h5:
+        h5[key][row, :] = value
+
+
+@pytest.mark.parametrize("mode", ["cache", "stream"])
+@pytest.mark.parametrize("key, value", [("image", np.nan), ("text", np.inf), ("label", 0)])
+def test_bad_values_named_with_and_without_cache(
+    synthetic_store: Path, tmp_path: Path, mode: str, key: str, value: float
+) -> None:
+    row = int(read_split(synthetic_store, "train")[7])
+    _corrupt(synthetic_store, tmp_path / "bad.h5", key, row, value)
+    with pytest.raises(DataError) as info:
+        AGCHDataModule(str(tmp_path / "bad.h5"), **MODES[mode]).setup("fit")
+    message = str(info.value)
+    assert "bad.h5" in message and f"[{key}]" in message and f"row {row}" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("mode", ["cache", "stream"])
+def test_setup_reads_the_features_once(synthetic_store: Path, monkeypatch, mode: str) -> None:
+    """With a cache, validating and caching share one read of the used rows; without one, the
+    validation scan is the only read at setup."""
+    monkeypatch.setattr(store, "ROW_CHUNK", 37)  # several blocks
+    rows_read = []
+    original = h5py.Dataset.__getitem__
+
+    def counting(self: h5py.Dataset, key: object) -> np.ndarray:
+        out = original(self, key)
+        if self.name == "/image":
+            rows_read.append(np.shape(out)[0])
+        return out
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", counting)
+    _module(synthetic_store, **MODES[mode])
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", original)
+    n_items = _load(synthetic_store)["image"].shape[0]
+    used = np.unique(
+        np.concatenate([read_split(synthetic_store, n) for n in store.REQUIRED_SPLITS])
+    )
+    assert sum(rows_read) == (used.size if mode == "cache" else n_items)
+
+
+def test_float16_cache_overflow_is_named(synthetic_store: Path, tmp_path: Path) -> None:
+    row = int(read_split(synthetic_store, "query")[2])
+    _corrupt(synthetic_store, tmp_path / "big.h5", "image", row, 1e6)  # finite, > 65504
+    _module(tmp_path / "big.h5", cache_dtype="float32")  # fits float32: no error
+    with pytest.raises(DataError) as info:
+        _module(tmp_path / "big.h5", cache_dtype="float16")
+    message = str(info.value)
+    assert "big.h5" in message and "[image]" in message and f"row {row}" in message
+    assert "float16" in message
+
+
 def test_feature_dims_and_header(synthetic_store: Path) -> None:
     dm = AGCHDataModule(str(synthetic_store))
     assert dm.feature_dims() == (64, 48)

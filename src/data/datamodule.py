@@ -49,9 +49,17 @@ def iter_row_blocks(
 
 
 class FeatureCache:
-    """The features of a sorted set of store rows, held as tensors (loaded once, in blocks)."""
+    """The features of a sorted set of store rows, held as tensors (loaded once, in blocks).
 
-    def __init__(self, path: Path, rows: np.ndarray, dtype: torch.dtype) -> None:
+    ``check_values`` checks each block as it is read (finite features, 0/1 labels with one
+    label or more per row: the checks of ``validate_store``), so that a store is read once, not
+    once to validate and once to cache. A feature that is finite in the file but overflows
+    ``dtype`` (float16 past 65504) is an error too, naming the dtype.
+    """
+
+    def __init__(
+        self, path: Path, rows: np.ndarray, dtype: torch.dtype, check_values: bool = False
+    ) -> None:
         self.rows = rows
         self.index = torch.from_numpy(rows)  # (n,)
         with h5py.File(path, "r") as h5:
@@ -61,9 +69,24 @@ class FeatureCache:
             self.label = torch.empty((n, h5["label"].shape[1]), dtype=torch.uint8)  # (n, C)
             for start, image, text, label in iter_row_blocks(h5, rows):
                 end = start + image.shape[0]
+                block_rows = rows[start:end]
+                if check_values:
+                    store.check_finite_block(image, path, "image", block_rows)
+                    store.check_finite_block(text, path, "text", block_rows)
+                    store.check_label_block(label, path, block_rows)
                 self.image[start:end] = torch.from_numpy(image)
                 self.text[start:end] = torch.from_numpy(text)
                 self.label[start:end] = torch.from_numpy(label)
+                if check_values and dtype != torch.float32:
+                    for key, cached in (("image", self.image), ("text", self.text)):
+                        finite = torch.isfinite(cached[start:end]).all(dim=1).numpy()  # (m,)
+                        if not finite.all():
+                            raise DataError(
+                                path,
+                                key,
+                                f"expected values that fit data.cache_dtype={dtype}, row "
+                                f"{block_rows[np.argmin(finite)]} overflows it (use float32)",
+                            )
 
     def positions(self, rows: np.ndarray) -> torch.Tensor:
         """Positions in the cache of store rows that it holds."""
@@ -260,9 +283,13 @@ class AGCHDataModule(LightningDataModule):
     # ---- setup ----
 
     def setup(self, stage: str | None = None) -> None:
-        """Validate the store (values once), derive the splits, load the cache once."""
+        """Validate the store, derive the splits, load the cache once.
+
+        The values (finite features, labels) are checked once: by a scan of the file without a
+        cache, and block by block as the cache loads with one (every row a split uses).
+        """
         if self.info is None:
-            self.info = self._validate(check_values=True)
+            self.info = self._validate(check_values=not self.cache_in_memory)
             self.splits = self._derive_splits()
         if self.is_synthetic:
             log.warning(
@@ -272,7 +299,7 @@ class AGCHDataModule(LightningDataModule):
             )
         if self.cache_in_memory and self._cache is None:
             rows = np.unique(np.concatenate(list(self.splits.values())))
-            self._cache = FeatureCache(self.path, rows, self.cache_dtype)
+            self._cache = FeatureCache(self.path, rows, self.cache_dtype, check_values=True)
 
     def _derive_splits(self) -> dict[str, np.ndarray]:
         """train, query, retrieval from the file; validation queries and retrieval set."""

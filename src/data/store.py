@@ -81,24 +81,33 @@ def _check_matrix(array: Any, path: object, key: str, n_rows: int | None) -> Non
         raise DataError(path, key, f"expected a non-empty array, got shape {array.shape}")
     for start in range(0, array.shape[0], ROW_CHUNK):
         block = np.asarray(array[start : start + ROW_CHUNK])
-        if np.issubdtype(block.dtype, np.floating) and not np.isfinite(block).all():
-            bad = start + int(np.argwhere(~np.isfinite(block))[0, 0])
-            raise DataError(path, key, f"expected finite values, found NaN/Inf in row {bad}")
+        check_finite_block(block, path, key, start + np.arange(block.shape[0]))
+
+
+def check_finite_block(block: np.ndarray, path: object, key: str, rows: np.ndarray) -> None:
+    """A block of feature rows (store row ``rows[i]`` is ``block[i]``) holds no NaN/Inf."""
+    if np.issubdtype(block.dtype, np.floating) and not np.isfinite(block).all():
+        bad = rows[int(np.argwhere(~np.isfinite(block))[0, 0])]
+        raise DataError(path, key, f"expected finite values, found NaN/Inf in row {bad}")
+
+
+def check_label_block(block: np.ndarray, path: object, rows: np.ndarray) -> None:
+    """A block of label rows (store row ``rows[i]`` is ``block[i]``) is multi-hot 0/1 with at
+    least one label per row."""
+    if not np.isin(block, (0, 1)).all():
+        raise DataError(path, "label", "expected a multi-hot 0/1 matrix")
+    empty = np.flatnonzero(block.sum(axis=1) == 0)
+    if empty.size:
+        raise DataError(
+            path, "label", f"expected at least one label per row, row {rows[empty[0]]} has none"
+        )
 
 
 def _check_labels(label: Any, path: object, n_rows: int) -> None:
     _check_matrix(label, path, "label", n_rows)
     for start in range(0, label.shape[0], ROW_CHUNK):
         block = np.asarray(label[start : start + ROW_CHUNK])
-        if not np.isin(block, (0, 1)).all():
-            raise DataError(path, "label", "expected a multi-hot 0/1 matrix")
-        empty = np.flatnonzero(block.sum(axis=1) == 0)
-        if empty.size:
-            raise DataError(
-                path,
-                "label",
-                f"expected at least one label per row, row {start + empty[0]} " "has none",
-            )
+        check_label_block(block, path, start + np.arange(block.shape[0]))
 
 
 def _check_splits(splits: Mapping[str, Any], path: object, n_items: int) -> dict[str, np.ndarray]:
