@@ -1,6 +1,6 @@
 """Collect the results.json of runs and multiruns into a markdown table and PNG plots.
 
-Usage: python scripts/report.py logs/train [more dirs...] [--out docs/results.md]
+Usage: python scripts/report.py logs/train [more dirs...] [--out docs/results.md] [--margins agch]
        [--plots-dir docs/figures] [--paper docs/paper_results.json] [--tasks train]
 
 A new --out file is written whole; an existing one must hold the lines BEGIN and END (below),
@@ -10,8 +10,10 @@ Rows group runs by (dataset, method, variant, bits), the variant being the resul
 overrides beyond the experiment (src/utils/run_setting.py; "-" for the experiment as
 configured); each cell is the mean ± sample std over the runs
 (seeds) of the test metric of the last epoch. Variants also get a table beside the
-experiment as configured, with their change paired by seed. Files that cannot be used are
-listed with the reason and left out. Runs that wrote curves.json also get P@k and PR plots.
+experiment as configured, with their change paired by seed; --margins METHOD (default agch)
+adds, per dataset, that method's mean minus each other method's with the standard error of the
+difference. Files that cannot be used are listed with the reason and left out. Runs that
+wrote curves.json also get P@k and PR plots.
 """
 
 import argparse
@@ -214,6 +216,49 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
+    """Per dataset with ``lead`` and another method (experiments as configured): for each
+    direction and code length, mean(lead) - mean(other) of mAP@50 with the standard error of
+    that difference, sqrt(s_lead^2 / n_lead + s_other^2 / n_other), and a reading: "above" or
+    "below" beyond two standard errors, "within 2 SE" inside them, "one seed" when either side
+    has a single run (no spread to compare with). Two standard errors are a rough guide at three
+    seeds, not a significance test."""
+    groups = configured(groups)
+    lines = []
+    for dataset in sorted({key[0] for key in groups}):
+        methods = sorted({key[1] for key in groups if key[0] == dataset})
+        if lead not in methods or len(methods) < 2:
+            continue
+        bits = sorted({key[3] for key in groups if key[0] == dataset})
+        columns = [(d, b) for d in DIRECTIONS for b in bits]
+        header = ["against", *(f"{DIRECTIONS[d]} {b}" for d, b in columns)]
+        lines += [f"### {dataset}: {lead} minus each other method, mAP@50", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for other in (m for m in methods if m != lead):
+            row = [other]
+            for d, b in columns:
+                a, o = (
+                    [r.metrics[f"{d}_map@50"] for r in groups.get((dataset, m, "", b), [])]
+                    for m in (lead, other)
+                )
+                if not a or not o:
+                    row.append("not run")
+                    continue
+                (mean_a, std_a), (mean_o, std_o) = mean_std(a), mean_std(o)
+                diff = mean_a - mean_o
+                if std_a is None or std_o is None:
+                    row.append(f"{diff:+.4f} (one seed)")
+                    continue
+                se = math.sqrt(std_a**2 / len(a) + std_o**2 / len(o))
+                reading = (
+                    "above" if diff > 2 * se else "below" if diff < -2 * se else "within 2 SE"
+                )
+                row.append(f"{diff:+.4f} ± {se:.4f} ({reading})")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     """Per (dataset, method, bits) that has variants: mAP@50 of the experiment as configured
     and of each variant, and each variant's change paired by seed (variant minus configured,
@@ -332,6 +377,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--paper", type=Path, default=None, help="JSON of the paper's numbers, shown beside"
     )
     parser.add_argument(
+        "--margins",
+        default="agch",
+        metavar="METHOD",
+        help="method compared with each other one, per cell ('' for none; default agch)",
+    )
+    parser.add_argument(
         "--tasks", nargs="*", default=["train"], help="task_name values kept (none: all)"
     )
     return parser.parse_args(argv)
@@ -361,6 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     plots = plot_map_vs_bits(groups, args.plots_dir) + plot_curves(groups, args.plots_dir)
     text = markdown(groups, [str(d) for d in args.dirs], len(skipped))
     text += "\n## mAP@50 against code length\n\n" + bits_tables(groups, load_paper(args.paper))
+    margins = margin_tables(groups, args.margins) if args.margins else ""
+    if margins:
+        text += f"\n## {args.margins} against the other methods (difference of means ± SE)\n\n"
+        text += margins
     if any(key[2] for key in groups):
         text += "\n## Ablations and other variants (mAP@50, paired by seed)\n\n"
         text += ablation_tables(groups)

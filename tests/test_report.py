@@ -9,6 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
+DIRS = ("i2t", "t2i")
 # test/<metric> of seed 0; seed 1 adds 0.02, so a row is mean = value + 0.01, std = 0.0141
 BASE = {
     ("agch", 16): (0.40, 0.60, 0.30, 0.50),
@@ -278,3 +279,48 @@ def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
         "| `model.use_fusion=false` | 0.4000 | 0.6000 | no shared seed | no shared seed | 0 |"
         in (wiki16)
     )
+
+
+def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> None:
+    """agch minus djsrh per cell, hand-computed: mean difference, SE of the difference, and
+    the reading at two standard errors."""
+    root = tmp_path / "runs"
+    # 16 bits, 3 seeds each. I->T: agch 0.50, 0.52, 0.54 (mean 0.52, std 0.02); djsrh 0.40,
+    # 0.40, 0.46 (mean 0.42, std 0.034641): diff +0.10, SE sqrt(0.0004/3 + 0.0012/3) = 0.023094
+    # -> above. T->I: agch 0.60, 0.62, 0.64; djsrh 0.70 x 3 (std 0): diff -0.08, SE 0.011547
+    # -> below.
+    values = {
+        "agch": ((0.50, 0.52, 0.54), (0.60, 0.62, 0.64)),
+        "djsrh": ((0.40, 0.40, 0.46), (0.70, 0.70, 0.70)),
+    }
+    for method, (i2t, t2i) in values.items():
+        for seed in range(3):
+            run = result(method, 16, seed)
+            run["metrics"]["test/i2t_map@50"] = i2t[seed]
+            run["metrics"]["test/t2i_map@50"] = t2i[seed]
+            write(root / f"{method}16_{seed}" / "results.json", run)
+    # 32 bits: agch one seed (0.44 / 0.64), djsrh two (0.40, 0.42 / 0.62, 0.64): one seed
+    write(root / "agch32" / "results.json", result("agch", 32, 0))
+    for seed in (0, 1):
+        write(root / f"djsrh32_{seed}" / "results.json", result("djsrh", 32, seed))
+    out = tmp_path / "results.md"
+    assert report.main([str(root), "--out", str(out), "--plots-dir", str(tmp_path / "p")]) == 0
+    text = out.read_text()
+    section = text.split("## agch against the other methods")[1].split("## Plots")[0]
+    assert "| against | I->T 16 | I->T 32 | T->I 16 | T->I 32 |" in section
+    assert (
+        "| djsrh | +0.1000 ± 0.0231 (above) | +0.0300 (one seed) | -0.0800 ± 0.0115 (below) | "
+        "+0.0100 (one seed) |"
+    ) in section
+    # mean difference within two SE: agch 0.41 ± 0.0141 (n=2) against djsrh 0.39 ± 0.0141
+    runs = [
+        report.Run(Path(f"{m}{s}"), "wiki", m, 16, s, False, {f"{d}_map@50": v for d in DIRS}, "")
+        for m, vs in (("agch", (0.40, 0.42)), ("djsrh", (0.38, 0.40)))
+        for s, v in enumerate(vs)
+    ]
+    table = report.margin_tables(report.group(runs), "agch")
+    assert "| djsrh | +0.0200 ± 0.0141 (within 2 SE) | +0.0200 ± 0.0141 (within 2 SE) |" in table
+    # no section without the lead method, or with --margins ''
+    assert report.margin_tables(report.group([]), "agch") == ""
+    args = [str(root), "--out", str(out), "--plots-dir", str(tmp_path / "p"), "--margins", ""]
+    assert report.main(args) == 0 and "against the other methods" not in out.read_text()
