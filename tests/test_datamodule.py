@@ -289,12 +289,15 @@ def test_setup_reads_the_features_once(synthetic_store: Path, monkeypatch, mode:
     assert sum(rows_read) == (used.size if mode == "cache" else n_items)
 
 
-def test_float16_cache_overflow_is_named(synthetic_store: Path, tmp_path: Path) -> None:
-    row = int(read_split(synthetic_store, "query")[2])
+@pytest.mark.parametrize(
+    "cache", [dict(cache_in_memory=True), dict(cache_in_memory=False, device_cache=True)]
+)
+def test_float16_cache_overflow_is_named(synthetic_store: Path, tmp_path: Path, cache) -> None:
+    row = int(read_split(synthetic_store, "train")[2])
     _corrupt(synthetic_store, tmp_path / "big.h5", "image", row, 1e6)  # finite, > 65504
-    _module(tmp_path / "big.h5", cache_dtype="float32")  # fits float32: no error
+    _module(tmp_path / "big.h5", cache_dtype="float32", **cache).train_dataloader()  # fits
     with pytest.raises(DataError) as info:
-        _module(tmp_path / "big.h5", cache_dtype="float16")
+        _module(tmp_path / "big.h5", cache_dtype="float16", **cache).train_dataloader()
     message = str(info.value)
     assert "big.h5" in message and "[image]" in message and f"row {row}" in message
     assert "float16" in message
