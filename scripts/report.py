@@ -177,6 +177,17 @@ def load_paper(path: Path | None) -> dict[str, Any]:
         raise SystemExit(f"error: {path}: unreadable paper numbers ({err})") from err
 
 
+def code_columns(groups: dict[Key, list[Run]], dataset: str) -> list[tuple[str, int]]:
+    """The (direction, bits) columns of a dataset's per-code-length tables, in order."""
+    bits = sorted({key[3] for key in groups if key[0] == dataset})
+    return [(d, b) for d in DIRECTIONS for b in bits]
+
+
+def map50(groups: dict[Key, list[Run]], dataset: str, method: str, d: str, b: int) -> list[float]:
+    """mAP@50 in direction ``d`` of the runs of the experiment as configured, one per seed."""
+    return [r.metrics[f"{d}_map@50"] for r in groups.get((dataset, method, "", b), [])]
+
+
 def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
     """Per dataset: mAP@50 with a column per direction and code length, a row per method
     (the experiments as configured), the paper's rows beside them, and which measured method
@@ -184,8 +195,7 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
     groups = configured(groups)
     lines = []
     for dataset in sorted({key[0] for key in groups}):
-        bits = sorted({key[3] for key in groups if key[0] == dataset})
-        columns = [(d, b) for d in DIRECTIONS for b in bits]
+        columns = code_columns(groups, dataset)
         header = ["method", *(f"{DIRECTIONS[d]} {b}" for d, b in columns)]
         lines += [f"### {dataset}: mAP@50 (test, last epoch; mean ± std over seeds)", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -193,8 +203,7 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
         for method in sorted({key[1] for key in groups if key[0] == dataset}):
             row, means[method] = [method], {}
             for d, b in columns:
-                runs = groups.get((dataset, method, "", b), [])
-                values = [r.metrics[f"{d}_map@50"] for r in runs]
+                values = map50(groups, dataset, method, d, b)
                 row.append(f"{cell(values)} (n={len(values)})" if values else "")
                 if values:
                     means[method][(d, b)] = mean_std(values)[0]
@@ -229,18 +238,14 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
         methods = sorted({key[1] for key in groups if key[0] == dataset})
         if lead not in methods or len(methods) < 2:
             continue
-        bits = sorted({key[3] for key in groups if key[0] == dataset})
-        columns = [(d, b) for d in DIRECTIONS for b in bits]
+        columns = code_columns(groups, dataset)
         header = ["against", *(f"{DIRECTIONS[d]} {b}" for d, b in columns)]
         lines += [f"### {dataset}: {lead} minus each other method, mAP@50", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for other in (m for m in methods if m != lead):
             row = [other]
             for d, b in columns:
-                a, o = (
-                    [r.metrics[f"{d}_map@50"] for r in groups.get((dataset, m, "", b), [])]
-                    for m in (lead, other)
-                )
+                a, o = map50(groups, dataset, lead, d, b), map50(groups, dataset, other, d, b)
                 if not a or not o:
                     row.append("not run")
                     continue
