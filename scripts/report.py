@@ -225,6 +225,12 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def reading(diff: float, se: float) -> str:
+    """The reading of a difference ``diff`` with standard error ``se``: "above" or "below"
+    beyond two standard errors, else "within 2 SE"."""
+    return "above" if diff > 2 * se else "below" if diff < -2 * se else "within 2 SE"
+
+
 def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
     """Per dataset with ``lead`` and another method (experiments as configured): for each
     direction and code length, mean(lead) - mean(other) of mAP@50 with the standard error of
@@ -255,10 +261,7 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
                     row.append(f"{diff:+.4f} (one seed)")
                     continue
                 se = math.sqrt(std_a**2 / len(a) + std_o**2 / len(o))
-                reading = (
-                    "above" if diff > 2 * se else "below" if diff < -2 * se else "within 2 SE"
-                )
-                row.append(f"{diff:+.4f} ± {se:.4f} ({reading})")
+                row.append(f"{diff:+.4f} ± {se:.4f} ({reading(diff, se)})")
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -267,7 +270,9 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
 def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     """Per (dataset, method, bits) that has variants: mAP@50 of the experiment as configured
     and of each variant, and each variant's change paired by seed (variant minus configured,
-    over the seeds both ran; unpaired seeds count in the means but not in the change)."""
+    over the seeds both ran; unpaired seeds count in the means but not in the change). With two
+    or more pairs the change is given with its standard error, std(changes) / sqrt(n), and the
+    reading of :func:`reading`; at two or three seeds that is a rough guide, not a test."""
     lines = []
     for dataset, method, bits in sorted({(k[0], k[1], k[3]) for k in groups if k[2]}):
         base = {run.seed: run for run in groups.get((dataset, method, "", bits), [])}
@@ -295,8 +300,11 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
                     row.append("no shared seed")
                 else:
                     mean, std = mean_std(changes)
-                    spread = "" if std is None else f" ± {std:.4f}"
-                    row.append(f"{mean:+.4f}{spread} (n={len(changes)})")
+                    if std is None:
+                        row.append(f"{mean:+.4f} (n=1)")
+                        continue
+                    se = std / math.sqrt(len(changes))
+                    row.append(f"{mean:+.4f} ± {se:.4f} (n={len(changes)}, {reading(mean, se)})")
             row.append(", ".join(str(s) for s in sorted({r.seed for r in runs}, key=str)))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")

@@ -258,6 +258,11 @@ def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
         run["overrides"] = ["experiment=wiki_agch_32bit", f"seed={seed}", "model.similarity=C"]
         run["metrics"]["test/i2t_map@50"] = i2t
         write(root / f"simC{seed}" / "results.json", run)
+    for seed, (i2t, t2i) in enumerate(((0.40, 0.65), (0.43, 0.65))):  # both seeds paired
+        run = result("agch", 32, seed)
+        run["overrides"] = ["experiment=wiki_agch_32bit", f"seed={seed}", "model.similarity=D"]
+        run["metrics"]["test/i2t_map@50"], run["metrics"]["test/t2i_map@50"] = i2t, t2i
+        write(root / f"simD{seed}" / "results.json", run)
     lonely = result("agch", 16, 0)
     lonely["overrides"] = ["seed=0", "model.use_fusion=false"]  # no configured 16-bit run
     write(root / "nofusion" / "results.json", lonely)
@@ -272,6 +277,12 @@ def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
     assert rows[2] == (
         "| `model.similarity=C` | 0.2500 ± 0.2121 | 0.6600 ± 0.0283 | -0.0400 (n=1) | "
         "+0.0000 (n=1) | 0, 2 |"
+    )
+    # simD, paired on seeds 0 and 1. I->T changes -0.04, -0.03: mean -0.035, std 0.0070711,
+    # SE 0.005 -> below. T->I changes +0.01, -0.01: mean 0, SE 0.01 -> within 2 SE.
+    assert rows[3] == (
+        "| `model.similarity=D` | 0.4150 ± 0.0212 | 0.6500 ± 0.0000 | -0.0350 ± 0.0050 (n=2, "
+        "below) | +0.0000 ± 0.0100 (n=2, within 2 SE) | 0, 1 |"
     )
     wiki16 = section.split("### wiki, agch, 16 bits")[1]
     assert "| - (as configured) | not run | not run |  |  |  |" in wiki16
