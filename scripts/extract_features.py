@@ -15,7 +15,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from src.data.extract import (
+import rootutils
+
+rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+from src.data.extract import (  # noqa: E402  (this checkout's src, first on sys.path)
     ARCHS,
     ArrayImages,
     ExtractOptions,
@@ -24,8 +28,8 @@ from src.data.extract import (
     fc7_model,
     list_images,
 )
-from src.data.matlab import open_mat
-from src.utils.errors import AGCHError
+from src.data.matlab import open_mat  # noqa: E402
+from src.utils.errors import one_line_errors  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +58,8 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    with one_line_errors():
         out = run(args)
-    except AGCHError as exc:
-        print("error: " + str(exc).replace("\n", " "), file=sys.stderr)
-        return 2
     print(f"wrote {out}")
     return 0
 

@@ -16,11 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from src.data import converters
-from src.data.store import StoreInfo
-from src.utils.errors import AGCHError
+import rootutils
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
+from src.data.store import StoreInfo  # noqa: E402
+from src.utils.errors import one_line_errors  # noqa: E402
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -94,11 +96,8 @@ def convert(args: argparse.Namespace) -> StoreInfo:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
+    with one_line_errors():
         info = convert(args)
-    except AGCHError as exc:
-        print("error: " + str(exc).replace("\n", " "), file=sys.stderr)
-        return 2
     sizes = ", ".join(f"{k} {v}" for k, v in info.split_sizes.items())
     print(
         f"wrote {info.path}: {info.n_items} items, image {info.image_dim}-d, "

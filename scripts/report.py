@@ -29,6 +29,7 @@ from typing import Any, Iterable
 import numpy as np
 from matplotlib.figure import Figure
 
+from src.utils.io import write_text_atomic
 from src.utils.run_setting import variant
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
@@ -439,9 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     else:  # hand-written text around the markers stays as it is
         head, rest = old.split(BEGIN, 1)
         new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
-    partial = args.out.with_name(args.out.name + ".partial")
-    partial.write_text(new)
-    partial.replace(args.out)
+    write_text_atomic(args.out, new)
     print(
         f"{len(runs)} runs in {len(groups)} rows -> {args.out}; "
         f"{len(plots)} plots in {args.plots_dir}"

@@ -2,8 +2,6 @@
 Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
 
 import inspect
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +29,9 @@ from src.utils import (  # noqa: E402
     task_wrapper,
     write_results_json,
 )
+from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.io import atomic_path  # noqa: E402
 from src.utils.reporting import (  # noqa: E402
-    one_line_errors,
     print_metrics_table,
     run_info,
     scalar_metrics,
@@ -109,23 +108,13 @@ def export_codes(
 ) -> None:
     """Write the query and retrieval codes to `path` (HDF5, written atomically)."""
     splits = dict(zip(("query", "retrieval"), datamodule.test_dataloader()))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            for split, loader in splits.items():
-                for key, array in encode_split(model, loader).items():
-                    name = (
-                        f"{split}/{key}" if key in ("index", "label") else f"{split}/codes_{key}"
-                    )
-                    h5.create_dataset(name, data=array)
-            for key, value in attrs.items():
-                h5.attrs[key] = value
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, parents=True) as tmp, h5py.File(tmp, "w") as h5:
+        for split, loader in splits.items():
+            for key, array in encode_split(model, loader).items():
+                name = f"{split}/{key}" if key in ("index", "label") else f"{split}/codes_{key}"
+                h5.create_dataset(name, data=array)
+        for key, value in attrs.items():
+            h5.attrs[key] = value
     log.info(f"Codes written to {path}")
 
 

@@ -23,8 +23,8 @@ from src.utils import (  # noqa: E402  (the root must be on sys.path first)
     task_wrapper,
     write_results_json,
 )
+from src.utils.errors import one_line_errors  # noqa: E402
 from src.utils.reporting import (  # noqa: E402
-    one_line_errors,
     print_metrics_table,
     run_info,
     scalar_metrics,

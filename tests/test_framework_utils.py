@@ -15,7 +15,8 @@ from src.utils import (
     git_commit,
     write_results_json,
 )
-from src.utils.reporting import _table_rows, one_line_errors, table_title, user_error
+from src.utils.errors import one_line_errors, user_error
+from src.utils.reporting import _table_rows, table_title
 
 
 def test_user_error_found_through_wrappers() -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from src.utils.errors import AGCHError, ConfigError, DataError
+from src.utils.io import replace_durably, write_text_atomic
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -162,9 +163,9 @@ def _resume_point(partial: Path, progress: Path, n_items: int, tag: str) -> tupl
 
 
 def _save_progress(progress: Path, done: int, n_items: int, dim: int, tag: str) -> None:
-    tmp = progress.with_name(progress.name + ".tmp")
-    tmp.write_text(json.dumps({"done": done, "n_items": n_items, "dim": dim, "tag": tag}))
-    os.replace(tmp, progress)
+    write_text_atomic(
+        progress, json.dumps({"done": done, "n_items": n_items, "dim": dim, "tag": tag})
+    )
 
 
 def _report(done: int, total: int, started: float) -> None:
@@ -210,6 +211,6 @@ def extract_features(
             if batches % report_every == 0 or done == n_items:
                 _report(done, n_items, started)
     del features
-    os.replace(partial, out)
+    replace_durably(partial, out)
     progress.unlink()
     return out

@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +31,18 @@ import h5py
 import numpy as np
 
 from src.utils.errors import DataError
+from src.utils.io import atomic_path
 
 SCHEMA_VERSION = 1
 REQUIRED_SPLITS = ("train", "query", "retrieval")
 OPTIONAL_SPLITS = ("val",)
+STORE_DEFAULTS = {
+    "dataset": "unnamed",
+    "source_files": "[]",
+    "feature_extractor": "unknown",
+    "split_seed": -1,
+    "synthetic": False,
+}
 ROW_CHUNK = 8192  # rows per read/write block: bounds memory at NUS-WIDE scale
 
 
@@ -166,6 +173,25 @@ def _copy_rows(h5: h5py.File, key: str, array: Any, dtype: np.dtype) -> None:
         )
 
 
+def _write_contents(
+    h5: h5py.File,
+    image: Any,
+    text: Any,
+    label: Any,
+    splits: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any],
+) -> None:
+    """The datasets (cast to the schema's dtypes block by block) and attributes of a store."""
+    _copy_rows(h5, "image", image, np.dtype(np.float32))
+    _copy_rows(h5, "text", text, np.dtype(np.float32))
+    _copy_rows(h5, "label", label, np.dtype(np.uint8))
+    for name, idx in splits.items():
+        h5.create_dataset(f"split/{name}", data=idx)
+    h5.attrs["schema_version"] = SCHEMA_VERSION
+    for key, value in {**STORE_DEFAULTS, **attrs}.items():
+        h5.attrs[key] = value
+
+
 def write_store(
     path: str | os.PathLike,
     image: Any,
@@ -185,35 +211,8 @@ def write_store(
     _check_matrix(text, path, "text", n_items)
     _check_labels(label, path, n_items)
     checked = _check_splits(splits, path, n_items)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        with h5py.File(tmp_name, "w") as h5:
-            _copy_rows(h5, "image", image, np.dtype(np.float32))
-            _copy_rows(h5, "text", text, np.dtype(np.float32))
-            _copy_rows(h5, "label", label, np.dtype(np.uint8))
-            for name, idx in checked.items():
-                h5.create_dataset(f"split/{name}", data=idx)
-            h5.attrs["schema_version"] = SCHEMA_VERSION
-            for key, value in (attrs or {}).items():
-                h5.attrs[key] = value
-            for key, default in (
-                ("dataset", "unnamed"),
-                ("source_files", "[]"),
-                ("feature_extractor", "unknown"),
-                ("split_seed", -1),
-                ("synthetic", False),
-            ):
-                if key not in h5.attrs:
-                    h5.attrs[key] = default
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_name, 0o666 & ~umask)  # mkstemp creates 0600; give the usual mode
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, parents=True) as tmp, h5py.File(tmp, "w") as h5:
+        _write_contents(h5, image, text, label, checked, attrs or {})
     return validate_store(path, check_values=False)
 
 

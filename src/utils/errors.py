@@ -1,4 +1,21 @@
-"""Project exceptions: one clear line for the user, no traceback at the command line."""
+"""Project exceptions and the one place that turns them into the command-line error line.
+
+Every command-line tool (src/train.py, src/eval.py, scripts/prepare_data.py,
+scripts/extract_features.py) reports a user error -- bad input, an impossible setting -- as one
+line ``error: <file> [<key>]: <what was expected>`` on stderr with exit status 2 and no
+traceback. Code that must not exit (a job of a Hydra multirun, which records its failure and
+lets the sweep go on) catches `AGCHError` (or uses `user_error` on any exception) instead of
+calling `exit_on_user_error`.
+"""
+
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
 class AGCHError(Exception):
@@ -21,3 +38,49 @@ class ConfigError(AGCHError):
 
 class TrainingError(AGCHError):
     """Training stopped (non-finite loss, collapse on request): names the step and the term."""
+
+
+_UNKNOWN_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
+
+
+def user_error(exc: BaseException) -> AGCHError | None:
+    """The project error behind ``exc``, through wrappers (Hydra's InstantiationException,
+    chained exceptions); a misspelt ``+key=...`` becomes a `ConfigError`. None for a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AGCHError):
+            return current
+        unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
+        if unknown:  # a key added with +key=... that the target does not take (misspelt?)
+            return ConfigError(f"{unknown[2]}: unknown key, not an argument of {unknown[1]}")
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def error_line(error: BaseException) -> str:
+    """``error: <message>`` on one line (newlines and runs of spaces collapsed)."""
+    return "error: " + " ".join(str(error).split())
+
+
+def exit_on_user_error(error: BaseException, status: int = EXIT_USER_ERROR) -> NoReturn:
+    """Print `error_line` of ``error`` on stderr and exit with ``status`` (default 2)."""
+    print(error_line(error), file=sys.stderr, flush=True)
+    sys.exit(status)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Report a project error raised in the block as one ``error:`` line and exit 2;
+    Ctrl-C/SIGTERM as ``error: interrupted`` and exit 130; re-raise anything else (a bug
+    keeps its traceback)."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:  # src.utils.io.Interrupted (SIGTERM) included
+        exit_on_user_error(AGCHError(f"interrupted ({exc or 'Ctrl-C'})"), EXIT_INTERRUPTED)
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
+        exit_on_user_error(error)

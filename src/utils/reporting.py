@@ -2,15 +2,12 @@
 
 import re
 import sys
-from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
-
-from src.utils.errors import AGCHError, ConfigError
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
 
@@ -92,38 +89,3 @@ def table_title(what: str, run: Mapping[str, Any]) -> str:
     if run.get("synthetic"):
         title = f"SYNTHETIC data, not a benchmark: {title}"
     return title
-
-
-_UNKNOWN_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
-
-
-def user_error(exc: BaseException) -> AGCHError | None:
-    """The project error behind `exc`, through wrappers such as InstantiationException."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, AGCHError):
-            return current
-        unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
-        if unknown:  # a key added with +key=... that the target does not take (misspelt?)
-            return ConfigError(f"{unknown[2]}: unknown key, not an argument of {unknown[1]}")
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-@contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Report a project error as one `error:` line on stderr and exit 2; re-raise others.
-
-    Tracebacks help with bugs, not with a misspelt option or a missing file.
-    """
-    try:
-        yield
-    except Exception as exc:
-        error = user_error(exc)
-        if error is None:
-            raise
-        message = " ".join(str(error).split())
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        sys.exit(2)

@@ -4,7 +4,6 @@ import json
 import math
 import os
 import subprocess
-import tempfile
 import warnings
 from functools import wraps
 from pathlib import Path
@@ -14,6 +13,7 @@ from omegaconf import DictConfig
 
 from src.utils import rich_utils
 from src.utils.errors import ConfigError
+from src.utils.io import write_text_atomic
 from src.utils.pylogger import RankedLogger
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -102,16 +102,5 @@ def _json_safe(value: Any) -> Any:
 
 def write_results_json(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Write `payload` as JSON atomically: readers see the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(_json_safe(payload), indent=2, sort_keys=False, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as file:
-            file.write(text + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text + "\n", parents=True)

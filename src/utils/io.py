@@ -1,0 +1,190 @@
+"""Atomic file output: the one way the project writes a file that others read.
+
+`atomic_path` hands out a temporary path beside the target; when the block ends normally the
+temporary file is flushed to disk (fsync), given the usual mode (0666 less the umask, e.g.
+0644, not the 0600 of `tempfile.mkstemp`) and renamed over the target, so readers see the old
+file or the whole new one, never a part. On any exception, and on SIGINT or SIGTERM while the
+block runs, the temporary file is removed.
+
+Temporary names are ``.<target name>.<pid>-<random>.tmp``: the writer's process id is in the
+name, so the next writer of the same target removes the leftovers of writers that died
+(kill -9, power loss) and leaves those of live writers alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import secrets
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from src.utils.errors import DataError
+
+_TEMP_SUFFIX = ".tmp"
+
+
+def temp_name(target: Path, pid: int | None = None) -> Path:
+    """A fresh temporary path beside ``target``, naming the writing process."""
+    pid = os.getpid() if pid is None else pid
+    return target.with_name(f".{target.name}.{pid}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of dead writers of ``target``; return what was removed."""
+    target = Path(target)
+    pattern = re.compile(
+        rf"^\.{re.escape(target.name)}\.(\d+)-[0-9a-f]+{re.escape(_TEMP_SUFFIX)}$"
+    )
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in target.parent.iterdir():
+            match = pattern.match(entry.name)
+            if match and not _pid_alive(int(match[1])) and entry.is_file():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def check_output_path(
+    target: str | os.PathLike, key: str | None = None, parents: bool = False
+) -> Path:
+    """``target`` as a Path, after checking that a file can be created there.
+
+    ``parents`` creates a missing output folder (and its parents) first. Raises `DataError`
+    naming the path when it is a directory, when its folder is missing (and not to be made)
+    or not a directory, or when the folder is not writable.
+    """
+    target = Path(target)
+    parent = target.parent
+    if parents and not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(target, key, f"cannot create its folder {parent} ({exc.strerror})")
+    if target.is_dir():
+        raise DataError(target, key, "expected an output file path, got a directory")
+    if not parent.exists():
+        raise DataError(target, key, f"expected an existing output folder, {parent} is missing")
+    if not parent.is_dir():
+        raise DataError(target, key, f"expected an output folder, {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(target, key, f"expected a writable output folder, {parent} is not")
+    return target
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM received while an atomic write ran (SIGINT raises KeyboardInterrupt)."""
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While the block runs, SIGTERM raises `Interrupted` (so cleanup code runs) instead of
+    ending the process at once. Only where Python allows it (main thread) and only when no
+    one else handles SIGTERM; SIGINT already raises KeyboardInterrupt by default."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems cannot fsync a directory
+        if not directory or exc.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+def _output_error(exc: OSError, target: Path, tmp: Path, key: str | None) -> DataError | None:
+    """A `DataError` for an output-side failure (disk full, file too large, read-only)."""
+    ours = exc.filename is not None and Path(exc.filename) in (tmp, target)
+    if exc.errno in _NO_SPACE or (ours and exc.errno in (errno.EROFS, errno.EACCES)):
+        return DataError(target, key, f"cannot write the output ({os.strerror(exc.errno)})")
+    return None
+
+
+@contextlib.contextmanager
+def atomic_path(
+    target: str | os.PathLike, key: str | None = None, parents: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` when the block ends.
+
+    The temporary file exists (empty, mode 0666 less the umask) when the block starts; the
+    writer may reopen or truncate it. The output folder must exist unless ``parents``
+    (`check_output_path`; ``key`` is only named in errors). Raises `DataError` for an
+    unusable target or a full disk (ENOSPC, EFBIG, EDQUOT); re-raises any other error of the
+    block; the temporary file is removed in every case.
+    """
+    target = check_output_path(target, key, parents)
+    remove_stale_temps(target)
+    tmp = temp_name(target)
+    with _sigterm_raises():
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            yield tmp
+            replace_durably(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            error = _output_error(exc, target, tmp, key)
+            if error is None:
+                raise
+            raise error from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def replace_durably(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Rename a finished ``source`` onto ``target`` after flushing it to disk, then flush
+    the folder entry (so that after a crash the target is the old or the whole new file)."""
+    _fsync_path(Path(source))
+    os.replace(source, target)
+    _fsync_path(Path(target).parent, directory=True)
+
+
+def write_text_atomic(
+    target: str | os.PathLike, text: str, key: str | None = None, parents: bool = False
+) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically (`atomic_path`); return the path."""
+    target = Path(target)
+    with atomic_path(target, key, parents) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return target
