@@ -115,7 +115,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
     best_metrics = None
     if cfg.get("test"):
-        test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, best_path)
+        # a best checkpoint chosen on validation queries the model trained on is not tested
+        chosen_on_heldout = getattr(datamodule, "val_is_heldout", True)
+        tested_best = best_path if chosen_on_heldout else None
+        test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
         metrics.update(test_metrics)
     if trainer.is_global_zero:
         paths = {"best_ckpt_path": best_path, "last_ckpt_path": last_path}

@@ -39,6 +39,7 @@ RESULT_KEYS = {
     "method",
     "code_length",
     "seed",
+    "val_mode",
     "git_commit",
     "command",
     "overrides",

@@ -22,6 +22,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler, SequentialSampler
 
 from src.data import store
+from src.data.splits import VAL_MODES, validation_sets
 from src.data.store import StoreInfo, validate_store
 from src.data.synthetic import make_synthetic, matches_params
 from src.utils.errors import ConfigError, DataError
@@ -209,7 +210,14 @@ class DeviceBatches:
 
 
 class AGCHDataModule(LightningDataModule):
-    """Train, validation and test loaders over one feature store."""
+    """Train, validation and test loaders over one feature store.
+
+    ``val_mode`` (docs/data.md, "Validation modes"): ``"official"`` trains on the store's whole
+    train split (the protocol: report test numbers of these runs); ``"heldout"`` removes the
+    validation queries from the items trained on and fitted (batches, ``train_statistics``),
+    so that validation looks like the test (use it to select hyper-parameters and epochs).
+    Raises ConfigError for an unknown mode.
+    """
 
     def __init__(
         self,
@@ -226,8 +234,13 @@ class AGCHDataModule(LightningDataModule):
         val_retrieval_limit: int | None = None,
         synthetic: dict | None = None,
         prepare_hint: str | None = None,
+        val_mode: str = "official",
     ) -> None:
         super().__init__()
+        if val_mode not in VAL_MODES:
+            raise ConfigError(
+                f"data.val_mode: expected one of {list(VAL_MODES)}, got {val_mode!r}"
+            )
         if cache_dtype not in CACHE_DTYPES:
             raise ConfigError(f"data.cache_dtype: expected one of {sorted(CACHE_DTYPES)}")
         if batch_size < 1 or eval_batch_size < 1:
@@ -241,6 +254,7 @@ class AGCHDataModule(LightningDataModule):
         self.cache_dtype = CACHE_DTYPES[cache_dtype]
         self.seed, self.val_retrieval_limit = seed, val_retrieval_limit
         self.synthetic, self.prepare_hint = synthetic, prepare_hint
+        self.val_mode = val_mode
         self.info: StoreInfo | None = None
         self.splits: dict[str, np.ndarray] = {}
         self._cache: FeatureCache | None = None
@@ -291,6 +305,7 @@ class AGCHDataModule(LightningDataModule):
         if self.info is None:
             self.info = self._validate(check_values=not self.cache_in_memory)
             self.splits = self._derive_splits()
+            self._warn_if_val_is_trained_on()
         if self.is_synthetic:
             log.warning(
                 "Data %s is SYNTHETIC (generated, not a real benchmark): its numbers say only "
@@ -302,7 +317,8 @@ class AGCHDataModule(LightningDataModule):
             self._cache = FeatureCache(self.path, rows, self.cache_dtype, check_values=True)
 
     def _derive_splits(self) -> dict[str, np.ndarray]:
-        """train, query, retrieval from the file; validation queries and retrieval set."""
+        """train, query, retrieval, val_query, val_retrieval under ``val_mode``
+        (`src.data.splits.validation_sets`), from the store's splits."""
         with h5py.File(self.path, "r") as h5:
             splits = {name: h5["split"][name][()].astype(np.int64) for name in h5["split"]}
         rng = np.random.default_rng(self.seed)
@@ -310,11 +326,31 @@ class AGCHDataModule(LightningDataModule):
             val_query = splits.pop("val")
         else:
             val_query = self._carve_val_queries(splits, rng)
-        val_retrieval = np.setdiff1d(splits["retrieval"], val_query)
+        splits = validation_sets(splits, val_query, self.val_mode)
         limit = self.val_retrieval_limit
-        if limit is not None and limit < val_retrieval.size:
-            val_retrieval = np.sort(rng.choice(val_retrieval, limit, replace=False))
-        return splits | {"val_query": val_query, "val_retrieval": val_retrieval}
+        if limit is not None and limit < splits["val_retrieval"].size:
+            splits["val_retrieval"] = np.sort(
+                rng.choice(splits["val_retrieval"], limit, replace=False)
+            )
+        return splits
+
+    @property
+    def val_is_heldout(self) -> bool:
+        """True when no validation query is an item the model trains on, so that choosing an
+        epoch or a setting on val/... is choosing on unseen pairs (train.py tests the best
+        checkpoint only then)."""
+        splits = self.splits or self._derive_splits()
+        return np.intersect1d(splits["val_query"], splits["train"]).size == 0
+
+    def _warn_if_val_is_trained_on(self) -> None:
+        if not self.val_is_heldout:
+            log.warning(
+                "data.val_mode=%s: the %d validation queries are training items, so val/... "
+                "measures fitting, not retrieval of unseen pairs; select with "
+                "data.val_mode=heldout (no best checkpoint is tested in this run)",
+                self.val_mode,
+                self.splits["val_query"].size,
+            )
 
     def _carve_val_queries(
         self, splits: dict[str, np.ndarray], rng: np.random.Generator
@@ -340,7 +376,9 @@ class AGCHDataModule(LightningDataModule):
     # ---- statistics ----
 
     def train_statistics(self) -> dict[str, np.ndarray]:
-        """Per-feature mean and std (population) over the train split, read in row blocks.
+        """Per-feature mean and std (population) over the rows trained on (`_train_rows`: the
+        train split, minus the validation queries under ``val_mode="heldout"``), read in row
+        blocks.
 
         Features constant on the train split (std < STD_EPS, e.g. a tag no train item has) get
         std 1, so standardising never divides by (almost) zero.
@@ -362,11 +400,12 @@ class AGCHDataModule(LightningDataModule):
         return stats
 
     def _train_rows(self) -> np.ndarray:
-        """The train split, also before `setup` (train.py builds the model before fitting)."""
+        """The rows trained on (without the held-out validation queries under
+        ``val_mode="heldout"``), also before `setup` (train.py builds the model first)."""
         if self.splits:
             return self.splits["train"]
         self._validate(check_values=False)
-        return store.read_split(self.path, "train")
+        return self._derive_splits()["train"]
 
     # ---- loaders ----
 

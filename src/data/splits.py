@@ -1,5 +1,6 @@
-"""Split protocols: the DJSRH per-label split (SPEC.md section 1), a random split, and the
-validation queries. Every function is seeded and returns sorted int64 index arrays."""
+"""Split protocols: the DJSRH per-label split (SPEC.md section 1), a random split, the
+validation queries and the validation modes. Every function is seeded and returns sorted int64
+index arrays."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ import numpy as np
 from src.utils.errors import ConfigError
 
 VAL_STREAM = 1  # the val subset draws from its own stream: its size never moves the split
+# data.val_mode (docs/data.md, "Validation modes"):
+#   heldout:  the validation queries leave the training set (selection runs)
+#   official: the official training split is trained on whole (protocol runs)
+VAL_MODES = ("heldout", "official")
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,39 @@ def val_split(splits: dict[str, np.ndarray], seed: int, size: int | None = None)
         raise ConfigError(f"the validation size must be positive, got {size}")
     rng = np.random.default_rng([seed, VAL_STREAM])
     return _sorted(rng.choice(pool, size=min(size, pool.size), replace=False))
+
+
+def validation_sets(
+    splits: dict[str, np.ndarray], val_query: np.ndarray, mode: str
+) -> dict[str, np.ndarray]:
+    """The splits a run uses under ``data.val_mode`` ``mode``: train, query, retrieval,
+    val_query, val_retrieval (sorted int64).
+
+    ``heldout``: train = train minus val_query, so the model never fits a validation pair;
+    ``official``: train as stored. In both, val_retrieval = retrieval minus val_query: on Wiki
+    and UCI (retrieval = train) with ``heldout`` that is exactly the items trained on, as the
+    test queries search the items trained on; on MIRFlickr and NUS-WIDE the stored val is
+    disjoint from train, so both modes give the same sets.
+
+    Raises ConfigError for an unknown mode, a val_query holding a test query, or a held-out
+    set that leaves no training item.
+    """
+    if mode not in VAL_MODES:
+        raise ConfigError(f"data.val_mode: expected one of {list(VAL_MODES)}, got {mode!r}")
+    val_query = _sorted(val_query)
+    if np.intersect1d(val_query, splits["query"]).size:
+        raise ConfigError("validation queries overlap the test queries")
+    train = splits["train"]
+    if mode == "heldout":
+        train = np.setdiff1d(train, val_query)
+        if train.size == 0:
+            raise ConfigError(
+                "data.val_mode=heldout: the validation queries are the whole train set"
+            )
+    return {
+        "train": _sorted(train),
+        "query": _sorted(splits["query"]),
+        "retrieval": _sorted(splits["retrieval"]),
+        "val_query": val_query,
+        "val_retrieval": np.setdiff1d(splits["retrieval"], val_query).astype(np.int64),
+    }

@@ -45,6 +45,7 @@ def run_info(cfg: DictConfig, datamodule: Any, commit: str) -> dict[str, Any]:
         "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
         "code_length": model_cfg.get("code_length") if model_cfg else None,
         "seed": cfg.get("seed"),
+        "val_mode": getattr(datamodule, "val_mode", None),  # data.val_mode (docs/data.md)
         "git_commit": commit,
         "command": " ".join(sys.argv),
         "overrides": overrides,
