@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from src.data.datamodule import AGCHDataModule
 from src.models.agch_module import AGCHModule
+from src.models.losses import compute_loss
 from src.utils.checkpointing import EpochEndCheckpoint
 from src.utils.errors import ConfigError, TrainingError
 
@@ -237,13 +238,14 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, t
 
 
 def test_collapse_is_detected(synthetic_store, tmp_path):
-    """The paper's literal Wiki weights (mean-reduced losses, S unscaled) collapse the codes
-    within two epochs, as they did on Wiki (SPEC.md section 8)."""
+    """The paper's Wiki lambda put on the gap MEANS (m times its weight in Eq. (16); S
+    unscaled) collapses the codes within two epochs, as it did on Wiki."""
     dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
     collapse = dict(
         alpha=0.4,
         beta=0.3,
         lam=5.0,
+        tuned_lam_factor=1.0,
         lr_image=1.0,
         lr_text=1.0,
         lr_fusion=1.0,
@@ -269,12 +271,30 @@ def test_defaults_do_not_collapse_on_tiny_synthetic(synthetic_store, tmp_path):
     assert float(trainer.callback_metrics["train/distinct_codes_image"]) > 0.5
 
 
+@pytest.mark.parametrize("m", [3, 5])
+def test_paper_loss_scale_reads_m_from_the_batch(m):
+    """loss_scale=paper weights the gaps by lambda/m and delta/m with m the batch's size."""
+    model = AGCHModule(image_dim=4, text_dim=4, lam=5.0, loss_scale="paper", **TINY)
+    torch.manual_seed(m)
+    S = torch.rand(m, m)
+    codes = {k: torch.tanh(torch.randn(m, 8)) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
+    got = model._loss(S, codes, "F")
+    want = compute_loss(S, codes, model.hparams.alpha, model.hparams.beta, 5.0 / m, 0.01, 1 / m)
+    for name in ("L2", "L3", "L"):
+        torch.testing.assert_close(got[name], want[name])
+    tuned = AGCHModule(image_dim=4, text_dim=4, lam=5.0, **TINY)._loss(S, codes, "F")
+    torch.testing.assert_close(tuned["L"], compute_loss(S, codes, 1.0, 1.0, 0.3, 0.01)["L"])
+
+
 @pytest.mark.parametrize(
     "key,value",
     [
         ("code_length", -3),
         ("code_length", 2.5),
         ("lam", -1.0),
+        ("loss_scale", "sum"),
+        ("gcn_bias", "before"),
+        ("tuned_lam_factor", -0.1),
         ("rho", 0.0),
         ("schedule", "both"),
         ("eval_ks", [0]),
@@ -337,3 +357,28 @@ def test_fused_optimizer_matches_the_for_loop_update(synthetic_store, tmp_path, 
         if value.is_floating_point():
             moved = max(moved, float((value - initial[key]).abs().max()))
     assert moved > 1e-3  # the comparison is between trained weights, not two initialisations
+
+
+def test_checkpoint_from_before_the_options_loads_as_it_was_trained(tmp_path):
+    """A checkpoint without gcn_bias / loss_scale (written before they existed) loads with
+    the GCN bias inside the aggregation and lam as the L3 gap weight itself."""
+    old = AGCHModule(image_dim=4, text_dim=4, gcn_bias="inside", lam=0.3, **TINY)
+    hparams = {k: v for k, v in old.hparams.items() if k not in ("gcn_bias", "loss_scale")}
+    hparams.pop("tuned_lam_factor")
+    path = tmp_path / "old.ckpt"
+    torch.save(
+        {
+            "state_dict": old.state_dict(),
+            "hyper_parameters": hparams,
+            "pytorch-lightning_version": L.__version__,
+        },
+        path,
+    )
+    loaded = AGCHModule.load_from_checkpoint(path, weights_only=True)
+    assert loaded.hparams.gcn_bias == "inside" and loaded.gcn_image.gc1.mode == "inside"
+    for key, value in old.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    S = torch.rand(4, 4)
+    codes = {k: torch.tanh(torch.randn(4, 8)) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
+    want = compute_loss(S, codes, 1.0, 1.0, 0.3, 0.01)["L"]
+    torch.testing.assert_close(loaded._loss(S, codes, "F")["L"], want)

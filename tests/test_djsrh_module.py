@@ -136,7 +136,7 @@ def test_codes_are_sign_of_the_hash_layer(synthetic_store: Path) -> None:
     x_v, x_t = torch.rand(9, 64), torch.rand(9, 48)
     B_I, B_T = model.encode(x_v, x_t)
     h_v = model.image_net((x_v - model.image_mean) / model.image_std)
-    assert torch.equal(B_I, torch.where(h_v >= 0, 1.0, -1.0))
+    assert torch.equal(B_I, torch.where(h_v > 0, 1.0, -1.0))
     assert set(B_T.unique().tolist()) <= {-1.0, 1.0}
 
 

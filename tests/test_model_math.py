@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from src.models.components import GCNHash
-from src.models.losses import compute_loss, gap, rec
+from src.models.components import GCNHash, GraphConvolution
+from src.models.losses import compute_loss, gap, gap_weights, rec
 from src.models.similarity import aggregated_similarity, graph_adjacency
 
 
@@ -182,3 +182,79 @@ def test_loss_without_fusion_or_gcn_matches_loop():
     terms = compute_loss(torch.tensor(S, dtype=torch.float32), t, alpha, beta, lam, 0.01)
     assert terms["L2"].item() == 0.0
     assert terms["L"].item() == pytest.approx(alpha * L1 + L3, rel=1e-5)
+
+
+def _unit_rows(X):
+    return [[v / math.sqrt(sum(w * w for w in row)) for v in row] for row in X.tolist()]
+
+
+def literal_sums(S, codes, alpha, beta, lam, delta):
+    """Eqs. (13)-(16) as the paper writes them: sums over the m^2 pairs and the m items, on
+    row-normalised codes, with plain loops (no mean, no vectorisation)."""
+    u = {k: _unit_rows(v) for k, v in codes.items()}
+    m = len(S)
+
+    def rec_sum(X, Y):
+        total = 0.0
+        for i in range(m):
+            for j in range(m):
+                dot = sum(a * b for a, b in zip(u[X][i], u[Y][j]))
+                total += (2 * S[i][j] - 1 - dot) ** 2
+        return total
+
+    def gap_sum(X, Y):
+        return sum(sum((a - b) ** 2 for a, b in zip(u[X][i], u[Y][i])) for i in range(m))
+
+    L1 = rec_sum("B_v", "B_v") + rec_sum("B_t", "B_t") + rec_sum("B_h", "B_h")  # Eq. (13)
+    L2 = rec_sum("B_gv", "B_gv") + rec_sum("B_gt", "B_gt")  # Eq. (14)
+    L2 += gap_sum("B_gv", "B_v") + gap_sum("B_gt", "B_t")
+    L3 = beta * (rec_sum("B_v", "B_h") + rec_sum("B_t", "B_h"))  # Eq. (15)
+    L3 += lam * (gap_sum("B_v", "B_h") + gap_sum("B_t", "B_h"))
+    return {"L1": L1, "L2": L2, "L3": L3, "L": alpha * L1 + delta * L2 + L3}  # Eq. (16)
+
+
+@pytest.mark.parametrize("m", [3, 4])
+@pytest.mark.parametrize("weights", [(0.4, 0.3, 5.0, 0.01), (1.0, 1.0, 10.0, 0.01)])
+def test_paper_loss_scale_is_the_literal_sums_over_m_squared(m, weights):
+    rng = np.random.default_rng(m)
+    S = rng.random((m, m))
+    codes = {k: np.tanh(rng.normal(size=(m, 5))) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
+    alpha, beta, lam, delta = weights
+    want = literal_sums(S.tolist(), codes, alpha, beta, lam, delta)
+    lam_gap, l2_gap = gap_weights(lam, m, "paper")
+    assert (lam_gap, l2_gap) == (lam / m, 1 / m)
+    t = {k: torch.tensor(v, dtype=torch.float32) for k, v in codes.items()}
+    got = compute_loss(
+        torch.tensor(S, dtype=torch.float32), t, alpha, beta, lam_gap, delta, l2_gap
+    )
+    for name in ("L1", "L2", "L3", "L"):
+        assert got[name].item() == pytest.approx(want[name] / m**2, rel=1e-5), name
+
+
+def test_tuned_loss_scale_is_the_factor_times_lambda_whatever_m():
+    for m in (2, 32, 100):
+        assert gap_weights(5.0, m, "tuned", 0.06) == pytest.approx((0.3, 1.0))
+        assert gap_weights(10.0, m, "tuned", 0.06) == pytest.approx((0.6, 1.0))
+    with pytest.raises(ValueError, match="loss_scale"):
+        gap_weights(5.0, 32, "sum")
+
+
+def test_graph_convolution_bias_hand_computed():
+    # H (2, 2), W (2, 1) -> H W = [[1], [2]]; A_hat = [[0.5, 0.5], [0.5, 0.5]] -> [[1.5], [1.5]]
+    H = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    A_hat = torch.full((2, 2), 0.5)
+    layers = {mode: GraphConvolution(2, 1, bias=mode) for mode in ("none", "after", "inside")}
+    for layer in layers.values():
+        layer.linear.weight.data = torch.tensor([[1.0, 1.0]])
+    assert [n for n, _ in layers["none"].named_parameters()] == ["linear.weight"]
+    torch.testing.assert_close(layers["none"](H, A_hat), torch.tensor([[1.5], [1.5]]))
+    layers["after"].bias.data = torch.tensor([-2.0])  # relu(A_hat (H W) + b) = relu(-0.5) = 0
+    out = torch.relu(layers["after"](H, A_hat))
+    torch.testing.assert_close(out, torch.tensor([[0.0], [0.0]]))
+    # inside: A_hat (H W + b) with A_hat's rows summing to 1 adds b once: the same here, so use
+    # a graph whose rows sum to 2: A_hat (H W + b) = [[2 * 1.5 - 4]] = [[-1]]
+    layers["inside"].linear.bias.data = torch.tensor([-2.0])
+    got = layers["inside"](H, torch.ones(2, 2))
+    torch.testing.assert_close(got, torch.tensor([[-1.0], [-1.0]]))
+    with_after = layers["after"](H, torch.ones(2, 2))  # A (H W) + b = [[3 - 2]] = [[1]]
+    torch.testing.assert_close(with_after, torch.tensor([[1.0], [1.0]]))

@@ -22,7 +22,7 @@ from torch import Tensor
 from src.models.base import Batch, CrossModalHashingModule
 from src.models.checks import check_hparams
 from src.models.components import FusionProjection, GCNHash, HashLayer, MLPEncoder
-from src.models.losses import compute_loss
+from src.models.losses import compute_loss, gap_weights
 from src.models.similarity import aggregated_similarity, graph_adjacency
 from src.utils.errors import TrainingError
 
@@ -42,8 +42,10 @@ class AGCHModule(CrossModalHashingModule):
         gcn_dim: int = 2048,
         alpha: float = 1.0,
         beta: float = 1.0,
-        lam: float = 0.6,
+        lam: float = 10.0,
         delta: float = 0.01,
+        loss_scale: str = "tuned",
+        tuned_lam_factor: float = 0.06,
         gamma_v: float = 2.0,
         gamma_t: float = 0.3,
         rho: float = 4.0,
@@ -54,10 +56,11 @@ class AGCHModule(CrossModalHashingModule):
         similarity: str = "CD",
         use_fusion: bool = True,
         use_gcn: bool = True,
+        gcn_bias: str = "none",
         input_norm: str = "standardize",
         schedule: str = "alternate",
         optimizer: str = "sgd",
-        lr_image: float = 1e-2,
+        lr_image: float = 1e-4,
         lr_text: float = 1e-2,
         lr_fusion: float = 1e-2,
         lr_hash: float = 1e-2,
@@ -90,8 +93,24 @@ class AGCHModule(CrossModalHashingModule):
         self.text_encoder = MLPEncoder(text_dim, hidden_dim)
         self.hash_layer = HashLayer(hidden_dim, code_length)
         self.fusion = FusionProjection(hidden_dim, code_length)
-        self.gcn_image = GCNHash(hidden_dim, gcn_dim, code_length)
-        self.gcn_text = GCNHash(hidden_dim, gcn_dim, code_length)
+        self._build_gcns(gcn_bias)
+
+    def _build_gcns(self, gcn_bias: str) -> None:
+        hp = self.hparams
+        self.gcn_image = GCNHash(hp.hidden_dim, hp.gcn_dim, hp.code_length, gcn_bias)
+        self.gcn_text = GCNHash(hp.hidden_dim, hp.gcn_dim, hp.code_length, gcn_bias)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Rebuild a checkpoint written before ``gcn_bias`` and ``loss_scale`` existed as it
+        was trained: GCN bias inside the aggregation, ``lam`` the L3 gap weight itself."""
+        saved = checkpoint.get("hyper_parameters") or {}
+        if any(self.hparams.get(key) != value for key, value in saved.items()):
+            return  # built from a config, not from this checkpoint (a resume): no upgrade
+        if "gcn_bias" not in saved and "gcn_image.gc1.linear.bias" in checkpoint["state_dict"]:
+            self._build_gcns("inside")
+            self.hparams.gcn_bias = "inside"
+        if "loss_scale" not in saved:
+            self.hparams.loss_scale, self.hparams.tuned_lam_factor = "tuned", 1.0
 
     def features(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """Raw features x_v (m, Dv), x_t (m, Dt) -> f^v, f^t (m, hidden_dim)."""
@@ -124,8 +143,11 @@ class AGCHModule(CrossModalHashingModule):
         return S, graph_adjacency(S, hp.adjacency)
 
     def _loss(self, S: Tensor, codes: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
+        """Eq. (16) mean-reduced, its gap weights derived from lambda and the batch size m."""
         hp = self.hparams
-        terms = compute_loss(S, codes, hp.alpha, hp.beta, hp.lam, hp.delta)
+        m = codes["B_v"].shape[0]  # the batch size at run time (not the configured one)
+        lam_gap, l2_gap = gap_weights(hp.lam, m, hp.loss_scale, hp.tuned_lam_factor)
+        terms = compute_loss(S, codes, hp.alpha, hp.beta, lam_gap, hp.delta, l2_gap)
         if not torch.isfinite(terms["L"]):
             self._raise_non_finite(terms, phase)
         return terms

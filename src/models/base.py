@@ -3,7 +3,7 @@ evaluation protocol (SPEC.md section 6) and the code-collapse detector.
 
 A method subclasses `CrossModalHashingModule`, builds its networks, implements
 `continuous_codes` (the test-time branches) and its own training; validation and testing
-encode the query and retrieval sets with sign (sign(0) = +1) and log ``val/...`` and
+encode the query and retrieval sets with sign (Eq. (1): sign(0) = -1) and log ``val/...`` and
 ``test/...`` through `CrossModalRetrievalMetric`, identically for every method.
 """
 
@@ -25,8 +25,9 @@ Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
 
 def sign_codes(B: Tensor) -> Tensor:
-    """Binary codes in {-1, +1} with sign(0) = +1 (never 0), as float32 (n, c)."""
-    return torch.where(B >= 0, 1.0, -1.0).float()
+    """Binary codes (n, c) float32 in {-1, +1} of real codes B (n, c): the paper's Eq. (1),
+    sign(x) = +1 for x > 0 and -1 for x <= 0 (never 0). Every method binarises with it."""
+    return torch.where(B > 0, 1.0, -1.0).float()
 
 
 def code_statistics(codes: Tensor) -> tuple[float, float]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from src.models.hparam_rules import check_eval_hparams, check_rules
+from src.models.components import GCN_BIASES
+from src.models.losses import LOSS_SCALES
 from src.models.similarity import ADJACENCIES, COMPONENTS, DISTANCES, GAMMA_MODES, SCALES
 
 CHOICES = {
@@ -14,6 +16,8 @@ CHOICES = {
     "adjacency": ADJACENCIES,
     "similarity": COMPONENTS,
     "input_norm": ("standardize", "none"),
+    "loss_scale": LOSS_SCALES,
+    "gcn_bias": GCN_BIASES,
     "schedule": ("alternate", "joint"),
     "optimizer": ("sgd", "adam"),
 }
@@ -29,6 +33,7 @@ def check_hparams(hp: dict[str, Any]) -> None:
             "alpha",
             "beta",
             "lam",
+            "tuned_lam_factor",
             "delta",
             "gamma_v",
             "gamma_t",

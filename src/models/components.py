@@ -1,4 +1,4 @@
-"""The networks of AGCH (SPEC.md section 2): encoders, hash layer, fusion projection, GCNs."""
+"""The networks of AGCH (docs/method.md): encoders, hash layer, fusion projection, GCNs."""
 
 from __future__ import annotations
 
@@ -43,25 +43,43 @@ class FusionProjection(nn.Module):
         return torch.tanh(self.proj(torch.cat([f_v, f_t], dim=1)))
 
 
-class GraphConvolution(nn.Module):
-    """Graph convolution H' = A_hat H W + b (Kipf and Welling), A_hat the normalised graph."""
+# where a graph convolution adds its bias (docs/model.md): none (the paper's Eq. (6)), after
+# the aggregation (Kipf and Welling's code), or inside it (this project's code before the
+# option existed; reproduces the checkpoints and archived runs made with it)
+GCN_BIASES = ("none", "after", "inside")
 
-    def __init__(self, in_dim: int, out_dim: int) -> None:
+
+class GraphConvolution(nn.Module):
+    """Graph convolution, Eq. (6): A_hat H W, plus a bias b (out_dim,) per ``bias``.
+
+    ``"none"``: A_hat H W (no bias parameter, the paper); ``"after"``: A_hat (H W) + b;
+    ``"inside"``: A_hat (H W + b). A_hat (m, m) is the degree-normalised batch graph.
+    The ReLU of Eq. (6) is applied by the caller (`GCNHash`).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, bias: str = "none") -> None:
         super().__init__()
-        self.linear = nn.Linear(in_dim, out_dim)
+        if bias not in GCN_BIASES:
+            raise ValueError(f"bias: expected one of {GCN_BIASES}, got {bias!r}")
+        self.mode = bias
+        self.linear = nn.Linear(in_dim, out_dim, bias=bias == "inside")
+        self.bias = nn.Parameter(torch.zeros(out_dim)) if bias == "after" else None
 
     def forward(self, H: Tensor, A_hat: Tensor) -> Tensor:
         """H (m, in_dim), A_hat (m, m) -> (m, out_dim)."""
-        return A_hat.to(H.dtype) @ self.linear(H)
+        out = A_hat.to(H.dtype) @ self.linear(H)  # (m, out_dim)
+        return out if self.bias is None else out + self.bias
 
 
 class GCNHash(nn.Module):
     """One modality's GCN: graph conv -> ReLU -> graph conv -> ReLU -> Linear -> tanh."""
 
-    def __init__(self, in_dim: int = 4096, gcn_dim: int = 2048, code_length: int = 32) -> None:
+    def __init__(
+        self, in_dim: int = 4096, gcn_dim: int = 2048, code_length: int = 32, bias: str = "none"
+    ) -> None:
         super().__init__()
-        self.gc1 = GraphConvolution(in_dim, gcn_dim)
-        self.gc2 = GraphConvolution(gcn_dim, gcn_dim)
+        self.gc1 = GraphConvolution(in_dim, gcn_dim, bias)
+        self.gc2 = GraphConvolution(gcn_dim, gcn_dim, bias)
         self.hash = nn.Linear(gcn_dim, code_length)
 
     def forward(self, f: Tensor, A_hat: Tensor) -> Tensor:
