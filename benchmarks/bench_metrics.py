@@ -20,7 +20,7 @@ import numpy as np
 import scipy.io
 import torch
 
-from src.metrics.retrieval import DEFAULT_MEMORY_BUDGET_MB, evaluate_retrieval
+from src.metrics.functional import DEFAULT_MEMORY_BUDGET_MB, evaluate_retrieval
 
 REPO = Path(__file__).resolve().parents[1]
 N_QUERY = 2000

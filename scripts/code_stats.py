@@ -16,7 +16,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from src.metrics.retrieval import mean_average_precision
+from src.metrics.functional import mean_average_precision
 
 MODALITIES = ("image", "text")
 SPLITS = ("query", "retrieval")

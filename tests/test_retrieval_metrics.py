@@ -10,7 +10,16 @@ import torch
 
 from torchmetrics.utilities import dim_zero_cat
 
-from src.metrics.retrieval import (
+from metric_reference import (
+    one_hot,
+    random_case,
+    ref_ap,
+    ref_distances,
+    ref_map,
+    ref_precision_at_k,
+    ref_relevance,
+)
+from src.metrics import (
     CrossModalRetrievalMetric,
     evaluate_retrieval,
     hamming_distance,
@@ -18,67 +27,6 @@ from src.metrics.retrieval import (
     precision_at_k,
     precision_recall_curve,
 )
-
-# ---------------------------------------------------------------- independent reference
-
-
-def ref_relevance(lq: np.ndarray, Lr: np.ndarray) -> np.ndarray:
-    return np.array([bool(np.any((lq > 0) & (row > 0))) for row in Lr])
-
-
-def ref_ap(rel_ranked: np.ndarray, n_relevant: int | None) -> float:
-    """AP of one ranking; n_relevant None means: normalise by the hits in the ranking."""
-    hits, total = 0, 0.0
-    for pos, is_rel in enumerate(rel_ranked, start=1):
-        if is_rel:
-            hits += 1
-            total += hits / pos
-    denom = hits if n_relevant is None else n_relevant
-    return total / denom if denom > 0 else 0.0
-
-
-def ref_distances(bq: np.ndarray, Br: np.ndarray) -> np.ndarray:
-    return np.array([np.sum(bq != br) for br in Br])
-
-
-def ref_map(Bq, Br, Lq, Lr, topk=None) -> float:
-    aps = []
-    for bq, lq in zip(Bq, Lq):
-        rel = ref_relevance(lq, Lr)
-        order = np.argsort(ref_distances(bq, Br), kind="stable")
-        if topk is None:
-            aps.append(ref_ap(rel[order], int(rel.sum())))
-        else:
-            aps.append(ref_ap(rel[order][:topk], None))
-    return float(np.mean(aps))
-
-
-def ref_precision_at_k(Bq, Br, Lq, Lr, ks) -> np.ndarray:
-    out = np.zeros(len(ks))
-    for bq, lq in zip(Bq, Lq):
-        rel = ref_relevance(lq, Lr)[np.argsort(ref_distances(bq, Br), kind="stable")]
-        for i, k in enumerate(ks):
-            k = min(k, len(rel))
-            out[i] += rel[:k].sum() / k
-    return out / len(Bq)
-
-
-def random_case(rng: np.random.Generator, c: int, nq: int, nr: int, multi: bool, n_cls: int):
-    """Codes drawn from a small pool (many exact ties), labels with some empty rows."""
-    pool = rng.choice([-1, 1], size=(max(3, nr // 4), c))
-    Bq = pool[rng.integers(0, len(pool), nq)] * rng.choice([1, -1], size=(nq, c), p=[0.9, 0.1])
-    Br = pool[rng.integers(0, len(pool), nr)]
-    if multi:
-        Lq = (rng.random((nq, n_cls)) < 0.2).astype(np.uint8)
-        Lr = (rng.random((nr, n_cls)) < 0.2).astype(np.uint8)
-    else:
-        Lq, Lr = rng.integers(0, n_cls, nq), rng.integers(0, n_cls, nr)
-    return Bq, Br, Lq, Lr
-
-
-def one_hot(L: np.ndarray, n: int) -> np.ndarray:
-    return np.eye(n, dtype=np.uint8)[L] if L.ndim == 1 else L
-
 
 CASES = [
     (seed, c, multi)
@@ -134,7 +82,7 @@ def test_chunking_numpy_and_torch_inputs_agree() -> None:
 
 
 def test_invalid_inputs() -> None:
-    with pytest.raises(ValueError, match="-1, \\+1"):
+    with pytest.raises(ValueError, match="query_codes: expected every code entry"):
         hamming_distance(np.array([[0, 1]]), np.array([[1, 1]]))
     with pytest.raises(ValueError, match="ties"):
         mean_average_precision(np.ones((1, 2)), np.ones((1, 2)), [0], [0], ties="random")
@@ -268,7 +216,8 @@ def expected(img, txt, lab, split, ks, ties="stable") -> dict[str, float]:
         out[f"{name}_map@10"] = mean_average_precision(a[q], b[r], lab[q], lab[r], 10, ties)
         out[f"{name}_map@all"] = mean_average_precision(a[q], b[r], lab[q], lab[r], None, ties)
         p = precision_at_k(a[q], b[r], lab[q], lab[r], ks, ties)
-        out.update({f"{name}_p@{k}": float(v) for k, v in zip(ks, p)})
+        # named by the k actually used: k above the retrieval size is p@N
+        out.update({f"{name}_p@{min(k, len(r))}": float(v) for k, v in zip(ks, p)})
     out["map@10"] = (out["i2t_map@10"] + out["t2i_map@10"]) / 2
     out["map@all"] = (out["i2t_map@all"] + out["t2i_map@all"]) / 2
     return out
@@ -316,6 +265,17 @@ def test_metric_two_ranks_with_padding_match_one_process() -> None:
     for d, want in single.curves().items():
         for key in want:
             torch.testing.assert_close(curves[d][key], want[key])
+
+
+def test_metric_names_p_at_k_by_the_k_used() -> None:
+    """k above the retrieval size N (60 here) is the precision over N items: one p@60."""
+    img, txt, lab, split = paired_dataset(3)
+    metric = CrossModalRetrievalMetric(topk=10, ks=(1, 60, 100, 500, 5))
+    for name, idx in split.items():
+        feed(metric, img, txt, lab, idx, name, batch=32)
+    names = {k for k in metric.compute() if "_p@" in k}
+    assert names == {f"{d}_p@{k}" for d in ("i2t", "t2i") for k in (1, 5, 60)}
+    assert metric.curves()["i2t"]["ks"].tolist() == [1, 5, 60]
 
 
 def test_metric_curves_match_functional() -> None:

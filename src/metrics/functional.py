@@ -1,0 +1,272 @@
+"""Hamming-ranking retrieval metrics of the protocol (docs/method.md, evaluation), exact.
+
+Relevance: a retrieval item is relevant to a query when they share at least one label (label
+forms: `src.metrics.inputs`). Ranking: by Hamming distance d = (c - b_q . b_r) / 2. Distances
+take only c + 1 values, so ties are everywhere; two tie rules are offered:
+
+- ``ties="stable"``: equal distances are ordered by retrieval index, so results do not depend
+  on the sort algorithm, the library version or the device;
+- ``ties="average"``: the expected value over all orders inside each tie group, in closed form
+  (`src.metrics.tie_average`).
+
+A hand-computed example: one query (label 0) and four items at distances 0, 2, 1, 0, the first
+one irrelevant. Stable order: items 0, 3, 2, 1 with relevance 0, 1, 1, 1, so
+AP@all = (1/2 + 2/3 + 3/4) / 3 and AP@2 = (1/2) / 1.
+
+>>> import torch
+>>> bq = torch.tensor([[1, 1]])
+>>> br = torch.tensor([[1, 1], [-1, -1], [1, -1], [1, 1]])
+>>> lq, lr = torch.tensor([0]), torch.tensor([1, 0, 0, 0])
+>>> hamming_distance(bq, br)
+tensor([[0, 2, 1, 0]], dtype=torch.int32)
+>>> round(mean_average_precision(bq, br, lq, lr), 6), round((1 / 2 + 2 / 3 + 3 / 4) / 3, 6)
+(0.638889, 0.638889)
+>>> mean_average_precision(bq, br, lq, lr, topk=2)
+0.5
+
+With ties averaged, the relevant item of the tie group {0, 3} is at position 1 or 2 with equal
+chance: AP@all = ((1 + 1/2) / 2 + 2/3 + 3/4) / 3 and AP@2 = (1 + 1/2) / 2.
+
+>>> round(mean_average_precision(bq, br, lq, lr, ties="average"), 6)
+0.722222
+>>> round(mean_average_precision(bq, br, lq, lr, topk=2, ties="average"), 6)
+0.75
+
+P@k with k above the retrieval size N is the precision over the N items: it is named p@N.
+
+>>> precision_at_k(bq, br, lq, lr, ks=(1, 2, 9)), precision_at_k(bq, br, lq, lr, (1,), "average")
+(tensor([0.0000, 0.5000, 0.7500]), tensor([0.5000]))
+>>> effective_ks((1, 2, 9, 12), 4)
+[1, 2, 4]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from src.metrics import ranking, tie_average
+from src.metrics.inputs import ArrayLike, check_code_pair, check_label_pair, in_float32
+
+TIES = ("stable", "average")
+# The P@k cut-offs of the protocol (configs/model/*.yaml use the same list, tested).
+DEFAULT_KS = (1, 100, 500, 1000, 2000, 3000, 4000, 5000)
+DEFAULT_MEMORY_BUDGET_MB = 256
+# Peak bytes per (query, item) pair of a chunk: float32 distances, their 8-bit copy, the int64
+# order, relevance before and after ranking, the int32 hits and float32 precision terms.
+_BYTES_PER_PAIR = 40
+# The top k of the stable order come from `ranking.stable_topk` up to this k, from the full
+# counting sort above it (where a partial selection stops paying).
+_TOPK_LIMIT = 1024
+
+
+def effective_ks(ks: Sequence[int], n: int) -> list[int]:
+    """The cut-offs actually used on n retrieval items: each k capped at n, sorted, unique.
+
+    ValueError unless every k is a positive integer.
+    """
+    if any(isinstance(k, bool) or int(k) != k or int(k) < 1 for k in ks):
+        raise ValueError(f"ks: expected positive integers, got {list(ks)}")
+    return sorted({min(int(k), n) for k in ks})
+
+
+@in_float32
+def hamming_distance(query_codes: ArrayLike, retrieval_codes: ArrayLike) -> Tensor:
+    """Exact Hamming distances int32 [nq, nr] of codes [nq, c], [nr, c] in {-1, +1}.
+
+    d = (c - b_q . b_r) / 2 (docs/method.md); ValueError for codes outside {-1, +1}, of another
+    rank or of different lengths.
+    """
+    Bq, Br = check_code_pair(query_codes, retrieval_codes)
+    return ranking.distances(Bq, Br).to(torch.int32)
+
+
+def _inputs(query_codes, retrieval_codes, query_labels, retrieval_labels):
+    Bq, Br = check_code_pair(query_codes, retrieval_codes)
+    nq, nr = Bq.shape[0], Br.shape[0]
+    if nq == 0 or nr == 0:
+        raise ValueError(f"query_codes, retrieval_codes: expected rows, got {nq} and {nr}")
+    Lq, Lr = check_label_pair(query_labels, retrieval_labels, nq, nr, Bq.device)
+    return Bq, Br, Lq, Lr
+
+
+def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor]:
+    """Stable-tie metrics of one query chunk (see `evaluate_retrieval` for the outputs)."""
+    nr, c = Br.shape
+    K = max([k or 0, *ks])
+    out: dict[str, Tensor] = {}
+    if map_all or pr_curve or K > min(_TOPK_LIMIT, ranking.FLOAT32_EXACT // (c + 1)):
+        D = ranking.distances(Bq, Br)  # (q, nr)
+        R = ranking.relevance(Lq, Lr)  # (q, nr)
+        if pr_curve:
+            out["pr"] = _pr_sums(*ranking.bucket_counts(D, R, c))
+        if not (map_all or K):
+            return out
+        rel = R.gather(1, ranking.stable_order(D).to(R.device))  # (q, nr) in rank order
+    else:
+        rel = ranking.top_relevance(Lq, Lr, ranking.stable_topk(Bq, Br, K))  # (q, K)
+    ends = ([k] if k else []) + ([nr] if map_all else [])
+    if ends:
+        sums, cum = ranking.ranked_precision_sums(rel, ends)
+    else:
+        cum = rel.cumsum(1, dtype=torch.int32)  # (q, K) hits up to each position
+    if k:
+        out["ap_k"] = sums[:, 0] / cum[:, k - 1].clamp(min=1)
+    if map_all:
+        out["ap_all"] = sums[:, -1] / cum[:, -1].clamp(min=1)
+    if ks:
+        out["hits"] = cum[:, [x - 1 for x in ks]].to(torch.float64)  # (q, len(ks))
+    return out
+
+
+def _average_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor]:
+    """Tie-averaged metrics of one query chunk, from the per-distance counts."""
+    c = Br.shape[1]
+    D = ranking.distances(Bq, Br)  # (q, nr)
+    counts = ranking.bucket_counts(D, ranking.relevance(Lq, Lr), c)  # 2 x (q, c + 1)
+    out: dict[str, Tensor] = {}
+    if k:
+        out["ap_k"] = tie_average.expected_ap(*counts, k)
+    if map_all:
+        out["ap_all"] = tie_average.expected_ap(*counts, None)
+    if ks:
+        out["hits"] = torch.stack([tie_average.expected_hits(*counts, x) for x in ks], 1)
+    if pr_curve:
+        out["pr"] = _pr_sums(*counts)
+    return out
+
+
+@in_float32
+def evaluate_retrieval(
+    query_codes: ArrayLike,
+    retrieval_codes: ArrayLike,
+    query_labels: ArrayLike,
+    retrieval_labels: ArrayLike,
+    *,
+    topk: int | None = 50,
+    map_all: bool = True,
+    ks: Sequence[int] = (),
+    pr_curve: bool = False,
+    ties: str = "stable",
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> dict[str, Tensor]:
+    """All metrics of one retrieval direction in one chunked pass over the queries.
+
+    Codes [nq, c], [nr, c] in {-1, +1}; labels multi-hot [n, L] or class ids [n]
+    (`src.metrics.inputs`). Returns (only those asked for) ``map@{topk}`` and ``map@all``
+    (0-dim float64), ``ks`` (the `effective_ks`, int64) with ``p@k`` (len(ks),) float64, and
+    ``pr_precision``, ``pr_recall`` (c + 1,) float64 at Hamming radius 0..c (see
+    `precision_recall_curve`). Computed in float32 and exact integers whatever the autocast
+    state. ValueError for bad codes, labels, ``ties``, ``topk`` or ``ks``.
+    """
+    if ties not in TIES:
+        raise ValueError(f"ties: expected one of {TIES}, got {ties!r}")
+    if topk is not None and (isinstance(topk, bool) or int(topk) != topk or topk < 1):
+        raise ValueError(f"topk: expected a positive integer or None, got {topk!r}")
+    Bq, Br, Lq, Lr = _inputs(query_codes, retrieval_codes, query_labels, retrieval_labels)
+    nr = Br.shape[0]
+    k = None if topk is None else min(int(topk), nr)
+    ks_used = effective_ks(ks, nr)
+    chunk = _stable_chunk if ties == "stable" else _average_chunk
+    acc: dict[str, list[Tensor]] = {}
+    rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
+    for sl in ranking.query_chunks(Bq.shape[0], rows):
+        for key, value in chunk(Bq[sl], Br, Lq[sl], Lr, k, map_all, ks_used, pr_curve).items():
+            acc.setdefault(key, []).append(value)
+    return _finish(acc, topk, ks_used)
+
+
+def _pr_sums(n: Tensor, r: Tensor) -> Tensor:
+    """Per radius (4, c + 1): sum of precision, queries that retrieved something, sum of recall,
+    queries with a relevant item, from the bucket counts n, r (q, c + 1)."""
+    retrieved, hits = n.cumsum(1), r.cumsum(1)  # (q, c + 1)
+    n_rel = hits[:, -1:]  # (q, 1) relevant items of each query
+    some, has_rel = retrieved > 0, (n_rel > 0).expand_as(hits)
+    precision = torch.where(some, hits / retrieved.clamp(min=1), torch.zeros_like(hits))
+    recall = torch.where(has_rel, hits / n_rel.clamp(min=1), torch.zeros_like(hits))
+    return torch.stack([precision.sum(0), some.sum(0), recall.sum(0), has_rel.sum(0)]).double()
+
+
+def _finish(acc: dict[str, list[Tensor]], topk, ks: list[int]) -> dict[str, Tensor]:
+    out: dict[str, Tensor] = {}
+    if "ap_k" in acc:
+        out[f"map@{topk}"] = torch.cat(acc["ap_k"]).mean()
+    if "ap_all" in acc:
+        out["map@all"] = torch.cat(acc["ap_all"]).mean()
+    if "hits" in acc:
+        k = torch.tensor(ks, dtype=torch.float64, device=acc["hits"][0].device)
+        out["ks"] = torch.tensor(ks, dtype=torch.int64)
+        out["p@k"] = (torch.cat(acc["hits"]) / k).mean(0)
+    if "pr" in acc:
+        s = torch.stack(acc["pr"]).sum(0)  # (4, c + 1)
+        out["pr_precision"] = s[0] / s[1].clamp(min=1)
+        out["pr_recall"] = s[2] / s[3].clamp(min=1)
+    return out
+
+
+def mean_average_precision(
+    query_codes: ArrayLike,
+    retrieval_codes: ArrayLike,
+    query_labels: ArrayLike,
+    retrieval_labels: ArrayLike,
+    topk: int | None = None,
+    ties: str = "stable",
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> float:
+    """mAP of Hamming ranking: over the whole retrieval set (topk=None) or the protocol's mAP@k.
+
+    topk=None: AP normalised by all relevant items of the query. topk=k: AP = mean over the
+    relevant items found in the top k of (rank among the relevant / position), normalised by
+    those found; k above the retrieval size means the whole set. A query with no relevant item
+    (in the top k) gives 0 and still counts in the mean. Inputs and errors: `evaluate_retrieval`.
+    """
+    res = evaluate_retrieval(
+        query_codes, retrieval_codes, query_labels, retrieval_labels, topk=topk,
+        map_all=topk is None, ties=ties, memory_budget_mb=memory_budget_mb,
+    )  # fmt: skip
+    return float(res["map@all" if topk is None else f"map@{topk}"])
+
+
+def precision_at_k(
+    query_codes: ArrayLike,
+    retrieval_codes: ArrayLike,
+    query_labels: ArrayLike,
+    retrieval_labels: ArrayLike,
+    ks: Sequence[int],
+    ties: str = "stable",
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> Tensor:
+    """Mean over queries of the fraction of relevant items in the top k, float32 (len(ks),),
+    one value per k asked for; k above the retrieval size N gives the precision over the N
+    items. ties="average" gives the expected precision over random orders inside tie groups.
+    Inputs and errors: `evaluate_retrieval`."""
+    res = evaluate_retrieval(
+        query_codes, retrieval_codes, query_labels, retrieval_labels, topk=None,
+        map_all=False, ks=ks, ties=ties, memory_budget_mb=memory_budget_mb,
+    )  # fmt: skip
+    used = res["ks"].tolist()  # each k capped at N; the largest is min(max(ks), N)
+    return res["p@k"][[used.index(min(int(k), used[-1])) for k in ks]].float()
+
+
+def precision_recall_curve(
+    query_codes: ArrayLike,
+    retrieval_codes: ArrayLike,
+    query_labels: ArrayLike,
+    retrieval_labels: ArrayLike,
+    memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB,
+) -> tuple[Tensor, Tensor]:
+    """Precision and recall (c + 1,) float32 of Hamming-ball retrieval at radius r = 0..c.
+
+    Items with distance <= r are retrieved; both curves are means over queries, as in the
+    DCMH/DJSRH-era evaluation code, with its conventions made explicit: precision at r is
+    averaged over the queries that retrieved at least one item at r (an empty retrieval has no
+    precision), recall over the queries that have at least one relevant item. Ties do not arise.
+    Inputs and errors: `evaluate_retrieval`.
+    """
+    res = evaluate_retrieval(
+        query_codes, retrieval_codes, query_labels, retrieval_labels, topk=None,
+        map_all=False, pr_curve=True, memory_budget_mb=memory_budget_mb,
+    )  # fmt: skip
+    return res["pr_precision"].float(), res["pr_recall"].float()
