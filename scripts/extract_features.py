@@ -30,6 +30,7 @@ from src.data.extract import (  # noqa: E402  (this checkout's src, first on sys
 )
 from src.data.matlab import open_mat  # noqa: E402
 from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.io import check_not_input, check_output_path, interrupts_raise  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
+    check_not_input(check_output_path(args.out), [args.images])
     options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
     model = fc7_model(options.arch, options.weights)
     tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupts_raise()
     with one_line_errors():
         out = run(args)
     print(f"wrote {out}")

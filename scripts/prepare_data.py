@@ -23,6 +23,7 @@ ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=Tru
 from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
 from src.data.store import StoreInfo  # noqa: E402
 from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def convert(args: argparse.Namespace) -> StoreInfo:
     name = args.name if args.dataset == "arrays" else args.dataset
-    out = args.out or ROOT / "data" / f"{name}.h5"
+    out = args.out
+    if out is None:  # the default folder is made; a folder given with --out must exist
+        out = check_output_path(ROOT / "data" / f"{name}.h5", parents=True)
     common = {"seed": args.seed, "val_size": args.val_size}
     if args.dataset == "arrays":
         return converters.convert_arrays(
@@ -96,6 +99,7 @@ def convert(args: argparse.Namespace) -> StoreInfo:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    interrupts_raise()
     with one_line_errors():
         info = convert(args)
     sizes = ", ".join(f"{k} {v}" for k, v in info.split_sizes.items())

@@ -60,7 +60,7 @@ def test_lazy_rows_read_blocks_without_loading(tmp_path: Path) -> None:
     with h5py.File(tmp_path / "a.mat", "w") as h5:
         h5["I"] = matlab.transpose(2, 1, 0)
     with open_mat(tmp_path / "a.mat", "I", expected_rows=5) as rows:
-        assert isinstance(rows, ReversedRows) and rows.shape == (5, 3, 2)
+        assert isinstance(rows.rows, ReversedRows) and rows.shape == (5, 3, 2)
         np.testing.assert_array_equal(rows[1:4], matlab[1:4])
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from src.data.matlab import load_mat, open_mat
+from src.data.images import image_features, image_file_path
+from src.data.matlab import array_shape, load_mat, open_mat
+from src.data.sources import SourceRows, StackedRows, agree_on_items, read_list_classes
 from src.data.splits import (
     MIRFLICKR_SIZES,
     NUSWIDE_SIZES,
@@ -26,6 +27,7 @@ from src.data.splits import (
 )
 from src.data.store import StoreInfo, source_record, write_store
 from src.utils.errors import DataError
+from src.utils.io import check_not_input, check_output_path
 
 if TYPE_CHECKING:  # extract imports torch: only raw images need it
     from src.data.extract import ExtractOptions
@@ -41,35 +43,55 @@ def _source_dir(source: str | os.PathLike) -> Path:
     return source
 
 
-def _one_hot(classes: np.ndarray, n_classes: int, path: object, key: str) -> np.ndarray:
-    """Class ids 1..n_classes -> one-hot uint8 [N, n_classes]."""
-    classes = np.asarray(classes).reshape(-1).astype(np.int64)
-    if classes.size and (classes.min() < 1 or classes.max() > n_classes):
+def _one_hot(classes: Any, n_classes: int, path: object, key: str) -> np.ndarray:
+    """Class ids 1..n_classes [N] (any numeric dtype holding whole numbers) -> one-hot
+    uint8 [N, n_classes]; a value that is not one of them names its row (from 0)."""
+    values = np.asarray(classes).reshape(-1)
+    if not (np.issubdtype(values.dtype, np.number) or values.dtype == bool):
+        raise DataError(path, key, f"expected class ids 1..{n_classes}, got {values.dtype}")
+    with np.errstate(invalid="ignore"):
+        good = np.isin(values, np.arange(1, n_classes + 1))
+    if not good.all():
+        row = int(np.flatnonzero(~good)[0])
         raise DataError(
-            path, key, f"expected classes 1..{n_classes}, got {classes.min()}..{classes.max()}"
+            path, key, f"expected class ids 1..{n_classes}, row {row} holds {values[row]}"
         )
-    label = np.zeros((classes.size, n_classes), dtype=np.uint8)  # (N, C)
-    label[np.arange(classes.size), classes - 1] = 1
+    label = np.zeros((values.size, n_classes), dtype=np.uint8)  # (N, C)
+    label[np.arange(values.size), values.astype(np.int64) - 1] = 1
     return label
-
-
-def _read_list_classes(path: Path) -> np.ndarray:
-    """Class column of a Wiki ``*_txt_img_cat.list`` (text_id, image_id, class per line)."""
-    if not path.is_file():
-        raise DataError(path, None, "file not found (expected text_id image_id class lines)")
-    classes = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 3 or not fields[2].isdigit():
-            raise DataError(path, f"line {number}", "expected 'text_id image_id class'")
-        classes.append(int(fields[2]))
-    return np.asarray(classes, dtype=np.int64)  # (N,)
 
 
 def _with_val(splits: dict[str, np.ndarray], seed: int, val_size: int | None) -> dict:
     return {**splits, "val": val_split(splits, seed, val_size)}
+
+
+def _check_out(out: str | os.PathLike, inputs: list[Path]) -> Path:
+    """The output path, checked before any work: a file can be made there and it is none
+    of the inputs (even through a link)."""
+    out = check_output_path(out)
+    check_not_input(out, inputs)
+    return out
+
+
+def _official_parts(
+    stack: contextlib.ExitStack,
+    mat: Path,
+    labels: dict[str, tuple[Any, object, str]],
+    n_classes: int,
+) -> tuple[StackedRows, StackedRows, np.ndarray, dict]:
+    """Wiki/UCI: per part ('tr', 'te') the class ids and I_<part>, T_<part> of ``mat``,
+    paired by `agree_on_items`; returns image and text (train rows then test rows), the
+    one-hot labels and the official split."""
+    images, texts, onehots = [], [], []
+    for part, (classes, where, key) in labels.items():
+        entries = [(where, key, classes.shape, False)]
+        entries += [(mat, f"{m}_{part}", *array_shape(mat, f"{m}_{part}")) for m in "IT"]
+        n_items = agree_on_items(entries)
+        images.append(stack.enter_context(open_mat(mat, f"I_{part}", n_items)))
+        texts.append(stack.enter_context(open_mat(mat, f"T_{part}", n_items)))
+        onehots.append(_one_hot(classes, n_classes, where, key))
+    splits = official_split(len(images[0]), len(images[1]))
+    return StackedRows(images), StackedRows(texts), np.concatenate(onehots), splits
 
 
 def convert_wiki(
@@ -80,23 +102,21 @@ def convert_wiki(
     source = _source_dir(source)
     mat = source / "raw_features.mat"
     lists = [source / "trainset_txt_img_cat.list", source / "testset_txt_img_cat.list"]
-    parts = {}
-    for part, list_path in zip(("tr", "te"), lists):
-        classes = _read_list_classes(list_path)
-        image = load_mat(mat, f"I_{part}", expected_rows=classes.size)
-        text = load_mat(mat, f"T_{part}", expected_rows=classes.size)
-        parts[part] = (image, text, _one_hot(classes, WIKI_CLASSES, list_path, "class"))
-    n_train, n_test = parts["tr"][0].shape[0], parts["te"][0].shape[0]
-    image, text, label = (np.concatenate([a, b]) for a, b in zip(parts["tr"], parts["te"]))
-    attrs = {
-        "dataset": "wiki",
-        "source_files": source_record([mat, *lists]),
-        "feature_extractor": "wiki-release: 128-d SIFT BoVW / 10-d LDA",
-        "split_seed": seed,
-        "synthetic": False,
+    out = _check_out(out, [mat, *lists])
+    labels = {
+        part: (read_list_classes(path, WIKI_CLASSES), path, "class")
+        for part, path in zip(("tr", "te"), lists)
     }
-    splits = _with_val(official_split(n_train, n_test), seed, val_size)
-    return write_store(out, image, text, label, splits, attrs)
+    with contextlib.ExitStack() as stack:
+        image, text, label, splits = _official_parts(stack, mat, labels, WIKI_CLASSES)
+        attrs = {
+            "dataset": "wiki",
+            "source_files": source_record([mat, *lists]),
+            "feature_extractor": "wiki-release: 128-d SIFT BoVW / 10-d LDA",
+            "split_seed": seed,
+            "synthetic": False,
+        }
+        return write_store(out, image, text, label, _with_val(splits, seed, val_size), attrs)
 
 
 def convert_uci(
@@ -105,73 +125,33 @@ def convert_uci(
     """UCI handwritten digits (uci_all.mat): image = I (Fourier), text = T (Karhunen-Loeve);
     rows = the 1,500 train then the 500 test rows; query = test, retrieval = train."""
     mat = _source_dir(source) / "uci_all.mat"
-    parts = {}
+    out = _check_out(out, [mat])
+    labels = {}
     for part in ("tr", "te"):
-        classes = load_mat(mat, f"L_{part}").reshape(-1)
-        image = load_mat(mat, f"I_{part}", expected_rows=classes.size)
-        text = load_mat(mat, f"T_{part}", expected_rows=classes.size)
-        parts[part] = (image, text, _one_hot(classes, UCI_CLASSES, mat, f"L_{part}"))
-    n_train, n_test = parts["tr"][0].shape[0], parts["te"][0].shape[0]
-    image, text, label = (np.concatenate([a, b]) for a, b in zip(parts["tr"], parts["te"]))
-    attrs = {
-        "dataset": "uci",
-        "source_files": source_record([mat]),
-        "feature_extractor": "uci-release: 76-d Fourier coefficients / 64-d Karhunen-Loeve",
-        "split_seed": seed,
-        "synthetic": False,
-    }
-    splits = _with_val(official_split(n_train, n_test), seed, val_size)
-    return write_store(out, image, text, label, splits, attrs)
+        classes = load_mat(mat, f"L_{part}")
+        if classes.ndim != 2 or min(classes.shape) != 1:
+            raise DataError(
+                mat, f"L_{part}", f"expected a vector of class ids, got {classes.shape}"
+            )
+        labels[part] = (classes.reshape(-1), mat, f"L_{part}")
+    with contextlib.ExitStack() as stack:
+        image, text, label, splits = _official_parts(stack, mat, labels, UCI_CLASSES)
+        attrs = {
+            "dataset": "uci",
+            "source_files": source_record([mat]),
+            "feature_extractor": "uci-release: 76-d Fourier coefficients / 64-d Karhunen-Loeve",
+            "split_seed": seed,
+            "synthetic": False,
+        }
+        return write_store(out, image, text, label, _with_val(splits, seed, val_size), attrs)
 
 
-def _load_labels(path: Path, key: str) -> np.ndarray:
-    """Multi-hot labels [N, C]: items outnumber classes, which fixes the orientation."""
-    label = load_mat(path, key)
+def _load_labels(path: Path, key: str, n_items: int) -> SourceRows:
+    """Multi-hot labels [N, C] in the orientation with ``n_items`` rows."""
+    label = load_mat(path, key, expected_rows=n_items)
     if label.ndim != 2:
         raise DataError(path, key, f"expected a 2-D label matrix [N, C], got {label.shape}")
-    return label.T if label.shape[0] < label.shape[1] else label
-
-
-def _image_path(source: Path, feature_file: str, raw_file: str, image_file: str | None) -> Path:
-    """The image file: the one named, else the feature file, else the raw images."""
-    if image_file is not None:
-        return source / image_file
-    for name in (feature_file, raw_file):
-        if (source / name).is_file():
-            return source / name
-    raise DataError(
-        source / feature_file, None, f"file not found (nor raw images {raw_file}); expected one"
-    )
-
-
-@contextlib.contextmanager
-def _image_features(
-    path: Path, key: str, n_items: int, out: Path, extract: ExtractOptions | None
-) -> Iterator[tuple[Any, str, list[Path]]]:
-    """Yield (features [N, D] array-like, extractor description, files read). Raw images
-    ([N, 3, H, W] uint8) go through fc7 extraction first, into a resumable cache beside
-    ``out``; the cache is reused when complete."""
-    with open_mat(path, key, expected_rows=n_items) as array:
-        if array.ndim != 4:
-            yield array, f"file:{path.name}[{key}]", [path]
-            return
-        from src.data.extract import ExtractOptions
-
-        extract = extract or ExtractOptions()
-        cache = out.with_name(f"{out.stem}-{extract.arch}-fc7.npy")
-        if not cache.is_file():
-            _extract_array(array, f"{path.name}[{key}]", cache, extract)
-    with open_mat(cache, "features", expected_rows=n_items) as features:
-        yield features, f"{extract.describe()} of {path.name}[{key}]", [path]
-
-
-def _extract_array(array: Any, name: str, cache: Path, extract: ExtractOptions) -> None:
-    from src.data.extract import ArrayImages, extract_features, fc7_model
-
-    images = ArrayImages(array, name)
-    model = fc7_model(extract.arch, extract.weights)
-    tag = f"{name}|{extract.describe()}"
-    extract_features(images, model, cache, extract.batch_size, extract.device, tag)
+    return SourceRows(label, path, key)
 
 
 def _convert_labelled(
@@ -187,12 +167,14 @@ def _convert_labelled(
     """MIRFlickr/NUS-WIDE layout: LAll, YAll and XAll (features) or IAll (raw images)."""
     image_path, text_path, label_path = files
     image_key, text_key, label_key = keys
-    label = _load_labels(label_path, label_key)
-    n_items = label.shape[0]
-    splits = _with_val(djsrh_split(label, sizes, seed), seed, val_size)
+    out = _check_out(out, list(files))
+    named = ((label_path, label_key), (text_path, text_key), (image_path, image_key))
+    n_items = agree_on_items([(p, k, *array_shape(p, k)) for p, k in named])
+    label = _load_labels(label_path, label_key, n_items)
+    splits = _with_val(djsrh_split(label[:], sizes, seed), seed, val_size)
     with (
         open_mat(text_path, text_key, expected_rows=n_items) as text,
-        _image_features(image_path, image_key, n_items, out, extract) as (image, how, read),
+        image_features(image_path, image_key, n_items, out, extract) as (image, how, read),
     ):
         attrs = {
             "dataset": dataset,
@@ -209,7 +191,7 @@ def _labelled_files(
 ) -> tuple[tuple[Path, Path, Path], tuple[str, str, str]]:
     """Image, text and label files of the MIRFlickr/NUS-WIDE layout, with their keys."""
     raw_file = f"{prefix}-iall.mat"
-    image_path = _image_path(source, feature_file, raw_file, image_file)
+    image_path = image_file_path(source, feature_file, raw_file, image_file)
     if image_key is None:
         image_key = "IAll" if image_path.name == raw_file else "XAll"
     files = (image_path, source / f"{prefix}-yall.mat", source / f"{prefix}-lall.mat")
@@ -255,11 +237,13 @@ def convert_nuswide(
     return _convert_labelled("nuswide", Path(out), files, keys, sizes, seed, val_size, extract)
 
 
-def _labels_from(array: np.ndarray, path: object) -> np.ndarray:
-    """Multi-hot [N, C] as given, or class ids [N] (any integers) -> one-hot."""
-    if array.ndim == 2 and array.shape[1] > 1:
-        return array
-    ids = np.asarray(array).reshape(-1)
+def _labels_from(path: Path, n_items: int) -> Any:
+    """Multi-hot [N, C] as given, or class ids [N] / [N, 1] (whole numbers) -> one-hot in
+    sorted order of the ids."""
+    with open_mat(path, "labels", expected_rows=n_items) as array:
+        if array.ndim == 2 and array.shape[1] > 1:
+            return SourceRows(array[:], path, "labels")
+        ids = array[:].reshape(-1)
     if not np.issubdtype(ids.dtype, np.integer):
         raise DataError(path, "labels", f"expected integer class ids, got {ids.dtype}")
     _, codes = np.unique(ids, return_inverse=True)
@@ -281,11 +265,10 @@ def convert_arrays(
     [N, C] or class ids [N]; random split (queries, train from the rest, retrieval = all but
     the queries)."""
     paths = [Path(image), Path(text), Path(labels)]
-    for path, key in zip(paths, ("image", "text", "labels")):
-        if not path.is_file():
-            raise DataError(path, key, "file not found (expected a .npy array)")
-    label = _labels_from(np.load(paths[2]), paths[2])
-    n_items = label.shape[0]
+    out = _check_out(out, paths)
+    keys = ("labels", "text", "image")
+    n_items = agree_on_items([(p, k, *array_shape(p, k)) for p, k in zip(paths[::-1], keys)])
+    label = _labels_from(paths[2], n_items)
     splits = _with_val(random_split(n_items, query_size, train_size, seed), seed, val_size)
     attrs = {
         "dataset": dataset,
@@ -294,5 +277,5 @@ def convert_arrays(
         "split_seed": seed,
         "synthetic": False,
     }
-    image_rows, text_rows = np.load(paths[0], mmap_mode="r"), np.load(paths[1], mmap_mode="r")
-    return write_store(out, image_rows, text_rows, label, splits, attrs)
+    with open_mat(paths[0], "image") as image_rows, open_mat(paths[1], "text") as text_rows:
+        return write_store(out, image_rows, text_rows, label, splits, attrs)

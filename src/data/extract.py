@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from src.utils.errors import AGCHError, ConfigError, DataError
-from src.utils.io import replace_durably, write_text_atomic
+from src.utils.io import check_output_path, replace_durably, write_text_atomic
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -168,6 +168,21 @@ def _save_progress(progress: Path, done: int, n_items: int, dim: int, tag: str) 
     )
 
 
+def _new_partial(partial: Path, out: Path, n_items: int, dim: int) -> np.memmap:
+    """The float32 [n_items, dim] memory map of a fresh run, its disk space reserved first:
+    a full disk is then an error here, not a crash (SIGBUS) when a page is written."""
+    try:
+        features = np.lib.format.open_memmap(
+            partial, mode="w+", dtype=np.float32, shape=(n_items, dim)
+        )
+        with open(partial, "r+b") as handle:
+            os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise DataError(out, None, f"cannot write the output ({exc.strerror})") from exc
+    return features
+
+
 def _report(done: int, total: int, started: float) -> None:
     rate = done / max(time.monotonic() - started, 1e-9)
     print(f"extract: {done}/{total} images ({rate:.1f}/s)", file=sys.stderr, flush=True)
@@ -184,7 +199,7 @@ def extract_features(
 ) -> Path:
     """Run ``model`` over ``images`` in batches into ``out`` (.npy, float32 [N, D]);
     resume an interrupted run with the same ``tag`` and item count. Return ``out``."""
-    out = Path(out)
+    out = check_output_path(out)
     partial, progress = _progress_paths(out)
     n_items = len(images)
     done, dim = _resume_point(partial, progress, n_items, tag)
@@ -200,10 +215,7 @@ def extract_features(
             rows = batch.float().cpu().numpy()
             if features is None:
                 dim = rows.shape[1]
-                out.parent.mkdir(parents=True, exist_ok=True)
-                features = np.lib.format.open_memmap(
-                    partial, mode="w+", dtype=np.float32, shape=(n_items, dim)
-                )  # (N, D)
+                features = _new_partial(partial, out, n_items, dim)  # (N, D)
             features[done:stop] = rows
             features.flush()
             done, batches = stop, batches + 1

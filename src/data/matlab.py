@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import scipy.io
 
+from src.data.sources import SourceRows, reading
 from src.utils.errors import DataError
 
 
@@ -72,13 +73,12 @@ def _orient(array: Any, path: Path, key: str, expected_rows: int | None, stored:
 
 
 def _load_v5(path: Path, key: str, expected_rows: int | None) -> np.ndarray:
-    try:
+    with reading(path, None, "a MATLAB v5 or v7.3 file"):
         names = [name for name, _ in _whos(path)]
-    except Exception as exc:  # scipy raises several types on a non-MATLAB file
-        raise DataError(path, key, f"expected a MATLAB v5 or v7.3 file, cannot read it ({exc})")
     if key not in names:
         raise _missing_key(path, key, sorted(names))
-    array = np.asarray(scipy.io.loadmat(str(path), variable_names=[key])[key])
+    with reading(path, key, "a complete MATLAB v5 array"):
+        array = np.asarray(scipy.io.loadmat(str(path), variable_names=[key])[key])
     if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
         raise DataError(path, key, f"expected a numeric array, got {array.dtype}")
     stored = array.T if array.ndim == 2 else None
@@ -89,33 +89,79 @@ def _h5_dataset(h5: h5py.File, path: Path, key: str) -> h5py.Dataset:
     if key not in h5 or not isinstance(h5[key], h5py.Dataset):
         raise _missing_key(path, key, sorted(k for k in h5 if not k.startswith("#")))
     dataset = h5[key]
+    if dataset.ndim == 0:
+        raise DataError(path, key, "expected an array with items on one axis, got a scalar")
     if not np.issubdtype(dataset.dtype, np.number):
         raise DataError(path, key, f"expected a numeric array, got {dataset.dtype}")
     return dataset
 
 
-@contextlib.contextmanager
-def open_mat(path: str | os.PathLike, key: str, expected_rows: int | None = None) -> Iterator[Any]:
-    """Yield ``key`` of ``path`` with items on the first axis, lazily where the file allows.
+def _load_npy(path: Path, key: str) -> np.ndarray:
+    with reading(path, key, "a complete .npy array"):
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if array.ndim == 0:
+        raise DataError(path, key, "expected an array with items on the first axis, got a scalar")
+    if not np.issubdtype(array.dtype, np.number) and array.dtype != bool:
+        raise DataError(path, key, f"expected a numeric array, got {array.dtype}")
+    return array
 
-    v7.3 files yield a `ReversedRows` view (or the h5py dataset itself when it is stored with
-    items first), readable in row blocks while the context is open; v5 files yield the loaded
-    array; ``.npy`` files a read-only memory map (``key`` is then only named in messages).
+
+@contextlib.contextmanager
+def _open_h5(path: Path) -> Iterator[h5py.File]:
+    with reading(path, None, "a MATLAB v7.3 (HDF5) file"):
+        h5 = h5py.File(path, "r")
+    with h5:
+        yield h5
+
+
+@contextlib.contextmanager
+def open_mat(
+    path: str | os.PathLike, key: str, expected_rows: int | None = None
+) -> Iterator[SourceRows]:
+    """Yield ``key`` of ``path`` as `SourceRows` (items on the first axis), lazily where the
+    file allows: v7.3 files through a `ReversedRows` view (or the dataset itself when it is
+    stored items first), readable in row blocks while the context is open; v5 files loaded;
+    ``.npy`` files memory-mapped (``key`` is then only named in messages). Any read failure
+    is a `DataError` naming ``path [key]``.
     """
     path = Path(path)
     _check_file(path, key)
     if path.suffix == ".npy":
-        array = np.load(path, mmap_mode="r")
-        yield _orient(array, path, key, expected_rows, None)
-    elif h5py.is_hdf5(path):
-        with h5py.File(path, "r") as h5:
-            dataset = _h5_dataset(h5, path, key)
-            yield _orient(ReversedRows(dataset), path, key, expected_rows, dataset)
-    else:
-        yield _load_v5(path, key, expected_rows)
+        array = _orient(_load_npy(path, key), path, key, expected_rows, None)
+        yield SourceRows(array, path, key)
+        return
+    with reading(path, None, "a MATLAB v5 or v7.3 file"):
+        is_hdf5 = h5py.is_hdf5(path)
+    if not is_hdf5:
+        yield SourceRows(_load_v5(path, key, expected_rows), path, key)
+        return
+    with _open_h5(path) as h5:
+        dataset = _h5_dataset(h5, path, key)
+        with reading(path, key, "a readable MATLAB v7.3 array"):
+            view = _orient(ReversedRows(dataset), path, key, expected_rows, dataset)
+        yield SourceRows(view, path, key)
 
 
 def load_mat(path: str | os.PathLike, key: str, expected_rows: int | None = None) -> np.ndarray:
     """Load ``key`` of a MATLAB v5/v7.3 file (or ``.npy``) whole, items on the first axis."""
     with open_mat(path, key, expected_rows) as array:
-        return np.asarray(array[:])
+        return array[:]
+
+
+def array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...], bool]:
+    """(shape in MATLAB orientation, whether the file may hold it transposed) of ``key``,
+    read without loading the values (`src.data.sources.agree_on_items` takes both)."""
+    path = Path(path)
+    _check_file(path, key)
+    if path.suffix == ".npy":
+        return tuple(_load_npy(path, key).shape), False
+    with reading(path, None, "a MATLAB v5 or v7.3 file"):
+        is_hdf5 = h5py.is_hdf5(path)
+    if not is_hdf5:
+        with reading(path, None, "a MATLAB v5 or v7.3 file"):
+            shapes = dict(_whos(path))
+        if key not in shapes:
+            raise _missing_key(path, key, sorted(shapes))
+        return tuple(shapes[key]), True
+    with _open_h5(path) as h5:
+        return tuple(reversed(_h5_dataset(h5, path, key).shape)), True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import re
 import secrets
@@ -88,6 +89,21 @@ def check_output_path(
     return target
 
 
+def check_not_input(target: str | os.PathLike, inputs: list[Path], key: str | None = None) -> None:
+    """Refuse an output path that is one of the inputs (same path, or the same file through
+    a link): writing it would destroy the source. Raises `DataError` naming the output."""
+    target = Path(target)
+    for source in inputs:
+        source = Path(source)
+        same = target.resolve() == source.resolve()
+        if not same and target.exists() and source.exists():
+            same = os.path.samefile(target, source)
+        if same:
+            raise DataError(
+                target, key, f"expected an output path that is not an input ({source})"
+            )
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM received while an atomic write ran (SIGINT raises KeyboardInterrupt)."""
 
@@ -113,6 +129,14 @@ def _sigterm_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def interrupts_raise() -> None:
+    """For a command-line tool's whole run: SIGINT raises KeyboardInterrupt even where the
+    shell started the process with SIGINT ignored (a background job), and SIGTERM raises
+    `Interrupted`; so cleanup code runs and `src.utils.errors.one_line_errors` reports it."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupted)
 
 
 def _fsync_path(path: Path, directory: bool = False) -> None:
@@ -188,3 +212,73 @@ def write_text_atomic(
     with atomic_path(target, key, parents) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
+
+
+class GuardedFile(io.RawIOBase):
+    """A file for h5py's file-object driver whose writes never fail inside HDF5.
+
+    HDF5 left with a failed write (full disk) can crash the process later (segmentation
+    fault at exit); an interrupt raised inside its write callback can be lost. So the first
+    such failure is recorded and the remaining writes are skipped (reported as done); the
+    writer calls `check` between blocks and after closing the HDF5 file, which re-raises it.
+    """
+
+    def __init__(self, raw: Any) -> None:
+        super().__init__()
+        self.raw = raw
+        self.failure: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        return self.raw.readinto(buffer)
+
+    def write(self, data: Any) -> int:
+        size = memoryview(data).nbytes
+        if self.failure is None:
+            try:
+                self.raw.write(data)
+                return size
+            except BaseException as exc:  # OSError (disk full), KeyboardInterrupt, ...
+                self.failure = exc
+        self.raw.seek(size, os.SEEK_CUR)
+        return size
+
+    def truncate(self, size: int | None = None) -> int:
+        return self.raw.truncate(size) if self.failure is None else (size or 0)
+
+    def flush(self) -> None:
+        if self.failure is None:
+            self.raw.flush()
+
+    def check(self) -> None:
+        """Raise the recorded failure, if any."""
+        if self.failure is not None:
+            raise self.failure
+
+
+@contextlib.contextmanager
+def hdf5_writer(target: str | os.PathLike, parents: bool = False) -> Iterator[Any]:
+    """Yield ``(h5py.File, GuardedFile)`` writing ``target`` atomically (`atomic_path`); call
+    the guard's `GuardedFile.check` between blocks to stop at the first failed write."""
+    import h5py
+
+    with atomic_path(target, parents=parents) as tmp, open(tmp, "r+b", buffering=0) as raw:
+        guard = GuardedFile(raw)
+        with h5py.File(guard, "w") as h5:
+            yield h5, guard
+            guard.check()
+        guard.check()
