@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from src.data.checks import checked_labels
 from src.data.images import image_features, image_file_path
 from src.data.matlab import array_shape, load_mat, open_mat
 from src.data.sources import SourceRows, StackedRows, agree_on_items, read_list_classes
@@ -151,7 +152,9 @@ def _load_labels(path: Path, key: str, n_items: int) -> SourceRows:
     label = load_mat(path, key, expected_rows=n_items)
     if label.ndim != 2:
         raise DataError(path, key, f"expected a 2-D label matrix [N, C], got {label.shape}")
-    return SourceRows(label, path, key)
+    rows = SourceRows(label, path, key)
+    checked_labels(label, rows, path, key, 0)  # before the split is drawn from them
+    return rows
 
 
 def _convert_labelled(
@@ -242,7 +245,9 @@ def _labels_from(path: Path, n_items: int) -> Any:
     sorted order of the ids."""
     with open_mat(path, "labels", expected_rows=n_items) as array:
         if array.ndim == 2 and array.shape[1] > 1:
-            return SourceRows(array[:], path, "labels")
+            rows = SourceRows(array[:], path, "labels")
+            checked_labels(rows[:], rows, path, "labels", 0)
+            return rows
         ids = array[:].reshape(-1)
     if not np.issubdtype(ids.dtype, np.integer):
         raise DataError(path, "labels", f"expected integer class ids, got {ids.dtype}")

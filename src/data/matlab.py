@@ -73,7 +73,7 @@ def _orient(array: Any, path: Path, key: str, expected_rows: int | None, stored:
 
 
 def _load_v5(path: Path, key: str, expected_rows: int | None) -> np.ndarray:
-    with reading(path, None, "a MATLAB v5 or v7.3 file"):
+    with reading(path, key, "a MATLAB v5 or v7.3 file"):
         names = [name for name, _ in _whos(path)]
     if key not in names:
         raise _missing_key(path, key, sorted(names))
@@ -107,8 +107,8 @@ def _load_npy(path: Path, key: str) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _open_h5(path: Path) -> Iterator[h5py.File]:
-    with reading(path, None, "a MATLAB v7.3 (HDF5) file"):
+def _open_h5(path: Path, key: str) -> Iterator[h5py.File]:
+    with reading(path, key, "a MATLAB v7.3 (HDF5) file"):
         h5 = h5py.File(path, "r")
     with h5:
         yield h5
@@ -130,12 +130,12 @@ def open_mat(
         array = _orient(_load_npy(path, key), path, key, expected_rows, None)
         yield SourceRows(array, path, key)
         return
-    with reading(path, None, "a MATLAB v5 or v7.3 file"):
+    with reading(path, key, "a MATLAB v5 or v7.3 file"):
         is_hdf5 = h5py.is_hdf5(path)
     if not is_hdf5:
         yield SourceRows(_load_v5(path, key, expected_rows), path, key)
         return
-    with _open_h5(path) as h5:
+    with _open_h5(path, key) as h5:
         dataset = _h5_dataset(h5, path, key)
         with reading(path, key, "a readable MATLAB v7.3 array"):
             view = _orient(ReversedRows(dataset), path, key, expected_rows, dataset)
@@ -155,13 +155,13 @@ def array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...], boo
     _check_file(path, key)
     if path.suffix == ".npy":
         return tuple(_load_npy(path, key).shape), False
-    with reading(path, None, "a MATLAB v5 or v7.3 file"):
+    with reading(path, key, "a MATLAB v5 or v7.3 file"):
         is_hdf5 = h5py.is_hdf5(path)
     if not is_hdf5:
-        with reading(path, None, "a MATLAB v5 or v7.3 file"):
+        with reading(path, key, "a MATLAB v5 or v7.3 file"):
             shapes = dict(_whos(path))
         if key not in shapes:
             raise _missing_key(path, key, sorted(shapes))
         return tuple(shapes[key]), True
-    with _open_h5(path) as h5:
+    with _open_h5(path, key) as h5:
         return tuple(reversed(_h5_dataset(h5, path, key).shape)), True
