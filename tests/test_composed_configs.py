@@ -1,0 +1,53 @@
+"""Every command of the snapshot still composes to the same values, key by key.
+
+The snapshot (tests/data/composed_configs.json) was made before the configs were composed from
+shared bases. After a default is changed on purpose, regenerate it (the docstring of
+tests/config_snapshot.py says how) and commit the diff with the change.
+"""
+
+import json
+
+import pytest
+from config_snapshot import SNAPSHOT, commands, composed, flatten
+
+RECORDED = json.loads(SNAPSHOT.read_text())
+REGENERATE = "regenerate with `python tests/config_snapshot.py` if the change is on purpose"
+
+
+def differences(expected: dict, actual: dict) -> list[str]:
+    """One line per dotted key whose value or type differs, is missing or is new."""
+    want, got = flatten(expected), flatten(actual)
+    lines = []
+    for key in sorted(want.keys() | got.keys()):
+        if key not in got:
+            lines.append(f"{key}: missing (was {want[key]!r})")
+        elif key not in want:
+            lines.append(f"{key}: new ({got[key]!r})")
+        elif (type(want[key]), want[key]) != (type(got[key]), got[key]):
+            lines.append(f"{key}: {want[key]!r} -> {got[key]!r}")
+    return lines
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_command_composes_as_recorded(name: str) -> None:
+    entry = RECORDED[name]
+    diff = differences(entry["composed"], composed(entry["config"], entry["overrides"]))
+    assert not diff, f"{name}: " + "; ".join(diff) + f" ({REGENERATE})"
+
+
+def test_every_option_is_recorded() -> None:
+    """A new experiment or option gets its own entry, so later changes to it are seen too."""
+    missing = sorted(set(commands()) - set(RECORDED))
+    assert not missing, f"not in {SNAPSHOT.name}: {missing} ({REGENERATE})"
+
+
+def test_differences_names_each_changed_key() -> None:
+    before = {"model": {"alpha": 1, "ks": [1, 2]}, "seed": 0}
+    after = {"model": {"alpha": 1.0, "ks": [1, 3], "new": None}}
+    assert differences(before, after) == [
+        "model.alpha: 1 -> 1.0",
+        "model.ks: [1, 2] -> [1, 3]",
+        "model.new: new (None)",
+        "seed: missing (was 0)",
+    ]
+    assert differences(before, before) == []
