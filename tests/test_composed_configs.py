@@ -9,6 +9,8 @@ import json
 
 import pytest
 from config_snapshot import SNAPSHOT, commands, composed, flatten
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 RECORDED = json.loads(SNAPSHOT.read_text())
 REGENERATE = "regenerate with `python tests/config_snapshot.py` if the change is on purpose"
@@ -39,6 +41,39 @@ def test_every_option_is_recorded() -> None:
     """A new experiment or option gets its own entry, so later changes to it are seen too."""
     missing = sorted(set(commands()) - set(RECORDED))
     assert not missing, f"not in {SNAPSHOT.name}: {missing} ({REGENERATE})"
+
+
+# (dataset, method) of every experiment base; the per-length files differ in code_length only
+BASES = [(d, "agch") for d in ("mirflickr", "wiki", "nuswide", "uci")] + [
+    (d, m) for d in ("wiki", "uci") for m in ("djsrh", "cca_itq")
+]
+
+
+@pytest.mark.parametrize("dataset, method", BASES)
+def test_code_length_sweep_is_one_command(dataset: str, method: str) -> None:
+    """`-m experiment=<base> model.code_length=16,32,64,128` runs the four per-length configs."""
+    base = f"{dataset}_{method}"
+    parsed = OverridesParser.create().parse_overrides(
+        [f"experiment={base}", "model.code_length=16,32,64,128"]
+    )
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)  # one batch of four jobs
+    assert len(jobs) == 4
+    for overrides, bits in zip(jobs, (16, 32, 64, 128)):
+        # the names recorded before the bases existed (MIRFlickr's were agch_<bits>bit)
+        old = f"agch_{bits}bit" if dataset == "mirflickr" else f"{base}_{bits}bit"
+        diff = differences(
+            RECORDED[f"train experiment={old}"]["composed"], composed("train", overrides)
+        )
+        assert not diff, f"{overrides}: {diff}"
+
+
+@pytest.mark.parametrize("bits", [16, 32, 64, 128])
+def test_short_names_are_mirflickr(bits: int) -> None:
+    short = composed("train", [f"experiment=agch_{bits}bit"])
+    assert short == composed("train", [f"experiment=mirflickr_agch_{bits}bit"])
+    assert (
+        short["data"]["path"].endswith("/mirflickr.h5") and short["model"]["code_length"] == bits
+    )
 
 
 def test_differences_names_each_changed_key() -> None:
