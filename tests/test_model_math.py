@@ -12,7 +12,7 @@ from src.models.similarity import aggregated_similarity, graph_adjacency
 
 
 def loop_similarity(xv, xt, gv, gt, rho, gamma_mode="squared", distance="plain", scale="none"):
-    """S_ij by a double loop over pairs, written from SPEC.md section 3."""
+    """S_ij by a double loop over pairs, written from Eqs. (8)-(12) (docs/method.md)."""
     xv = xv / np.linalg.norm(xv, axis=1, keepdims=True)
     xt = xt / np.linalg.norm(xt, axis=1, keepdims=True)
     wv, wt = (gv, gt) if gamma_mode == "squared" else (math.sqrt(gv), math.sqrt(gt))

@@ -1,7 +1,7 @@
 """The default AGCH setting for Wiki on the real Wiki release: codes do not collapse.
 
 A prototype with the paper's literal weights collapsed every Wiki code onto one within one
-epoch (SPEC.md section 8); this trains `experiment=wiki_agch_32bit` at full network size for
+epoch (docs/model.md); this trains `experiment=wiki_agch_32bit` at full network size for
 one epoch on ../shared/data/wiki and checks the codes stay spread out.
 """
 

@@ -1,4 +1,4 @@
-"""Split protocols: the DJSRH per-label split (SPEC.md section 1), a random split, the
+"""Split protocols: the DJSRH per-label split (docs/method.md, "Evaluation protocol"), a random split, the
 validation queries and the validation modes. Every function is seeded and returns sorted int64
 index arrays."""
 

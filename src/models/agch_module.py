@@ -1,6 +1,6 @@
-"""AGCHModule: the AGCH networks trained by alternating optimisation (SPEC.md sections 2-6).
+"""AGCHModule: the AGCH networks trained by alternating optimisation (docs/method.md).
 
-Per batch (``schedule="alternate"``, SPEC.md section 5):
+Per batch (``schedule="alternate"``, docs/method.md, "Optimisation"):
 
 - phase F: ``opt_f`` (image encoder, text encoder, fusion projection) steps on L, with the GCN
   codes B^gv, B^gt as detached targets; gradients pass through the frozen hash layer.

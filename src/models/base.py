@@ -1,5 +1,5 @@
 """What every cross-modal hashing method of the project shares: input standardisation, the
-evaluation protocol (SPEC.md section 6) and the code-collapse detector.
+evaluation protocol (docs/method.md) and the code-collapse detector.
 
 A method subclasses `CrossModalHashingModule`, builds its networks, implements
 `continuous_codes` (the test-time branches) and its own training; validation and testing

@@ -1,4 +1,4 @@
-"""The aggregated similarity S = C (Hadamard) D of AGCH (SPEC.md section 3), per batch.
+"""The aggregated similarity S = C (Hadamard) D of AGCH, Eqs. (8)-(12), per batch.
 
 S is a training target and the GCN adjacency, never a function of the trainable weights: it
 is computed without gradient and in float32, also under bf16 autocast.
