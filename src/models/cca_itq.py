@@ -7,13 +7,23 @@ Fit on the standardised train split (X (n, Dv) image, Y (n, Dt) text, zero mean)
 1. CCA with ridge ``reg``: C_xx = X^T X / n + reg I, C_yy = Y^T Y / n + reg I,
    C_xy = X^T Y / n. The generalised eigenproblem C_xy C_yy^-1 C_yx w = rho^2 C_xx w is
    solved by whitening: K = C_xx^-1/2 C_xy C_yy^-1/2 = U diag(rho) V^T, W_x = C_xx^-1/2 U,
-   W_y = C_yy^-1/2 V (unit-variance canonical variates, correlations rho descending).
-   Beyond min(Dv, Dt) directions the smaller modality has none (zero columns, e.g. Wiki's
-   10-d text); the larger keeps its remaining whitened directions, uncorrelated (rho = 0).
-   Beyond its own dimension a modality has zero columns too (UCI at 128 bits).
-2. ITQ on the projections of both modalities stacked, V = [X W_x; Y W_y] (2n, c): alternate
+   W_y = C_yy^-1/2 V (unit-variance canonical variates, correlations rho descending). There
+   are k = min(Dv, Dt) canonical pairs; any further direction of the larger modality is
+   uncorrelated with the other one, so it is never used.
+2. Only the canonically correlated pairs are kept: those with rho > ``min_correlation`` (on
+   Wiki 9 of 10: the LDA text proportions sum to 1, so one text direction has no variance and
+   its pair no correlation), at most c of them, highest rho first. When fewer than c remain,
+   the remaining columns are zero: the codes depend on the canonical variates alone
+   (docs/model.md, "CCA-ITQ").
+3. Each kept pair k is weighted by rho_k ** ``rho_power`` (0: plain CCA-ITQ), so that weakly
+   correlated pairs, mostly noise, weigh less in every bit than strongly correlated ones (the
+   weighting of CCA dimensions by a power of their correlation, e.g. Gong, Ke, Isard,
+   Lazebnik, IJCV 2014); the power is chosen on held-out pairs (docs/model.md).
+4. ITQ on the projections of both modalities stacked, V = [X W_x; Y W_y] (2n, c): alternate
    B = sign(V R) and the orthogonal Procrustes step R = U W^T with V^T B = U S W^T (TPAMI
-   2013, section 3), n_iter times; both modalities share the rotation R.
+   2013, section 3), n_iter times; both modalities share the rotation R. With k' < c kept
+   pairs, V R = V_k' R[:k', :] and R[:k', :] has orthonormal rows: the k'-dim canonical space
+   is embedded isometrically into the c bits, from a seeded random start that ITQ refines.
 
 Codes: sign(x_std W_x R) and sign(y_std W_y R). W_x, W_y, R are buffers: the checkpoint
 evaluates identically.
@@ -37,12 +47,9 @@ def inverse_sqrt(C: Tensor) -> Tensor:
     return (Q * eigenvalues.rsqrt()) @ Q.T
 
 
-def cca(X: Tensor, Y: Tensor, c: int, reg: float) -> tuple[Tensor, Tensor, Tensor]:
-    """Regularised CCA of centred X (n, Dv), Y (n, Dt): W_x (Dv, c), W_y (Dt, c), rho (c,).
-
-    Computed in float64; rho is zero-padded beyond min(Dv, Dt), and each W beyond its
-    modality's dimension (it has no further direction).
-    """
+def cca(X: Tensor, Y: Tensor, reg: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Regularised CCA of centred X (n, Dv), Y (n, Dt): the k = min(Dv, Dt) canonical pairs,
+    W_x (Dv, k), W_y (Dt, k) and their correlations rho (k,) descending, in float64."""
     X, Y = X.double(), Y.double()
     n = X.shape[0]
     eye_x = torch.eye(X.shape[1], dtype=X.dtype, device=X.device)
@@ -50,12 +57,27 @@ def cca(X: Tensor, Y: Tensor, c: int, reg: float) -> tuple[Tensor, Tensor, Tenso
     Cxx_isqrt = inverse_sqrt(X.T @ X / n + reg * eye_x)  # (Dv, Dv)
     Cyy_isqrt = inverse_sqrt(Y.T @ Y / n + reg * eye_y)  # (Dt, Dt)
     K = Cxx_isqrt @ (X.T @ Y / n) @ Cyy_isqrt  # (Dv, Dt), whitened cross-covariance
-    U, rho, Vh = torch.linalg.svd(K, full_matrices=True)  # U (Dv, Dv), rho (min,), Vh (Dt, Dt)
-    # the first min(Dv, Dt) columns are canonical pairs; the larger modality's remaining
-    # whitened directions are uncorrelated with the other modality (rho = 0)
-    W_x = _pad_columns(Cxx_isqrt @ U, c)  # (Dv, c)
-    W_y = _pad_columns(Cyy_isqrt @ Vh.T, c)  # (Dt, c)
-    return W_x, W_y, _pad_columns(rho[None, :], c)[0]
+    U, rho, Vh = torch.linalg.svd(K, full_matrices=False)  # U (Dv, k), rho (k,), Vh (k, Dt)
+    return Cxx_isqrt @ U, Cyy_isqrt @ Vh.T, rho  # (Dv, k), (Dt, k), (k,)
+
+
+def correlated_directions(
+    W_x: Tensor, W_y: Tensor, rho: Tensor, c: int, min_correlation: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The canonical pairs with rho > ``min_correlation``, at most c (highest rho first),
+    zero columns beyond them: W_x (Dv, c), W_y (Dt, c), rho (c,).
+
+    ``rho`` (k,) is descending, as `cca` returns it. Raises TrainingError when no pair is
+    correlated above the floor (the modalities share nothing linear to hash).
+    """
+    kept = min(c, int((rho > min_correlation).sum()))
+    if kept == 0:
+        raise TrainingError(
+            f"CCA-ITQ: no canonical correlation above model.min_correlation={min_correlation} "
+            f"(largest {float(rho.max()) if rho.numel() else 0.0:.3g})"
+        )
+    W_x, W_y = _pad_columns(W_x[:, :kept], c), _pad_columns(W_y[:, :kept], c)  # (D, c) each
+    return W_x, W_y, _pad_columns(rho[None, :kept], c)[0]
 
 
 def _pad_columns(W: Tensor, c: int) -> Tensor:
@@ -100,6 +122,8 @@ class CCAITQModule(CrossModalHashingModule):
         text_dim: int,
         code_length: int = 32,
         reg: float = 1e-3,
+        min_correlation: float = 1e-3,
+        rho_power: float = 0.0,
         n_iter: int = 50,
         seed: int = 0,
         eval_topk: int = 50,
@@ -111,7 +135,12 @@ class CCAITQModule(CrossModalHashingModule):
         eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
         hp = dict(locals())
         check_eval_hparams(hp)
-        check_rules(hp, positive_ints=("n_iter",), non_negative=("reg", "seed"))
+        check_rules(
+            hp,
+            positive_ints=("n_iter",),
+            non_negative=("reg", "rho_power", "seed"),
+            unit_interval=("min_correlation",),
+        )
         super().__init__(
             image_dim,
             text_dim,
@@ -159,7 +188,11 @@ class CCAITQModule(CrossModalHashingModule):
         self._train_features = []
         X, Y = X - X.mean(dim=0), Y - Y.mean(dim=0)  # exactly centred on what was seen
         hp = self.hparams
-        W_x, W_y, rho = cca(X, Y, hp.code_length, hp.reg)
+        W_x, W_y, rho = correlated_directions(
+            *cca(X, Y, hp.reg), hp.code_length, hp.min_correlation
+        )  # (Dv, c), (Dt, c), (c,): zero columns beyond the correlated pairs
+        weight = torch.where(rho > 0, rho.pow(hp.rho_power), 0.0)  # (c,) rho_k ** p
+        W_x, W_y = W_x * weight, W_y * weight
         V = torch.cat([X.double() @ W_x, Y.double() @ W_y])  # (2n, c), both modalities
         generator = torch.Generator().manual_seed(hp.seed)
         R, losses = itq(V, hp.n_iter, generator)
@@ -170,6 +203,7 @@ class CCAITQModule(CrossModalHashingModule):
         self.record_codes(*self._project(X, Y))
         self.log("train/itq_loss", losses[-1] / V.shape[0] ** 0.5)
         self.log("train/top_correlation", float(rho[0]))
+        self.log("train/correlated_directions", float((rho > 0).sum()))
         # the closed-form fit is this model's one optimisation step: counting it lets the
         # checkpoint callback save (it skips while global_step is 0)
         self.optimizers().step()
