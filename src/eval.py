@@ -11,7 +11,7 @@ import lightning as L
 import numpy as np
 import rootutils
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
@@ -19,34 +19,30 @@ from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be o
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
+from src.callbacks.curves import CurveRecorder  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
-    DataError,
     RankedLogger,
     extras,
     instantiate_callbacks,
     instantiate_loggers,
     task_wrapper,
-    write_results_json,
 )
-from src.utils.errors import one_line_errors  # noqa: E402
 from src.utils.io import atomic_path  # noqa: E402
-from src.utils.reporting import (  # noqa: E402
-    print_metrics_table,
+from src.utils.checkpoints import read_checkpoint  # noqa: E402
+from src.utils.jobs import run_job  # noqa: E402
+from src.utils.records import (  # noqa: E402
+    data_fields,
+    git_commit,
     run_info,
     scalar_metrics,
-    table_title,
+    write_run_records,
 )
-from src.utils.utils import git_commit  # noqa: E402
+from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
+from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
-
-
-def check_checkpoint(ckpt_path: str) -> None:
-    """Fail before any data is read or generated when the checkpoint is missing."""
-    if not Path(ckpt_path).is_file():
-        raise DataError(ckpt_path, None, "checkpoint not found (ckpt_path=...)")
-
+register_resolvers()
 
 METHODS: tuple[type[CrossModalHashingModule], ...] = (AGCHModule, DJSRHModule, CCAITQModule)
 
@@ -55,7 +51,7 @@ def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:
     """The method a checkpoint was trained with: the class it names (checkpoints written since
     the base module saves MODULE_CLASS_KEY), else the one method whose constructor takes every
     saved hyper-parameter."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)
+    checkpoint = read_checkpoint(ckpt_path)
     by_name = {f"{c.__module__}.{c.__qualname__}": c for c in METHODS}
     name = checkpoint.get(MODULE_CLASS_KEY)
     if name is not None:
@@ -124,35 +120,43 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     commit = git_commit()  # at the start, as train.py
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    check_checkpoint(cfg.ckpt_path)
+    module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
     datamodule = hydra.utils.instantiate(cfg.data)
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    data = data_fields(datamodule)
+    curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if cfg.get("export_codes") and trainer.world_size > 1:
         raise ConfigError("export_codes: needs a single process (trainer.devices=1)")
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
-    run = run_info(cfg, datamodule, commit)
+    run = run_info(cfg, data, commit)
     run |= {"method": model.method_name, "code_length": model.hparams.code_length}
-    payload = {**run, "ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
+    fields = {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
-        payload["codes_path"] = str(cfg.codes_path)
+        fields["codes_path"] = str(cfg.codes_path)
+    write_run_records(cfg, trainer, run, fields, curves.curves)
     if trainer.is_global_zero:
-        write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
         print_metrics_table(metrics, "test", table_title("Test", run))
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def _eval_job(cfg: DictConfig) -> None:
+    """Check that a checkpoint is given, then evaluate it."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
+        raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
+    extras(cfg)
+    evaluate(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval.yaml")
 def main(cfg: DictConfig) -> None:
     """Command-line entry: one `error:` line and exit 2 for user errors."""
-    with one_line_errors():
-        extras(cfg)
-        evaluate(cfg)
+    run_job(cfg, _eval_job)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from omegaconf import DictConfig
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
-from src.utils import (  # noqa: E402  (the root must be on sys.path first)
+from src.callbacks.curves import CurveRecorder  # noqa: E402  (the root must be on sys.path)
+from src.utils import (  # noqa: E402
     RankedLogger,
     TrainingError,
     extras,
@@ -21,26 +22,32 @@ from src.utils import (  # noqa: E402  (the root must be on sys.path first)
     instantiate_loggers,
     log_hyperparameters,
     task_wrapper,
-    write_results_json,
 )
-from src.utils.errors import one_line_errors  # noqa: E402
-from src.utils.reporting import (  # noqa: E402
-    print_metrics_table,
+from src.utils.checkpoints import check_resumable, read_checkpoint  # noqa: E402
+from src.utils.jobs import run_job  # noqa: E402
+from src.utils.records import (  # noqa: E402
+    checkpoint_files,
+    data_fields,
+    git_commit,
     run_info,
     scalar_metrics,
-    table_title,
+    write_run_records,
 )
-from src.utils.tb_figures import kept_test_curves  # noqa: E402
-from src.utils.tb_hparams import log_hparams_with_metrics  # noqa: E402
-from src.utils.utils import git_commit  # noqa: E402
+from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
+from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
+register_resolvers()
 
 
 def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> None:
     """trainer.fit; a TrainingError (non-finite loss) names the last good checkpoint."""
     try:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own shutdown
+            raise KeyboardInterrupt from None
+        raise
     except TrainingError as err:
         if "checkpoint:" in str(err):  # the model already named it
             raise
@@ -94,14 +101,20 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     commit = git_commit()  # now: a commit made while a long run trains is not its code
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):  # a bad or finished checkpoint fails before any data is read
+        read_checkpoint(cfg.ckpt_path)
+        if cfg.get("train"):
+            check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
     datamodule = hydra.utils.instantiate(cfg.data)
     image_dim, text_dim = datamodule.feature_dims()
+    data = data_fields(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     if not cfg.get("ckpt_path"):  # a resumed run restores the statistics from its checkpoint
         model.set_input_stats(datamodule.train_statistics())
-    callbacks = instantiate_callbacks(cfg.get("callbacks"))
+    curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -120,45 +133,42 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         tested_best = best_path if chosen_on_heldout else None
         test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
         metrics.update(test_metrics)
+    run = run_info(cfg, data, commit)
+    fields = {
+        "metrics": metrics,
+        "best_metrics": best_metrics,
+        "best_ckpt_path": best_path,
+        "last_ckpt_path": last_path,
+        "checkpoint_files": checkpoint_files(Path(last_path).parent if last_path else None),
+    }
+    write_run_records(cfg, trainer, run, fields, curves.curves)
     if trainer.is_global_zero:
-        paths = {"best_ckpt_path": best_path, "last_ckpt_path": last_path}
-        _report(cfg, trainer, datamodule, metrics, best_metrics, paths, commit)
+        _print_tables(run, metrics, best_metrics)
     return metrics, objects
 
 
-def _report(
-    cfg: DictConfig,
-    trainer: L.Trainer,
-    datamodule: Any,
-    metrics: dict[str, float],
-    best_metrics: dict[str, float] | None,
-    ckpt_paths: dict[str, str | None],
-    commit: str,
+def _print_tables(
+    run: dict[str, Any], metrics: dict[str, float], best_metrics: dict[str, float] | None
 ) -> None:
-    """Write results.json (and curves.json) into the run directory, the HPARAMS entry of
-    TensorBoard, and print the test tables."""
-    run = run_info(cfg, datamodule, commit)
-    payload = {**run, "metrics": metrics, "best_metrics": best_metrics, **ckpt_paths}
-    write_results_json(Path(cfg.paths.output_dir, "results.json"), payload)
-    curves = kept_test_curves(trainer)  # last epoch, then the best checkpoint if tested
-    if curves:
-        named = dict(zip(("test", "best/test"), curves))
-        write_results_json(Path(cfg.paths.output_dir, "curves.json"), named)
-    log_hparams_with_metrics(trainer, cfg, run, {**metrics, **(best_metrics or {})})
+    """The test tables: the last epoch, and the best checkpoint when it was tested too."""
     if any(name.startswith("test/") for name in metrics):
         print_metrics_table(metrics, "test", table_title("Test, last epoch", run))
     if best_metrics:
         print_metrics_table(best_metrics, "best/test", table_title("Test, best checkpoint", run))
 
 
+def _train_job(cfg: DictConfig) -> float | None:
+    """Train and return the metric a sweeper optimises (a validation one, never a test one)."""
+    extras(cfg)
+    metrics, _ = train(cfg)
+    return get_metric_value(metrics, cfg.get("optimized_metric"))
+
+
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")
 def main(cfg: DictConfig) -> float | None:
-    """Command-line entry: one `error:` line and exit 2 for user errors."""
-    with one_line_errors():
-        extras(cfg)
-        metrics, _ = train(cfg)
-        # sweepers optimise a validation metric, never a test one
-        return get_metric_value(metrics, cfg.get("optimized_metric"))
+    """Command-line entry: one `error:` line and exit 2 for user errors; in a sweep a failed
+    job is recorded and the others run (src/utils/jobs.py)."""
+    return run_job(cfg, _train_job)
 
 
 if __name__ == "__main__":

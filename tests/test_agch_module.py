@@ -13,7 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from src.data.datamodule import AGCHDataModule
 from src.models.agch_module import AGCHModule
 from src.models.losses import compute_loss
-from src.utils.checkpointing import EpochEndCheckpoint
+from src.callbacks.checkpointing import EpochEndCheckpoint
 from src.utils.errors import ConfigError, TrainingError
 
 TINY = dict(hidden_dim=32, gcn_dim=16, code_length=8, eval_ks=[1, 10])

@@ -1,5 +1,6 @@
 """Every option of every config group composes, resolves and names importable targets."""
 
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,6 +14,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+COMPOSE_RUN_DIR = Path(tempfile.gettempdir(), "agch-test-configs")
 
 
 def options(group: str) -> list[str]:
@@ -23,6 +25,8 @@ def options(group: str) -> list[str]:
 def compose_cfg(name: str, overrides: list[str]) -> DictConfig:
     """Compose like a real run: Hydra's config included, output_dir set to the run dir."""
     GlobalHydra.instance().clear()
+    # a literal run dir: resolving the default one claims a new folder (src/utils/run_dirs.py)
+    overrides = [f"hydra.run.dir={COMPOSE_RUN_DIR}", *overrides]
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
@@ -66,9 +70,14 @@ def project_root(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_default_output_dir_under_logs(task: str, extra: list[str]) -> None:
     cfg = compose_cfg(f"{task}.yaml", extra)
     check_resolves(cfg)
-    output = Path(cfg.paths.output_dir)
-    assert output.parent == ROOT / "logs" / task / "runs"
-    assert cfg.task_name == task
+    assert Path(cfg.paths.output_dir) == COMPOSE_RUN_DIR  # hydra.run.dir, as Hydra sets it
+    # the default hydra.run.dir (overridden here): a new folder of logs/<task>/runs
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        default = compose(f"{task}.yaml", extra, return_hydra_config=True)
+    run_dir = OmegaConf.to_container(default.hydra.run)["dir"]
+    assert run_dir.startswith("${unique_dir:${paths.log_dir}/${task_name}/runs/${now:")
+    assert Path(default.paths.log_dir) == ROOT / "logs" and cfg.task_name == task
 
 
 def test_train_defaults() -> None:

@@ -1,20 +1,14 @@
 """Unit tests of the framework helpers: error reporting, results file, progress, metrics."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from hydra.errors import InstantiationException
 
-from src.utils import (
-    ConfigError,
-    DataError,
-    PlainProgressBar,
-    auto_progress_bar,
-    get_metric_value,
-    git_commit,
-    write_results_json,
-)
+from src.callbacks.progress import PlainProgressBar, auto_progress_bar
+from src.utils import ConfigError, DataError, get_metric_value, git_commit, write_json
 from src.utils.errors import one_line_errors, user_error
 from src.utils.reporting import _table_rows, table_title
 
@@ -47,12 +41,19 @@ def test_one_line_errors_reraises_bugs() -> None:
 
 def test_results_json_is_plain_and_replaced(tmp_path: Path) -> None:
     path = tmp_path / "run" / "results.json"
-    write_results_json(path, {"metrics": {"val/map@50": float("nan")}, "seed": 0})
-    write_results_json(path, {"metrics": {"val/map@50": 0.5}, "seed": 0})
+    write_json(path, {"metrics": {"val/map@50": float("nan")}, "seed": 0})
+    write_json(path, {"metrics": {"val/map@50": 0.5}, "seed": 0})
     assert json.loads(path.read_text()) == {"metrics": {"val/map@50": 0.5}, "seed": 0}
-    write_results_json(path, {"x": float("inf")})
+    write_json(path, {"x": float("inf")})
     assert json.loads(path.read_text()) == {"x": None}  # strict JSON: non-finite -> null
     assert [p.name for p in path.parent.iterdir()] == ["results.json"]  # no temp file left
+    assert path.stat().st_mode & 0o777 == 0o666 & ~current_umask()  # not mkstemp's 0600
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def test_metric_value_for_sweepers() -> None:

@@ -14,6 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
 from src.data.synthetic import make_synthetic
+from src.utils.run_dirs import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_STORE = dict(
@@ -49,14 +50,17 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def multirun(store: Path, sweep_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """`python src/train.py -m` on the tiny store; fails the test with its output on error."""
+def multirun(
+    store: Path, sweep_dir: Path, *args: str, status: int = 0
+) -> subprocess.CompletedProcess:
+    """`python src/train.py -m` on the tiny store; fails the test with its output unless it
+    exits with `status`."""
     command = [sys.executable, str(ROOT / "src" / "train.py"), "-m", f"data.path={store}"]
     command += [*TINY_RUN, f"hydra.sweep.dir={sweep_dir}", *args]
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, cwd=sweep_dir.parent
     )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.returncode == status, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
 
@@ -94,6 +98,62 @@ def test_multirun_writes_one_result_per_run(store: Path, tmp_path: Path, launche
     assert (sweep / "multirun.yaml").is_file()
 
 
+def test_failed_jobs_are_recorded_and_the_sweep_goes_on(store: Path, tmp_path: Path) -> None:
+    """Diverging jobs (non-finite loss) and jobs with a bad input (a store that is not one)
+    do not end the sweep: the good job runs, every failure is recorded in its results.json,
+    and the sweep exits with status 1 naming them."""
+    sweep = tmp_path / "failing"
+    bad = tmp_path / "not_a_store.h5"
+    bad.write_text("not HDF5")
+    args = [f"data.path={bad},{store}", "model.lr_image=1e30,0.01"]
+    result = multirun(store, sweep, *args, status=1)
+    assert "Traceback" not in result.stderr
+    jobs = {}
+    for results in sweep.glob("*/results.json"):
+        record = json.loads(results.read_text())
+        key = tuple(o for o in record["overrides"] if o.startswith(("data.path", "model.lr")))
+        jobs[key] = record
+    assert len(jobs) == 4
+    for (path, lr), record in jobs.items():
+        if path == f"data.path={bad}":
+            assert record["status"] == "failed" and str(bad) in record["error"]
+            assert "HDF5" in record["error"]
+        elif lr != "model.lr_image=0.01":
+            assert record["status"] == "failed" and "non-finite loss" in record["error"]
+        else:
+            assert record["status"] == "completed"
+            assert 0.0 <= record["metrics"]["test/map@50"] <= 1.0
+    summary = result.stderr[result.stderr.index("error: 3 of 4 jobs of the sweep failed") :]
+    failed = [line for line in summary.splitlines()[1:] if line.startswith("  ")]
+    assert len(failed) == 3 and all("model.lr_image=" in line for line in failed)
+    assert sum("non-finite loss" in line for line in failed) == 1
+
+
+def test_sweep_summary_reads_the_job_folders(tmp_path: Path) -> None:
+    """Generated job folders: failed, completed, and one that stopped before results.json."""
+    from src.utils.jobs import sweep_failures
+
+    statuses = ["completed", "failed", None, "completed", "failed", "completed"] * 2
+    for number, status in enumerate(statuses):
+        job = tmp_path / str(number)
+        (job / ".hydra").mkdir(parents=True)
+        overrides = ["seed=0", f"model.alpha={number}"]
+        (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        if status is not None:
+            record = {"status": status, "overrides": overrides, "error": f"why {number}"}
+            (job / "results.json").write_text(json.dumps(record))
+    (tmp_path / "multirun.yaml").write_text("{}")  # not a job
+    n_jobs, lines = sweep_failures(tmp_path)
+    assert n_jobs == len(statuses)
+    expected = [n for n, status in enumerate(statuses) if status != "completed"]
+    assert [line.split(" (")[0].strip() for line in lines] == [
+        str(tmp_path / str(n)) for n in expected
+    ]
+    for n, line in zip(expected, lines):
+        assert f"(model.alpha={n}):" in line and "seed=0" not in line
+        assert ("stopped before" in line) == (statuses[n] is None)
+
+
 @pytest.mark.slow
 @needs("hydra_submitit_launcher")
 def test_submitit_local_launcher(store: Path, tmp_path: Path) -> None:
@@ -125,15 +185,17 @@ def test_optuna_search_maximises_validation_map(store: Path, tmp_path: Path) -> 
 
 
 @needs("hydra_submitit_launcher")
-def test_slurm_preset_extends_submitit_and_keeps_the_sweep_layout() -> None:
+def test_slurm_preset_extends_submitit_and_keeps_the_sweep_layout(tmp_path: Path) -> None:
     os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train.yaml", ["hydra/launcher=slurm"], return_hydra_config=True)
+        overrides = ["hydra/launcher=slurm", f"paths.log_dir={tmp_path}"]
+        cfg = compose("train.yaml", overrides, return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
     assert launcher.gpus_per_node == 1 and launcher.timeout_min == 240
     assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"
     sweep = OmegaConf.to_container(cfg.hydra.sweep)  # unresolved: no job number outside a run
-    assert sweep["dir"].endswith("/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}")
+    assert sweep["dir"].endswith("/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}}")
     assert sweep["subdir"] == "${hydra.job.num}"

@@ -43,10 +43,13 @@ RESULT_KEYS = {
     "git_commit",
     "command",
     "overrides",
+    "variant",
+    "status",
     "metrics",
     "best_metrics",
     "best_ckpt_path",
     "last_ckpt_path",
+    "checkpoint_files",
 }
 
 
@@ -133,6 +136,32 @@ def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> Non
     assert results["best_metrics"] is None and results["best_ckpt_path"] is None
     assert Path(results["last_ckpt_path"]) == run / "checkpoints" / "last.ckpt"
     assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_curves_json_does_not_need_the_configured_callbacks(
+    trained: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """curves.json comes from the test metric, not from a figure callback: `callbacks=none`
+    writes the same curves as the default callbacks for the same seed."""
+    from src.train import train
+
+    run, data = trained
+    overrides = [f"data.path={data}", *TINY_DATA, *TINY_MODEL, *QUIET, "trainer.max_epochs=1"]
+    cfg = compose_run("train.yaml", overrides + ["logger=none", "callbacks=none"], tmp_path)
+    train(cfg)
+    alone = json.loads((tmp_path / "curves.json").read_text())
+    assert alone == json.loads((run / "curves.json").read_text())
+    # P@k at k >= the retrieval set size is the fraction of relevant items (a plain loop)
+    from src.data.store import read_split
+
+    with h5py.File(data, "r") as h5:
+        labels = h5["label"][:].astype(bool)
+    query, retrieval = read_split(data, "query"), read_split(data, "retrieval")
+    relevant = [np.mean([(labels[q] & labels[r]).any() for r in retrieval]) for q in query]
+    curve = alone["test"]["i2t"]
+    k_all = [i for i, k in enumerate(curve["ks"]) if k >= len(retrieval)]
+    assert k_all, curve["ks"]
+    assert curve["p@k"][k_all[0]] == pytest.approx(np.mean(relevant), abs=1e-5)
 
 
 def test_eval_exports_codes(trained: tuple[Path, Path], tmp_path: Path) -> None:

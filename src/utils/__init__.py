@@ -1,4 +1,4 @@
-"""Framework utilities: instantiation, logging, progress display, run helpers.
+"""Framework utilities: instantiation, logging, run directories, run records, run helpers.
 
 Names are imported on first use, so that `from src.utils.errors import ...` in light scripts
 (data preparation) does not pull in Lightning, Hydra and rich.
@@ -15,16 +15,14 @@ _EXPORTS = {
     "instantiate_callbacks": "src.utils.instantiators",
     "instantiate_loggers": "src.utils.instantiators",
     "log_hyperparameters": "src.utils.logging_utils",
-    "PlainProgressBar": "src.utils.progress",
-    "auto_progress_bar": "src.utils.progress",
     "RankedLogger": "src.utils.pylogger",
     "enforce_tags": "src.utils.rich_utils",
     "print_config_tree": "src.utils.rich_utils",
     "extras": "src.utils.utils",
     "get_metric_value": "src.utils.utils",
-    "git_commit": "src.utils.utils",
+    "git_commit": "src.utils.records",
     "task_wrapper": "src.utils.utils",
-    "write_results_json": "src.utils.utils",
+    "write_json": "src.utils.jsonio",
 }
 
 __all__ = sorted(_EXPORTS)

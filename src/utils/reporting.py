@@ -1,55 +1,12 @@
-"""What a run reports: the results.json payload and the console table of test metrics."""
+"""What a run prints: the console table of test metrics."""
 
 import re
-import sys
 from typing import Any, Mapping
 
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
-
-
-def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
-    """The 0-dim logged metrics whose names start with one of `prefixes`, as floats."""
-    out = {}
-    for name, value in metrics.items():
-        if name.startswith(prefixes) and getattr(value, "numel", lambda: 1)() == 1:
-            out[name] = float(value)
-    return dict(sorted(out.items()))
-
-
-def _choice(group: str) -> str | None:
-    """The option chosen for a config group in this Hydra run (None outside a Hydra run)."""
-    if not HydraConfig.initialized():
-        return None
-    return HydraConfig.get().runtime.choices.get(group)
-
-
-def run_info(cfg: DictConfig, datamodule: Any, commit: str) -> dict[str, Any]:
-    """The identifying fields of results.json: task, data, method, seed, commit, command.
-
-    `commit`: the checkout's commit, read when the run started (`git_commit`).
-    """
-    info = getattr(datamodule, "info", None)
-    attrs = getattr(info, "attrs", None) or {}
-    model_cfg = cfg.get("model") or {}
-    target = model_cfg.get("_target_", "") if model_cfg else ""
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    return {
-        "task_name": cfg.get("task_name"),
-        "dataset": _choice("data") or attrs.get("dataset"),
-        "synthetic": bool(datamodule.is_synthetic),
-        "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
-        "code_length": model_cfg.get("code_length") if model_cfg else None,
-        "seed": cfg.get("seed"),
-        "val_mode": getattr(datamodule, "val_mode", None),  # data.val_mode (docs/data.md)
-        "git_commit": commit,
-        "command": " ".join(sys.argv),
-        "overrides": overrides,
-    }
 
 
 def _natural(name: str) -> tuple:

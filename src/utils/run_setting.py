@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Iterable
 
 # Overrides that never change a run's numbers (or that results.json records elsewhere: the
-# dataset, method and code length are keys of their own; the seed is what a row averages over).
+# dataset, method and code length are keys of their own; the seed is what a row averages over;
+# ckpt_path= resumes a run, which goes on as it would have).
 # data.num_workers is here because the train order does not depend on it (tests/test_datamodule).
 NEUTRAL_PREFIXES = (
     "seed=",
+    "ckpt_path=",
     "experiment=",
     "data=",
     "model=",

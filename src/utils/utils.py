@@ -1,19 +1,13 @@
-"""Run helpers: pre-run extras, the task wrapper, metric lookup, commit id, atomic results."""
+"""Run helpers: pre-run extras, the task wrapper, the metric a sweeper optimises."""
 
-import json
-import math
-import os
-import subprocess
 import warnings
 from functools import wraps
-from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig
 
 from src.utils import rich_utils
 from src.utils.errors import ConfigError
-from src.utils.io import write_text_atomic
 from src.utils.pylogger import RankedLogger
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -66,41 +60,3 @@ def get_metric_value(metric_dict: dict[str, Any], metric_name: str | None) -> fl
     value = float(value.item() if hasattr(value, "item") else value)
     log.info(f"Retrieved metric value! <{metric_name}={value}>")
     return value
-
-
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The commit id of the checkout holding `cwd` (default: this file), or "unknown"."""
-    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=where,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return result.stdout.strip() or "unknown"
-
-
-def _json_safe(value: Any) -> Any:
-    """Plain JSON values: tensors and numpy scalars to floats, non-finite floats to null."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
-
-
-def write_results_json(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Write `payload` as JSON atomically: readers see the old file or the whole new one."""
-    text = json.dumps(_json_safe(payload), indent=2, sort_keys=False, allow_nan=False)
-    write_text_atomic(path, text + "\n", parents=True)

@@ -1,6 +1,6 @@
-"""TensorBoard figures of the evaluation (P@k and precision-recall curves of I->T and T->I),
-histograms of the per-bit balance of the training codes, and the test curves kept for
-curves.json.
+"""TensorBoard figures of the evaluation (P@k and precision-recall curves of I->T and T->I)
+and histograms of the per-bit balance of the training codes. (curves.json is written from
+src/callbacks/curves.py, whatever the callbacks configured.)
 
 Figures are drawn on `matplotlib.figure.Figure` objects rendered by the Agg canvas, so no
 display and no pyplot backend is needed.
@@ -12,18 +12,9 @@ from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from matplotlib.figure import Figure
 
+from src.callbacks.curves import Curves, plain_curves
+
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
-Curves = dict[str, dict[str, list[float]]]
-
-
-def plain_curves(curves: dict[str, dict[str, Any]]) -> Curves:
-    """`CrossModalRetrievalMetric.curves()` as lists of floats (JSON-ready)."""
-    return {
-        direction: {
-            key: [float(v) for v in value.reshape(-1).tolist()] for key, value in d.items()
-        }
-        for direction, d in curves.items()
-    }
 
 
 def line_figure(
@@ -72,13 +63,11 @@ def tensorboard_writer(trainer: Trainer) -> Any:
 
 
 class RetrievalFigures(Callback):
-    """P@k and PR figures per evaluation, bit-balance histograms per epoch, test curves kept."""
+    """P@k and PR figures per evaluation, bit-balance histograms per epoch."""
 
     def __init__(self, validation: bool = True, histograms: bool = True) -> None:
         self.validation = validation
         self.histograms = histograms
-        # one entry per trainer.test call: train.py tests the last epoch, then the best
-        self.test_curves: list[Curves] = []
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         writer = tensorboard_writer(trainer)
@@ -102,10 +91,9 @@ class RetrievalFigures(Callback):
         metric = getattr(pl_module, "test_metric", None)
         if metric is None:
             return
-        # every rank computes: curves() gathers the rows across processes
-        curves = plain_curves(metric.curves())
-        self.test_curves.append(curves)
-        self._draw(trainer, curves, "test")
+        if tensorboard_writer(trainer) is not None:  # the same on every rank
+            # every rank computes: curves() gathers the rows across processes
+            self._draw(trainer, plain_curves(metric.curves()), "test")
 
     @staticmethod
     def _draw(trainer: Trainer, curves: Curves, prefix: str) -> None:
@@ -114,11 +102,3 @@ class RetrievalFigures(Callback):
             return
         for name, figure in curve_figures(curves, prefix).items():
             writer.add_figure(f"{prefix}/curve_{name}", figure, trainer.global_step, close=True)
-
-
-def kept_test_curves(trainer: Trainer) -> list[Curves]:
-    """The test curves kept by the trainer's RetrievalFigures callback (empty without it)."""
-    for callback in trainer.callbacks:
-        if isinstance(callback, RetrievalFigures):
-            return callback.test_curves
-    return []

@@ -1,0 +1,150 @@
+"""How a command-line job ends: one line for a user error, a recorded failure in a sweep, the
+command that resumes after Ctrl-C.
+
+A single run prints a user error as one ``error:`` line and exits with status 2. A job of a
+sweep (``-m``) must not end the process that runs the other jobs: its failure, whatever the
+exception, is written to its results.json (``status: failed`` and why) and the job returns;
+``FailedJobsSummary`` (a Hydra callback, configs/hydra/default.yaml) then lists the failed
+jobs and exits with status 1 once every job has run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from src.utils.errors import (
+    EXIT_INTERRUPTED,
+    AGCHError,
+    exit_on_user_error,
+    one_line_errors,
+    user_error,
+)
+from src.utils.pylogger import RankedLogger
+from src.utils.records import FAILED, git_commit, write_failed_record
+from src.utils.run_dirs import pin_run_dir
+
+log = RankedLogger(__name__, rank_zero_only=True)
+
+
+def is_multirun() -> bool:
+    """True inside a job of a sweep (``python src/train.py -m ...``)."""
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line saying why a job failed: the project error's message, else the exception."""
+    error = user_error(exc)
+    text = str(error) if error is not None else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+def _failed_value() -> float | None:
+    """What a failed job returns to the sweeper: the worst value for a search with a direction
+    (Optuna records the trial and goes on), else None (the basic sweeper ignores it)."""
+    direction = OmegaConf.select(HydraConfig.get().sweeper, "direction", default=None)
+    return {"maximize": -math.inf, "minimize": math.inf}.get(str(direction).lower())
+
+
+def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
+    """Run ``task(cfg)`` as a command-line job: see the module docstring.
+
+    Ctrl-C ends the job (and a sweep) with status 130 and one line with ``resume_hint``.
+    """
+    pin_run_dir()
+    if not is_multirun():
+        with one_line_errors():
+            return _interruptible(cfg, task)
+    try:
+        return _interruptible(cfg, task)
+    except Exception as exc:
+        reason = failure_reason(exc)
+        log.exception(f"Job failed: {reason}")  # the traceback goes to the job's log
+        write_failed_record(cfg, reason, git_commit())
+        return _failed_value()
+
+
+def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
+    """``task(cfg)``; on Ctrl-C (or SIGTERM in an atomic write) one line that says how to
+    resume, and exit 130."""
+    try:
+        return task(cfg)
+    except KeyboardInterrupt:
+        exit_on_user_error(AGCHError(f"interrupted; {resume_hint(cfg)}"), EXIT_INTERRUPTED)
+
+
+def last_checkpoint(cfg: DictConfig) -> Path:
+    """Where this run writes last.ckpt (the checkpoint callback's folder)."""
+    folder = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    return Path(folder or Path(cfg.paths.output_dir, "checkpoints"), "last.ckpt")
+
+
+def resume_hint(cfg: DictConfig) -> str:
+    """The command that resumes this run in its own directory from its last.ckpt (the end of
+    the last finished epoch), or what to do when there is none."""
+    last = last_checkpoint(cfg)
+    if cfg.get("task_name") != "train" or not last.is_file():
+        return "no checkpoint was written yet; run the command again to start over"
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
+    output_dir = Path(cfg.paths.output_dir)
+    words = ["python", sys.argv[0], *kept, f"ckpt_path={last}", f"hydra.run.dir={output_dir}"]
+    return "resume (from the end of the last finished epoch) with: " + shlex.join(words)
+
+
+def _job_record(job_dir: Path) -> tuple[str, str, list[str]]:
+    """(status, why, overrides) of one job folder of a sweep (a job that wrote no results.json
+    stopped before its end: it counts as failed)."""
+    try:
+        record = json.loads((job_dir / "results.json").read_text())
+    except (OSError, ValueError):
+        record = {"status": FAILED, "error": "no readable results.json (stopped before it)"}
+    overrides = record.get("overrides") or []
+    if (job_dir / ".hydra" / "overrides.yaml").is_file():
+        overrides = list(OmegaConf.load(job_dir / ".hydra" / "overrides.yaml"))
+    return str(record.get("status")), str(record.get("error")), [str(o) for o in overrides]
+
+
+def sweep_failures(sweep_dir: Path) -> tuple[int, list[str]]:
+    """(number of jobs, one line per failed job) of a sweep directory.
+
+    Job folders are the sub-folders that Hydra gave a ``.hydra`` record or that hold a
+    results.json; a line names the folder, the overrides that set the job apart from the
+    others, and why it failed.
+    """
+    jobs = [
+        p for p in sweep_dir.iterdir() if (p / ".hydra").is_dir() or (p / "results.json").exists()
+    ]
+    jobs.sort(key=lambda p: (len(p.name), p.name))  # 2 before 10
+    records = [_job_record(job) for job in jobs]
+    shared = set.intersection(*(set(r[2]) for r in records)) if len(records) > 1 else set()
+    lines = []
+    for job, (status, why, overrides) in zip(jobs, records):
+        if status == FAILED:
+            own = " ".join(o for o in overrides if o not in shared)
+            lines.append(f"  {job} ({own}): {why}")
+    return len(jobs), lines
+
+
+class FailedJobsSummary(Callback):
+    """At the end of a sweep: list the failed jobs on stderr and exit with status 1."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        n_jobs, failed = sweep_failures(sweep_dir)
+        if not failed:
+            return
+        lines = [f"error: {len(failed)} of {n_jobs} jobs of the sweep failed:", *failed]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -1,0 +1,202 @@
+"""Run records: what a run writes about itself, assembled in one place.
+
+``results.json`` (identity of the run: task, dataset as the store names it, method, code
+length, seed, commit, command, overrides, variant; its status; the final metrics; the
+checkpoints), ``curves.json`` (the test P@k and precision-recall curves) and the HPARAMS entry
+of TensorBoard. src/train.py and src/eval.py call ``write_run_records`` once at the end of a
+run, and a sweep job that fails calls ``write_failed_record``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+from hydra.core.hydra_config import HydraConfig
+from lightning import Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
+
+from src.data.store import validate_store
+from src.utils.errors import DataError
+from src.utils.jsonio import write_json
+from src.utils.run_setting import variant
+
+COMPLETED, FAILED = "completed", "failed"
+# configs/data/<name>.yaml: the datasets a config choice can name
+DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
+
+
+def git_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The commit id of the checkout holding `cwd` (default: this file), or "unknown"."""
+    where = Path(cwd) if cwd is not None else Path(__file__).resolve().parent
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return result.stdout.strip() or "unknown"
+
+
+def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dict[str, float]:
+    """The 0-dim logged metrics whose names start with one of `prefixes`, as floats."""
+    out = {}
+    for name, value in metrics.items():
+        if name.startswith(prefixes) and getattr(value, "numel", lambda: 1)() == 1:
+            out[name] = float(value)
+    return dict(sorted(out.items()))
+
+
+def _choice(group: str) -> str | None:
+    """The option chosen for a config group in this Hydra run (None outside a Hydra run)."""
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get(group)
+
+
+def store_dataset(path: str | os.PathLike, attrs: Mapping[str, Any]) -> str | None:
+    """The dataset the store at `path` holds (its ``dataset`` attribute, docs/data.md),
+    checked against the ``data=`` choice of the run.
+
+    Raises DataError when the store names another dataset that has a config of its own
+    (``data=wiki data.path=data/uci.h5``): the run would be filed under the wrong dataset. A
+    store of a dataset without a config (``prepare_data.py arrays``) is taken as it is.
+    """
+    stored = attrs.get("dataset")
+    stored = None if stored is None else str(stored)
+    chosen = _choice("data")
+    known = {config.stem for config in DATA_CONFIGS.glob("*.yaml")}
+    if chosen and stored and stored != chosen and stored in known:
+        raise DataError(
+            path,
+            "dataset",
+            f"the store holds {stored!r}, the config data={chosen}: choose data={stored} "
+            f"or give data.path of a {chosen} store",
+        )
+    return stored or chosen
+
+
+def data_fields(datamodule: Any) -> dict[str, Any]:
+    """The data fields of results.json: ``dataset`` as the store names it (its header's
+    ``dataset`` attribute, checked against the ``data=`` choice by ``store_dataset``),
+    ``synthetic`` and ``val_mode`` (data.val_mode, docs/data.md)."""
+    info = validate_store(datamodule.path, check_values=False)
+    return {
+        "dataset": store_dataset(datamodule.path, info.attrs),
+        "synthetic": bool(datamodule.is_synthetic or info.synthetic),
+        "val_mode": getattr(datamodule, "val_mode", None),
+    }
+
+
+def run_info(cfg: DictConfig, data: Mapping[str, Any], commit: str) -> dict[str, Any]:
+    """The identifying fields of results.json: task, data, method, seed, commit, command.
+
+    `data`: ``data_fields``; `commit`: the checkout's commit, read when the run started
+    (``git_commit``).
+    """
+    model_cfg = cfg.get("model") or {}
+    target = model_cfg.get("_target_", "") if model_cfg else ""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return {
+        "task_name": cfg.get("task_name"),
+        "dataset": data.get("dataset"),
+        "synthetic": data.get("synthetic"),
+        "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
+        "code_length": model_cfg.get("code_length") if model_cfg else None,
+        "seed": cfg.get("seed"),
+        "val_mode": data.get("val_mode"),
+        "git_commit": commit,
+        "command": " ".join(sys.argv),
+        "overrides": overrides,
+        "variant": variant(overrides),
+    }
+
+
+def checkpoint_files(folder: str | os.PathLike | None) -> dict[str, dict[str, Any]]:
+    """What the checkpoint folder holds, by file name: ``{"bytes": n}`` for a file,
+    ``{"link_to": name}`` for a link (one copy of two equal checkpoints)."""
+    if folder is None or not Path(folder).is_dir():
+        return {}
+    files: dict[str, dict[str, Any]] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_symlink():
+            files[path.name] = {"link_to": os.readlink(path)}
+        elif path.is_file():
+            files[path.name] = {"bytes": path.stat().st_size}
+    return files
+
+
+def flat_hparams(cfg: DictConfig, run: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values that tell runs apart: data, method, seed, epochs and every model value."""
+    model = OmegaConf.to_container(cfg.model, resolve=True) if cfg.get("model") else {}
+    params = {f"model/{key}": value for key, value in model.items() if not key.startswith("_")}
+    trainer = cfg.get("trainer") or {}
+    return {
+        "dataset": run.get("dataset"),
+        "synthetic": run.get("synthetic"),
+        "method": run.get("method"),
+        "seed": run.get("seed"),
+        "trainer/max_epochs": trainer.get("max_epochs"),
+        **params,
+    }
+
+
+def log_hparams_with_metrics(
+    trainer: Trainer, cfg: DictConfig, run: Mapping[str, Any], metrics: Mapping[str, float]
+) -> None:
+    """Write the HPARAMS entry of every TensorBoardLogger, with the final mAP metrics.
+
+    The metrics go under ``hparams/<name>`` (written at step 0), so that the val/ and test/
+    curves keep only the points logged during training.
+    """
+    loggers = [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+    final = {
+        f"hparams/{name}": value
+        for name, value in metrics.items()
+        if "map@" in name and math.isfinite(value)
+    }
+    for logger in loggers:
+        logger.log_hyperparams(flat_hparams(cfg, run), metrics=final)
+        # testing closed the writer; this flushes and closes the file just written
+        logger.finalize("success")
+
+
+def write_run_records(
+    cfg: DictConfig,
+    trainer: Trainer,
+    run: Mapping[str, Any],
+    fields: Mapping[str, Any],
+    curves: list[Any],
+) -> None:
+    """Write results.json and curves.json into the run directory and the HPARAMS entry.
+
+    `run`: ``run_info``; `fields`: ``metrics`` (and ``best_metrics``, checkpoint paths...);
+    `curves`: the test curves of each ``trainer.test`` call, in order (the last epoch, then
+    the best checkpoint when it was tested too). Rank zero only writes.
+    """
+    if not trainer.is_global_zero:
+        return
+    out = Path(cfg.paths.output_dir)
+    write_json(out / "results.json", {**run, "status": COMPLETED, **fields})
+    if curves:
+        write_json(out / "curves.json", dict(zip(("test", "best/test"), curves)))
+    metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
+    log_hparams_with_metrics(trainer, cfg, run, metrics)
+
+
+def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:
+    """results.json of a run that failed: its identity, ``status: failed`` and why."""
+    # the store may never have been read: the data as configured, synthetic unknown
+    run = run_info(cfg, {"dataset": _choice("data")}, commit)
+    payload = {**run, "status": FAILED, "error": error, "metrics": {}}
+    write_json(Path(cfg.paths.output_dir, "results.json"), payload)

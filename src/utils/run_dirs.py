@@ -1,0 +1,82 @@
+"""Run directories that no two processes share.
+
+Hydra names a run directory by the time to the second, and creates it with ``exist_ok=True``:
+two runs started in the same second wrote into one folder (results.json of one seed, last.ckpt
+of another). The ``unique_dir`` resolver used in configs/hydra/default.yaml claims a fresh
+directory instead: ``os.mkdir`` is atomic, so of several processes trying the same name one
+gets it and the others move on to ``<name>_1``, ``<name>_2``, ...
+
+Processes that must share a directory get it without claiming: the other ranks of a DDP run
+that Lightning starts are given ``hydra.run.dir`` (see ``pin_run_dir``); the tasks of one
+multi-task SLURM step (``srun``) all name ``<name>_job<id>.<step>``; the jobs of a sweep read
+the sweep directory from the config cache of the process that launched them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict, read_write
+
+RESOLVER = "unique_dir"
+# base name -> directory claimed by this process (a config copy re-resolves the name)
+_CLAIMED: dict[str, str] = {}
+
+
+def _shared_suffix() -> str | None:
+    """A name shared by all tasks of one multi-task SLURM step, else None."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) <= 1 or "SLURM_JOB_ID" not in os.environ:
+        return None
+    return f"job{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', '0')}"
+
+
+def claim_dir(base: str) -> str:
+    """Create and return the first free one of ``base``, ``base_1``, ``base_2``, ...
+
+    Creating the directory is the claim (``os.mkdir`` fails on an existing one), so concurrent
+    processes never get the same directory and an existing one is never reused. Repeated calls
+    with the same ``base`` in one process return the same directory. Raises OSError when the
+    parent cannot be created.
+    """
+    if base in _CLAIMED:
+        return _CLAIMED[base]
+    path = Path(base)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shared = _shared_suffix()
+    if shared is not None:
+        claimed = path.with_name(f"{path.name}_{shared}")
+        claimed.mkdir(exist_ok=True)  # every task of the step names this one
+    else:
+        for number in itertools.count():
+            claimed = path if number == 0 else path.with_name(f"{path.name}_{number}")
+            try:
+                claimed.mkdir()
+                break
+            except FileExistsError:
+                continue
+    _CLAIMED[base] = str(claimed)
+    return str(claimed)
+
+
+def register_resolvers() -> None:
+    """Register ``${unique_dir:...}`` (before Hydra composes the config)."""
+    if not OmegaConf.has_resolver(RESOLVER):
+        # cached: every job of a sweep, in any launcher process, sees the launcher's value
+        OmegaConf.register_new_resolver(RESOLVER, claim_dir, use_cache=True)
+
+
+def pin_run_dir() -> None:
+    """Set ``hydra.run.dir`` to this job's output directory.
+
+    Lightning starts the other DDP ranks with ``hydra.run.dir=<HydraConfig.get().run.dir>``;
+    re-resolved, the timestamped name could name a new directory (a second later, or claimed
+    anew). Pinned, every rank writes into the directory of rank zero.
+    """
+    if not HydraConfig.initialized():
+        return
+    hydra_cfg = HydraConfig.get()
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
