@@ -1,5 +1,9 @@
 """EpochEndCheckpoint: last.ckpt is the state at the end of the last epoch, also when the
-monitored metric stopped improving (Lightning's own ModelCheckpoint keeps it at the best)."""
+monitored metric stopped improving (Lightning's own ModelCheckpoint keeps it at the best); a
+best checkpoint of the last epoch is stored once, and only last.ckpt keeps the optimiser."""
+
+import os
+import random
 
 from pathlib import Path
 
@@ -10,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
 from torch.utils.data import DataLoader
 
-from src.utils.checkpointing import EpochEndCheckpoint
+from src.callbacks.checkpointing import EpochEndCheckpoint
 
 SCORES = [3.0, 1.0, 2.0, 1.0]  # the best epoch is the first
 
@@ -18,18 +22,23 @@ SCORES = [3.0, 1.0, 2.0, 1.0]  # the best epoch is the first
 class Scripted(L.LightningModule):
     """Two batches per epoch; logs the scripted validation score of its epoch."""
 
-    def __init__(self) -> None:
+    def __init__(self, scores: list[float] = SCORES) -> None:
         super().__init__()
         self.layer = nn.Linear(2, 1)
+        self.scores = scores
+        self.weights_by_epoch: list[dict[str, torch.Tensor]] = []
+
+    def on_train_epoch_end(self) -> None:
+        self.weights_by_epoch.append({k: v.clone() for k, v in self.state_dict().items()})
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
         return self.layer(batch).pow(2).mean()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        self.log("val/score", SCORES[self.current_epoch])
+        self.log("val/score", self.scores[self.current_epoch])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=0.1)
+        return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)  # a state to keep
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(torch.randn(8, 2, generator=torch.Generator().manual_seed(0)), 4)
@@ -38,7 +47,9 @@ class Scripted(L.LightningModule):
         return self.train_dataloader()
 
 
-def fit(tmp_path: Path, callback_class: type, **trainer_args) -> tuple[Scripted, Path]:
+def fit(
+    tmp_path: Path, callback_class: type, scores: list[float] = SCORES, **trainer_args
+) -> tuple[Scripted, Path]:
     checkpoint = callback_class(
         dirpath=tmp_path,
         filename="epoch_{epoch:03d}",
@@ -48,9 +59,9 @@ def fit(tmp_path: Path, callback_class: type, **trainer_args) -> tuple[Scripted,
         save_top_k=1,
         auto_insert_metric_name=False,
     )
-    model = Scripted()
+    model = Scripted(scores)
     trainer = L.Trainer(
-        max_epochs=len(SCORES),
+        max_epochs=len(scores),
         callbacks=[checkpoint],
         logger=False,
         enable_progress_bar=False,
@@ -80,3 +91,70 @@ def test_lightning_alone_keeps_last_at_the_best_epoch(tmp_path: Path) -> None:
     If this starts failing after a Lightning upgrade, EpochEndCheckpoint may be unnecessary."""
     _, last = fit(tmp_path, ModelCheckpoint)
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_best_and_last_are_stored_once_with_the_optimiser_in_last_only(
+    tmp_path: Path, case: int
+) -> None:
+    """Generated score sequences: when the best epoch is the last one, last.ckpt is a link to
+    the best file (one file on disk); otherwise the best file holds the best epoch's weights
+    without optimiser state, and last.ckpt the last epoch's with it."""
+    rng = random.Random(case)
+    scores = [float(rng.randint(0, 3)) for _ in range(rng.randint(1, 5))]
+    if case == 0:
+        scores = [1.0, 2.0, 3.0]  # the best is the last epoch
+    model, last = fit(tmp_path, EpochEndCheckpoint, scores)
+    best_epoch = max(range(len(scores)), key=lambda e: (scores[e], -e))  # the first maximum
+    best = tmp_path / f"epoch_{best_epoch:03d}.ckpt"
+    files = sorted(p.name for p in tmp_path.iterdir() if not p.is_symlink())
+    saved_last = load(last)
+    assert saved_last["epoch"] == len(scores) - 1 and "optimizer_states" in saved_last
+    for key, value in model.weights_by_epoch[-1].items():
+        assert torch.equal(saved_last["state_dict"][key], value), key
+    if best_epoch == len(scores) - 1:
+        assert last.is_symlink() and os.readlink(last) == best.name
+        assert files == [best.name]
+    else:
+        assert not last.is_symlink() and files == sorted([best.name, "last.ckpt"])
+        saved_best = load(best)
+        assert "optimizer_states" not in saved_best and "callbacks" not in saved_best
+        assert saved_best["epoch"] == best_epoch
+        for key, value in model.weights_by_epoch[best_epoch].items():
+            assert torch.equal(saved_best["state_dict"][key], value), key
+
+
+def test_resuming_from_a_linked_last_checkpoint(tmp_path: Path) -> None:
+    """last.ckpt as a link resumes like a file, and the next epoch replaces the link by a file
+    of its own without touching the best file it pointed to."""
+    _, last = fit(tmp_path, EpochEndCheckpoint, [1.0, 2.0])
+    assert last.is_symlink()
+    best = tmp_path / os.readlink(last)
+    before = load(best)["state_dict"]
+    checkpoint = EpochEndCheckpoint(
+        dirpath=tmp_path,
+        filename="epoch_{epoch:03d}",
+        monitor="val/score",
+        mode="max",
+        save_last=True,
+        save_top_k=1,
+        auto_insert_metric_name=False,
+    )
+    trainer = L.Trainer(
+        max_epochs=3,
+        callbacks=[checkpoint],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(Scripted([1.0, 2.0, 0.0]), ckpt_path=last)
+    assert not last.is_symlink() and load(last)["epoch"] == 2
+    after = load(best)
+    assert "optimizer_states" not in after
+    for key, value in before.items():
+        assert torch.equal(after["state_dict"][key], value), key
