@@ -1,0 +1,213 @@
+"""A run's life at the command line: bad checkpoints and a missing ckpt_path are one error
+line, a finished run is not resumed, a store of another dataset is refused, Ctrl-C prints
+the command that resumes the run in its own directory."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from src.data.synthetic import make_synthetic
+from src.utils import records
+from src.utils.checkpoints import check_resumable, epochs_done, read_checkpoint
+from src.utils.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_STORE = dict(
+    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
+)
+TINY_RUN = [
+    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
+    "model.code_length=16",
+    "model.hidden_dim=32",
+    "model.gcn_dim=16",
+    "model.eval_ks=[1]",
+    "trainer=cpu",
+    "logger=none",
+    "extras.print_config=false",
+    "extras.enforce_tags=false",
+]
+
+
+def cli(script: str, args: list[str], cwd: Path, **popen: object) -> subprocess.Popen:
+    command = [sys.executable, str(ROOT / "src" / script), *args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, err
+
+
+def one_error_line(err: str, out: str = "") -> str:
+    assert "Traceback" not in err + out
+    (line,) = [line for line in err.splitlines() if line.startswith("error:")]
+    return line
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("lifecycle") / "tiny.h5"
+    make_synthetic(path, seed=0, **TINY_STORE)
+    return path
+
+
+def lightning_like_checkpoint(path: Path) -> Path:
+    """A small file shaped like a Lightning checkpoint (what read_checkpoint accepts)."""
+    state = {"layer.weight": torch.ones(4, 3)}
+    torch.save({"state_dict": state, "hyper_parameters": {"code_length": 4}, "epoch": 0}, path)
+    return path
+
+
+def bad_checkpoints(folder: Path) -> dict[str, tuple[Path, str | None]]:
+    """Generated files that are not checkpoints: (path, the key the error names)."""
+    good = lightning_like_checkpoint(folder / "good.ckpt").read_bytes()
+    rng = torch.Generator().manual_seed(0)
+    cases: dict[str, tuple[bytes | None, str | None]] = {
+        "empty": (b"", None),
+        "random": (bytes(torch.randint(0, 256, (4096,), generator=rng).tolist()), None),
+        "text": (b"not a checkpoint\n", None),
+    }
+    for fraction in (0.1, 0.5, 0.9):
+        cases[f"truncated_{fraction}"] = (good[: int(len(good) * fraction)], None)
+    files = {name: (folder / f"{name}.ckpt", key) for name, (_, key) in cases.items()}
+    for name, (data, _) in cases.items():
+        files[name][0].write_bytes(data)
+    torch.save(torch.zeros(3), folder / "tensor.ckpt")
+    files["tensor"] = (folder / "tensor.ckpt", None)
+    torch.save({"model": {"w": torch.zeros(2)}}, folder / "other.ckpt")  # another project's
+    files["other"] = (folder / "other.ckpt", "state_dict")
+    with zipfile.ZipFile(folder / "zip.ckpt", "w") as archive:
+        archive.writestr("data.pkl", b"x")
+    files["zip"] = (folder / "zip.ckpt", None)
+    files["missing"] = (folder / "missing.ckpt", None)
+    return files
+
+
+def test_files_that_are_not_checkpoints_are_one_error_naming_them(tmp_path: Path) -> None:
+    for name, (path, key) in bad_checkpoints(tmp_path).items():
+        with pytest.raises(DataError) as error:
+            read_checkpoint(path)
+        message = str(error.value)
+        assert message.startswith(f"{path}" if key is None else f"{path} [{key}]"), name
+        assert "\n" not in message, name
+    assert read_checkpoint(tmp_path / "good.ckpt")["hyper_parameters"] == {"code_length": 4}
+
+
+def test_eval_without_or_with_a_bad_checkpoint_is_one_line(tmp_path: Path) -> None:
+    quiet = ["extras.print_config=true", "extras.enforce_tags=false", f"hydra.run.dir={tmp_path}"]
+    bad = tmp_path / "random.ckpt"
+    bad.write_bytes(os.urandom(2048))
+    runs = [
+        cli("eval.py", quiet, tmp_path),
+        cli("eval.py", [*quiet, f"ckpt_path={bad}"], tmp_path),
+    ]
+    (status, out, err), (bad_status, bad_out, bad_err) = [finish(p) for p in runs]
+    assert status == 2 and "ckpt_path" in one_error_line(err, out)
+    assert bad_status == 2 and one_error_line(bad_err, bad_out).startswith(f"error: {bad}: ")
+
+
+def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
+    """Resuming from the last.ckpt of a run that trained max_epochs epochs says there is
+    nothing left to train, before reading data, testing or writing results."""
+    run = tmp_path / "run"
+    args = [f"data.path={store}", *TINY_RUN, "trainer.max_epochs=1", f"hydra.run.dir={run}"]
+    status, out, err = finish(cli("train.py", args, tmp_path))
+    assert status == 0, err[-2000:]
+    last = run / "checkpoints" / "last.ckpt"
+    assert epochs_done(read_checkpoint(last)) == 1
+    check_resumable(last, 2)  # one more epoch is something to train
+    with pytest.raises(ConfigError, match="nothing left to train"):
+        check_resumable(last, 1)
+    again = tmp_path / "again"
+    resume = [*args[:-1], f"ckpt_path={last}", f"hydra.run.dir={again}"]
+    status, out, err = finish(cli("train.py", resume, tmp_path))
+    assert status == 2 and "nothing left to train" in one_error_line(err, out)
+    assert not (again / "results.json").exists()
+
+
+@pytest.mark.parametrize(
+    "chosen, stored, expected",
+    [
+        ("wiki", "wiki", "wiki"),
+        ("wiki", "uci", None),  # refused
+        ("uci", "mirflickr", None),
+        ("synthetic", "wiki", None),
+        ("wiki", "my_arrays", "my_arrays"),  # a dataset without a config: taken as it is
+        ("wiki", None, "wiki"),
+        (None, "uci", "uci"),
+    ],
+)
+def test_the_dataset_comes_from_the_store(
+    monkeypatch: pytest.MonkeyPatch, chosen: str, stored: str, expected: str | None
+) -> None:
+    monkeypatch.setattr(records, "_choice", lambda group: chosen if group == "data" else None)
+    attrs = {} if stored is None else {"dataset": stored}
+    if expected is None:
+        with pytest.raises(DataError, match=rf"^s\.h5 \[dataset\]: the store holds '{stored}'"):
+            records.store_dataset("s.h5", attrs)
+    else:
+        assert records.store_dataset("s.h5", attrs) == expected
+
+
+def test_a_store_of_another_dataset_is_refused(store: Path, tmp_path: Path) -> None:
+    model = [o for o in TINY_RUN if not o.startswith("data.")]  # wiki has no generator
+    args = ["data=wiki", f"data.path={store}", *model, f"hydra.run.dir={tmp_path / 'run'}"]
+    status, out, err = finish(cli("train.py", args, tmp_path))
+    line = one_error_line(err, out)
+    assert status == 2 and line.startswith(f"error: {store} [dataset]: ")
+    assert "'synthetic'" in line and "data=wiki" in line
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
+    start = time.monotonic()
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() - start < timeout, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_prints_the_command_that_resumes_in_the_same_directory(
+    store: Path, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    args = [f"data.path={store}", *TINY_RUN, "trainer.max_epochs=500", f"paths.log_dir={logs}"]
+    process = cli("train.py", args, tmp_path)
+    runs = logs / "train" / "runs"
+    wait_for(runs, process)
+    (run,) = runs.iterdir()
+    wait_for(run / "checkpoints" / "last.ckpt", process)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    status, out, err = finish(process)
+    line = one_error_line(err, out)
+    assert status == 130 and line.startswith("error: interrupted; resume")
+    command = shlex.split(line.split(" with: ", 1)[1])
+    assert f"hydra.run.dir={run}" in command
+    assert f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}" in command
+    done = epochs_done(read_checkpoint(run / "checkpoints" / "last.ckpt"))
+    assert command[0] == "python" and command[1].endswith("train.py")
+    resumed = subprocess.run(
+        [sys.executable, *command[1:], f"trainer.max_epochs={done + 1}"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert list(runs.iterdir()) == [run]  # no new run directory
+    results = json.loads((run / "results.json").read_text())
+    assert results["status"] == "completed" and "test/map@50" in results["metrics"]
+    assert epochs_done(read_checkpoint(run / "checkpoints" / "last.ckpt")) == done + 1
