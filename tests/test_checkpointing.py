@@ -48,8 +48,13 @@ class Scripted(L.LightningModule):
 
 
 def fit(
-    tmp_path: Path, callback_class: type, scores: list[float] = SCORES, **trainer_args
+    tmp_path: Path,
+    callback_class: type,
+    scores: list[float] = SCORES,
+    ckpt_path: Path | None = None,
+    **trainer_args,
 ) -> tuple[Scripted, Path]:
+    """Fit a Scripted model for len(scores) epochs (from `ckpt_path` if given)."""
     checkpoint = callback_class(
         dirpath=tmp_path,
         filename="epoch_{epoch:03d}",
@@ -69,7 +74,7 @@ def fit(
         num_sanity_val_steps=0,
         **trainer_args,
     )
-    trainer.fit(model)
+    trainer.fit(model, ckpt_path=ckpt_path)
     assert checkpoint.last_model_path == str(tmp_path / "last.ckpt")
     return model, tmp_path / "last.ckpt"
 
@@ -135,24 +140,7 @@ def test_resuming_from_a_linked_last_checkpoint(tmp_path: Path) -> None:
     assert last.is_symlink()
     best = tmp_path / os.readlink(last)
     before = load(best)["state_dict"]
-    checkpoint = EpochEndCheckpoint(
-        dirpath=tmp_path,
-        filename="epoch_{epoch:03d}",
-        monitor="val/score",
-        mode="max",
-        save_last=True,
-        save_top_k=1,
-        auto_insert_metric_name=False,
-    )
-    trainer = L.Trainer(
-        max_epochs=3,
-        callbacks=[checkpoint],
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(Scripted([1.0, 2.0, 0.0]), ckpt_path=last)
+    fit(tmp_path, EpochEndCheckpoint, [1.0, 2.0, 0.0], ckpt_path=last)
     assert not last.is_symlink() and load(last)["epoch"] == 2
     after = load(best)
     assert "optimizer_states" not in after

@@ -4,8 +4,6 @@
 import json
 import multiprocessing
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +14,17 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from cli_runs import TINY_ARGS, TINY_STORE, start
+
 from src.utils import run_dirs
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_STORE = dict(
-    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
-)
 TINY_RUN = [
-    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
-    "model.code_length=16",
-    "model.hidden_dim=32",
-    "model.gcn_dim=16",
+    *TINY_ARGS,
     "model.eval_ks=[1]",
-    "trainer=cpu",
     "trainer.max_epochs=1",
     "+trainer.limit_train_batches=2",
     "logger=none",
-    "extras.print_config=false",
-    "extras.enforce_tags=false",
 ]
 
 
@@ -109,14 +100,6 @@ def test_default_run_and_sweep_dirs_are_claimed(config: str, tmp_path: Path) -> 
         assert Path(first).is_dir()
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "src" / "train.py"), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True, stderr=subprocess.STDOUT
-    )
-
-
 @pytest.mark.parametrize("n_runs", [2, pytest.param(4, marks=pytest.mark.slow)])
 def test_trainings_started_together_write_into_their_own_directories(
     tmp_path: Path, n_runs: int
@@ -130,9 +113,10 @@ def test_trainings_started_together_write_into_their_own_directories(
     same = "hydra.run.dir=${unique_dir:" + str(tmp_path / "runs" / "same") + "}"
     seeds = list(range(n_runs))
     processes = [
-        _start([f"data.path={store}", *TINY_RUN, f"seed={seed}", same], tmp_path) for seed in seeds
+        start("train.py", [f"data.path={store}", *TINY_RUN, f"seed={seed}", same], tmp_path)
+        for seed in seeds
     ]
-    outputs = [process.communicate(timeout=600)[0] for process in processes]
+    outputs = ["\n".join(process.communicate(timeout=600)) for process in processes]
     assert [p.returncode for p in processes] == [0] * n_runs, "\n".join(o[-2000:] for o in outputs)
     runs = sorted((tmp_path / "runs").iterdir())
     assert [run.name for run in runs] == ["same"] + [f"same_{n}" for n in range(1, n_runs)]

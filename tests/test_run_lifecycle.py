@@ -15,34 +15,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from cli_runs import TINY_ARGS, TINY_STORE, start
+
 from src.data.synthetic import make_synthetic
 from src.utils import records
 from src.utils.checkpoints import check_resumable, epochs_done, read_checkpoint
 from src.utils.errors import ConfigError, DataError
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_STORE = dict(
-    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
-)
-TINY_RUN = [
-    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
-    "model.code_length=16",
-    "model.hidden_dim=32",
-    "model.gcn_dim=16",
-    "model.eval_ks=[1]",
-    "trainer=cpu",
-    "logger=none",
-    "extras.print_config=false",
-    "extras.enforce_tags=false",
-]
-
-
-def cli(script: str, args: list[str], cwd: Path, **popen: object) -> subprocess.Popen:
-    command = [sys.executable, str(ROOT / "src" / script), *args]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+TINY_RUN = [*TINY_ARGS, "model.eval_ks=[1]", "logger=none"]
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -110,8 +90,8 @@ def test_eval_without_or_with_a_bad_checkpoint_is_one_line(tmp_path: Path) -> No
     bad = tmp_path / "random.ckpt"
     bad.write_bytes(os.urandom(2048))
     runs = [
-        cli("eval.py", quiet, tmp_path),
-        cli("eval.py", [*quiet, f"ckpt_path={bad}"], tmp_path),
+        start("eval.py", quiet, tmp_path),
+        start("eval.py", [*quiet, f"ckpt_path={bad}"], tmp_path),
     ]
     (status, out, err), (bad_status, bad_out, bad_err) = [finish(p) for p in runs]
     assert status == 2 and "ckpt_path" in one_error_line(err, out)
@@ -123,7 +103,7 @@ def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
     nothing left to train, before reading data, testing or writing results."""
     run = tmp_path / "run"
     args = [f"data.path={store}", *TINY_RUN, "trainer.max_epochs=1", f"hydra.run.dir={run}"]
-    status, out, err = finish(cli("train.py", args, tmp_path))
+    status, out, err = finish(start("train.py", args, tmp_path))
     assert status == 0, err[-2000:]
     last = run / "checkpoints" / "last.ckpt"
     assert epochs_done(read_checkpoint(last)) == 1
@@ -132,7 +112,7 @@ def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
         check_resumable(last, 1)
     again = tmp_path / "again"
     resume = [*args[:-1], f"ckpt_path={last}", f"hydra.run.dir={again}"]
-    status, out, err = finish(cli("train.py", resume, tmp_path))
+    status, out, err = finish(start("train.py", resume, tmp_path))
     assert status == 2 and "nothing left to train" in one_error_line(err, out)
     assert not (again / "results.json").exists()
 
@@ -164,7 +144,7 @@ def test_the_dataset_comes_from_the_store(
 def test_a_store_of_another_dataset_is_refused(store: Path, tmp_path: Path) -> None:
     model = [o for o in TINY_RUN if not o.startswith("data.")]  # wiki has no generator
     args = ["data=wiki", f"data.path={store}", *model, f"hydra.run.dir={tmp_path / 'run'}"]
-    status, out, err = finish(cli("train.py", args, tmp_path))
+    status, out, err = finish(start("train.py", args, tmp_path))
     line = one_error_line(err, out)
     assert status == 2 and line.startswith(f"error: {store} [dataset]: ")
     assert "'synthetic'" in line and "data=wiki" in line
@@ -183,7 +163,7 @@ def test_ctrl_c_prints_the_command_that_resumes_in_the_same_directory(
 ) -> None:
     logs = tmp_path / "logs"
     args = [f"data.path={store}", *TINY_RUN, "trainer.max_epochs=500", f"paths.log_dir={logs}"]
-    process = cli("train.py", args, tmp_path)
+    process = start("train.py", args, tmp_path)
     runs = logs / "train" / "runs"
     wait_for(runs, process)
     (run,) = runs.iterdir()

@@ -13,26 +13,14 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from cli_runs import TINY_ARGS, TINY_STORE
+
 from src.data.synthetic import make_synthetic
 from src.utils.run_dirs import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_STORE = dict(
-    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
-)
-# tiny networks, one epoch, no rich output: a run takes a few seconds on a CPU
-TINY_RUN = [
-    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
-    "model.code_length=16",
-    "model.hidden_dim=32",
-    "model.gcn_dim=16",
-    "model.eval_ks=[1,100]",
-    "trainer=cpu",
-    "trainer.max_epochs=1",
-    "logger=csv",
-    "extras.print_config=false",
-    "extras.enforce_tags=false",
-]
+# one epoch: a run takes a few seconds on a CPU
+TINY_RUN = [*TINY_ARGS, "model.eval_ks=[1,100]", "trainer.max_epochs=1", "logger=csv"]
 TEST_METRICS = ("test/i2t_map@50", "test/t2i_map@50", "test/map@50", "test/map@all")
 
 
