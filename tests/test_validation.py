@@ -216,12 +216,22 @@ def test_bad_modes_and_sets_are_config_errors(tmp_path) -> None:
         validation_sets(splits, np.array([4, 6]), "official")
 
 
+def _canonical_correlations(path: Path, rows: np.ndarray) -> np.ndarray:
+    """Canonical correlations of the image and text of ``rows`` (centred): singular values of
+    Q_x^T Q_y for orthonormal bases of the two column spaces (Bjorck-Golub)."""
+    with h5py.File(path, "r") as h5:
+        X, Y = (h5[key][()][rows].astype(np.float64) for key in ("image", "text"))
+    X, Y = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    return np.linalg.svd(np.linalg.qr(X)[0].T @ np.linalg.qr(Y)[0], compute_uv=False)
+
+
 @pytest.mark.parametrize("mode", ["official", "heldout"])
 def test_train_py_tests_a_best_checkpoint_only_if_chosen_on_heldout_pairs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
 ) -> None:
     """CCA-ITQ (no gradient, fast) on a Wiki-like store; `_checkpoints` is made to report a
-    distinct best checkpoint, as after a run whose validation peaked before the last epoch."""
+    distinct best checkpoint, as after a run whose validation peaked before the last epoch.
+    Also: results.json records the mode, and the closed-form fit used the rows trained on."""
     import src.train
     from test_cca_itq import compose_run
 
@@ -241,9 +251,17 @@ def test_train_py_tests_a_best_checkpoint_only_if_chosen_on_heldout_pairs(
         "extras.print_config=false",
         "extras.enforce_tags=false",
     ]
-    metrics, _ = src.train.train(compose_run(overrides, tmp_path / "run"))
+    metrics, objects = src.train.train(compose_run(overrides + ["model.reg=0"], tmp_path / "run"))
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["val_mode"] == mode and "test/map@50" in metrics
+    # the closed-form fit saw exactly the rows trained on: its canonical correlations are
+    # those of these rows (computed here by another route), not of the whole train split
+    train, val = read_split(path, "train"), read_split(path, "val")
+    fitted = np.setdiff1d(train, val) if mode == "heldout" else train
+    other = train if mode == "heldout" else np.setdiff1d(train, val)
+    rho = objects["model"].correlations.numpy()[:7]  # k = min(12, 7) pairs
+    np.testing.assert_allclose(rho, _canonical_correlations(path, fitted), atol=1e-5)
+    assert not np.allclose(rho, _canonical_correlations(path, other), atol=1e-5)
     if mode == "heldout":
         assert "best/test/map@50" in results["best_metrics"]
     else:
