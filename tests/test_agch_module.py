@@ -43,17 +43,24 @@ def make_trainer(tmp_path: Path, max_epochs: int = 1, callbacks=(), **kwargs) ->
     return L.Trainer(**(args | kwargs))
 
 
+# the modules each optimiser holds, per hash_grouping (docs/model.md)
+GROUPS = {
+    "design": (
+        ("image_encoder", "text_encoder", "fusion"),
+        ("gcn_image", "gcn_text", "hash_layer"),
+    ),
+    "paper": (
+        ("image_encoder", "text_encoder", "fusion", "hash_layer"),
+        ("gcn_image", "gcn_text"),
+    ),
+}
+
+
 def named_groups(model: AGCHModule) -> tuple[dict, dict]:
-    f = {
-        n: p
-        for n, p in model.named_parameters()
-        if n.split(".")[0] in ("image_encoder", "text_encoder", "fusion")
-    }
-    b = {
-        n: p
-        for n, p in model.named_parameters()
-        if n.split(".")[0] in ("gcn_image", "gcn_text", "hash_layer")
-    }
+    """Parameters of opt_f's and opt_b's modules, by name, written out per grouping."""
+    f_mods, b_mods = GROUPS[model.hparams.hash_grouping]
+    f = {n: p for n, p in model.named_parameters() if n.split(".")[0] in f_mods}
+    b = {n: p for n, p in model.named_parameters() if n.split(".")[0] in b_mods}
     assert len(f) + len(b) == len(list(model.parameters()))
     return f, b
 
@@ -96,9 +103,10 @@ def _same(a, b) -> bool:
     return torch.equal(a, b)
 
 
-def test_phases_update_only_their_own_parameters(synthetic_store, tmp_path):
+@pytest.mark.parametrize("grouping", ["design", "paper"])
+def test_phases_update_only_their_own_parameters(synthetic_store, tmp_path, grouping):
     dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
-    model = make_module(dm)
+    model = make_module(dm, hash_grouping=grouping)
     recorder = PhaseRecorder(model)
     make_trainer(tmp_path, limit_train_batches=3, limit_val_batches=0).fit(model, dm)
     f_names, b_names = (set(g) for g in named_groups(model))
@@ -109,6 +117,31 @@ def test_phases_update_only_their_own_parameters(synthetic_store, tmp_path):
         # the backward of a phase left every gradient of the frozen group untouched
         assert not (rec["grad_changed"] & other), f"step {i}: gradient reached a frozen group"
         assert rec["grad_changed"] == own
+
+
+@pytest.mark.parametrize("grouping", ["design", "paper"])
+def test_each_optimiser_holds_its_grouping(grouping):
+    model = AGCHModule(image_dim=4, text_dim=4, hash_grouping=grouping, lr_hash=0.5, **TINY)
+    opt_f, opt_b = model.configure_optimizers()
+    held = [{id(p) for g in opt.param_groups for p in g["params"]} for opt in (opt_f, opt_b)]
+    want = [{id(p) for p in group.values()} for group in named_groups(model)]
+    assert held == want
+    lrs = {
+        g["name"]: (g["lr"], {id(p) for p in g["params"]})
+        for opt in (opt_f, opt_b)
+        for g in opt.param_groups
+    }
+    hp = model.hparams
+    if grouping == "paper":  # each hash layer at its encoder's learning rate, no "hash" group
+        image = {
+            id(p) for m in (model.image_encoder, model.hash_layer.image) for p in m.parameters()
+        }
+        text = {id(p) for m in (model.text_encoder, model.hash_layer.text) for p in m.parameters()}
+        assert lrs["image"] == (hp.lr_image, image) and lrs["text"] == (hp.lr_text, text)
+        assert "hash" not in lrs
+    else:
+        assert lrs["hash"] == (0.5, {id(p) for p in model.hash_layer.parameters()})
+        assert lrs["image"] == (hp.lr_image, {id(p) for p in model.image_encoder.parameters()})
 
 
 def test_phase_f_targets_are_detached(synthetic_store):

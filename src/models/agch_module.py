@@ -3,12 +3,14 @@
 Per batch (``schedule="alternate"``, docs/method.md, "Optimisation"):
 
 - phase F: ``opt_f`` (image encoder, text encoder, fusion projection) steps on L, with the GCN
-  codes B^gv, B^gt as detached targets; gradients pass through the frozen hash layer.
-- phase B: ``opt_b`` (both GCNs, the hash layer) steps on L, with f^v, f^t, B^h detached and
-  recomputed by the encoders just updated.
+  codes B^gv, B^gt as detached targets; gradients pass through the hash layer, which is
+  frozen under ``hash_grouping="design"`` and trains with its encoder under ``"paper"``.
+- phase B: ``opt_b`` (both GCNs, and the hash layer under ``"design"``) steps on L, with
+  f^v, f^t, B^h detached and recomputed by the encoders just updated.
 
 ``schedule="joint"`` is the other reading of the paper: one backward of L, both step.
-Lightning counts two optimiser steps per batch in ``trainer.global_step``.
+Lightning counts two optimiser steps per batch in ``trainer.global_step``. The gap weights
+of L follow ``loss_scale`` (Eqs. (13)-(16), `src.models.losses.gap_weights`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class AGCHModule(CrossModalHashingModule):
         gcn_bias: str = "none",
         input_norm: str = "standardize",
         schedule: str = "alternate",
+        hash_grouping: str = "design",
         optimizer: str = "sgd",
         lr_image: float = 1e-4,
         lr_text: float = 1e-2,
@@ -263,20 +266,24 @@ class AGCHModule(CrossModalHashingModule):
 
     # --------------------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """opt_f: encoders + fusion; opt_b: GCNs + hash layer; per-module learning rates."""
+        """opt_f: encoders + fusion; opt_b: GCNs; the hash layer per ``hash_grouping``:
+        "design" puts it in opt_b at lr_hash, "paper" puts each modality's hash layer with its
+        encoder in opt_f at that encoder's learning rate (docs/model.md)."""
         hp = self.hparams
+        image, text = [*self.image_encoder.parameters()], [*self.text_encoder.parameters()]
+        gcn = [*self.gcn_image.parameters(), *self.gcn_text.parameters()]
+        groups_b = [{"params": gcn, "lr": hp.lr_gcn, "name": "gcn"}]
+        if hp.hash_grouping == "paper":
+            image += [*self.hash_layer.image.parameters()]
+            text += [*self.hash_layer.text.parameters()]
+        else:
+            groups_b.append(
+                {"params": self.hash_layer.parameters(), "lr": hp.lr_hash, "name": "hash"}
+            )
         groups_f = [
-            {"params": self.image_encoder.parameters(), "lr": hp.lr_image, "name": "image"},
-            {"params": self.text_encoder.parameters(), "lr": hp.lr_text, "name": "text"},
+            {"params": image, "lr": hp.lr_image, "name": "image"},
+            {"params": text, "lr": hp.lr_text, "name": "text"},
             {"params": self.fusion.parameters(), "lr": hp.lr_fusion, "name": "fusion"},
-        ]
-        groups_b = [
-            {
-                "params": [*self.gcn_image.parameters(), *self.gcn_text.parameters()],
-                "lr": hp.lr_gcn,
-                "name": "gcn",
-            },
-            {"params": self.hash_layer.parameters(), "lr": hp.lr_hash, "name": "hash"},
         ]
         optimizers = [self._make_optimizer(groups_f), self._make_optimizer(groups_b)]
         for opt in optimizers:

@@ -19,6 +19,7 @@ CHOICES = {
     "loss_scale": LOSS_SCALES,
     "gcn_bias": GCN_BIASES,
     "schedule": ("alternate", "joint"),
+    "hash_grouping": ("design", "paper"),
     "optimizer": ("sgd", "adam"),
 }
 
