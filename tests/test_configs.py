@@ -1,7 +1,6 @@
 """Every option of every config group composes, resolves and names importable targets."""
 
 import tempfile
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -141,23 +140,3 @@ def test_debug_options(option: str) -> None:
     cfg = compose_cfg("train.yaml", [f"debug={option}"])
     check_resolves(cfg)
     assert cfg.task_name == "debug" and cfg.trainer.accelerator == "cpu"
-
-
-@pytest.mark.skipif(
-    find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
-    reason="hydra-optuna-sweeper is the optional [sweep] extra",
-)
-def test_optuna_search_composes() -> None:
-    cfg = compose_cfg("train.yaml", ["hparams_search=optuna"])
-    assert cfg.hydra.sweeper.direction == "maximize"
-    assert cfg.optimized_metric == "val/map@50"
-
-
-def test_optuna_search_space_names_model_keys() -> None:
-    search = OmegaConf.load(CONFIGS / "hparams_search" / "optuna.yaml")
-    assert set(search.hydra.sweeper.params) == {
-        "model.alpha",
-        "model.beta",
-        "model.lam",
-        "model.code_length",
-    }

@@ -258,3 +258,28 @@ def test_graph_convolution_bias_hand_computed():
     torch.testing.assert_close(got, torch.tensor([[-1.0], [-1.0]]))
     with_after = layers["after"](H, torch.ones(2, 2))  # A (H W) + b = [[3 - 2]] = [[1]]
     torch.testing.assert_close(with_after, torch.tensor([[1.0], [1.0]]))
+
+
+@pytest.mark.parametrize("input_norm", ["standardize", "none"])
+@pytest.mark.parametrize("text_norm", [None, "standardize", "none", "l2"])
+def test_encoder_inputs_follow_input_norm_and_text_norm(input_norm, text_norm):
+    from src.models.djsrh_module import DJSRHModule
+
+    model = DJSRHModule(
+        image_dim=2, text_dim=2, hidden_dim=4, input_norm=input_norm, text_norm=text_norm
+    )
+    model.set_input_stats(
+        {
+            "image_mean": [1.0, 2.0],
+            "image_std": [2.0, 4.0],
+            "text_mean": [0.5, 0.5],
+            "text_std": [0.5, 0.25],
+        }
+    )
+    x_v, x_t = torch.tensor([[3.0, 6.0]]), torch.tensor([[3.0, 4.0]])
+    got_v, got_t = model.normalise_inputs(x_v, x_t)
+    want_v = [[1.0, 1.0]] if input_norm == "standardize" else [[3.0, 6.0]]
+    text_mode = text_norm or input_norm
+    want_t = {"standardize": [[5.0, 14.0]], "none": [[3.0, 4.0]], "l2": [[0.6, 0.8]]}[text_mode]
+    torch.testing.assert_close(got_v, torch.tensor(want_v))
+    torch.testing.assert_close(got_t, torch.tensor(want_t))

@@ -21,12 +21,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from src.models.base import Batch, CrossModalHashingModule
-from src.models.checks import check_hparams
-from src.models.components import FusionProjection, GCNHash, HashLayer, MLPEncoder
-from src.models.losses import compute_loss, gap_weights
-from src.models.similarity import aggregated_similarity, graph_adjacency
-from src.utils.errors import TrainingError
+from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
+from src.models.components import GCN_BIASES, FusionProjection, GCNHash, HashLayer, MLPEncoder
+from src.models.losses import LOSS_SCALES, compute_loss, gap_weights
+from src.models.similarity import (
+    ADJACENCIES,
+    COMPONENTS,
+    DISTANCES,
+    GAMMA_MODES,
+    SCALES,
+    aggregated_similarity,
+    graph_adjacency,
+)
 
 
 class AGCHModule(CrossModalHashingModule):
@@ -34,6 +40,29 @@ class AGCHModule(CrossModalHashingModule):
 
     # the config name of the method (configs/model/agch.yaml), as results.json names it
     method_name = "agch"
+    RULES = dict(
+        positive_ints=("hidden_dim", "gcn_dim"),
+        non_negative=(
+            *("alpha", "beta", "lam", "tuned_lam_factor", "delta", "gamma_v", "gamma_t"),
+            *("momentum", "weight_decay", "warmup_epochs", "grad_clip"),
+        ),
+        positive=("rho", "lr_image", "lr_text", "lr_fusion", "lr_hash", "lr_gcn"),
+        bools=("use_fusion", "use_gcn", "fused_optimizer"),
+        choices={
+            "gamma_mode": GAMMA_MODES,
+            "distance": DISTANCES,
+            "s_scale": SCALES,
+            "adjacency": ADJACENCIES,
+            "similarity": COMPONENTS,
+            "loss_scale": LOSS_SCALES,
+            "gcn_bias": GCN_BIASES,
+            "input_norm": INPUT_NORMS,
+            "text_norm": TEXT_NORMS,
+            "schedule": ("alternate", "joint"),
+            "hash_grouping": ("design", "paper"),
+            "optimizer": ("sgd", "adam"),
+        },
+    )
 
     def __init__(
         self,
@@ -60,6 +89,7 @@ class AGCHModule(CrossModalHashingModule):
         use_gcn: bool = True,
         gcn_bias: str = "none",
         input_norm: str = "standardize",
+        text_norm: str | None = None,
         schedule: str = "alternate",
         hash_grouping: str = "design",
         optimizer: str = "sgd",
@@ -79,19 +109,7 @@ class AGCHModule(CrossModalHashingModule):
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,
     ) -> None:
-        eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
-        check_hparams(dict(locals()))
-        super().__init__(
-            image_dim,
-            text_dim,
-            eval_topk,
-            eval_ks,
-            eval_ties,
-            collapse_threshold,
-            stop_on_collapse,
-        )
-        self.save_hyperparameters()
-        self.automatic_optimization = False
+        super().__init__(dict(locals()))
         self.image_encoder = MLPEncoder(image_dim, hidden_dim)
         self.text_encoder = MLPEncoder(text_dim, hidden_dim)
         self.hash_layer = HashLayer(hidden_dim, code_length)
@@ -117,32 +135,18 @@ class AGCHModule(CrossModalHashingModule):
 
     def features(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """Raw features x_v (m, Dv), x_t (m, Dt) -> f^v, f^t (m, hidden_dim)."""
-        if self.hparams.input_norm == "standardize":
-            x_v, x_t = self.standardise(x_v, x_t)
+        x_v, x_t = self.normalise_inputs(x_v, x_t)
         return self.image_encoder(x_v), self.text_encoder(x_t)
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """B^v, B^t (m, c): the test-time branches (encoders and hash layer)."""
         return self.hash_layer(*self.features(x_v, x_t))
 
-    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Continuous codes B^v, B^t (m, c) of the test-time branches."""
-        return self.continuous_codes(x_v, x_t)
-
     # ----------------------------------------------------------------------------- training
     def _similarity(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         hp = self.hparams
-        S = aggregated_similarity(
-            x_v,
-            x_t,
-            hp.gamma_v,
-            hp.gamma_t,
-            hp.rho,
-            hp.gamma_mode,
-            hp.distance,
-            hp.s_scale,
-            hp.similarity,
-        )  # (m, m), float32, no gradient
+        args = (hp.gamma_v, hp.gamma_t, hp.rho, hp.gamma_mode, hp.distance, hp.s_scale)
+        S = aggregated_similarity(x_v, x_t, *args, hp.similarity)  # (m, m) float32, no grad
         return S, graph_adjacency(S, hp.adjacency)
 
     def _loss(self, S: Tensor, codes: dict[str, Tensor], phase: str) -> dict[str, Tensor]:
@@ -151,27 +155,18 @@ class AGCHModule(CrossModalHashingModule):
         m = codes["B_v"].shape[0]  # the batch size at run time (not the configured one)
         lam_gap, l2_gap = gap_weights(hp.lam, m, hp.loss_scale, hp.tuned_lam_factor)
         terms = compute_loss(S, codes, hp.alpha, hp.beta, lam_gap, hp.delta, l2_gap)
-        if not torch.isfinite(terms["L"]):
-            self._raise_non_finite(terms, phase)
+        self.check_finite(terms, phase)
         return terms
-
-    def _raise_non_finite(self, terms: dict[str, Tensor], phase: str) -> None:
-        bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
-        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
-        last = getattr(callback, "last_model_path", "") or "none saved yet"
-        raise TrainingError(
-            f"non-finite loss in phase {phase} at epoch {self.current_epoch}, global step "
-            f"{self.global_step}: term {', '.join(bad)}; training stopped, last good "
-            f"checkpoint: {last}"
-        )
 
     def _step(self, opt: Any, loss: Tensor) -> None:
         opt.zero_grad()
         self.manual_backward(loss)
-        if self.hparams.grad_clip > 0:
-            self.clip_gradients(
-                opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
-            )
+        self._clip_and_step(opt)
+
+    def _clip_and_step(self, opt: Any) -> None:
+        clip = self.hparams.grad_clip
+        if clip > 0:
+            self.clip_gradients(opt, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         opt.step()
 
     def _codes(
@@ -190,8 +185,8 @@ class AGCHModule(CrossModalHashingModule):
         return codes
 
     def _phase_f(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
-        """Update encoders and fusion; GCN codes are detached targets (the hash layer is
-        frozen, the gradient flows through it into the encoders)."""
+        """Update opt_f's modules; GCN codes are detached targets (the gradient flows through
+        the hash layer into the encoders)."""
         opt_f = self.optimizers()[0]
         self.toggle_optimizer(opt_f)
         f_v, f_t = self.features(x_v, x_t)
@@ -203,7 +198,8 @@ class AGCHModule(CrossModalHashingModule):
         return terms
 
     def _phase_b(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
-        """Update the GCNs and the hash layer; f^v, f^t and B^h are detached."""
+        """Update opt_b's modules (GCNs, the hash layer under "design"); f^v, f^t, B^h are
+        detached."""
         opt_b = self.optimizers()[1]
         self.toggle_optimizer(opt_b)
         with torch.no_grad():
@@ -224,11 +220,7 @@ class AGCHModule(CrossModalHashingModule):
         opt_b.zero_grad()
         self.manual_backward(terms["L"])
         for opt in (opt_f, opt_b):
-            if self.hparams.grad_clip > 0:
-                self.clip_gradients(
-                    opt, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm"
-                )
-            opt.step()
+            self._clip_and_step(opt)
         self.record_codes(codes["B_v"], codes["B_t"])
         return terms
 

@@ -1,27 +1,39 @@
-"""What every cross-modal hashing method of the project shares: input standardisation, the
-evaluation protocol (docs/method.md) and the code-collapse detector.
+"""What every cross-modal hashing method of the project shares: the constructor's checks and
+hyper-parameters, the encoder inputs, binarisation (Eq. (1)), the non-finite-loss error, the
+code-collapse detectors and the evaluation protocol (docs/method.md).
 
-A method subclasses `CrossModalHashingModule`, builds its networks, implements
-`continuous_codes` (the test-time branches) and its own training; validation and testing
-encode the query and retrieval sets with sign (Eq. (1): sign(0) = -1) and log ``val/...`` and
-``test/...`` through `CrossModalRetrievalMetric`, identically for every method.
+A method subclasses `CrossModalHashingModule`, declares its hyper-parameter ``RULES``,
+passes its constructor's arguments (``dict(locals())``) to this constructor, builds its
+networks, implements `continuous_codes` (the test-time branches) and its own training;
+validation and testing encode the query and retrieval sets with `sign_codes` and log
+``val/...`` and ``test/...`` through `CrossModalRetrievalMetric`, identically for every method.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from src.metrics.retrieval import CrossModalRetrievalMetric
+from src.models.checks import check_eval_hparams, check_rules
+from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
 from src.utils.errors import TrainingError
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
+
+# checkpoint entry naming the LightningModule class (a plain string: weights_only loading works)
+MODULE_CLASS_KEY = "module_class"
+# encoder inputs (docs/model.md, "Encoder inputs"); text_norm None follows input_norm
+INPUT_NORMS = ("standardize", "none")
+TEXT_NORMS = (None, "standardize", "none", "l2")
+# |val mAP - all-ties mAP| at or below this in both directions is a collapsed validation
+ALL_TIES_TOLERANCE = 0.005
 
 
 def sign_codes(B: Tensor) -> Tensor:
@@ -30,48 +42,32 @@ def sign_codes(B: Tensor) -> Tensor:
     return torch.where(B > 0, 1.0, -1.0).float()
 
 
-def code_statistics(codes: Tensor) -> tuple[float, float]:
-    """(fraction of distinct codes, bit balance) of codes (n, c) in {-1, +1}.
-
-    Bit balance is 1 - mean_k |mean_i b_ik|: 1 when every bit splits the items in half, 0 when
-    every bit is constant.
-    """
-    distinct = torch.unique(codes, dim=0).shape[0] / codes.shape[0]
-    balance = 1.0 - codes.float().mean(dim=0).abs().mean().item()
-    return float(distinct), float(balance)
-
-
-# checkpoint entry naming the LightningModule class (a plain string: weights_only loading works)
-MODULE_CLASS_KEY = "module_class"
-
-
 class CrossModalHashingModule(L.LightningModule):
-    """Base of the hashing methods: standardised inputs, sign codes, retrieval evaluation."""
+    """Base of the hashing methods: checked hyper-parameters, encoder inputs, sign codes,
+    collapse detection, retrieval evaluation."""
 
     # each method sets its config name (configs/model/<name>.yaml)
     method_name: str = ""
+    # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
+    RULES: ClassVar[dict[str, Any]] = {}
 
-    def __init__(
-        self,
-        image_dim: int,
-        text_dim: int,
-        eval_topk: int = 50,
-        eval_ks: Sequence[int] = (1, 100, 500, 1000),
-        eval_ties: str = "stable",
-        collapse_threshold: float = 0.05,
-        stop_on_collapse: bool = False,
-    ) -> None:
+    def __init__(self, hp: dict[str, Any]) -> None:
+        """``hp``: the subclass constructor's arguments. Raises `ConfigError` (one line naming
+        the key) for an impossible value; saves them as the hyper-parameters."""
         super().__init__()
-        # Encoder input standardisation (train-split statistics, saved in the checkpoint).
-        self.register_buffer("image_mean", torch.zeros(image_dim))
-        self.register_buffer("image_std", torch.ones(image_dim))
-        self.register_buffer("text_mean", torch.zeros(text_dim))
-        self.register_buffer("text_std", torch.ones(text_dim))
-        metric_args = dict(topk=eval_topk, ks=tuple(eval_ks), ties=eval_ties)
+        hp = {k: v for k, v in hp.items() if k not in ("self", "__class__")}
+        check_eval_hparams(hp)
+        check_rules(hp, **self.RULES)
+        hp["eval_ks"] = [int(k) for k in hp["eval_ks"]]  # plain list: no OmegaConf in checkpoints
+        self.save_hyperparameters(hp)
+        self.automatic_optimization = False
+        # Encoder input statistics (train split), saved in the checkpoint.
+        for modality, dim in (("image", hp["image_dim"]), ("text", hp["text_dim"])):
+            self.register_buffer(f"{modality}_mean", torch.zeros(dim))
+            self.register_buffer(f"{modality}_std", torch.ones(dim))
+        metric_args = dict(topk=hp["eval_topk"], ks=tuple(hp["eval_ks"]), ties=hp["eval_ties"])
         self.val_metric = CrossModalRetrievalMetric(**metric_args)
         self.test_metric = CrossModalRetrievalMetric(**metric_args)
-        self.collapse_threshold = collapse_threshold
-        self.stop_on_collapse = stop_on_collapse
         self._epoch_codes: list[tuple[Tensor, Tensor]] = []
 
     # ----------------------------------------------------------------------------- encoding
@@ -85,19 +81,50 @@ class CrossModalHashingModule(L.LightningModule):
             value = torch.as_tensor(np.asarray(stats[key]), dtype=torch.float32)
             getattr(self, key).copy_(value)
 
-    def standardise(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """(x - train mean) / train std per modality, x_v (m, Dv), x_t (m, Dt)."""
-        return (x_v - self.image_mean) / self.image_std, (x_t - self.text_mean) / self.text_std
+    def normalise_inputs(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder inputs from raw features x_v (m, Dv), x_t (m, Dt): ``input_norm``
+        "standardize" ((x - train mean) / train std) or "none" for both modalities; the text
+        by ``text_norm`` when set ("l2": each row divided by its L2 norm)."""
+        image_mode = self.hparams.get("input_norm", "standardize")
+        text_mode = self.hparams.get("text_norm") or image_mode
+        if image_mode == "standardize":
+            x_v = (x_v - self.image_mean) / self.image_std
+        if text_mode == "standardize":
+            x_t = (x_t - self.text_mean) / self.text_std
+        elif text_mode == "l2":
+            x_t = F.normalize(x_t, dim=1)
+        return x_v, x_t
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """The test-time branches: real-valued codes (m, c) of the image and the text."""
         raise NotImplementedError
+
+    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Continuous codes (m, c) of the image and the text (`continuous_codes`)."""
+        return self.continuous_codes(x_v, x_t)
 
     @torch.no_grad()
     def encode(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1}."""
         B_v, B_t = self.continuous_codes(x_v, x_t)
         return sign_codes(B_v), sign_codes(B_t)
+
+    # ----------------------------------------------------------------------------- training
+    def check_finite(self, terms: dict[str, Tensor], phase: str = "") -> None:
+        """Raise a one-line `TrainingError` when the total ``terms["L"]`` is not finite, naming
+        the phase (if any), epoch, global step, the non-finite terms and the last good
+        checkpoint (``last.ckpt``, written at each epoch end)."""
+        if torch.isfinite(terms["L"]):
+            return
+        bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
+        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
+        last = getattr(callback, "last_model_path", "") or "none saved yet"
+        where = f" in phase {phase}" if phase else ""
+        raise TrainingError(
+            f"non-finite loss{where} at epoch {self.current_epoch}, global step "
+            f"{self.global_step}: term {', '.join(bad)}; training stopped, last good "
+            f"checkpoint: {last}"
+        )
 
     # ---------------------------------------------------------------------- collapse check
     def record_codes(self, B_v: Tensor, B_t: Tensor) -> None:
@@ -128,7 +155,7 @@ class CrossModalHashingModule(L.LightningModule):
             distinct, balance = code_statistics(codes)
             self.log(f"train/distinct_codes_{name}", distinct)
             self.log(f"train/bit_balance_{name}", balance)
-            if distinct < self.collapse_threshold:
+            if distinct < self.hparams.collapse_threshold:
                 self._report_collapse(name, codes.shape[0], distinct, balance)
         self._epoch_codes = []
 
@@ -136,10 +163,10 @@ class CrossModalHashingModule(L.LightningModule):
         message = (
             f"code collapse at epoch {self.current_epoch}: {name} codes take "
             f"{round(distinct * n)} distinct values for {n} training items (fraction "
-            f"{distinct:.4f} < collapse_threshold {self.collapse_threshold}), bit balance "
-            f"{balance:.3f}; lower the loss weights or the learning rates"
+            f"{distinct:.4f} < collapse_threshold {self.hparams.collapse_threshold}), bit "
+            f"balance {balance:.3f}; lower the loss weights or the learning rates"
         )
-        if self.stop_on_collapse:
+        if self.hparams.stop_on_collapse:
             raise TrainingError(message)
         rank_zero_warn(message)
 
@@ -155,14 +182,42 @@ class CrossModalHashingModule(L.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step(self.test_metric, batch, dataloader_idx)
 
-    def _log_metric(self, metric: CrossModalRetrievalMetric, prefix: str) -> None:
-        results = metric.compute()
-        metric.reset()
+    def _log_results(self, results: dict[str, Tensor | float], prefix: str) -> None:
         for name, value in results.items():
             self.log(f"{prefix}/{name}", float(value), add_dataloader_idx=False)
 
     def on_validation_epoch_end(self) -> None:
-        self._log_metric(self.val_metric, "val")
+        """``val/...`` metrics, ``val/collapsed`` (0 or 1) and ``val/objective``: the mean
+        mAP@k of both directions, or COLLAPSED_SCORE (-1) when the validation codes collapsed
+        (`src.models.collapse.validation_collapse`), so a search never picks a collapse."""
+        metric, hp = self.val_metric, self.hparams
+        results = metric.compute()
+        with metric.sync_context(
+            dist_sync_fn=metric.dist_sync_fn, should_sync=metric.sync_on_compute
+        ):
+            query, retrieval = metric._split("query"), metric._split("retrieval")
+        metric.reset()
+        k = hp.eval_topk
+        report = validation_collapse(
+            {"image": retrieval["image"], "text": retrieval["text"]},
+            {d: float(results[f"{d}_map@{k}"]) for d in ("i2t", "t2i")},
+            query["label"],
+            retrieval["label"],
+            k,
+            hp.eval_ties,
+            hp.collapse_threshold,
+            ALL_TIES_TOLERANCE,
+        )
+        if report.collapsed:
+            rank_zero_warn(
+                f"validation codes collapsed at epoch {self.current_epoch}: {report.reason}"
+            )
+        objective = COLLAPSED_SCORE if report.collapsed else float(results[f"map@{k}"])
+        self._log_results(
+            results | {"collapsed": float(report.collapsed), "objective": objective}, "val"
+        )
 
     def on_test_epoch_end(self) -> None:
-        self._log_metric(self.test_metric, "test")
+        results = self.test_metric.compute()
+        self.test_metric.reset()
+        self._log_results(results, "test")

@@ -37,7 +37,6 @@ import torch
 from torch import Tensor
 
 from src.models.base import Batch, CrossModalHashingModule, sign_codes
-from src.models.hparam_rules import check_eval_hparams, check_rules
 from src.utils.errors import ConfigError, TrainingError
 
 
@@ -115,6 +114,11 @@ class CCAITQModule(CrossModalHashingModule):
 
     # the config name of the method (configs/model/cca_itq.yaml), as results.json names it
     method_name = "cca_itq"
+    RULES = dict(
+        positive_ints=("n_iter",),
+        non_negative=("reg", "rho_power", "seed"),
+        unit_interval=("min_correlation",),
+    )
 
     def __init__(
         self,
@@ -132,26 +136,7 @@ class CCAITQModule(CrossModalHashingModule):
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,
     ) -> None:
-        eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
-        hp = dict(locals())
-        check_eval_hparams(hp)
-        check_rules(
-            hp,
-            positive_ints=("n_iter",),
-            non_negative=("reg", "rho_power", "seed"),
-            unit_interval=("min_correlation",),
-        )
-        super().__init__(
-            image_dim,
-            text_dim,
-            eval_topk,
-            eval_ks,
-            eval_ties,
-            collapse_threshold,
-            stop_on_collapse,
-        )
-        self.save_hyperparameters()
-        self.automatic_optimization = False
+        super().__init__(dict(locals()))
         self.register_buffer("W_image", torch.zeros(image_dim, code_length))
         self.register_buffer("W_text", torch.zeros(text_dim, code_length))
         self.register_buffer("R", torch.eye(code_length))
@@ -160,11 +145,7 @@ class CCAITQModule(CrossModalHashingModule):
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """x_std W R (m, c) of each modality."""
-        return self._project(*self.standardise(x_v, x_t))
-
-    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Continuous codes (m, c) of the image and the text."""
-        return self.continuous_codes(x_v, x_t)
+        return self._project(*self.normalise_inputs(x_v, x_t))
 
     # ----------------------------------------------------------------------------- fitting
     def on_train_epoch_start(self) -> None:
@@ -175,7 +156,7 @@ class CCAITQModule(CrossModalHashingModule):
         """Collect the standardised train features; fit after the epoch's last batch."""
         if self.trainer.world_size > 1:
             raise ConfigError("CCA-ITQ fits in one process: use trainer=cpu or trainer=gpu")
-        x_v, x_t = self.standardise(batch[0].float(), batch[1].float())
+        x_v, x_t = self.normalise_inputs(batch[0].float(), batch[1].float())
         self._train_features.append((x_v.detach(), x_t.detach()))
         if self.trainer.is_last_batch:
             self.fit_closed_form()

@@ -1,49 +1,72 @@
-"""Checks of AGCH's hyper-parameters, run at construction: one line naming the key."""
+"""Checks of a method's hyper-parameters by rule, run at construction: the first impossible
+value raises one `ConfigError` line naming the key ("model.<key>: expected ..., got ...").
+
+Every method declares its rules as a mapping of `check_rules` arguments (its ``RULES``);
+`src.models.base.CrossModalHashingModule` applies them with the evaluation keys' rules.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
 from typing import Any
 
-from src.models.hparam_rules import check_eval_hparams, check_rules
-from src.models.components import GCN_BIASES
-from src.models.losses import LOSS_SCALES
-from src.models.similarity import ADJACENCIES, COMPONENTS, DISTANCES, GAMMA_MODES, SCALES
+from src.utils.errors import ConfigError
 
-CHOICES = {
-    "gamma_mode": GAMMA_MODES,
-    "distance": DISTANCES,
-    "s_scale": SCALES,
-    "adjacency": ADJACENCIES,
-    "similarity": COMPONENTS,
-    "input_norm": ("standardize", "none"),
-    "loss_scale": LOSS_SCALES,
-    "gcn_bias": GCN_BIASES,
-    "schedule": ("alternate", "joint"),
-    "hash_grouping": ("design", "paper"),
-    "optimizer": ("sgd", "adam"),
-}
+EVAL_CHOICES = {"eval_ties": ("stable", "average")}
 
 
-def check_hparams(hp: dict[str, Any]) -> None:
-    """Raise `ConfigError` for the first impossible value (wrong type, sign or choice)."""
-    check_eval_hparams(hp)
+def _fail(key: str, expected: str, value: Any) -> None:
+    raise ConfigError(f"model.{key}: expected {expected}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_rules(
+    hp: Mapping[str, Any],
+    positive_ints: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+    positive: Iterable[str] = (),
+    unit_interval: Iterable[str] = (),
+    bools: Iterable[str] = (),
+    choices: Mapping[str, tuple[Any, ...]] | None = None,
+) -> None:
+    """Raise `ConfigError` for the first value of `hp` that breaks its rule."""
+    for key in positive_ints:
+        if not _is_int(hp[key]) or hp[key] <= 0:
+            _fail(key, "a positive integer", hp[key])
+    for key in non_negative:
+        if not _is_real(hp[key]) or hp[key] < 0:
+            _fail(key, "a non-negative number", hp[key])
+    for key in positive:
+        if not _is_real(hp[key]) or hp[key] <= 0:
+            _fail(key, "a positive number", hp[key])
+    for key in unit_interval:
+        if not _is_real(hp[key]) or not 0 <= hp[key] <= 1:
+            _fail(key, "a number in [0, 1]", hp[key])
+    for key in bools:
+        if not isinstance(hp[key], bool):
+            _fail(key, "true or false", hp[key])
+    for key, allowed in (choices or {}).items():
+        if hp[key] not in allowed:
+            _fail(key, f"one of {list(allowed)}", hp[key])
+
+
+def check_eval_hparams(hp: Mapping[str, Any]) -> None:
+    """The evaluation keys every `CrossModalHashingModule` takes."""
     check_rules(
         hp,
-        positive_ints=("hidden_dim", "gcn_dim"),
-        non_negative=(
-            "alpha",
-            "beta",
-            "lam",
-            "tuned_lam_factor",
-            "delta",
-            "gamma_v",
-            "gamma_t",
-            "momentum",
-            "weight_decay",
-            "warmup_epochs",
-            "grad_clip",
-        ),
-        positive=("rho", "lr_image", "lr_text", "lr_fusion", "lr_hash", "lr_gcn"),
-        bools=("use_fusion", "use_gcn", "fused_optimizer"),
-        choices=CHOICES,
+        positive_ints=("image_dim", "text_dim", "code_length", "eval_topk"),
+        unit_interval=("collapse_threshold",),
+        bools=("stop_on_collapse",),
+        choices=EVAL_CHOICES,
     )
+    ks = hp["eval_ks"]
+    if not ks or any(not _is_int(k) or k <= 0 for k in ks):
+        _fail("eval_ks", "a non-empty list of positive integers", ks)

@@ -28,16 +28,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from src.models.base import Batch, CrossModalHashingModule
-from src.models.hparam_rules import check_eval_hparams, check_rules
+from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
 from src.models.losses import rec
-from src.utils.errors import TrainingError
 
 TANH_SCALES = ("sqrt_epoch", "none")
 
@@ -107,6 +104,14 @@ class DJSRHModule(CrossModalHashingModule):
 
     # the config name of the method (configs/model/djsrh.yaml), as results.json names it
     method_name = "djsrh"
+    RULES = dict(
+        positive_ints=("hidden_dim",),
+        non_negative=("lambda1", "lambda2", "momentum", "weight_decay"),
+        positive=("mu", "lr_image", "lr_text"),
+        unit_interval=("beta", "eta"),
+        bools=("rescale_image", "rescale_text"),
+        choices={"tanh_scale": TANH_SCALES, "input_norm": INPUT_NORMS, "text_norm": TEXT_NORMS},
+    )
 
     def __init__(
         self,
@@ -123,6 +128,7 @@ class DJSRHModule(CrossModalHashingModule):
         rescale_text: bool = True,
         tanh_scale: str = "sqrt_epoch",
         input_norm: str = "standardize",
+        text_norm: str | None = None,
         lr_image: float = 1e-3,
         lr_text: float = 1e-2,
         momentum: float = 0.9,
@@ -133,34 +139,9 @@ class DJSRHModule(CrossModalHashingModule):
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,
     ) -> None:
-        eval_ks = [int(k) for k in eval_ks]  # plain list: no OmegaConf object in checkpoints
-        self._check(dict(locals()))
-        super().__init__(
-            image_dim,
-            text_dim,
-            eval_topk,
-            eval_ks,
-            eval_ties,
-            collapse_threshold,
-            stop_on_collapse,
-        )
-        self.save_hyperparameters()
-        self.automatic_optimization = False
+        super().__init__(dict(locals()))
         self.image_net = HashMLP(image_dim, hidden_dim, code_length)
         self.text_net = HashMLP(text_dim, hidden_dim, code_length)
-
-    @staticmethod
-    def _check(hp: dict[str, Any]) -> None:
-        check_eval_hparams(hp)
-        check_rules(
-            hp,
-            positive_ints=("hidden_dim",),
-            non_negative=("lambda1", "lambda2", "momentum", "weight_decay"),
-            positive=("mu", "lr_image", "lr_text"),
-            unit_interval=("beta", "eta"),
-            bools=("rescale_image", "rescale_text"),
-            choices={"tanh_scale": TANH_SCALES, "input_norm": ("standardize", "none")},
-        )
 
     @property
     def alpha(self) -> float:
@@ -171,25 +152,11 @@ class DJSRHModule(CrossModalHashingModule):
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """B_I, B_T (m, c) = tanh(alpha h) of the image and the text network."""
-        if self.hparams.input_norm == "standardize":
-            x_v, x_t = self.standardise(x_v, x_t)
+        x_v, x_t = self.normalise_inputs(x_v, x_t)
         alpha = self.alpha
         return torch.tanh(alpha * self.image_net(x_v)), torch.tanh(alpha * self.text_net(x_t))
 
-    def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Continuous codes B_I, B_T (m, c)."""
-        return self.continuous_codes(x_v, x_t)
-
     # ----------------------------------------------------------------------------- training
-    def _raise_non_finite(self, terms: dict[str, Tensor]) -> None:
-        bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
-        callback = self.trainer.checkpoint_callback
-        last = getattr(callback, "last_model_path", "") or "none saved yet"
-        raise TrainingError(
-            f"non-finite loss at epoch {self.current_epoch}, global step {self.global_step}: "
-            f"term {', '.join(bad)}; training stopped, last good checkpoint: {last}"
-        )
-
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         x_v, x_t = batch[0], batch[1]  # labels are never used: unsupervised
         hp = self.hparams
@@ -198,8 +165,7 @@ class DJSRHModule(CrossModalHashingModule):
         )  # (m, m), float32, no gradient
         B_I, B_T = self.continuous_codes(x_v, x_t)  # (m, c) each
         terms = djsrh_loss(S, B_I, B_T, hp.lambda1, hp.lambda2)
-        if not torch.isfinite(terms["L"]):
-            self._raise_non_finite(terms)
+        self.check_finite(terms)
         opt_image, opt_text = self.optimizers()
         opt_image.zero_grad()
         opt_text.zero_grad()
