@@ -261,7 +261,7 @@ def test_graph_convolution_bias_hand_computed():
 
 
 @pytest.mark.parametrize("input_norm", ["standardize", "none"])
-@pytest.mark.parametrize("text_norm", [None, "standardize", "none", "l2"])
+@pytest.mark.parametrize("text_norm", [None, "standardize", "none", "l2", "rms"])
 def test_encoder_inputs_follow_input_norm_and_text_norm(input_norm, text_norm):
     from src.models.djsrh_module import DJSRHModule
 
@@ -280,6 +280,8 @@ def test_encoder_inputs_follow_input_norm_and_text_norm(input_norm, text_norm):
     got_v, got_t = model.normalise_inputs(x_v, x_t)
     want_v = [[1.0, 1.0]] if input_norm == "standardize" else [[3.0, 6.0]]
     text_mode = text_norm or input_norm
-    want_t = {"standardize": [[5.0, 14.0]], "none": [[3.0, 4.0]], "l2": [[0.6, 0.8]]}[text_mode]
+    rms = [[0.6 * 2**0.5, 0.8 * 2**0.5]]  # x / (||x|| / sqrt(2)), ||x|| = 5
+    want = {"standardize": [[5.0, 14.0]], "none": [[3.0, 4.0]], "l2": [[0.6, 0.8]], "rms": rms}
+    want_t = want[text_mode]
     torch.testing.assert_close(got_v, torch.tensor(want_v))
     torch.testing.assert_close(got_t, torch.tensor(want_t))

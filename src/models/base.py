@@ -31,7 +31,7 @@ Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 MODULE_CLASS_KEY = "module_class"
 # encoder inputs (docs/model.md, "Encoder inputs"); text_norm None follows input_norm
 INPUT_NORMS = ("standardize", "none")
-TEXT_NORMS = (None, "standardize", "none", "l2")
+TEXT_NORMS = (None, "standardize", "none", "l2", "rms")
 # |val mAP - all-ties mAP| at or below this in both directions is a collapsed validation
 ALL_TIES_TOLERANCE = 0.005
 
@@ -84,15 +84,17 @@ class CrossModalHashingModule(L.LightningModule):
     def normalise_inputs(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """Encoder inputs from raw features x_v (m, Dv), x_t (m, Dt): ``input_norm``
         "standardize" ((x - train mean) / train std) or "none" for both modalities; the text
-        by ``text_norm`` when set ("l2": each row divided by its L2 norm)."""
+        by ``text_norm`` when set ("l2": each row divided by its L2 norm; "rms": by its root
+        mean square ||x|| / sqrt(Dt), so rows have norm sqrt(Dt) like standardised ones)."""
         image_mode = self.hparams.get("input_norm", "standardize")
         text_mode = self.hparams.get("text_norm") or image_mode
         if image_mode == "standardize":
             x_v = (x_v - self.image_mean) / self.image_std
         if text_mode == "standardize":
             x_t = (x_t - self.text_mean) / self.text_std
-        elif text_mode == "l2":
-            x_t = F.normalize(x_t, dim=1)
+        elif text_mode in ("l2", "rms"):
+            x_t = F.normalize(x_t, dim=1)  # (m, Dt), unit rows
+            x_t = x_t * x_t.shape[1] ** 0.5 if text_mode == "rms" else x_t
         return x_v, x_t
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
