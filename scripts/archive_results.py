@@ -3,9 +3,9 @@
 Each run lands in ``results/<dataset>/<method>/<bits>bit/seed<seed>/`` (a run with
 result-changing overrides beyond its experiment, such as an ablation, in
 ``results/<dataset>/<method>/<bits>bit/<overrides>/seed<seed>/``, see src/utils/run_setting.py),
-so that
-``python scripts/report.py results/`` regenerates the tables of docs/results.md from files kept
-in the repository (checkpoints and logs stay in logs/, which git ignores).
+so that ``python scripts/report.py results --update docs/results.md`` regenerates the tables
+of docs/results.md from files kept in the repository (checkpoints and logs stay in logs/,
+which git ignores).
 
     python scripts/archive_results.py logs/train/multiruns/2026-11-21_20-59-00 --dest results
 """

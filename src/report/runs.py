@@ -1,0 +1,123 @@
+"""The results.json files of runs, read, checked and grouped into the rows of a report.
+
+A row is (dataset, method, variant, bits); the variant is the result-changing overrides beyond
+the experiment (src/utils/run_setting.py; "" for the experiment as configured). Each metric is
+the test value of the last epoch.
+"""
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from src.utils.run_setting import variant
+
+DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
+METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
+RUN_KEYS = ("dataset", "method", "code_length", "seed", "metrics")
+
+
+class Skip(Exception):
+    """A results.json that cannot be used, with the reason."""
+
+
+@dataclass
+class Run:
+    """The fields of one results.json that the report uses."""
+
+    path: Path
+    dataset: str
+    method: str
+    bits: int
+    seed: Any
+    synthetic: bool
+    metrics: dict[str, float]
+    # result-changing overrides beyond the experiment ("" for the experiment as configured)
+    variant: str
+    curves: dict[str, dict[str, list[float]]] | None = field(default=None)
+
+
+def load_run(path: Path, tasks: set[str] | None) -> Run:
+    """Read one results.json (and curves.json beside it); raises Skip with the reason."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise Skip(f"unreadable ({type(err).__name__}: {err})") from err
+    if not isinstance(data, dict):
+        raise Skip("unreadable (not a JSON object)")
+    missing = [key for key in RUN_KEYS if key not in data]
+    missing += [
+        f"metrics/test/{m}" for m in METRICS if f"test/{m}" not in (data.get("metrics") or {})
+    ]
+    if missing:
+        raise Skip(f"missing keys: {', '.join(missing)}")
+    if tasks is not None and data.get("task_name") not in tasks:
+        raise Skip(f"task {data.get('task_name')!r} not in --tasks")
+    metrics = {m: data["metrics"][f"test/{m}"] for m in METRICS}
+    bad = [
+        m for m, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)
+    ]
+    if bad:
+        raise Skip(f"non-finite metrics: {', '.join(f'test/{m}' for m in bad)}")
+    return Run(
+        path=path,
+        dataset=str(data["dataset"]),
+        method=str(data["method"]),
+        bits=int(data["code_length"]),
+        seed=data["seed"],
+        synthetic=bool(data.get("synthetic", False)),
+        metrics={m: float(v) for m, v in metrics.items()},
+        variant=variant(data.get("overrides")),
+        curves=load_curves(path.with_name("curves.json")),
+    )
+
+
+def load_curves(path: Path) -> dict[str, dict[str, list[float]]] | None:
+    """The last-epoch test curves of curves.json, or None when absent or unreadable."""
+    try:
+        return json.loads(path.read_text())["test"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def collect(dirs: Iterable[Path], tasks: set[str] | None) -> tuple[list[Run], list[str]]:
+    """Every usable run under `dirs` (recursively), and a line per skipped file."""
+    runs, skipped = [], []
+    paths = sorted({p.resolve() for d in dirs for p in Path(d).rglob("results.json")})
+    for path in paths:
+        try:
+            runs.append(load_run(path, tasks))
+        except Skip as reason:
+            skipped.append(f"{path}: {reason}")
+    return runs, skipped
+
+
+Key = tuple[str, str, str, int]  # dataset, method, variant, bits
+
+
+def group(runs: list[Run]) -> dict[Key, list[Run]]:
+    """Runs by (dataset, method, variant, bits), in that sort order."""
+    groups: dict[Key, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[(run.dataset, run.method, run.variant, run.bits)].append(run)
+    return dict(sorted(groups.items()))
+
+
+def configured(groups: dict[Key, list[Run]]) -> dict[Key, list[Run]]:
+    """The rows of the experiments as configured (no ablation or other variant)."""
+    return {key: runs for key, runs in groups.items() if not key[2]}
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (ddof 1; None for a single run)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else None
+
+
+def cell(values: list[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
