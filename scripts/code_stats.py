@@ -15,8 +15,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
 from src.metrics.functional import mean_average_precision
+from src.models.base import code_statistics
 
 MODALITIES = ("image", "text")
 SPLITS = ("query", "retrieval")
@@ -36,15 +38,17 @@ def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
 
 
 def code_stats(codes: dict[str, dict[str, np.ndarray]], topk: int) -> dict[str, float]:
-    """Paired bit agreement per split, bit balance per modality, and mAP@topk for the four
-    query/retrieval modality pairs (I->T, T->I, I->I, T->T)."""
+    """Paired bit agreement per split; per modality of the retrieval codes the fraction of
+    distinct codes and the bit balance, as training logs them (src.models.base.code_statistics:
+    1 when every bit splits the items in half, 0 when every bit is constant); and mAP@topk for
+    the four query/retrieval modality pairs (I->T, T->I, I->I, T->T)."""
     stats = {}
     for split in SPLITS:
         same = codes[split]["codes_image"] == codes[split]["codes_text"]  # (n, c) bool
         stats[f"agreement_{split}"] = float(same.mean())
     for m in MODALITIES:
-        bits = codes["retrieval"][f"codes_{m}"].astype(np.float64)  # (n, c)
-        stats[f"bit_balance_{m}"] = float(np.abs(bits.mean(axis=0)).mean())
+        bits = torch.from_numpy(codes["retrieval"][f"codes_{m}"])  # (n, c) int8
+        stats[f"distinct_{m}"], stats[f"bit_balance_{m}"] = code_statistics(bits)
     q, r = codes["query"], codes["retrieval"]
     for a in MODALITIES:
         for b in MODALITIES:

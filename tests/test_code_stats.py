@@ -37,8 +37,10 @@ def write_codes(path: Path) -> Path:
 def test_stats_by_hand(code_stats, tmp_path: Path, capsys) -> None:
     stats = code_stats.code_stats(code_stats.load(write_codes(tmp_path / "codes.h5")), topk=2)
     assert stats["agreement_query"] == 0.75 and stats["agreement_retrieval"] == 1.0
-    # bit means over retrieval: bit 1 (1 - 1 + 1) / 3, bit 2 (1 - 1 - 1) / 3
-    assert stats["bit_balance_image"] == pytest.approx(1 / 3)
+    # bit means over retrieval: bit 1 (1 - 1 + 1) / 3, bit 2 (1 - 1 - 1) / 3; balance is
+    # 1 - mean |bit mean| = 1 - 1/3 (1: balanced), the meaning training logs
+    assert stats["bit_balance_image"] == pytest.approx(2 / 3)
+    assert stats["distinct_image"] == 1.0  # 3 different codes of 3
     # I->T, top 2 (stable ties by index). Query 0 (1, 1), class 0: distances 0, 2, 1 -> items
     # 0, 2; relevant: item 0 at position 1 -> AP 1. Query 1 (-1, -1), class 1: distances 2, 0,
     # 1 -> items 1, 2, both relevant -> AP 1. mAP 1.
@@ -48,6 +50,22 @@ def test_stats_by_hand(code_stats, tmp_path: Path, capsys) -> None:
     assert stats["t2i_map@2"] == 0.75
     assert code_stats.main([str(tmp_path / "codes.h5"), "--topk", "2"]) == 0
     assert "| 0.7500 | 1.0000 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "rows, balance",
+    [
+        ([[1, 1], [-1, -1]], 1.0),  # each bit splits the items in half
+        ([[1, -1], [1, -1]], 0.0),  # constant bits
+        ([[1, 1], [1, -1], [1, 1], [-1, 1]], 0.5),  # bit means 1/2 and 1/2
+    ],
+)
+def test_bit_balance_is_one_when_balanced(code_stats, tmp_path: Path, rows, balance) -> None:
+    """One meaning everywhere: 1 - mean over bits of |mean over items| (1 balanced)."""
+    codes = np.asarray(rows, dtype=np.int8)
+    pair = {"codes_image": codes, "codes_text": codes, "label": np.eye(len(rows), dtype=np.uint8)}
+    stats = code_stats.code_stats({"query": pair, "retrieval": pair}, topk=1)
+    assert stats["bit_balance_image"] == pytest.approx(balance)
 
 
 def test_missing_codes_is_one_line(code_stats, tmp_path: Path, capsys) -> None:
