@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import TINY_DATA, TINY_DATA_PARAMS
+
 ROOT = Path(__file__).resolve().parents[1]
-TINY_STORE = dict(
-    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
-)
+TINY_STORE = TINY_DATA_PARAMS  # the generator arguments of the tiny store (tests/conftest.py)
 # tiny networks, no rich output, no prompt
 TINY_ARGS = [
-    *(f"data.synthetic.{key}={value}" for key, value in TINY_STORE.items()),
+    *TINY_DATA,
     "model.code_length=16",
     "model.hidden_dim=32",
     "model.gcn_dim=16",

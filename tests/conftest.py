@@ -19,6 +19,14 @@ TINY_SYNTHETIC = dict(
 )
 
 
+# The synthetic data of the end-to-end tests (src/train.py, src/eval.py, sweeps): generator
+# arguments, and the same as overrides of configs/data/synthetic.yaml
+TINY_DATA_PARAMS = dict(
+    n_items=300, n_query=40, n_train=160, n_val=40, image_dim=32, text_dim=24, n_classes=5
+)
+TINY_DATA = [f"data.synthetic.{key}={value}" for key, value in TINY_DATA_PARAMS.items()]
+
+
 @pytest.fixture
 def synthetic_store_params() -> dict:
     """The `make_synthetic` arguments of `synthetic_store` (a fresh copy)."""

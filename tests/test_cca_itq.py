@@ -15,6 +15,7 @@ from omegaconf import DictConfig, open_dict
 
 from src.models.cca_itq import CCAITQModule, cca, correlated_directions, itq
 from src.utils.errors import TrainingError
+from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -193,13 +194,7 @@ def test_train_py_fits_cca_itq_and_the_checkpoint_evaluates_identically(
 
     overrides = [
         f"data.path={tmp_path / 'tiny.h5'}",
-        "data.synthetic.n_items=300",
-        "data.synthetic.n_query=40",
-        "data.synthetic.n_train=160",
-        "data.synthetic.n_val=40",
-        "data.synthetic.image_dim=32",
-        "data.synthetic.text_dim=24",
-        "data.synthetic.n_classes=5",
+        *TINY_DATA,
         "data.drop_last=false",
         "model=cca_itq",
         "model.code_length=16",

@@ -12,17 +12,9 @@ import torch
 from src.data.datamodule import AGCHDataModule
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.agch_module import AGCHModule
+from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_DATA = [
-    "data.synthetic.n_items=300",
-    "data.synthetic.n_query=40",
-    "data.synthetic.n_train=160",
-    "data.synthetic.n_val=40",
-    "data.synthetic.image_dim=32",
-    "data.synthetic.text_dim=24",
-    "data.synthetic.n_classes=5",
-]
 QUIET = ["extras.print_config=false", "extras.enforce_tags=false", "logger=none"]
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 from src.data.datamodule import AGCHDataModule
 from src.models.djsrh_module import DJSRHModule, djsrh_loss, joint_semantics_affinity
 from src.utils.errors import ConfigError
+from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(hidden_dim=32, code_length=8, eval_ks=[1, 10])
@@ -181,13 +182,7 @@ def compose_run(overrides: list[str], run_dir: Path) -> DictConfig:
 
 
 TINY_RUN = [
-    "data.synthetic.n_items=300",
-    "data.synthetic.n_query=40",
-    "data.synthetic.n_train=160",
-    "data.synthetic.n_val=40",
-    "data.synthetic.image_dim=32",
-    "data.synthetic.text_dim=24",
-    "data.synthetic.n_classes=5",
+    *TINY_DATA,
     "extras.print_config=false",
     "extras.enforce_tags=false",
     "trainer=cpu",

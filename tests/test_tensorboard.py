@@ -12,16 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import open_dict
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
+from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
-    "data.synthetic.n_items=300",
-    "data.synthetic.n_query=40",
-    "data.synthetic.n_train=160",
-    "data.synthetic.n_val=40",
-    "data.synthetic.image_dim=32",
-    "data.synthetic.text_dim=24",
-    "data.synthetic.n_classes=5",
+    *TINY_DATA,
     "model.code_length=16",
     "model.hidden_dim=32",
     "model.gcn_dim=16",

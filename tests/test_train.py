@@ -16,19 +16,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 CODE_LENGTH = 16
-TINY_DATA = [
-    "data.synthetic.n_items=300",
-    "data.synthetic.n_query=40",
-    "data.synthetic.n_train=160",
-    "data.synthetic.n_val=40",
-    "data.synthetic.image_dim=32",
-    "data.synthetic.text_dim=24",
-    "data.synthetic.n_classes=5",
-]
 # small networks keep a CPU epoch and its checkpoints small
 TINY_MODEL = [f"model.code_length={CODE_LENGTH}", "++model.hidden_dim=64", "++model.gcn_dim=32"]
 QUIET = ["extras.print_config=false", "extras.enforce_tags=false", "trainer=cpu"]
