@@ -95,6 +95,26 @@ def _test(
     return last, {f"best/{name}": value for name, value in best_metrics.items()}
 
 
+def _build(
+    cfg: DictConfig, curves: CurveRecorder
+) -> tuple[Any, dict[str, Any], L.LightningModule, L.Trainer]:
+    """The run's datamodule, its data fields for results.json, the model and the trainer
+    (with the configured callbacks and `curves`, always on: curves.json whatever they are)."""
+    log.info(f"Instantiating datamodule <{cfg.data._target_}>")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    image_dim, text_dim = datamodule.feature_dims()
+    data = data_fields(datamodule)
+    log.info(f"Instantiating model <{cfg.model._target_}>")
+    model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
+    if not cfg.get("ckpt_path"):  # a resumed run restores the statistics from its checkpoint
+        model.set_input_stats(datamodule.train_statistics())
+    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
+    loggers = instantiate_loggers(cfg.get("logger"))
+    log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    return datamodule, data, model, trainer
+
+
 @task_wrapper
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit and test the model; returns (metrics by logged name, the objects built)."""
@@ -105,22 +125,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         read_checkpoint(cfg.ckpt_path)
         if cfg.get("train"):
             check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
-    log.info(f"Instantiating datamodule <{cfg.data._target_}>")
-    datamodule = hydra.utils.instantiate(cfg.data)
-    image_dim, text_dim = datamodule.feature_dims()
-    data = data_fields(datamodule)
-    log.info(f"Instantiating model <{cfg.model._target_}>")
-    model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
-    if not cfg.get("ckpt_path"):  # a resumed run restores the statistics from its checkpoint
-        model.set_input_stats(datamodule.train_statistics())
-    curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
-    callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
-    loggers = instantiate_loggers(cfg.get("logger"))
-    log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    curves = CurveRecorder()
+    datamodule, data, model, trainer = _build(cfg, curves)
     log_hyperparameters(cfg, model, trainer, commit)
-
     best_path, last_path = None, None
     if cfg.get("train"):
         _fit(cfg, trainer, model, datamodule)
@@ -144,7 +151,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     write_run_records(cfg, trainer, run, fields, curves.curves)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)
-    return metrics, objects
+    return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
 
 
 def _print_tables(

@@ -3,6 +3,7 @@ launchers, an Optuna search, and the project's SLURM preset."""
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
@@ -140,6 +141,26 @@ def test_sweep_summary_reads_the_job_folders(tmp_path: Path) -> None:
     for n, line in zip(expected, lines):
         assert f"(model.alpha={n}):" in line and "seed=0" not in line
         assert ("stopped before" in line) == (statuses[n] is None)
+
+
+@pytest.mark.parametrize("search, expected", [([], None), (["hparams_search=optuna"], -math.inf)])
+def test_a_failed_job_returns_the_worst_value_of_the_search(
+    search: list[str], expected: float | None, tmp_path: Path
+) -> None:
+    """Optuna (direction: maximize) records a failed trial as the worst value and goes on;
+    the basic sweeper gets None (it ignores the value)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.jobs import _failed_value
+
+    if search and importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None:
+        pytest.skip('hydra-optuna-sweeper not installed: pip install -e ".[sweep]"')
+    os.environ.setdefault("PROJECT_ROOT", str(ROOT))
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        overrides = [*search, f"hydra.run.dir={tmp_path}"]
+        HydraConfig().set_config(compose("train.yaml", overrides, return_hydra_config=True))
+    assert _failed_value() == expected
 
 
 @pytest.mark.slow
