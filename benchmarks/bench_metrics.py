@@ -1,16 +1,21 @@
-"""Benchmark of the vectorised retrieval metrics against a per-query numpy loop.
+"""Retrieval metrics against their floor: one distance product of the codes, in the same run.
 
-MIRFlickr protocol size (2,000 queries x 18,015 retrieval items, the real labels of
-mirflickr25k-lall.mat, random codes with a fixed seed) at 16/32/64/128 bits, and the NUS-WIDE
-size (2,000 x 184,577, generated 10-class multi-hot labels, 128 bits). Not a test.
+The floor is ``Bq @ Br.T`` (float32, query x retrieval x bits), the least any Hamming ranking
+must do. Side by side, in interleaved repetitions (median and spread): the floor, mAP@50 and
+mAP@all at the MIRFlickr size (2,000 queries x 18,015 retrieval items, the real labels of
+mirflickr25k-lall.mat when present) and the NUS-WIDE size (2,000 x 184,577, generated labels),
+their ratios to the floor, and the evaluation time against the retrieval size. Each metric is
+checked against the per-query numpy loop on the first queries. Random codes (seed 0). Not a
+test; ``--small`` (a few seconds) is run by tests/test_bench_metrics.py.
 
-    python benchmarks/bench_metrics.py [--data-dir ../shared/data] [--device cpu|cuda]
+    OMP_NUM_THREADS=1 python benchmarks/bench_metrics.py [--small] [--device cpu|cuda]
 """
 
 from __future__ import annotations
 
 import argparse
 import resource
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -20,18 +25,18 @@ import numpy as np
 import scipy.io
 import torch
 
-from src.metrics.functional import DEFAULT_MEMORY_BUDGET_MB, evaluate_retrieval
+from src.metrics.functional import evaluate_retrieval
 
 REPO = Path(__file__).resolve().parents[1]
-N_QUERY = 2000
+FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(18015, 46144, 92289, 184_577), check=40)
+SMALL = dict(nq=100, mir=900, nus=4000, scale=(900, 2000, 4000), check=20)
 
 
 def loop_map(Bq: np.ndarray, Br: np.ndarray, Lq: np.ndarray, Lr: np.ndarray, topk) -> float:
-    """The per-query numpy loop of public hashing code, with a stable sort (as in the tests)."""
+    """The per-query numpy loop of public hashing code, with a stable sort (ties by index)."""
     c, aps = Bq.shape[1], []
     for bq, lq in zip(Bq, Lq):
-        dist = 0.5 * (c - Br @ bq)  # (nr,)
-        rel = (Lr @ lq > 0)[np.argsort(dist, kind="stable")]
+        rel = (Lr @ lq > 0)[np.argsort(0.5 * (c - Br @ bq), kind="stable")]  # (nr,)
         n_all = rel.sum()
         rel = rel[:topk] if topk is not None else rel
         hits = np.flatnonzero(rel) + 1.0
@@ -40,129 +45,117 @@ def loop_map(Bq: np.ndarray, Br: np.ndarray, Lq: np.ndarray, Lr: np.ndarray, top
     return float(np.mean(aps))
 
 
-def timed(fn: Callable[[], object], device: str, repeat: int = 1) -> tuple[float, object]:
-    """Best wall time of `repeat` runs (the machine is shared) and the last result."""
-    best = float("inf")
-    for _ in range(repeat):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        out = fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - start)
-    return best, out
-
-
-def random_codes(rng: np.random.Generator, n: int, c: int) -> np.ndarray:
-    return rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n, c))
-
-
-def vectorised(Bq, Br, Lq, Lr, device: str, topk, budget: float) -> float:
-    args = [torch.as_tensor(x, device=device) for x in (Bq, Br, Lq, Lr)]
-    res = evaluate_retrieval(*args, topk=topk, map_all=topk is None, memory_budget_mb=budget)
-    return float(res["map@all" if topk is None else f"map@{topk}"])
-
-
-def bench_mirflickr(args: argparse.Namespace) -> None:
+def labels(args: argparse.Namespace, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """(n, L) multi-hot: MIRFlickr's real labels when n fits, else generated (21 classes)."""
     path = args.data_dir / "mirflickr" / "mirflickr25k-lall.mat"
-    if not path.is_file():
-        print(f"MIRFlickr part skipped: {path} not found (pass --data-dir)")
-        return
-    L = scipy.io.loadmat(path)["LAll"].astype(np.float32)  # (20015, 24)
-    Lq, Lr = L[:N_QUERY], L[N_QUERY:]
-    n_loop = min(args.loop_queries, N_QUERY)
-    print(
-        f"\nMIRFlickr size: {len(Lq)} queries x {len(Lr)} retrieval items, real labels "
-        f"({path.name}), random codes (seed 0); loop timed on the first {n_loop} queries and "
-        f"scaled x{N_QUERY / n_loop:g}; vectorised: best of {args.repeat}"
-    )
-    print(f"{'bits':>4} | {'metric':>7} | {'vectorised s':>12} | {'loop s':>8} | {'speed-up':>8}")
-    for c in args.bits:
-        rng = np.random.default_rng(0)
-        Bq, Br = random_codes(rng, len(Lq), c), random_codes(rng, len(Lr), c)
-        for topk, name in ((50, "mAP@50"), (None, "mAP@all")):
-            t_vec, value = timed(
-                lambda: vectorised(Bq, Br, Lq, Lr, args.device, topk, args.budget),
-                args.device,
-                args.repeat,
-            )
-            t_loop, loop_value = timed(
-                lambda: loop_map(Bq[:n_loop], Br, Lq[:n_loop], Lr, topk), "cpu"
-            )
-            t_loop *= N_QUERY / n_loop
-            check = vectorised(Bq[:n_loop], Br, Lq[:n_loop], Lr, args.device, topk, args.budget)
-            assert abs(check - loop_value) < 1e-6, (check, loop_value)
-            print(
-                f"{c:>4} | {name:>7} | {t_vec:>12.3f} | {t_loop:>8.2f} | {t_loop / t_vec:>7.0f}x"
-            )
+    if path.is_file() and n <= 20015:
+        return scipy.io.loadmat(path)["LAll"][:n].astype(np.float32), f"real labels ({path.name})"
+    L = (rng.random((n, 21)) < 0.15).astype(np.float32)  # (n, 21) multi-hot
+    L[np.arange(n), rng.integers(0, 21, n)] = 1.0  # every item has a label
+    return L, "generated 21-class labels"
 
 
-def packed_popcount(Bq: torch.Tensor, Br: torch.Tensor) -> torch.Tensor:
-    """Hamming distances by XOR of 64-bit words and a byte popcount table (the alternative)."""
-    weights = 2 ** torch.arange(64, dtype=torch.int64)
-    pack = lambda B: ((B > 0).long().view(B.shape[0], -1, 64) * weights).sum(-1)  # noqa: E731
-    table = torch.tensor([bin(i).count("1") for i in range(256)], dtype=torch.int32)
-    x = (pack(Bq)[:, None, :] ^ pack(Br)[None]).contiguous().view(torch.uint8)  # (q, nr, 8w)
-    return table[x.long()].view(Bq.shape[0], Br.shape[0], -1).sum(-1)
-
-
-def bench_distance(args: argparse.Namespace) -> None:
+def make_case(args, nq: int, nr: int, c: int) -> tuple[list[torch.Tensor], str]:
     rng = np.random.default_rng(0)
-    Bq, Br = (torch.as_tensor(random_codes(rng, n, 128)) for n in (50, 18015))
-    t_mm, d_mm = timed(lambda: ((128 - Bq @ Br.T) / 2).int(), "cpu", args.repeat)
-    t_pc, d_pc = timed(lambda: packed_popcount(Bq, Br), "cpu", 1)
-    assert torch.equal(d_mm, d_pc)
+    L, source = labels(args, nq + nr, rng)
+    codes = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(nq + nr, c))
+    case = [codes[:nq], codes[nq:], L[:nq], L[nq:]]
+    return [torch.as_tensor(x, device=args.device) for x in case], source
+
+
+def tasks(case: list[torch.Tensor]) -> dict[str, Callable[[], object]]:
+    Bq, Br, Lq, Lr = case
+    return {
+        "floor": lambda: Bq @ Br.T,  # (nq, nr) float32: one distance product
+        "mAP@50": lambda: evaluate_retrieval(Bq, Br, Lq, Lr, topk=50, map_all=False),
+        "mAP@all": lambda: evaluate_retrieval(Bq, Br, Lq, Lr, topk=None, map_all=True),
+    }
+
+
+def interleaved(fns: dict[str, Callable[[], object]], repeat: int, device: str) -> dict:
+    """Wall times (s) per task over `repeat` rounds; each round runs every task once."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def check(case: list[torch.Tensor], n: int) -> None:
+    """The first n queries of each metric equal the per-query loop (to float rounding)."""
+    Bq, Br, Lq, Lr = (x[:n] if i % 2 == 0 else x for i, x in enumerate(case))
+    Bq, Br, Lq, Lr = (x.cpu().numpy() for x in (Bq, Br, Lq, Lr))
+    for topk, key in ((50, "map@50"), (None, "map@all")):
+        got = float(evaluate_retrieval(Bq, Br, Lq, Lr, topk=topk, map_all=topk is None)[key])
+        want = loop_map(Bq, Br, Lq, Lr, topk)
+        assert abs(got - want) < 1e-6, (key, got, want)
+
+
+def row(label: str, times: dict[str, list[float]]) -> str:
+    floor = statistics.median(times["floor"])
+    cells = []
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        ratio = "" if name == "floor" else f" ({med / floor:.2f}x)"
+        cells.append(f"{med:.3f} [{min(ts):.3f}-{max(ts):.3f}]{ratio}")
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def header(first: str) -> str:
+    names = ("floor s", "mAP@50 s (/floor)", "mAP@all s (/floor)")
+    return f"| {first} | " + " | ".join(names) + " |\n|" + "---|" * 4
+
+
+def run_size(args, sizes: dict, name: str, nr: int, bits: list[int]) -> None:
+    print(f"\n{name} size: {sizes['nq']} queries x {nr} retrieval items")
+    print(header("bits"))
+    for c in bits:
+        case, source = make_case(args, sizes["nq"], nr, c)
+        check(case, sizes["check"])
+        print(row(str(c), interleaved(tasks(case), args.repeat, args.device)), flush=True)
+    print(f"({source}, random codes seed 0; median [min-max] of {args.repeat} interleaved runs)")
+
+
+def run_scaling(args, sizes: dict) -> None:
     print(
-        f"\nHamming distance, 50 x 18,015 at 128 bits (CPU): float32 matmul {t_mm:.3f} s, "
-        f"packed 64-bit XOR + byte popcount table {t_pc:.3f} s (both exact)"
+        f"\nEvaluation time against retrieval size, {sizes['nq']} queries, {args.scale_bits} bits"
     )
+    print(header("retrieval items"))
+    for nr in sizes["scale"]:
+        case, _ = make_case(args, sizes["nq"], nr, args.scale_bits)
+        print(row(str(nr), interleaved(tasks(case), args.repeat, args.device)), flush=True)
 
 
-def bench_nus(args: argparse.Namespace) -> None:
-    rng = np.random.default_rng(0)
-    nr, c = 184_577, 128
-    L = (rng.random((N_QUERY + nr, 10)) < 0.25).astype(np.float32)  # (n, 10) multi-hot
-    L[np.arange(len(L)), rng.integers(0, 10, len(L))] = 1.0  # every item has a label
-    Bq, Br = random_codes(rng, N_QUERY, c), random_codes(rng, nr, c)
-    print(
-        f"\nNUS-WIDE size: {N_QUERY} x {nr}, generated 10-class multi-hot labels, {c} bits, "
-        f"random codes (seed 0), memory budget {args.budget:g} MB"
-    )
-    for topk, name in ((50, "mAP@50"), (None, "mAP@all")):
-        t, value = timed(
-            lambda: vectorised(Bq, Br, L[:N_QUERY], L[N_QUERY:], args.device, topk, args.budget),
-            args.device,
-        )
-        print(f"  {name:>7}: {t:.2f} s (value {value:.4f})")
-
-
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128])
-    parser.add_argument("--loop-queries", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--budget", type=float, default=DEFAULT_MEMORY_BUDGET_MB)
-    parser.add_argument("--skip-nus", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument("--nus-bits", type=int, nargs="+", default=[32, 128])
+    parser.add_argument("--scale-bits", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--small", action="store_true", help="tiny sizes, a few seconds")
+    args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
-        sys.exit("--device cuda: no CUDA device")
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, "
-        f"numpy {np.__version__}"
-    )
-    bench_distance(args)
-    bench_mirflickr(args)
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if not args.skip_nus:
-        bench_nus(args)
+        print("error: --device cuda: no CUDA device", file=sys.stderr)
+        return 2
+    sizes = SMALL if args.small else FULL
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    run_size(args, sizes, "MIRFlickr", sizes["mir"], args.bits)
+    run_size(args, sizes, "NUS-WIDE", sizes["nus"], args.nus_bits)
+    run_scaling(args, sizes)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of the process: {rss:.0f} MiB (before the NUS-WIDE part: {rss0:.0f} MiB)")
+    print(f"\npeak RSS of the process: {rss:.0f} MiB (the floor's full matrix included)")
     if args.device == "cuda":
         print(f"peak CUDA memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

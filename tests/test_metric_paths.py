@@ -13,12 +13,16 @@ from src.metrics import evaluate_retrieval, functional, ranking
 
 PATHS = {
     "default": {},
-    # blocks of a few dozen items: the top k of several blocks are merged by int64 keys
-    "blocks": {(ranking, "FLOAT32_EXACT"): 2**12},
+    # the threshold selection of `stable_topk` for every k, up to k = N
+    "selection": {(functional, "_TOPK_LIMIT"): 10**9},
     # the full counting sort for every k, never torch.topk
     "full-order": {(functional, "_TOPK_LIMIT"): 0},
-    # one query row per chunk
-    "row-chunks": {(ranking, "CHUNK_PAIRS"): 1},
+    # one query row per chunk and per ranking group, one item per tile of the product
+    "tiny-work-sizes": {
+        (ranking, "MAX_CHUNK_ROWS"): 1,
+        (ranking, "GROUP_PAIRS"): 1,
+        (ranking, "TILE_PAIRS"): 1,
+    },
 }
 
 
@@ -53,18 +57,20 @@ def test_paths_match_loop(monkeypatch: pytest.MonkeyPatch, path: str, seed: int)
     assert float(res["map@all"]) == pytest.approx(ref_map(Bq, Br, Lq, Lr), abs=1e-7)
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_stable_topk_merges_blocks_exactly(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
-    """The indices themselves, not only the metrics: the first k of a stable argsort."""
-    monkeypatch.setattr(ranking, "FLOAT32_EXACT", 2**11)
+@pytest.mark.parametrize("seed", range(40))
+def test_stable_topk_is_the_head_of_a_stable_argsort(seed: int) -> None:
+    """The indices themselves, on distances with few values (huge tie groups), one value, or
+    spread values, for k from 1 to N."""
     rng = np.random.default_rng(300 + seed)
-    c = (16, 32, 64, 128)[seed % 4]
-    Bq, Br, _, _ = random_case(rng, c, 6, int(rng.integers(100, 700)), True, 3)
-    Bq, Br = torch.as_tensor(Bq, dtype=torch.float32), torch.as_tensor(Br, dtype=torch.float32)
-    k = int(rng.integers(1, 2**11 // (c + 1) + 1))
-    dist = ((c - Bq @ Br.T) / 2).numpy()
-    want = np.argsort(dist, axis=1, kind="stable")[:, :k]
-    np.testing.assert_array_equal(ranking.stable_topk(Bq, Br, k).numpy(), want)
+    q, nr = int(rng.integers(1, 9)), int(rng.integers(1, 600))
+    top = int(rng.choice([0, 1, 2, 16, 128, 255]))
+    D = rng.integers(0, top + 1, (q, nr))
+    if seed % 5 == 0:
+        D = np.sort(D, axis=1)[:, ::-1].copy()  # descending rows: the worst order for a heap
+    D = torch.as_tensor(D, dtype=torch.uint8 if seed % 2 else torch.int16)
+    for k in {1, nr, int(rng.integers(1, nr + 1))}:
+        want = np.argsort(D.numpy(), axis=1, kind="stable")[:, :k]
+        np.testing.assert_array_equal(ranking.stable_topk(D, k).numpy(), want)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -72,7 +78,8 @@ def test_tie_average_does_not_depend_on_chunks(monkeypatch: pytest.MonkeyPatch, 
     Bq, Br, Lq, Lr, topk, ks = generated_case(100 + seed)
     args = dict(topk=topk, ks=ks, pr_curve=True, ties="average")
     want = evaluate_retrieval(Bq, Br, Lq, Lr, **args)
-    monkeypatch.setattr(ranking, "CHUNK_PAIRS", 1)
+    for name in ("MAX_CHUNK_ROWS", "GROUP_PAIRS", "TILE_PAIRS"):
+        monkeypatch.setattr(ranking, name, 1)
     got = evaluate_retrieval(Bq, Br, Lq, Lr, **args)
     for key in want:
         torch.testing.assert_close(got[key], want[key], rtol=0, atol=1e-12)

@@ -42,7 +42,7 @@ P@k with k above the retrieval size N is the precision over the N items: it is n
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -54,11 +54,11 @@ TIES = ("stable", "average")
 # The P@k cut-offs of the protocol (configs/model/*.yaml use the same list, tested).
 DEFAULT_KS = (1, 100, 500, 1000, 2000, 3000, 4000, 5000)
 DEFAULT_MEMORY_BUDGET_MB = 256
-# Peak bytes per (query, item) pair of a chunk: float32 distances, their 8-bit copy, the int64
-# order, relevance before and after ranking, the int32 hits and float32 precision terms.
-_BYTES_PER_PAIR = 40
-# The top k of the stable order come from `ranking.stable_topk` up to this k, from the full
-# counting sort above it (where a partial selection stops paying).
+# Bytes per (query, item) pair that a chunk keeps: 8-bit distances and relevance (the tiles of
+# the product and the row groups of the ranking add a few MiB: `src.metrics.ranking`).
+_BYTES_PER_PAIR = 2
+# The first K items of the stable order come from `ranking.stable_topk` up to this K, from
+# the full counting sort above it (where the selection stops paying).
 _TOPK_LIMIT = 1024
 
 
@@ -92,26 +92,15 @@ def _inputs(query_codes, retrieval_codes, query_labels, retrieval_labels):
     return Bq, Br, Lq, Lr
 
 
-def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor]:
-    """Stable-tie metrics of one query chunk (see `evaluate_retrieval` for the outputs)."""
-    nr, c = Br.shape
-    K = max([k or 0, *ks])
+def _ranked_metrics(rel: Tensor, k: int | None, map_all: bool, ks: list[int]) -> dict:
+    """AP@k, AP over the whole set and hits at each of `ks`, per query, from relevance (q, n)
+    bool in stable rank order (n = nr when `map_all`, else n >= k and every k of `ks`)."""
     out: dict[str, Tensor] = {}
-    if map_all or pr_curve or K > min(_TOPK_LIMIT, ranking.FLOAT32_EXACT // (c + 1)):
-        D = ranking.distances(Bq, Br)  # (q, nr)
-        R = ranking.relevance(Lq, Lr)  # (q, nr)
-        if pr_curve:
-            out["pr"] = _pr_sums(*ranking.bucket_counts(D, R, c))
-        if not (map_all or K):
-            return out
-        rel = R.gather(1, ranking.stable_order(D).to(R.device))  # (q, nr) in rank order
-    else:
-        rel = ranking.top_relevance(Lq, Lr, ranking.stable_topk(Bq, Br, K))  # (q, K)
-    ends = ([k] if k else []) + ([nr] if map_all else [])
+    ends = ([k] if k else []) + ([rel.shape[1]] if map_all else [])
     if ends:
         sums, cum = ranking.ranked_precision_sums(rel, ends)
     else:
-        cum = rel.cumsum(1, dtype=torch.int32)  # (q, K) hits up to each position
+        cum = rel.cumsum(1, dtype=torch.int32)  # (q, n) hits up to each position
     if k:
         out["ap_k"] = sums[:, 0] / cum[:, k - 1].clamp(min=1)
     if map_all:
@@ -121,11 +110,33 @@ def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor]
     return out
 
 
-def _average_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor]:
+def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
+    """Stable-tie metrics of one query chunk, per row group (outputs: `evaluate_retrieval`).
+
+    The first K <= `_TOPK_LIMIT` items come from `ranking.stable_topk`; mAP over the whole
+    set and larger K from the counting-sort order of the 8-bit distances.
+    """
+    nr, c = Br.shape
+    K = max([k or 0, *ks])
+    D = ranking.small_distances(Bq, Br)  # (q, nr) uint8
+    full = map_all or K > _TOPK_LIMIT
+    R = ranking.relevance_matrix(Lq, Lr) if full or pr_curve else None  # (q, nr) bool
+    for g in ranking.row_groups(Bq.shape[0], nr):
+        out = {"pr": _pr_sums(*ranking.bucket_counts(D[g], R[g], c))} if pr_curve else {}
+        if full:
+            rel = R[g].gather(1, ranking.stable_order(D[g]).to(R.device))  # (g, nr) ranked
+        elif K:
+            rel = ranking.top_relevance(Lq[g], Lr, ranking.stable_topk(D[g], K))  # (g, K)
+        if full or K:
+            out.update(_ranked_metrics(rel, k, map_all, ks))
+        yield out
+
+
+def _average_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
     """Tie-averaged metrics of one query chunk, from the per-distance counts."""
     c = Br.shape[1]
-    D = ranking.distances(Bq, Br)  # (q, nr)
-    counts = ranking.bucket_counts(D, ranking.relevance(Lq, Lr), c)  # 2 x (q, c + 1)
+    D = ranking.small_distances(Bq, Br)  # (q, nr)
+    counts = ranking.bucket_counts(D, ranking.relevance_matrix(Lq, Lr), c)  # 2 x (q, c + 1)
     out: dict[str, Tensor] = {}
     if k:
         out["ap_k"] = tie_average.expected_ap(*counts, k)
@@ -135,7 +146,7 @@ def _average_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> dict[str, Tensor
         out["hits"] = torch.stack([tie_average.expected_hits(*counts, x) for x in ks], 1)
     if pr_curve:
         out["pr"] = _pr_sums(*counts)
-    return out
+    yield out
 
 
 @in_float32
@@ -173,8 +184,9 @@ def evaluate_retrieval(
     acc: dict[str, list[Tensor]] = {}
     rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
     for sl in ranking.query_chunks(Bq.shape[0], rows):
-        for key, value in chunk(Bq[sl], Br, Lq[sl], Lr, k, map_all, ks_used, pr_curve).items():
-            acc.setdefault(key, []).append(value)
+        for part in chunk(Bq[sl], Br, Lq[sl], Lr, k, map_all, ks_used, pr_curve):
+            for key, value in part.items():
+                acc.setdefault(key, []).append(value)
     return _finish(acc, topk, ks_used)
 
 

@@ -46,7 +46,7 @@ def check_codes(B: ArrayLike, name: str, device: torch.device | None = None) -> 
     if B.dtype == torch.bool or B.is_complex():
         raise ValueError(f"{name}: expected real codes in {{-1, +1}}, got dtype {B.dtype}")
     B = B.to(torch.float32)
-    if not bool(((B == 1) | (B == -1)).all()):
+    if not bool(B.abs().eq_(1).all()):
         raise ValueError(
             f"{name}: expected every code entry to be -1 or +1 (for {{0, 1}} bits pass "
             "2 * b - 1), found other values"

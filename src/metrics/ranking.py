@@ -1,10 +1,11 @@
 """The Hamming ranking core: exact distances, the stable (distance, index) order, AP of a ranking.
 
 Distances take only c + 1 integer values, so the stable order (ties broken by retrieval index)
-never needs a comparison sort: the top k come from `torch.topk` over unique integer keys
-``distance * n + index`` formed inside the distance product, and the full order from a
-counting (radix) sort of 8-bit distances. Everything here works on float32 or integer tensors
-on the device of the codes; callers disable autocast (`src.metrics.inputs.float32_context`).
+never needs a comparison sort of a whole row: the top k come from the distance of the k-th
+item (a bisection of counting passes) and the candidates at or below it in index order, the
+full order from a counting (radix) sort of 8-bit distances. Everything here works on float32
+or integer tensors on the device of the codes; callers disable autocast
+(`src.metrics.inputs.float32_context`).
 """
 
 from __future__ import annotations
@@ -15,23 +16,36 @@ import numpy as np
 import torch
 from torch import Tensor
 
-# Integers below 2^24 are exact in float32: the bound on the fused keys of one block.
-FLOAT32_EXACT = 2**24
-# Query rows per chunk aim at this many (query, item) pairs, so that the chunk's matrices stay
-# in the CPU caches (tuned with benchmarks/bench_metrics.py); the memory budget caps it.
-CHUNK_PAIRS = 2**19
+# Work sizes, tuned with benchmarks/bench_metrics.py (2 CPU cores, 32 MiB L3): the distance
+# product runs in tiles of TILE_PAIRS (query, item) pairs, so that each tile stays in the
+# caches and each read of the retrieval codes serves many queries; the ranking runs in groups
+# of GROUP_PAIRS pairs, which also bounds the candidate lists of `stable_topk`.
+TILE_PAIRS = 2**21
+GROUP_PAIRS = 2**20
+MAX_CHUNK_ROWS = 512
 
 
 def chunk_rows(nr: int, budget_mb: float, bytes_per_pair: int) -> int:
-    """Query rows per chunk: about `CHUNK_PAIRS` pairs, at most `budget_mb` MiB, at least 1."""
+    """Query rows per chunk: at most `MAX_CHUNK_ROWS` and `budget_mb` MiB, at least 1."""
     by_budget = int(budget_mb * 2**20 // (bytes_per_pair * max(nr, 1)))
-    return max(1, min(by_budget, max(1, CHUNK_PAIRS // max(nr, 1))))
+    return max(1, min(by_budget, MAX_CHUNK_ROWS))
 
 
 def query_chunks(nq: int, rows: int) -> Iterator[slice]:
     """Consecutive query slices of `rows` rows."""
     for start in range(0, nq, rows):
         yield slice(start, min(start + rows, nq))
+
+
+def row_groups(q: int, nr: int) -> Iterator[slice]:
+    """Slices of about `GROUP_PAIRS` pairs over q rows of nr items."""
+    return query_chunks(q, max(1, GROUP_PAIRS // max(nr, 1)))
+
+
+def _tiles(q: int, nr: int, limit: int | None = None) -> Iterator[slice]:
+    """Retrieval slices of about `TILE_PAIRS` / q items (at most `limit`) for q query rows."""
+    width = max(1, TILE_PAIRS // max(q, 1))
+    return query_chunks(nr, min(width, limit) if limit else width)
 
 
 def distances(Bq: Tensor, Br: Tensor) -> Tensor:
@@ -44,61 +58,67 @@ def distances(Bq: Tensor, Br: Tensor) -> Tensor:
     return torch.addmm(Bq.new_tensor(c / 2), Bq, Br.T, alpha=-0.5)  # (q, nr)
 
 
-def _fused_keys(Bq: Tensor, Br: Tensor) -> Tensor:
-    """Keys d * n + j (q, n) float32 of the n items of `Br` in one product; their order is the
-    stable (distance, index) order. Exact while (c + 1) n <= 2^24 (see `stable_topk`)."""
-    n, c = Br.shape
-    bias = torch.arange(n, dtype=torch.float32, device=Bq.device).add_(c / 2 * n)  # (n,)
-    # d * n + j = (c - b_q . b_r) n / 2 + j
-    return torch.addmm(bias.expand(Bq.shape[0], n), Bq, Br.T, alpha=-n / 2)  # (q, n)
+def stable_topk(D: Tensor, k: int) -> Tensor:
+    """Indices (q, k) int64 of the first k items in (distance, index) order, 1 <= k <= nr,
+    from distances D (q, nr) uint8 or int16, without sorting the rows.
 
-
-def stable_topk(Bq: Tensor, Br: Tensor, k: int) -> Tensor:
-    """Indices (q, k) int64 of the first k items in (distance, index) order.
-
-    1 <= k <= nr and k <= 2^24 / (c + 1) (at 128 bits 130,055 items): larger k take
-    `stable_order`.
-
-    The retrieval set is cut into blocks whose fused keys are exact in float32; each block
-    gives its top k by `torch.topk` (O(n) per row), and the candidates of several blocks are
-    merged by exact int64 keys.
+    With t the distance of the k-th item (from `torch.topk`, whose order among ties is
+    unspecified), the first k are the items below t and the first k - (items below t) items
+    at t by index; `torch.nonzero` lists the candidates (distance <= t) of each row in index
+    order, so the items at t are ranked by a running count.
     """
-    nr, c = Br.shape
-    block = FLOAT32_EXACT // (c + 1)
-    if k > block:
-        raise ValueError(f"stable_topk: k = {k} above {block} at {c} bits; use stable_order")
-    cand_idx, cand_key = [], []
-    for start in range(0, nr, block):
-        part = Br[start : start + block]
-        kb = min(k, part.shape[0])
-        keys, idx = torch.topk(_fused_keys(Bq, part), kb, dim=1, largest=False, sorted=True)
-        if start == 0 and part.shape[0] == nr:
-            return idx  # one block: already exact and in order
-        dist = torch.div(keys.long(), part.shape[0], rounding_mode="floor")  # (q, kb)
-        cand_idx.append(idx + start)
-        cand_key.append(dist * nr + idx + start)  # global key d * nr + j, int64
-    keys, pos = torch.topk(torch.cat(cand_key, 1), k, dim=1, largest=False, sorted=True)
-    return torch.cat(cand_idx, 1).gather(1, pos)  # (q, k)
+    q, nr = D.shape
+    vals = torch.topk(D, k, dim=1, largest=False, sorted=False).values  # (q, k)
+    t = vals.max(1, keepdim=True).values  # (q, 1) distance of the k-th item
+    n_below = (vals < t).sum(1)  # (q,) every item below t is among the k
+    if D.device.type == "cpu":  # numpy's flatnonzero is several times faster here
+        flat = torch.from_numpy(np.flatnonzero(D.numpy() <= t.numpy()))
+    else:
+        flat = torch.nonzero((D <= t).view(-1)).squeeze(1)
+    rows, cols = flat // nr, flat % nr  # (m,) candidates (distance <= t), row-major
+    n_upto = torch.bincount(rows, minlength=q)  # (q,) candidates per row, >= k
+    t = t.squeeze(1).to(torch.int64)
+    d = D[rows, cols].to(torch.int64)  # (m,)
+    at_t = d == t[rows]
+    seen = torch.cumsum(at_t, 0)  # items at t so far, over all rows
+    starts = torch.cumsum(n_upto, 0) - n_upto  # (q,) first candidate of each row
+    before = torch.where(starts > 0, seen[(starts - 1).clamp(min=0)], 0)  # (q,)
+    keep = ~at_t | (seen - before[rows] <= (k - n_below)[rows])  # exactly k per row
+    key = (d[keep] * nr + cols[keep]).view(q, k)  # (q, k) unique keys d * nr + j
+    return torch.sort(key, dim=1).values % nr
+
+
+def small_distances(Bq: Tensor, Br: Tensor) -> Tensor:
+    """Hamming distances (q, nr) as uint8 (int16 above 255 bits), computed tile by tile."""
+    out = torch.empty(
+        Bq.shape[0], Br.shape[0], dtype=torch.uint8 if Br.shape[1] < 256 else torch.int16,
+        device=Bq.device,
+    )  # fmt: skip
+    for sl in _tiles(Bq.shape[0], Br.shape[0]):
+        out[:, sl] = distances(Bq, Br[sl])
+    return out
 
 
 def stable_order(D: Tensor) -> Tensor:
-    """Stable argsort (q, nr) int64 of integer-valued distances (0..c) along each row."""
-    small = torch.uint8 if int(D.max()) < 256 else torch.int16
+    """Stable argsort (q, nr) int64 of distances (q, nr) uint8 or int16 along each row."""
     if D.device.type == "cpu":
         # numpy's stable sort of 8- and 16-bit integers is a radix (counting) sort: O(nr) per
         # row, several times faster here than torch's comparison-based stable sort.
-        return torch.from_numpy(np.argsort(D.to(small).numpy(), axis=1, kind="stable"))
-    return torch.sort(D.to(small), dim=1, stable=True).indices
+        return torch.from_numpy(np.argsort(D.numpy(), axis=1, kind="stable"))
+    return torch.sort(D, dim=1, stable=True).indices
 
 
-def relevance(Lq: Tensor, Lr: Tensor) -> Tensor:
-    """Shares at least one label: (..., q, n) bool from multi-hot (..., q, C) and (..., n, C)."""
-    return (Lq @ Lr.transpose(-1, -2)) > 0
+def relevance_matrix(Lq: Tensor, Lr: Tensor) -> Tensor:
+    """Relevance (q, nr) bool of multi-hot labels (q, C), (nr, C), computed tile by tile."""
+    out = torch.empty(Lq.shape[0], Lr.shape[0], dtype=torch.bool, device=Lq.device)
+    for sl in _tiles(Lq.shape[0], Lr.shape[0]):
+        torch.gt(Lq @ Lr[sl].T, 0, out=out[:, sl])
+    return out
 
 
 def top_relevance(Lq: Tensor, Lr: Tensor, idx: Tensor) -> Tensor:
     """Relevance (q, k) bool of the items `idx` (q, k) to each query, labels (q, C), (nr, C)."""
-    return relevance(Lq[:, None, :], Lr[idx]).squeeze(1)
+    return (Lq[:, None, :] @ Lr[idx].transpose(1, 2)).squeeze(1) > 0  # shares a label
 
 
 def ranked_precision_sums(rel: Tensor, ends: list[int]) -> tuple[Tensor, Tensor]:
@@ -119,8 +139,9 @@ def ranked_precision_sums(rel: Tensor, ends: list[int]) -> tuple[Tensor, Tensor]
 
 def bucket_counts(D: Tensor, R: Tensor, c: int) -> tuple[Tensor, Tensor]:
     """Items n and relevant items r per distance value 0..c, both (q, c + 1) float64, from
-    distances D (q, nr) and relevance R (q, nr)."""
+    integer-valued distances D (q, nr) and relevance R (q, nr) bool."""
     idx = D.to(torch.int64)  # (q, nr)
-    n = torch.zeros(D.shape[0], c + 1, device=D.device).scatter_add_(1, idx, torch.ones_like(D))
+    ones = torch.ones(idx.shape, device=D.device)  # (q, nr) float32
+    n = torch.zeros(D.shape[0], c + 1, device=D.device).scatter_add_(1, idx, ones)
     r = torch.zeros_like(n).scatter_add_(1, idx, R.to(torch.float32))
     return n.double(), r.double()  # counts below 2^24 are exact in float32
