@@ -1,53 +1,16 @@
-"""scripts/report.py on hand-made results.json files: means and stds, skipped files, plots."""
+"""scripts/report.py tables on hand-made results.json files: means and stds, skipped files,
+variants, ablations paired by seed, margins."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
-METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
-DIRS = ("i2t", "t2i")
-# test/<metric> of seed 0; seed 1 adds 0.02, so a row is mean = value + 0.01, std = 0.0141
-BASE = {
-    ("agch", 16): (0.40, 0.60, 0.30, 0.50),
-    ("agch", 32): (0.44, 0.64, 0.34, 0.54),
-    ("djsrh", 16): (0.38, 0.58, 0.28, 0.48),
-    ("djsrh", 32): (0.40, 0.62, 0.32, 0.52),
-}
+from report_runs import BASE, DIRS, load_script, result, write
 
 
 @pytest.fixture(scope="module")
 def report():
-    """scripts/report.py as a module (scripts/ is no package)."""
-    spec = importlib.util.spec_from_file_location("report", ROOT / "scripts" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["report"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def result(method: str, bits: int, seed: int, **changes) -> dict:
-    values = [v + 0.02 * seed for v in BASE[(method, bits)]]
-    return {
-        "task_name": "train",
-        "dataset": "wiki",
-        "synthetic": False,
-        "method": method,
-        "code_length": bits,
-        "seed": seed,
-        "overrides": [f"model.code_length={bits}", f"seed={seed}"],
-        "metrics": {"val/map@50": 0.5, **{f"test/{m}": v for m, v in zip(METRICS, values)}},
-        **changes,
-    }
-
-
-def write(path: Path, payload: dict | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(payload if isinstance(payload, str) else json.dumps(payload))
-    return path
+    return load_script("report")
 
 
 @pytest.fixture
@@ -194,108 +157,6 @@ def test_highest_is_withheld_until_every_method_ran(report, tmp_path: Path) -> N
     assert best == "| highest measured | agch | (not all run) | agch | (not all run) |"
 
 
-@pytest.fixture(scope="module")
-def archive():
-    spec = importlib.util.spec_from_file_location(
-        "archive_results", ROOT / "scripts" / "archive_results.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
-    """The experiment's run and its ablation (same dataset, method, bits and seed) land in
-    different folders; neutral overrides (logger, hydra dirs) do not make a variant; synthetic
-    runs are refused."""
-    logs = tmp_path / "logs"
-    configured = result("agch", 32, 0)
-    configured["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "hydra.run.dir=x/y"]
-    ablation = result("agch", 32, 0)
-    ablation["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "model.similarity=C"]
-    write(logs / "a" / "results.json", configured)
-    write(logs / "a" / "curves.json", {"test": {}})
-    write(logs / "b" / "results.json", ablation)
-    write(logs / "c" / "results.json", result("agch", 16, 0, synthetic=True))
-    dest = tmp_path / "results"
-    assert archive.main([str(logs), "--dest", str(dest)]) == 0
-    base = dest / "wiki" / "agch" / "32bit"
-    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.json")) == [
-        "wiki/agch/32bit/model.similarity=C/seed0/results.json",
-        "wiki/agch/32bit/seed0/curves.json",
-        "wiki/agch/32bit/seed0/results.json",
-    ]
-    assert json.loads((base / "seed0" / "results.json").read_text()) == configured
-    assert "synthetic data" in capsys.readouterr().err
-
-
-def test_update_keeps_the_text_around_the_markers(report, tmp_path: Path, capsys) -> None:
-    write(tmp_path / "r" / "results.json", result("agch", 16, 0))
-    out = tmp_path / "results.md"
-    hand = f"# Mine\n\nintro\n\n{report.BEGIN}\nstale table\n{report.END}\n\noutro\n"
-    out.write_text(hand)
-    args = [str(tmp_path / "r"), "--update", str(out), "--plots-dir", str(tmp_path / "p")]
-    assert report.main(args) == 0
-    text = out.read_text()
-    assert text.startswith(f"# Mine\n\nintro\n\n{report.BEGIN}\n## All runs")
-    assert text.endswith(f"{report.END}\n\noutro\n") and "stale table" not in text
-    assert "| wiki | agch | - | 16 | 0.4000 |" in text and "](p/map50_wiki.png)" in text
-    assert report.main(args) == 0 and out.read_text() == text  # idempotent
-    no_markers = tmp_path / "notes.md"
-    no_markers.write_text("hand-written\n")
-    args[2] = str(no_markers)
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_:
-        report.main(args)
-    assert exit_.value.code == 2 and no_markers.read_text() == "hand-written\n"
-    err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {no_markers}: has no") and "\n" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md", "p", "r", "results.md"]
-
-
-def test_nothing_is_written_unless_asked(report, tmp_path: Path, monkeypatch, capsys) -> None:
-    """The default prints the tables and writes no file: not docs/results.md, no PNG."""
-    write(tmp_path / "r" / "results.json", result("agch", 16, 0))
-    docs = tmp_path / "docs"
-    write(docs / "results.md", f"# Results\n\n{report.BEGIN}\nkept\n{report.END}\n")
-    (docs / "figures").mkdir()
-    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    monkeypatch.chdir(tmp_path)
-    assert report.main(["r"]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith("# Results\n\n## All runs") and "| wiki | agch | - | 16 |" in printed
-    assert "## Plots" not in printed and report.BEGIN not in printed
-    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
-    assert "kept" in (docs / "results.md").read_text()
-
-
-@pytest.mark.parametrize("case", ["out exists", "paper unreadable", "out is a directory"])
-def test_bad_targets_are_one_line_and_write_nothing(
-    report, tmp_path: Path, capsys, case: str
-) -> None:
-    write(tmp_path / "r" / "results.json", result("agch", 16, 0))
-    out, plots = tmp_path / "out.md", tmp_path / "figures"
-    args = [str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(plots)]
-    expected = {
-        "out exists": f"error: {out}: expected a new file (--update rewrites one)",
-        "paper unreadable": f"error: {tmp_path / 'paper.json'}: expected the paper's numbers",
-        "out is a directory": f"error: {out}: expected a new file",
-    }[case]
-    if case == "out exists":
-        out.write_text("mine\n")
-    elif case == "paper unreadable":
-        args += ["--paper", str(write(tmp_path / "paper.json", "{not json"))]
-    else:
-        out.mkdir()
-    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
-    with pytest.raises(SystemExit) as exit_:
-        report.main(args)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith(expected), err
-    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
-    assert not plots.exists()
-
-
 def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
     """Changes are variant minus configured over the seeds both ran (hand-computed)."""
     root = tmp_path / "runs"
@@ -384,50 +245,3 @@ def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> N
     bare = tmp_path / "bare.md"
     args = [str(root), "--out", str(bare), "--plots-dir", str(tmp_path / "p"), "--margins", ""]
     assert report.main(args) == 0 and "against the other methods" not in bare.read_text()
-
-
-def test_code_length_plot_ticks_and_the_papers_lines() -> None:
-    """Ticks and labels at the code lengths only (no minor log-axis labels between them); the
-    paper's numbers drawn as dashed lines of the measured method's colour."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    from src.report.plots import map_vs_bits_figure
-    from src.report.runs import Run, group
-
-    measured = {("agch", 16): 0.40, ("agch", 32): 0.44, ("djsrh", 32): 0.41}
-    runs = [
-        Run(Path(f"{m}{b}"), "wiki", m, b, 0, False, {f"{d}_map@50": v for d in DIRS}, "")
-        for (m, b), v in measured.items()
-    ]
-    paper = {"wiki": {"methods": {"agch": {"i2t": {"16": 0.41, "128": 0.45}, "t2i": {}}}}}
-    figure = map_vs_bits_figure(group(runs), "wiki", paper)
-    FigureCanvasAgg(figure).draw()
-    i2t, t2i = figure.axes
-    for ax in (i2t, t2i):
-        assert ax.xaxis.get_minorticklocs().size == 0
-        ticks = [16, 32, 128] if ax is i2t else [16, 32]  # the paper gives no T->I here
-        assert list(ax.get_xticks()) == ticks
-        assert [label.get_text() for label in ax.get_xticklabels()] == [str(b) for b in ticks]
-    legend = [text.get_text() for text in i2t.get_legend().get_texts()]
-    assert sorted(legend) == ["agch", "agch (paper)", "djsrh"]
-    (line,) = [line for line in i2t.get_lines() if line.get_label() == "agch (paper)"]
-    assert list(line.get_xdata()) == [16, 128] and list(line.get_ydata()) == [0.41, 0.45]
-    assert line.get_linestyle() == "--"
-    agch = next(c for c in i2t.containers if c.get_label() == "agch")
-    assert line.get_color() == agch.lines[0].get_color()
-    assert list(agch.lines[0].get_ydata()) == [0.40, 0.44]
-
-
-def test_outputs_of_the_readme_command_are_ignored_by_git() -> None:
-    """`--out report.md --plots-dir report_figures` (the README's command) adds nothing to
-    `git status`."""
-    import shutil
-    import subprocess
-
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("not a git checkout")
-    paths = ["report.md", "report_figures/map50_wiki.png"]
-    done = subprocess.run(
-        ["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.stdout.split() == paths
