@@ -28,6 +28,9 @@ def archive(run_dir: Path, dest: Path) -> Path:
     results = json.loads((run_dir / "results.json").read_text())
     if results.get("synthetic"):
         raise ValueError(f"{run_dir}: synthetic data, not archived as a result")
+    status = results.get("status", "completed")  # runs written before the key: completed
+    if status != "completed":  # a failed sweep job (src/utils/jobs.py)
+        raise ValueError(f"{run_dir}: status {status} ({results.get('error')}), not archived")
     bits = results.get("code_length")
     target = dest / str(results["dataset"]) / str(results["method"]) / f"{bits}bit"
     folder = variant_folder(results.get("overrides"))

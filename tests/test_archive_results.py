@@ -15,7 +15,7 @@ def archive():
 def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
     """The experiment's run and its ablation (same dataset, method, bits and seed) land in
     different folders; neutral overrides (logger, hydra dirs) do not make a variant; synthetic
-    runs are refused."""
+    runs and failed sweep jobs are refused."""
     logs = tmp_path / "logs"
     configured = result("agch", 32, 0)
     configured["overrides"] = ["experiment=wiki_agch_32bit", "seed=0", "hydra.run.dir=x/y"]
@@ -25,6 +25,8 @@ def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
     write(logs / "a" / "curves.json", {"test": {}})
     write(logs / "b" / "results.json", ablation)
     write(logs / "c" / "results.json", result("agch", 16, 0, synthetic=True))
+    failed = result("agch", 16, 1) | {"status": "failed", "error": "non-finite loss"}
+    write(logs / "d" / "results.json", failed)
     dest = tmp_path / "results"
     assert archive.main([str(logs), "--dest", str(dest)]) == 0
     base = dest / "wiki" / "agch" / "32bit"
@@ -34,4 +36,5 @@ def test_archive_keeps_variants_apart(archive, tmp_path: Path, capsys) -> None:
         "wiki/agch/32bit/seed0/results.json",
     ]
     assert json.loads((base / "seed0" / "results.json").read_text()) == configured
-    assert "synthetic data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "synthetic data" in err and "status failed (non-finite loss)" in err

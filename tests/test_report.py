@@ -35,6 +35,12 @@ def logs(tmp_path: Path) -> Path:
         write(root / "runs" / name / "results.json", json.dumps(bad))
     write(root / "runs" / "broken" / "results.json", "{not json")
     write(root / "runs" / "old" / "results.json", {"dataset": "wiki", "metrics": {}})
+    failed = result("agch", 16, 3) | {
+        "status": "failed",
+        "error": "non-finite loss",
+        "metrics": {},
+    }
+    write(root / "runs" / "failed" / "results.json", failed)
     write(root / "eval" / "runs" / "e" / "results.json", result("agch", 16, 0, task_name="eval"))
     return root
 
@@ -48,12 +54,13 @@ def test_table_means_stds_and_skips(report, logs: Path, tmp_path: Path, capsys) 
         ("nan2", "non-finite metrics: test/i2t_map@50"),
         ("broken", "unreadable"),
         ("old", "missing keys: method, code_length, seed"),
+        ("failed", "status failed: non-finite loss"),
         ("e", "task 'eval' not in --tasks"),
     ]:
         line = next(line for line in printed.splitlines() if f"/{name}/results.json" in line)
         assert line.startswith("skipped ") and reason in line, line
     table = out.read_text()
-    assert "5 results.json skipped" in table and "SYNTHETIC" not in table
+    assert "6 results.json skipped" in table and "SYNTHETIC" not in table
     rows = [line for line in table.splitlines() if line.startswith("| wiki ")]
     assert rows == [
         "| wiki | agch | - | 16 | 0.4100 ± 0.0141 | 0.6100 ± 0.0141 | 0.3100 ± 0.0141 | "

@@ -49,6 +49,8 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         raise Skip(f"unreadable ({type(err).__name__}: {err})") from err
     if not isinstance(data, dict):
         raise Skip("unreadable (not a JSON object)")
+    if data.get("status", "completed") != "completed":  # a failed sweep job
+        raise Skip(f"status {data['status']}: {data.get('error')}")
     missing = [key for key in RUN_KEYS if key not in data]
     missing += [
         f"metrics/test/{m}" for m in METRICS if f"test/{m}" not in (data.get("metrics") or {})
