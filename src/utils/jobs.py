@@ -68,7 +68,10 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
         return _interruptible(cfg, task)
     except Exception as exc:
         reason = failure_reason(exc)
-        log.exception(f"Job failed: {reason}")  # the traceback goes to the job's log
+        if user_error(exc) is None:  # a bug: its traceback goes to the job's log
+            log.exception(f"Job failed: {reason}")
+        else:
+            log.error(f"Job failed: {reason}")
         write_failed_record(cfg, reason, git_commit())
         return _failed_value()
 
