@@ -8,7 +8,8 @@ tests/config_snapshot.py says how) and commit the diff with the change.
 import json
 
 import pytest
-from config_snapshot import SNAPSHOT, commands, composed, flatten
+from config_snapshot import CONFIGS, SNAPSHOT, commands, composed, flatten
+from hydra.core.hydra_config import HydraConfig
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -86,3 +87,25 @@ def test_differences_names_each_changed_key() -> None:
         "seed: missing (was 0)",
     ]
     assert differences(before, before) == []
+
+
+def test_interpolated_tags_are_logged_resolved(tmp_path) -> None:
+    """The experiment tags interpolate the code length: what the loggers and tags.log get is
+    the resolved value, as in the snapshot."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    from src.utils.logging_utils import _plain
+    from src.utils.rich_utils import enforce_tags
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", ["experiment=wiki_agch", "model.code_length=64"], True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(tmp_path)
+    HydraConfig().set_config(cfg)
+    tags = _plain(cfg, "tags")  # the loggers stringify anything but plain values
+    assert type(tags) is list and tags == ["wiki", "agch", "64bit"]
+    enforce_tags(cfg, save_to_file=True)
+    assert "64bit" in (tmp_path / "tags.log").read_text()

@@ -3,7 +3,7 @@
 from typing import Any
 
 from lightning import LightningModule, Trainer
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from src.utils.pylogger import RankedLogger
 
@@ -11,9 +11,10 @@ log = RankedLogger(__name__, rank_zero_only=True)
 
 
 def _plain(cfg: DictConfig, key: str) -> Any:
-    """A config subtree as plain python containers (never a DictConfig)."""
+    """A config subtree as plain python containers, interpolations resolved (never a
+    DictConfig or ListConfig: experiment tags interpolate the code length)."""
     value = cfg.get(key)
-    if isinstance(value, DictConfig):
+    if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     return value
 

@@ -61,7 +61,7 @@ def enforce_tags(cfg: DictConfig, save_to_file: bool = False) -> None:
         log.info(f"Tags: {cfg.tags}")
     if save_to_file:
         with open(Path(cfg.paths.output_dir, "tags.log"), "w") as file:
-            rich.print(cfg.tags, file=file)
+            rich.print(list(cfg.tags), file=file)  # resolved: tags may interpolate
 
 
 def _interactive() -> bool:
