@@ -89,7 +89,7 @@ def test_differences_names_each_changed_key() -> None:
     assert differences(before, before) == []
 
 
-def test_interpolated_tags_are_logged_resolved(tmp_path) -> None:
+def test_interpolated_tags_are_logged_resolved(tmp_path, monkeypatch) -> None:
     """The experiment tags interpolate the code length: what the loggers and tags.log get is
     the resolved value, as in the snapshot."""
     from hydra import compose, initialize_config_dir
@@ -97,15 +97,20 @@ def test_interpolated_tags_are_logged_resolved(tmp_path) -> None:
     from omegaconf import open_dict
 
     from src.utils.logging_utils import _plain
-    from src.utils.rich_utils import enforce_tags
+    from src.utils.rich_utils import enforce_tags, print_config_tree
 
+    monkeypatch.setenv("PROJECT_ROOT", str(tmp_path))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose("train", ["experiment=wiki_agch", "model.code_length=64"], True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(tmp_path)
     HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # as a task sees its config
     tags = _plain(cfg, "tags")  # the loggers stringify anything but plain values
     assert type(tags) is list and tags == ["wiki", "agch", "64bit"]
     enforce_tags(cfg, save_to_file=True)
     assert "64bit" in (tmp_path / "tags.log").read_text()
+    print_config_tree(cfg, ["tags"], resolve=True, save_to_file=True)
+    assert "- 64bit" in (tmp_path / "config_tree.log").read_text()

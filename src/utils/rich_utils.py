@@ -9,7 +9,7 @@ import rich.syntax
 import rich.tree
 from hydra.core.hydra_config import HydraConfig
 from lightning_utilities.core.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from rich.prompt import Prompt
 
 from src.utils.errors import ConfigError
@@ -34,7 +34,7 @@ def print_config_tree(
     for field in queue:
         branch = tree.add(field, style="dim", guide_style="dim")
         value = cfg[field]
-        if isinstance(value, DictConfig):
+        if isinstance(value, (DictConfig, ListConfig)):  # tags interpolate the code length
             text = OmegaConf.to_yaml(value, resolve=resolve)
         else:
             text = str(value)
