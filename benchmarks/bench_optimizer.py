@@ -3,7 +3,7 @@ the paper's sizes): torch's for-loop SGD, its foreach variant and its fused kern
 `model.fused_optimizer` (default true) selects. Same parameters and gradients for each, timed
 side by side in one process, the order alternating between repeats.
 
-    python benchmarks/bench_optimizer.py [--bits 32] [--steps 20] [--repeats 3]
+    python -m benchmarks.bench_optimizer [--bits 32] [--steps 20] [--repeats 3]
 """
 
 from __future__ import annotations

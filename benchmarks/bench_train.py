@@ -1,238 +1,185 @@
-"""Training throughput of AGCHModule under Lightning against a plain PyTorch loop.
+"""CPU training figures (docs/benchmarks.md, "Training"), one sub-command each:
 
-Both train the same networks (same initial weights) with the same alternating F/B schedule,
-data, batch size and optimisers, side by side in one process; the ratio is Lightning's
-overhead. With ``--epochs-run`` it also times whole epochs through the DataModule with
-``device_cache`` (the GPU goal of issue 4: MIRFlickr-shaped data, 40 epochs at 32 bits).
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train overhead --repeats 5
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train scaling --sizes 1000 2000 5000 10000 20000
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train streaming --batches 200
 
-    python benchmarks/bench_train.py                      # CPU, small batch count
-    python benchmarks/bench_train.py --device cuda --precision bf16-mixed --batches 200
-    python benchmarks/bench_train.py --device cuda --epochs-run 40 --precision bf16-mixed
-
-The data is generated (MIRFlickr-shaped: 4096-d image features, 1,386-d binary text); it is
-not MIRFlickr.
+``overhead``: the Lightning module against the plain loop of benchmarks/train_loops.py (same
+initial weights, batches and optimiser steps), interleaved and alternating which side runs
+first; each run trains two epochs and the second (steady) one is timed. ``scaling``: one
+epoch of the module per training-set size (MIRFlickr-shaped, ``device_cache``). ``streaming``:
+a NUS-WIDE-sized store (186,577 x 4096 image + 1,000 text, generated in a temporary folder)
+read without cache, in a child process whose peak resident memory is measured per stage.
+Generated data throughout (the MIRFlickr-shaped text is the real tag matrix where found).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
+import json
+import logging
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 
+from benchmarks import shaped_data
+from benchmarks.train_loops import Run, run_lightning, run_plain
 from src.data.datamodule import AGCHDataModule
-from src.data.synthetic import make_synthetic
 from src.models.agch_module import AGCHModule
-from src.models.losses import compute_loss
+
+CPU = torch.device("cpu")
 
 
-def plain_step(model: AGCHModule, opts: list[torch.optim.Optimizer], x_v, x_t) -> float:
-    """One batch of the alternating schedule without Lightning (same maths as the module)."""
-    hp = model.hparams
-    S, A_hat = model._similarity(x_v, x_t)
-    groups = [
-        [
-            *model.image_encoder.parameters(),
-            *model.text_encoder.parameters(),
-            *model.fusion.parameters(),
-        ],
-        [
-            *model.gcn_image.parameters(),
-            *model.gcn_text.parameters(),
-            *model.hash_layer.parameters(),
-        ],
-    ]
-    for phase in (0, 1):
-        for i, group in enumerate(groups):
-            for p in group:
-                p.requires_grad_(i == phase)
-        with torch.set_grad_enabled(phase == 0):
-            f_v, f_t = model.features(x_v, x_t)
-            B_h = model.fusion(f_v, f_t)
-        B_v, B_t = model.hash_layer(f_v, f_t)
-        with torch.set_grad_enabled(phase == 1):
-            B_gv, B_gt = model.gcn_image(f_v, A_hat), model.gcn_text(f_t, A_hat)
-        codes = dict(B_v=B_v, B_t=B_t, B_h=B_h, B_gv=B_gv, B_gt=B_gt)
-        loss = compute_loss(S, codes, hp.alpha, hp.beta, hp.lam, hp.delta)["L"]
-        if not torch.isfinite(loss):
-            raise RuntimeError("non-finite loss")
-        opts[phase].zero_grad()
-        loss.backward()
-        opts[phase].step()
-    for group in groups:
-        for p in group:
-            p.requires_grad_(True)
-    return float(loss)
+def _model(path: Path, shape: shaped_data.Shape, bits: int = 32) -> AGCHModule:
+    """AGCHModule at the paper's network sizes with the store's train statistics."""
+    L.seed_everything(0, verbose=False)
+    model = AGCHModule(shape.image_dim, shape.text_dim, code_length=bits)
+    model.set_input_stats(AGCHDataModule(str(path)).train_statistics())
+    return model
 
 
-def time_plain(model: AGCHModule, data: tuple[torch.Tensor, ...], args) -> float:
-    """Samples per second of the plain loop over ``args.batches`` batches (after warm-up)."""
-    device = torch.device(args.device)
-    model = model.to(device)
-    opts = model.configure_optimizers()
-    x_v, x_t = (d.to(device) for d in data)
-    m = args.batch_size
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed"
-    )
-    with autocast:
-        for step in range(args.warmup + args.batches):
-            if step == args.warmup:
-                _sync(device)
-                start = time.perf_counter()
-            i = (step * m) % (x_v.shape[0] - m)
-            plain_step(model, opts, x_v[i : i + m], x_t[i : i + m])
-    _sync(device)
-    return args.batches * m / (time.perf_counter() - start)
+def _spread(values: list[float], fmt: str = ".1f") -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
 
 
-class Timer(L.Callback):
-    """Wall time from the first measured batch to the end of training."""
-
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.start, self.count = warmup, 0.0, 0
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        if self.count == self.warmup:
-            _sync(pl_module.device)
-            self.start = time.perf_counter()
-        self.count += 1
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        _sync(pl_module.device)
-        self.elapsed = time.perf_counter() - self.start
+def _pair(base: AGCHModule, path: Path, lightning_first: bool) -> tuple[Run, Run]:
+    kw = dict(batch_size=32, seed=0, precision="32-true", device=CPU)
+    sides = {}
+    for side in ("lightning", "plain") if lightning_first else ("plain", "lightning"):
+        fn = run_lightning if side == "lightning" else run_plain
+        gc.collect()  # the previous run's trainer holds reference cycles: free it first
+        sides[side] = fn(copy.deepcopy(base), path, 2, **kw)
+    return sides["lightning"], sides["plain"]
 
 
-def time_lightning(model: AGCHModule, dm: AGCHDataModule, args) -> float:
-    timer = Timer(args.warmup)
-    trainer = L.Trainer(
-        accelerator="gpu" if args.device == "cuda" else "cpu",
-        devices=1,
-        max_epochs=1,
-        limit_train_batches=args.warmup + args.batches,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        precision=args.precision,
-        callbacks=[timer],
-        num_sanity_val_steps=0,
-    )
-    trainer.fit(model, dm)
-    return args.batches * args.batch_size / timer.elapsed
-
-
-def epochs_run(store: Path, image_dim: int, text_dim: int, args) -> None:
-    """Whole epochs through the DataModule with device_cache: the end-to-end training time."""
-    dm = AGCHDataModule(str(store), batch_size=args.batch_size, device_cache=True)
-    model = AGCHModule(image_dim, text_dim, code_length=args.bits)
-    model.set_input_stats(dm.train_statistics())
-    trainer = L.Trainer(
-        accelerator="gpu" if args.device == "cuda" else "cpu",
-        devices=1,
-        max_epochs=args.epochs_run,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        precision=args.precision,
-        num_sanity_val_steps=0,
-    )
-    start = time.perf_counter()
-    trainer.fit(model, dm)
-    _sync(model.device)
-    elapsed = time.perf_counter() - start
+def overhead(args: argparse.Namespace, tmp: Path) -> None:
+    """Lightning against the plain loop, interleaved repetitions, median and spread."""
     print(
-        f"{args.epochs_run} epochs of {dm.info.split_sizes['train']} pairs at {args.bits} "
-        f"bits, device_cache, {args.precision}: {elapsed:.1f} s"
+        "| data | plain loop (samples/s) | Lightning (samples/s) | Lightning time / plain "
+        "time | largest loss difference |"
     )
+    print("|---|---|---|---|---|")
+    for shape in (shaped_data.WIKI, shaped_data.MIRFLICKR):
+        path = tmp / f"{shape.name}.h5"
+        shaped_data.make_store(path, shape, args.n_train)
+        base = _model(path, shape)
+        samples = args.n_train // 32 * 32
+        plain, light, ratio, diff = [], [], [], 0.0
+        for repeat in range(args.repeats):
+            lr, pr = _pair(base, path, lightning_first=repeat % 2 == 1)
+            plain.append(samples / pr.epoch_s[1])
+            light.append(samples / lr.epoch_s[1])
+            ratio.append(lr.epoch_s[1] / pr.epoch_s[1])
+            diff = max(diff, float((lr.loss_matrix() - pr.loss_matrix()).abs().max()))
+            print(
+                f"  {shape.name} repeat {repeat}: plain {plain[-1]:.1f}, Lightning "
+                f"{light[-1]:.1f} samples/s",
+                file=sys.stderr,
+                flush=True,
+            )
+        print(
+            f"| {shape.name}-shaped, {samples} pairs | {_spread(plain)} | {_spread(light)} | "
+            f"{_spread(ratio, '.3f')} | {diff:.1e} |",
+            flush=True,
+        )
 
 
-def _sync(device: torch.device | str) -> None:
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+def scaling(args: argparse.Namespace, tmp: Path) -> None:
+    """One epoch of the module per training-set size (MIRFlickr-shaped, device_cache)."""
+    print("| train pairs | store + statistics (s) | fit (s) | epoch (s) | ms per pair |")
+    print("|---|---|---|---|---|")
+    shape = shaped_data.MIRFLICKR
+    for n in args.sizes:
+        path = tmp / f"scaling_{n}.h5"
+        start = time.perf_counter()
+        shaped_data.make_store(path, shape, n, n_query=15)  # YAll has 20,015 rows
+        base = _model(path, shape)
+        prepared = time.perf_counter() - start
+        run = run_lightning(base, path, 1, batch_size=32, seed=0, precision="32-true", device=CPU)
+        epoch = run.epoch_s[0]
+        print(
+            f"| {n} | {prepared:.1f} | {run.wall_s:.1f} | {epoch:.1f} | "
+            f"{1e3 * epoch / (n // 32 * 32):.2f} |",
+            flush=True,
+        )
+        path.unlink()
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+
+
+def streaming_child(path: Path, batches: int) -> dict:
+    """Stages of reading a store without cache; wall time and peak RSS after each."""
+    stages = {"imports": (0.0, _peak_mib())}
+    dm = AGCHDataModule(str(path), batch_size=32, eval_batch_size=1024, cache_in_memory=False)
+
+    def stage(name: str, fn) -> None:
+        start = time.perf_counter()
+        fn()
+        stages[name] = (round(time.perf_counter() - start, 1), round(_peak_mib(), 1))
+
+    stage("setup (validates every value)", lambda: dm.setup("fit"))
+    stage("train statistics", dm.train_statistics)
+    train = iter(dm.train_dataloader())
+    stage(f"{batches} training batches", lambda: [next(train) for _ in range(batches)])
+    stage(
+        "whole retrieval set, 1,024-row batches", lambda: sum(1 for _ in dm.test_dataloader()[1])
+    )
+    return {name: {"s": s, "peak_rss_mib": m} for name, (s, m) in stages.items()}
+
+
+def streaming(args: argparse.Namespace, tmp: Path) -> None:
+    """A NUS-WIDE-sized store streamed without cache; the child's peak memory per stage."""
+    path = tmp / "nus.h5"
+    start = time.perf_counter()
+    size = shaped_data.nus_store(path)
+    print(f"store: {size / 2**30:.2f} GiB written in {time.perf_counter() - start:.0f} s")
+    cmd = [sys.executable, "-m", "benchmarks.bench_train", "streaming-child", str(path)]
+    result = subprocess.run(
+        [*cmd, "--batches", str(args.batches)], capture_output=True, text=True, check=True
+    )
+    print("| stage | wall (s) | peak RSS of the process (MiB) |")
+    print("|---|---|---|")
+    for name, row in json.loads(result.stdout.splitlines()[-1]).items():
+        print(f"| {name} | {row['s']} | {row['peak_rss_mib']} |")
+
+
+COMMANDS = {"overhead": overhead, "scaling": scaling, "streaming": streaming}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed"])
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--batches", type=int, default=30, help="measured batches per side")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--bits", type=int, default=32)
-    parser.add_argument("--n-train", type=int, default=5000)
-    parser.add_argument("--image-dim", type=int, default=4096)
-    parser.add_argument("--text-dim", type=int, default=1386)
-    parser.add_argument("--repeats", type=int, default=2, help="alternate the two sides")
-    parser.add_argument("--epochs-run", type=int, default=0)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("overhead")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--n-train", type=int, default=320)
+    p = sub.add_parser("scaling")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000])
+    p = sub.add_parser("streaming")
+    p.add_argument("--batches", type=int, default=200)
+    p = sub.add_parser("streaming-child")
+    p.add_argument("path", type=Path)
+    p.add_argument("--batches", type=int, default=200)
     args = parser.parse_args()
-    torch.set_flush_denormal(True)
-
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="lightning")
+    if args.command == "streaming-child":
+        print(json.dumps(streaming_child(args.path, args.batches)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        store = Path(tmp) / "bench.h5"
-        n = args.n_train + 400
-        make_synthetic(
-            store,
-            n_items=n,
-            n_query=200,
-            n_train=args.n_train,
-            n_val=200,
-            image_dim=args.image_dim,
-            text_dim=args.text_dim,
-            n_classes=24,
-        )
-        dm = AGCHDataModule(str(store), batch_size=args.batch_size, device_cache=True)
-        dm.setup("fit")
-        batch = next(iter(dm.train_dataloader()))
-        print(
-            f"device {args.device}, precision {args.precision}, batch {args.batch_size}, "
-            f"{args.bits} bits, image {args.image_dim}-d, text {args.text_dim}-d, "
-            f"torch {torch.__version__}, threads {torch.get_num_threads()} (generated data)"
-        )
-        L.seed_everything(0)
-        base = AGCHModule(args.image_dim, args.text_dim, code_length=args.bits)
-        base.set_input_stats(dm.train_statistics())
-        rows = []
-        for repeat in range(args.repeats):
-            # alternate which side runs first, so drifting load does not favour one side
-            if repeat % 2 == 0:
-                plain = time_plain(copy.deepcopy(base), _stack(dm, args), args)
-                light = time_lightning(copy.deepcopy(base), dm, args)
-            else:
-                light = time_lightning(copy.deepcopy(base), dm, args)
-                plain = time_plain(copy.deepcopy(base), _stack(dm, args), args)
-            rows.append((plain, light))
-            print(
-                f"plain loop {plain:8.1f} samples/s | Lightning {light:8.1f} samples/s | "
-                f"Lightning/plain {light / plain:.3f} (overhead {100 * (1 - light / plain):.1f} %)"
-            )
-        plain = max(r[0] for r in rows)
-        light = max(r[1] for r in rows)
-        print(
-            f"best of {args.repeats}: plain {plain:.1f}, Lightning {light:.1f} samples/s, "
-            f"overhead {100 * (1 - light / plain):.1f} %"
-        )
-        if args.epochs_run:
-            epochs_run(store, args.image_dim, args.text_dim, args)
-        del batch
-
-
-def _stack(dm: AGCHDataModule, args) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first (warmup + batches) training batches, concatenated in the loader's order."""
-    xs, ts = [], []
-    for i, (x_v, x_t, _, _) in enumerate(dm.train_dataloader()):
-        if i >= args.warmup + args.batches + 1:
-            break
-        xs.append(x_v.cpu())
-        ts.append(x_t.cpu())
-    return torch.cat(xs), torch.cat(ts)
+        COMMANDS[args.command](args, Path(tmp))
 
 
 if __name__ == "__main__":

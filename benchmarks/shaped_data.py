@@ -98,3 +98,50 @@ def retrieval_codes(
     for _ in range(3):
         label[torch.arange(n), torch.randint(0, n_classes, (n,), generator=g)] = 1.0
     return codes[:n_query], codes[n_query:], label[:n_query], label[n_query:]
+
+
+class GeneratedRows:
+    """A (n, d) float32 matrix generated on read, block by block from (seed, block number), so
+    that a NUS-WIDE-sized store is written without ever holding it in memory. ``kind``:
+    ``"relu"`` (dense non-negative, fc7-like) or ``"tags"`` (sparse binary, at least one)."""
+
+    ndim = 2
+    dtype = np.dtype(np.float32)
+    block = 8192
+
+    def __init__(self, n: int, d: int, kind: str, seed: int = 0) -> None:
+        self.shape, self.kind, self.seed = (n, d), kind, seed
+
+    def _block(self, b: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, b])
+        rows = min(self.block, self.shape[0] - b * self.block)
+        if self.kind == "relu":
+            return np.maximum(rng.standard_normal((rows, self.shape[1]), dtype=np.float32), 0)
+        tags = rng.random((rows, self.shape[1]), dtype=np.float32) < 5 / self.shape[1]
+        tags[np.arange(rows), rng.integers(0, self.shape[1], rows)] = True
+        return tags.astype(np.float32)  # (rows, d)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop, _ = key.indices(self.shape[0])
+        if stop <= start:
+            return np.empty((0, self.shape[1]), dtype=np.float32)
+        first, last = start // self.block, (stop - 1) // self.block
+        rows = np.concatenate([self._block(b) for b in range(first, last + 1)])
+        return rows[start - first * self.block : stop - first * self.block]
+
+
+def nus_store(path: Path, n_items: int = 186577, n_query: int = 2000, n_train: int = 10500) -> int:
+    """A NUS-WIDE-sized store (4096-d image, 1,000-d tags, 10 classes; generated), written
+    block by block; returns its size in bytes. Query: the first ``n_query`` rows; retrieval:
+    the rest; train: the first ``n_train`` retrieval rows."""
+    rng = np.random.default_rng(0)
+    label = np.zeros((n_items, 10), dtype=np.uint8)
+    label[np.arange(n_items), rng.integers(0, 10, n_items)] = 1  # (n, 10)
+    splits = {
+        "query": np.arange(n_query),
+        "retrieval": np.arange(n_query, n_items),
+        "train": np.arange(n_query, n_query + n_train),
+    }
+    image, text = GeneratedRows(n_items, 4096, "relu"), GeneratedRows(n_items, 1000, "tags", 1)
+    write_store(path, image, text, label, splits, {"dataset": "nus-wide-shaped"})
+    return path.stat().st_size
