@@ -31,10 +31,13 @@ from src.models.similarity import aggregated_similarity, graph_adjacency
 
 @dataclass
 class Run:
-    """One timed training run: wall seconds per epoch, the losses (n_batches, 2) float32 of
-    phase F and phase B per batch in order, fit wall time and peak accelerator memory (MiB)."""
+    """One timed training run: wall and process CPU seconds per epoch (CPU time is what a
+    single-threaded run costs whatever else shares the machine), the losses (n_batches, 2)
+    float32 of phase F and phase B per batch in order, fit wall time and peak accelerator
+    memory (MiB)."""
 
     epoch_s: list[float] = field(default_factory=list)
+    epoch_cpu_s: list[float] = field(default_factory=list)
     losses: list[Tensor] = field(default_factory=list)
     wall_s: float = 0.0
     peak_mib: float | None = None
@@ -159,7 +162,7 @@ def run_plain(
     sync(device)
     start = time.perf_counter()
     for epoch in range(epochs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed + epoch))
         batches = perm[: n // batch_size * batch_size].view(-1, batch_size).to(device)
         for at in batches:
@@ -167,6 +170,7 @@ def run_plain(
                 run.losses.extend(plain_step(model, opts, x_v[at], x_t[at]))
         sync(device)
         run.epoch_s.append(time.perf_counter() - t0)
+        run.epoch_cpu_s.append(time.process_time() - c0)
     run.wall_s, run.peak_mib = time.perf_counter() - start, _peak_mib(device)
     return run
 
@@ -177,24 +181,25 @@ class EpochClock(L.Callback):
     work counts) and the logged phase F / phase B losses of every batch."""
 
     def __init__(self, run: Run) -> None:
-        self.run, self.t0 = run, 0.0
+        self.run, self.t0 = run, (0.0, 0.0)
 
-    def _lap(self, pl_module: L.LightningModule) -> float:
+    def _lap(self, pl_module: L.LightningModule) -> None:
         sync(pl_module.device)
-        return time.perf_counter()
+        now = (time.perf_counter(), time.process_time())
+        if self.t0 != (0.0, 0.0):
+            self.run.epoch_s.append(now[0] - self.t0[0])
+            self.run.epoch_cpu_s.append(now[1] - self.t0[1])
+        self.t0 = now
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        now = self._lap(pl_module)
-        if trainer.current_epoch > 0:
-            self.run.epoch_s.append(now - self.t0)
-        self.t0 = now
+        self._lap(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         metrics = trainer.callback_metrics
         self.run.losses.extend([metrics["train/loss_f_step"], metrics["train/loss_b_step"]])
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.run.epoch_s.append(self._lap(pl_module) - self.t0)
+        self._lap(pl_module)
 
 
 def run_lightning(
