@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import logging
 import os
@@ -79,8 +80,9 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(((a - b).abs() / b.abs().clamp_min(1e-12)).max())
 
 
-def train_shape(name: str, cfg: dict, args, device: torch.device, tmp: Path) -> dict:
-    """Lightning and the plain loop, fp32 and bf16-mixed, on one data shape."""
+def train_shape(name: str, cfg: dict, args, device: torch.device, tmp: Path, out: dict, save):
+    """Lightning and the plain loop, bf16-mixed then fp32, on one data shape, into ``out``
+    (``save()`` after each precision, so that a run cut short keeps what it measured)."""
     shape = getattr(shaped_data, name.upper())
     path = tmp / f"{name}.h5"
     n_train = cfg["sizes"][name]
@@ -89,9 +91,9 @@ def train_shape(name: str, cfg: dict, args, device: torch.device, tmp: Path) -> 
     base = AGCHModule(shape.image_dim, shape.text_dim, code_length=args.bits, **cfg["net"])
     base.set_input_stats(AGCHDataModule(str(path)).train_statistics())
     samples = n_train // args.batch_size * args.batch_size
-    out = {"data": data, "n_train": n_train, "bits": args.bits, "batch_size": args.batch_size}
+    out |= {"data": data, "n_train": n_train, "bits": args.bits, "batch_size": args.batch_size}
     losses = {}
-    for precision in ("32-true", "bf16-mixed"):
+    for precision in ("bf16-mixed", "32-true"):
         kw = dict(batch_size=args.batch_size, seed=args.seed, precision=precision, device=device)
         light = run_lightning(copy.deepcopy(base), path, cfg["epochs"][name], **kw)
         plain = run_plain(copy.deepcopy(base), path, cfg["plain_epochs"][name], **kw)
@@ -105,8 +107,9 @@ def train_shape(name: str, cfg: dict, args, device: torch.device, tmp: Path) -> 
         }
         losses[precision] = light.loss_matrix()
         print(f"  {name} {precision}: {ls['epoch_s_median']:.3f} s/epoch", flush=True)
+        save()
     out["bf16_vs_fp32"] = _compare_bf16(losses, samples // args.batch_size)
-    return out
+    save()
 
 
 def _compare_bf16(losses: dict, per_epoch: int) -> dict:
@@ -262,8 +265,9 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(report, args.out)
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("mirflickr", "wiki"):
-            report["training"][name] = train_shape(name, cfg, args, device, Path(tmp))
-            write_json(report, args.out)
+            report["training"][name] = {}
+            save = functools.partial(write_json, report, args.out)
+            train_shape(name, cfg, args, device, Path(tmp), report["training"][name], save)
     if not args.small:
         report["goals"] = goals(report)
     write_json(report, args.out)

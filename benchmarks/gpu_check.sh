@@ -22,7 +22,8 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0))" \
     > "$OUT/torch.txt" 2>&1
 
-$PY -m benchmarks.bench_gpu --out "$OUT/bench_gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench_gpu.log"
+# at most 480 s, leaving the rest of a 600-s call to steps 2-3 (the JSON keeps each finished part)
+timeout 480 $PY -m benchmarks.bench_gpu --out "$OUT/bench_gpu.json" ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench_gpu.log"
 bench_rc=${PIPESTATUS[0]}
 
 {
