@@ -49,9 +49,9 @@ FULL = dict(
     eval=[(2000, 18015), (2000, 184577)],
 )
 SMALL = dict(
-    sizes={"wiki": 256, "mirflickr": 256},
-    epochs={"wiki": 3, "mirflickr": 3},
-    plain_epochs={"wiki": 3, "mirflickr": 3},
+    sizes={"wiki": 160, "mirflickr": 160},
+    epochs={"wiki": 2, "mirflickr": 2},
+    plain_epochs={"wiki": 2, "mirflickr": 2},
     net=dict(hidden_dim=256, gcn_dim=128),
     eval=[(200, 2000), (200, 5000)],
 )

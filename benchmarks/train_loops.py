@@ -25,7 +25,7 @@ from torch import Tensor
 
 from src.data.datamodule import AGCHDataModule
 from src.models.agch_module import AGCHModule
-from src.models.losses import compute_loss
+from src.models.losses import compute_loss, gap_weights
 from src.models.similarity import aggregated_similarity, graph_adjacency
 
 
@@ -125,14 +125,15 @@ def plain_step(model: AGCHModule, opts, x_v: Tensor, x_t: Tensor) -> tuple[Tenso
     A_hat = graph_adjacency(S, hp.adjacency)  # (m, m)
     z_v = (x_v - model.image_mean) / model.image_std  # (m, Dv), train-split standardisation
     z_t = (x_t - model.text_mean) / model.text_std  # (m, Dt)
+    # the gap weights of Eq. (16) for this batch size (docs/model.md, "Loss scale")
+    lam_gap, l2_gap = gap_weights(hp.lam, x_v.shape[0], hp.loss_scale, hp.tuned_lam_factor)
     losses = []
     for phase, opt, other in (("F", opts[0], opts[1]), ("B", opts[1], opts[0])):
         _trainable(other, False)
         with torch.set_grad_enabled(phase == "F"):
             f_v, f_t = model.image_encoder(z_v), model.text_encoder(z_t)  # (m, hidden)
-        terms = compute_loss(
-            S, _codes(model, f_v, f_t, A_hat, phase), hp.alpha, hp.beta, hp.lam, hp.delta
-        )
+        codes = _codes(model, f_v, f_t, A_hat, phase)
+        terms = compute_loss(S, codes, hp.alpha, hp.beta, lam_gap, hp.delta, l2_gap)
         opt.zero_grad()
         terms["L"].backward()
         opt.step()
