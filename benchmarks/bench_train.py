@@ -40,10 +40,13 @@ from src.models.agch_module import AGCHModule
 CPU = torch.device("cpu")
 
 
-def _model(path: Path, shape: shaped_data.Shape, bits: int = 32) -> AGCHModule:
-    """AGCHModule at the paper's network sizes with the store's train statistics."""
+def _model(
+    path: Path, shape: shaped_data.Shape, hidden: int = 4096, gcn: int = 2048
+) -> AGCHModule:
+    """AGCHModule at 32 bits (the paper's network widths by default) with the store's train
+    statistics."""
     L.seed_everything(0, verbose=False)
-    model = AGCHModule(shape.image_dim, shape.text_dim, code_length=bits)
+    model = AGCHModule(shape.image_dim, shape.text_dim, 32, hidden_dim=hidden, gcn_dim=gcn)
     model.set_input_stats(AGCHDataModule(str(path)).train_statistics())
     return model
 
@@ -72,7 +75,7 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
     for shape in (shaped_data.WIKI, shaped_data.MIRFLICKR):
         path = tmp / f"{shape.name}.h5"
         shaped_data.make_store(path, shape, args.n_train)
-        base = _model(path, shape)
+        base = _model(path, shape, args.hidden, args.gcn)
         samples = args.n_train // 32 * 32
         rows: dict[str, list[float]] = {"plain": [], "light": [], "cpu": [], "wall": []}
         diff = 0.0
@@ -170,6 +173,8 @@ def main() -> None:
     p = sub.add_parser("overhead")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--n-train", type=int, default=320)
+    p.add_argument("--hidden", type=int, default=4096, help="narrow: Lightning's fixed cost")
+    p.add_argument("--gcn", type=int, default=2048)
     p = sub.add_parser("scaling")
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000])
     p = sub.add_parser("streaming")
