@@ -111,16 +111,10 @@ def plain_step(model: AGCHModule, opts, x_v: Tensor, x_t: Tensor) -> tuple[Tenso
     opt_b.
     """
     hp = model.hparams
+    # Eqs. (3)-(5), each option named: the module passes them positionally
+    options = dict(gamma_mode=hp.gamma_mode, distance=hp.distance, scale=hp.s_scale)
     S = aggregated_similarity(
-        x_v,
-        x_t,
-        hp.gamma_v,
-        hp.gamma_t,
-        hp.rho,
-        hp.gamma_mode,
-        hp.distance,
-        hp.s_scale,
-        hp.similarity,
+        x_v, x_t, hp.gamma_v, hp.gamma_t, hp.rho, components=hp.similarity, **options
     )  # (m, m)
     A_hat = graph_adjacency(S, hp.adjacency)  # (m, m)
     z_v = (x_v - model.image_mean) / model.image_std  # (m, Dv), train-split standardisation
