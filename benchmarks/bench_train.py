@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train overhead --repeats 5
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train scaling --sizes 1000 2000 5000 10000 20000
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train streaming --batches 200
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train profile --top 30
 
 ``overhead``: the Lightning module against the plain loop of benchmarks/train_loops.py (same
 initial weights, batches and optimiser steps), interleaved and alternating which side runs
@@ -10,6 +11,7 @@ first; each run trains two epochs and the second (steady) one is timed. ``scalin
 epoch of the module per training-set size (MIRFlickr-shaped, ``device_cache``). ``streaming``:
 a NUS-WIDE-sized store (186,577 x 4096 image + 1,000 text, generated in a temporary folder)
 read without cache, in a child process whose peak resident memory is measured per stage.
+``profile``: cProfile of one Lightning run at narrow widths (where its fixed cost per batch is).
 Generated data throughout (the MIRFlickr-shaped text is the real tag matrix where found).
 """
 
@@ -17,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import cProfile
 import gc
 import json
 import logging
+import pstats
 import statistics
 import subprocess
 import sys
@@ -97,6 +101,17 @@ def overhead(args: argparse.Namespace, tmp: Path) -> None:
             f"{_spread(rows['wall'], '.3f')} | {diff:.1e} |",
             flush=True,
         )
+
+
+def profile(args: argparse.Namespace, tmp: Path) -> None:
+    """cProfile of one Lightning run (two epochs, Wiki-shaped): where its time goes."""
+    path = tmp / "wiki.h5"
+    shaped_data.make_store(path, shaped_data.WIKI, args.n_train)
+    model = _model(path, shaped_data.WIKI, args.hidden, args.gcn)
+    kw = dict(batch_size=32, seed=0, precision="32-true", device=CPU)
+    profiler = cProfile.Profile()
+    profiler.runcall(run_lightning, model, path, 2, **kw)
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
 
 
 def scaling(args: argparse.Namespace, tmp: Path) -> None:
@@ -180,7 +195,12 @@ def streaming(args: argparse.Namespace, tmp: Path) -> None:
         print(f"| {name} | {row['s']} | {row['rss_before']} | {row['peak']} |")
 
 
-COMMANDS = {"overhead": overhead, "scaling": scaling, "streaming": streaming}
+COMMANDS = {
+    "overhead": overhead,
+    "profile": profile,
+    "scaling": scaling,
+    "streaming": streaming,
+}
 
 
 def main() -> None:
@@ -191,6 +211,11 @@ def main() -> None:
     p.add_argument("--n-train", type=int, default=320)
     p.add_argument("--hidden", type=int, default=4096, help="narrow: Lightning's fixed cost")
     p.add_argument("--gcn", type=int, default=2048)
+    p = sub.add_parser("profile")
+    p.add_argument("--n-train", type=int, default=3200)
+    p.add_argument("--hidden", type=int, default=16)
+    p.add_argument("--gcn", type=int, default=16)
+    p.add_argument("--top", type=int, default=30)
     p = sub.add_parser("scaling")
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000])
     p = sub.add_parser("streaming")
