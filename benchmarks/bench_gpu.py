@@ -157,6 +157,7 @@ def evaluation(cfg: dict, args, device: torch.device) -> list[dict]:
                     "cpu_s": round(cpu_s, 3),
                     "device_value": value_dev,
                     "cpu_value": value_cpu,
+                    "abs_diff": abs(value_dev - value_cpu),
                     "exact": value_dev == value_cpu,
                 }
             )
