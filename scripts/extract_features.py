@@ -12,6 +12,7 @@ continues from <out>.partial.npy when started again with the same arguments.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -46,16 +47,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> Path:
+    """Check the output, open the images (errors before the network loads), extract."""
     check_not_input(check_output_path(args.out), [args.images])
     options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
-    model = fc7_model(options.arch, options.weights)
     tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"
-    extract = (options.batch_size, options.device, tag)
-    if args.images.suffix in (".mat", ".npy"):
-        with open_mat(args.images, args.key) as array:
-            images = ArrayImages(array, f"{args.images}[{args.key}]")
-            return extract_features(images, model, args.out, *extract)
-    return extract_features(FileImages(list_images(args.images)), model, args.out, *extract)
+    with contextlib.ExitStack() as stack:
+        if args.images.suffix in (".mat", ".npy"):
+            array = stack.enter_context(open_mat(args.images, args.key))
+            images: ArrayImages | FileImages = ArrayImages(array)
+        else:
+            images = FileImages(list_images(args.images))
+            images.check()
+        model = fc7_model(options.arch, options.weights)
+        return extract_features(images, model, args.out, options.batch_size, options.device, tag)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,7 @@ def test_missing_store_key(tmp_path: Path) -> None:
         del h5["text"]
     with pytest.raises(DataError) as error:
         validate_store(out)
-    _assert_one_line(error, "toy.h5", "[text]", "missing")
+    _assert_one_line(error, "toy.h5", "[text]: expected a dataset", "found none")
 
 
 def test_missing_source_file_and_key(tmp_path: Path) -> None:

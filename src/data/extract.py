@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from src.data.sources import SourceRows, reading
 from src.utils.errors import AGCHError, ConfigError, DataError
 from src.utils.io import check_output_path, replace_durably, write_text_atomic
 
@@ -87,7 +88,11 @@ class ArrayImages:
 
     def __init__(self, array: Any, name: str = "IAll") -> None:
         if array.ndim != 4 or array.shape[1] != 3:
-            raise DataError(name, None, f"expected images [N, 3, H, W], got {array.shape}")
+            where = (array.path, array.key) if isinstance(array, SourceRows) else (name, None)
+            raise DataError(*where, f"expected images [N, 3, H, W], got {array.shape}")
+        if array.dtype != np.uint8:
+            where = (array.path, array.key) if isinstance(array, SourceRows) else (name, None)
+            raise DataError(*where, f"expected uint8 pixels, got {array.dtype}")
         self.array = array
 
     def __len__(self) -> int:
@@ -106,11 +111,20 @@ class FileImages:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def check(self) -> None:
+        """Open every file's header (cheap): a file that is no image is an error naming it
+        before any work starts (pixels that fail to decode are still found when loaded)."""
+        from PIL import Image
+
+        for path in self.paths:
+            with reading(path, None, "an image file that PIL can read"), Image.open(path):
+                pass
+
     @staticmethod
     def load(path: Path) -> np.ndarray:
         from PIL import Image
 
-        with Image.open(path) as image:
+        with reading(path, None, "an image file that PIL can read"), Image.open(path) as image:
             image = image.convert("RGB")
             scale = 256 / min(image.size)
             size = (max(224, round(image.width * scale)), max(224, round(image.height * scale)))

@@ -45,8 +45,37 @@ class ReversedRows:
         return np.asarray(self[:], dtype=dtype)
 
 
-def _whos(path: Path) -> list[tuple[str, tuple]]:
-    return [(name, shape) for name, shape, _ in scipy.io.whosmat(str(path))]
+def _v5_end(path: Path) -> tuple[int, int]:
+    """(end of the last complete top-level element, file size) of a MATLAB v5 file: the
+    128-byte header, then elements of an 8-byte tag (type, byte count) and their data,
+    matrices padded to 8 bytes. A cut file ends inside an element."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        header = handle.read(128)
+        order = "<" if header[126:128] == b"IM" else ">"
+        end = 128
+        while end + 8 <= size:
+            handle.seek(end)
+            kind, nbytes = np.frombuffer(handle.read(8), dtype=f"{order}u4")
+            step = 8 + int(nbytes)
+            if kind == 14:  # miMATRIX (uncompressed) is padded to 8 bytes
+                step += -int(nbytes) % 8
+            if end + step > size:
+                break
+            end += step
+    return end, size
+
+
+def _whos(path: Path, key: str) -> dict[str, tuple]:
+    """{name: shape} of a complete MATLAB v5 file, read from its headers only."""
+    with reading(path, key, "a MATLAB v5 or v7.3 file"):
+        shapes = {name: tuple(shape) for name, shape, _ in scipy.io.whosmat(str(path))}
+        end, size = _v5_end(path)
+    if end != size:
+        raise DataError(
+            path, key, f"expected a complete MATLAB v5 file, it is cut at byte {end} of {size}"
+        )
+    return shapes
 
 
 def _missing_key(path: Path, key: str, keys: list[str]) -> DataError:
@@ -73,8 +102,7 @@ def _orient(array: Any, path: Path, key: str, expected_rows: int | None, stored:
 
 
 def _load_v5(path: Path, key: str, expected_rows: int | None) -> np.ndarray:
-    with reading(path, key, "a MATLAB v5 or v7.3 file"):
-        names = [name for name, _ in _whos(path)]
+    names = _whos(path, key)
     if key not in names:
         raise _missing_key(path, key, sorted(names))
     with reading(path, key, "a complete MATLAB v5 array"):
@@ -158,8 +186,7 @@ def array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...], boo
     with reading(path, key, "a MATLAB v5 or v7.3 file"):
         is_hdf5 = h5py.is_hdf5(path)
     if not is_hdf5:
-        with reading(path, key, "a MATLAB v5 or v7.3 file"):
-            shapes = dict(_whos(path))
+        shapes = _whos(path, key)
         if key not in shapes:
             raise _missing_key(path, key, sorted(shapes))
         return tuple(shapes[key]), True

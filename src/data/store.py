@@ -165,7 +165,9 @@ def _store_datasets(h5: h5py.File, path: Path) -> dict[str, SourceRows]:
     found = {}
     for key, dtype in SCHEMA_DTYPES.items():
         if key not in h5 or not isinstance(h5[key], h5py.Dataset):
-            raise DataError(path, key, "missing dataset (see docs/data.md for the schema)")
+            raise DataError(
+                path, key, "expected a dataset (docs/data.md gives the schema), found none"
+            )
         dataset = h5[key]
         if dataset.dtype != dtype:
             raise DataError(
