@@ -5,7 +5,6 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-import h5py
 import hydra
 import lightning as L
 import numpy as np
@@ -28,7 +27,7 @@ from src.utils import (  # noqa: E402
     instantiate_loggers,
     task_wrapper,
 )
-from src.utils.io import atomic_path  # noqa: E402
+from src.utils.io import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import read_checkpoint  # noqa: E402
 from src.utils.jobs import run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
@@ -104,11 +103,12 @@ def export_codes(
 ) -> None:
     """Write the query and retrieval codes to `path` (HDF5, written atomically)."""
     splits = dict(zip(("query", "retrieval"), datamodule.test_dataloader()))
-    with atomic_path(path, parents=True) as tmp, h5py.File(tmp, "w") as h5:
+    with hdf5_writer(path, parents=True) as (h5, guard):
         for split, loader in splits.items():
             for key, array in encode_split(model, loader).items():
                 name = f"{split}/{key}" if key in ("index", "label") else f"{split}/codes_{key}"
                 h5.create_dataset(name, data=array)
+                guard.check()
         for key, value in attrs.items():
             h5.attrs[key] = value
     log.info(f"Codes written to {path}")

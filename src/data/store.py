@@ -79,7 +79,7 @@ class StoreInfo:
 def sha256_of(path: str | os.PathLike, block: int = 1 << 20) -> str:
     """Hex SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with reading(path, None, "a readable file"), open(path, "rb") as handle:
         while chunk := handle.read(block):
             digest.update(chunk)
     return digest.hexdigest()
