@@ -22,15 +22,19 @@ ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=Tru
 
 from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
 from src.data.store import StoreInfo  # noqa: E402
-from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.errors import ArgumentParser, integer_at_least, one_line_errors  # noqa: E402
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output store (default: data/<dataset>.h5)")
-    parser.add_argument("--seed", type=int, default=0, help="split seed, stored as split_seed")
     parser.add_argument(
-        "--val-size", type=int, help="validation queries (default min(1000, 10%% of retrieval))"
+        "--seed", type=integer_at_least(0), default=0, help="split seed, stored as split_seed"
+    )
+    parser.add_argument(
+        "--val-size",
+        type=integer_at_least(1),
+        help="validation queries (default min(1000, 10%% of retrieval))",
     )
 
 
@@ -39,12 +43,14 @@ def _images(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
     parser.add_argument("--arch", default="vgg19", help="alexnet or vgg19, for raw images")
     parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
-    parser.add_argument("--batch-size", type=int, default=64, help="for raw images")
+    parser.add_argument(
+        "--batch-size", type=integer_at_least(1), default=64, help="for raw images"
+    )
     parser.add_argument("--device", help="for raw images (default: cuda when available)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="dataset", required=True)
     for name in ("wiki", "uci", "mirflickr", "nuswide"):
         sub = commands.add_parser(name, help=f"convert the {name} release")
@@ -57,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--text", type=Path, required=True, help="text features [N, Dt]")
     sub.add_argument("--labels", type=Path, required=True, help="multi-hot [N, C] or ids [N]")
     sub.add_argument("--name", default="arrays", help="dataset name (and default file name)")
-    sub.add_argument("--query-size", type=int, default=2000)
-    sub.add_argument("--train-size", type=int, default=5000)
+    sub.add_argument("--query-size", type=integer_at_least(1), default=2000)
+    sub.add_argument("--train-size", type=integer_at_least(1), default=5000)
     _common(sub)
     return parser
 

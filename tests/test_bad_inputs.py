@@ -190,3 +190,18 @@ def test_multi_hot_labels(tmp_path: Path, src: Path, value: int) -> None:
 def test_float_class_ids_in_npy(tmp_path: Path, src: Path) -> None:
     args = make_arrays(src, {"labels": np.arange(N_TR + N_TE) % 4 + 0.5})
     check_refused(tmp_path, args, "labels.npy [labels]", "integer")
+
+
+@pytest.mark.parametrize(
+    "extra, part",
+    [
+        (["--seed", "-1"], "--seed: expected an integer >= 0"),
+        (["--query-size", "0"], "--query-size: expected an integer >= 1"),
+        (["--query-size", "30", "--train-size", "10"], "--query-size 30 + --train-size 10"),
+        pytest.param(["--val-size", "x"], "--val-size: expected an integer", marks=SLOW),
+        pytest.param(["--labels"], "--labels: expected one argument", marks=SLOW),
+    ],
+)
+def test_option_values(tmp_path: Path, src: Path, extra: list[str], part: str) -> None:
+    args = make_arrays(src)
+    check_refused(tmp_path, [*args, *extra], part)

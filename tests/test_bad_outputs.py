@@ -3,6 +3,7 @@ interrupts during the write, file modes (issue 13). Sources from tests/bad_relea
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import subprocess
@@ -38,19 +39,33 @@ def src(tmp_path: Path) -> Path:
 # ------------------------------------------------------------------------ output paths
 
 
-@pytest.mark.parametrize(
-    "case", ["directory", "parent_is_file", "parent_missing", "input", "link_to_input"]
-)
+BAD_OUT = [
+    "directory",
+    "parent_is_file",
+    "parent_missing",
+    "input",
+    "link_to_input",
+    pytest.param("hard_link_to_input", marks=SLOW),
+    pytest.param("name_too_long", marks=SLOW),
+    pytest.param("path_too_long", marks=SLOW),
+]
+
+
+@pytest.mark.parametrize("case", BAD_OUT)
 def test_bad_out(tmp_path: Path, src: Path, case: str) -> None:
     make_uci(src)
     (tmp_path / "afile").write_text("x")
     (tmp_path / "link.mat").symlink_to(src / "uci_all.mat")
+    os.link(src / "uci_all.mat", tmp_path / "hard.mat")
     out = {
         "directory": src,
         "parent_is_file": tmp_path / "afile" / "x.h5",
         "parent_missing": tmp_path / "nowhere" / "x.h5",
         "input": src / "uci_all.mat",
         "link_to_input": tmp_path / "link.mat",
+        "hard_link_to_input": tmp_path / "hard.mat",
+        "name_too_long": tmp_path / ("n" * 300 + ".h5"),
+        "path_too_long": tmp_path.joinpath(*["d"] * 3000, "x.h5"),
     }[case]
     before = sorted(p.name for p in tmp_path.iterdir())
     result = run([*source_args("uci", src), "--out", str(out)])

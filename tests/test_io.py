@@ -96,12 +96,13 @@ def test_stale_temps_of_dead_writers_are_removed(tmp_path: Path) -> None:
     dead_tmp = temp_name(target, int(dead.stdout))
     live_tmp = temp_name(target, os.getpid())
     other = tmp_path / ".other.h5.123-abcd.tmp"
-    for path in (dead_tmp, live_tmp, other):
+    elsewhere = tmp_path / dead_tmp.name.replace(".store.h5.", ".store.h5.otherhost", 1)
+    for path in (dead_tmp, live_tmp, other, elsewhere):
         path.write_text("leftover")
     assert remove_stale_temps(target) == [dead_tmp]
     write_text_atomic(target, "x")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [live_tmp.name, other.name, "store.h5"]
+        [live_tmp.name, other.name, elsewhere.name, "store.h5"]
     )
 
 

@@ -27,7 +27,7 @@ from src.data.splits import (
     val_split,
 )
 from src.data.store import StoreInfo, source_record, write_store
-from src.utils.errors import DataError
+from src.utils.errors import ConfigError, DataError
 from src.utils.io import check_not_input, check_output_path
 
 if TYPE_CHECKING:  # extract imports torch: only raw images need it
@@ -273,6 +273,11 @@ def convert_arrays(
     out = _check_out(out, paths)
     keys = ("labels", "text", "image")
     n_items = agree_on_items([(p, k, *array_shape(p, k)) for p, k in zip(paths[::-1], keys)])
+    if query_size + train_size > n_items:
+        raise ConfigError(
+            f"--query-size {query_size} + --train-size {train_size}: expected at most the "
+            f"{n_items} items of {paths[2]}"
+        )
     label = _labels_from(paths[2], n_items)
     splits = _with_val(random_split(n_items, query_size, train_size, seed), seed, val_size)
     attrs = {

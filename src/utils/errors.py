@@ -8,9 +8,10 @@ lets the sweep go on) catches `AGCHError` (or uses `user_error` on any exception
 calling `exit_on_user_error`.
 """
 
+import argparse
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -84,3 +85,26 @@ def one_line_errors() -> Iterator[None]:
         if error is None:
             raise
         exit_on_user_error(error)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse for the scripts: a usage error is one ``error:`` line and exit 2 as well
+    (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        exit_on_user_error(AGCHError(f"{self.prog}: {message} (see --help)"))
+
+
+def integer_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum``, else a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+        return value
+
+    return parse

@@ -6,9 +6,10 @@ temporary file is flushed to disk (fsync), given the usual mode (0666 less the u
 file or the whole new one, never a part. On any exception, and on SIGINT or SIGTERM while the
 block runs, the temporary file is removed.
 
-Temporary names are ``.<target name>.<pid>-<random>.tmp``: the writer's process id is in the
-name, so the next writer of the same target removes the leftovers of writers that died
-(kill -9, power loss) and leaves those of live writers alone.
+Temporary names are ``.<target name>.<host>.<pid>-<random>.tmp``: the writer's machine and
+process id are in the name, so the next writer of the same target on the same machine removes
+the leftovers of writers that died (kill -9, power loss) and leaves those of live writers
+alone.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +32,16 @@ from src.utils.errors import DataError
 _TEMP_SUFFIX = ".tmp"
 
 
+def _host() -> str:
+    """This machine's short name, letters, digits and '-' only (temporary names hold it)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname().split(".")[0]) or "host"
+
+
 def temp_name(target: Path, pid: int | None = None) -> Path:
-    """A fresh temporary path beside ``target``, naming the writing process."""
+    """A fresh temporary path beside ``target``, naming the writing machine and process."""
     pid = os.getpid() if pid is None else pid
-    return target.with_name(f".{target.name}.{pid}-{secrets.token_hex(4)}{_TEMP_SUFFIX}")
+    name = f".{target.name}.{_host()}.{pid}-{secrets.token_hex(4)}{_TEMP_SUFFIX}"
+    return target.with_name(name)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -47,11 +55,11 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files of dead writers of ``target``; return what was removed."""
+    """Remove the temporary files of dead writers of ``target`` on this machine (a shared
+    folder may hold those of live writers elsewhere); return what was removed."""
     target = Path(target)
-    pattern = re.compile(
-        rf"^\.{re.escape(target.name)}\.(\d+)-[0-9a-f]+{re.escape(_TEMP_SUFFIX)}$"
-    )
+    prefix = re.escape(f".{target.name}.{_host()}.")
+    pattern = re.compile(rf"^{prefix}(\d+)-[0-9a-f]+{re.escape(_TEMP_SUFFIX)}$")
     removed = []
     with contextlib.suppress(OSError):
         for entry in target.parent.iterdir():
@@ -69,24 +77,38 @@ def check_output_path(
 
     ``parents`` creates a missing output folder (and its parents) first. Raises `DataError`
     naming the path when it is a directory, when its folder is missing (and not to be made)
-    or not a directory, or when the folder is not writable.
+    or not a directory, when the folder is not writable, or when the path cannot be used at
+    all (a name too long, a loop of links).
     """
     target = Path(target)
+    try:
+        problem = _output_problem(target, parents)
+    except OSError as exc:
+        problem = f"expected a usable output path ({exc.strerror})"
+    if problem:
+        raise DataError(target, key, problem)
+    return target
+
+
+def _output_problem(target: Path, parents: bool) -> str | None:
+    """What is wrong with ``target`` as an output path (see `check_output_path`), or None."""
     parent = target.parent
     if parents and not parent.exists():
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DataError(target, key, f"cannot create its folder {parent} ({exc.strerror})")
+            return f"expected an output folder that can be made, {parent}: {exc.strerror}"
+    if len(target.name.encode()) > 200:  # room for the temporary name beside it
+        return "expected a shorter file name (at most 200 bytes)"
     if target.is_dir():
-        raise DataError(target, key, "expected an output file path, got a directory")
+        return "expected an output file path, got a directory"
     if not parent.exists():
-        raise DataError(target, key, f"expected an existing output folder, {parent} is missing")
+        return f"expected an existing output folder, {parent} is missing"
     if not parent.is_dir():
-        raise DataError(target, key, f"expected an output folder, {parent} is not a directory")
+        return f"expected an output folder, {parent} is not a directory"
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise DataError(target, key, f"expected a writable output folder, {parent} is not")
-    return target
+        return f"expected a writable output folder, {parent} is not"
+    return None
 
 
 def check_not_input(target: str | os.PathLike, inputs: list[Path], key: str | None = None) -> None:
@@ -180,9 +202,12 @@ def atomic_path(
     target = check_output_path(target, key, parents)
     remove_stale_temps(target)
     tmp = temp_name(target)
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:  # a name too long, a read-only file system, ...
+        raise DataError(target, key, f"cannot create a file there ({exc.strerror})") from exc
     with _sigterm_raises():
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             yield tmp
             replace_durably(tmp, target)
         except OSError as exc:
