@@ -27,7 +27,7 @@ from src.utils import (  # noqa: E402
     instantiate_loggers,
     task_wrapper,
 )
-from src.utils.io import hdf5_writer  # noqa: E402
+from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import read_checkpoint  # noqa: E402
 from src.utils.jobs import run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402

@@ -115,10 +115,18 @@ runpy.run_path({script!r}, run_name="__main__")
 """
 
 
-def _start_slow(args: list[str]) -> subprocess.Popen:
+def _ignore_sigint() -> None:  # how a shell starts a background job (`cmd &`)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start_slow(args: list[str], background: bool) -> subprocess.Popen:
     code = SLOW_WRITE.format(root=str(ROOT), script=SCRIPT, args=args)
     return subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint if background else None,
     )
 
 
@@ -129,13 +137,23 @@ def _wait_for_temp(folder: Path, process: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
-def test_interrupt_during_write_leaves_nothing(tmp_path: Path, src: Path, signum: int) -> None:
+@pytest.mark.parametrize(
+    "signum, background",
+    [
+        (signal.SIGTERM, False),
+        (signal.SIGINT, False),
+        (signal.SIGKILL, False),
+        pytest.param(signal.SIGINT, True, marks=SLOW),
+    ],
+)
+def test_interrupt_during_write_leaves_nothing(
+    tmp_path: Path, src: Path, signum: int, background: bool
+) -> None:
     make_wiki(src)
     out = tmp_path / "out" / "store.h5"
     out.parent.mkdir()
     before = hashes(src)
-    process = _start_slow([*source_args("wiki", src), "--out", str(out)])
+    process = _start_slow([*source_args("wiki", src), "--out", str(out)], background)
     _wait_for_temp(out.parent, process)
     process.send_signal(signum)
     _, err = process.communicate(timeout=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import signal
 import stat
@@ -10,10 +12,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import h5py
+import numpy as np
 import pytest
 
 from src.utils.errors import DataError
 from src.utils.io import atomic_path, remove_stale_temps, temp_name, write_text_atomic
+from src.utils.io_hdf5 import GuardedFile, hdf5_writer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,3 +163,45 @@ def test_signal_during_write_removes_temp(tmp_path: Path, signum: int) -> None:
     assert err.splitlines()[-1].startswith("error: interrupted")
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+class _FailingRaw(io.BytesIO):
+    """A file whose writes fail once ``limit`` bytes are written (a disk that fills up)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data) -> int:  # type: ignore[override]
+        room = self.limit - self.tell()
+        if room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(bytes(memoryview(data).cast("B")[:room]))
+
+
+def test_guarded_file_records_the_first_failure_and_skips_the_rest() -> None:
+    guard = GuardedFile(_FailingRaw(limit=10))
+    assert guard.write(b"x" * 6) == 6
+    assert guard.write(b"y" * 8) == 8  # 4 written, then the disk is full: reported as done
+    assert guard.write(b"z" * 5) == 5  # skipped
+    assert guard.raw.getvalue() == b"x" * 6 + b"y" * 4
+    assert guard.tell() == 19  # the positions HDF5 expects
+    with pytest.raises(OSError, match="No space left"):
+        guard.check()
+
+
+def test_hdf5_writer_round_trip_and_mode(tmp_path: Path) -> None:
+    data = np.arange(12.0).reshape(3, 4)  # (3, 4)
+    with hdf5_writer(tmp_path / "a.h5") as (h5, guard):
+        h5["x"] = data
+        guard.check()
+    with h5py.File(tmp_path / "a.h5", "r") as h5:
+        np.testing.assert_array_equal(h5["x"][()], data)
+    assert _mode(tmp_path / "a.h5") == 0o666 & ~_umask()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.h5"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

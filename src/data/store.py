@@ -41,7 +41,7 @@ from src.data.checks import (
 )
 from src.data.sources import SourceRows, reading
 from src.utils.errors import DataError
-from src.utils.io import hdf5_writer
+from src.utils.io_hdf5 import hdf5_writer
 
 SCHEMA_VERSION = 1
 SCHEMA_DTYPES = {

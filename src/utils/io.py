@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import io
 import os
 import re
 import secrets
@@ -237,73 +236,3 @@ def write_text_atomic(
     with atomic_path(target, key, parents) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return target
-
-
-class GuardedFile(io.RawIOBase):
-    """A file for h5py's file-object driver whose writes never fail inside HDF5.
-
-    HDF5 left with a failed write (full disk) can crash the process later (segmentation
-    fault at exit); an interrupt raised inside its write callback can be lost. So the first
-    such failure is recorded and the remaining writes are skipped (reported as done); the
-    writer calls `check` between blocks and after closing the HDF5 file, which re-raises it.
-    """
-
-    def __init__(self, raw: Any) -> None:
-        super().__init__()
-        self.raw = raw
-        self.failure: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        return self.raw.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.raw.tell()
-
-    def readinto(self, buffer: Any) -> int:
-        return self.raw.readinto(buffer)
-
-    def write(self, data: Any) -> int:
-        size = memoryview(data).nbytes
-        if self.failure is None:
-            try:
-                self.raw.write(data)
-                return size
-            except BaseException as exc:  # OSError (disk full), KeyboardInterrupt, ...
-                self.failure = exc
-        self.raw.seek(size, os.SEEK_CUR)
-        return size
-
-    def truncate(self, size: int | None = None) -> int:
-        return self.raw.truncate(size) if self.failure is None else (size or 0)
-
-    def flush(self) -> None:
-        if self.failure is None:
-            self.raw.flush()
-
-    def check(self) -> None:
-        """Raise the recorded failure, if any."""
-        if self.failure is not None:
-            raise self.failure
-
-
-@contextlib.contextmanager
-def hdf5_writer(target: str | os.PathLike, parents: bool = False) -> Iterator[Any]:
-    """Yield ``(h5py.File, GuardedFile)`` writing ``target`` atomically (`atomic_path`); call
-    the guard's `GuardedFile.check` between blocks to stop at the first failed write."""
-    import h5py
-
-    with atomic_path(target, parents=parents) as tmp, open(tmp, "r+b", buffering=0) as raw:
-        guard = GuardedFile(raw)
-        with h5py.File(guard, "w") as h5:
-            yield h5, guard
-            guard.check()
-        guard.check()
