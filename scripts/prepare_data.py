@@ -7,7 +7,8 @@
     python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
 
 The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
-unless --out says otherwise. Bad input ends with one line ``error: ...`` and exit code 2.
+unless --out says otherwise. Bad input ends with one line ``error: ...`` and exit code 2;
+Ctrl-C or SIGTERM stops the work (exit code 130). Neither leaves a file behind.
 """
 
 from __future__ import annotations

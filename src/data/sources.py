@@ -12,8 +12,8 @@ never written.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
