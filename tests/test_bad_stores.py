@@ -14,7 +14,7 @@ from bad_releases import ROOT, check_refused, hashes, make_rng, make_wiki, run, 
 
 from src.data.store import validate_store, write_store
 from src.utils.errors import DataError
-from src.utils.utils import write_results_json
+from src.utils.jsonio import write_json
 
 EXTRACT = str(ROOT / "scripts" / "extract_features.py")
 N = 40
@@ -134,7 +134,7 @@ def test_outputs_follow_the_umask(tmp_path: Path, umask: int) -> None:
     old = os.umask(umask)
     try:
         _store(tmp_path / "s.h5")
-        write_results_json(tmp_path / "run" / "results.json", {"seed": 0})
+        write_json(tmp_path / "run" / "results.json", {"seed": 0})
     finally:
         os.umask(old)
     for path in (tmp_path / "s.h5", tmp_path / "run" / "results.json"):
