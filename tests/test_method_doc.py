@@ -74,3 +74,20 @@ def test_every_option_named_in_the_method_exists() -> None:
     for model in ("agch", "djsrh", "cca_itq"):
         keys |= set(flatten(composed("train", [f"model={model}", "data=wiki"])))
     assert not named - keys, f"options docs/method.md names that no config has: {named - keys}"
+
+
+def test_paper_hyper_parameter_table_is_what_the_experiments_hold() -> None:
+    """Each row of docs/method.md's table of the paper's values equals its experiment base."""
+    section = METHOD.read_text().split("## The paper's hyper-parameters", 1)[1].split("##")[0]
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if "`configs/" in line]
+    checked = 0
+    for cells in rows:
+        values, base = [c.strip() for c in cells[1:7]], cells[7].strip(" `")
+        if not values[0][0].isdigit():
+            continue  # UCI: "NUS-WIDE's values"
+        cfg = composed("train", [f"experiment={Path(base).stem}"])
+        model = cfg["model"]
+        held = [model["alpha"], model["beta"], model["lam"], model["gamma_v"], model["gamma_t"]]
+        assert [float(v) for v in values] == [*map(float, held), cfg["trainer"]["max_epochs"]]
+        checked += 1
+    assert checked == 3  # Wiki, MIRFlickr, NUS-WIDE
