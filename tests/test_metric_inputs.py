@@ -3,6 +3,7 @@ the same numbers under bf16 autocast, and share one DEFAULT_KS with the model co
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from src.metrics import (
     mean_average_precision,
     precision_at_k,
 )
+from src.models.agch_module import AGCHModule
+from src.models.cca_itq import CCAITQModule
+from src.models.djsrh_module import DJSRHModule
 from metric_reference import random_case, ref_map, ref_precision_at_k
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,3 +175,8 @@ def test_model_configs_use_default_ks(model: str) -> None:
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"model={model}"])
     assert list(cfg.model.eval_ks) == list(DEFAULT_KS)
+
+
+@pytest.mark.parametrize("model", [AGCHModule, DJSRHModule, CCAITQModule])
+def test_model_defaults_use_default_ks(model: type) -> None:
+    assert inspect.signature(model).parameters["eval_ks"].default == DEFAULT_KS

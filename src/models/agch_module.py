@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from src.metrics import DEFAULT_KS
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
 from src.models.components import GCN_BIASES, FusionProjection, GCNHash, HashLayer, MLPEncoder
 from src.models.losses import LOSS_SCALES, compute_loss, gap_weights
@@ -104,7 +105,7 @@ class AGCHModule(CrossModalHashingModule):
         grad_clip: float = 0.0,
         fused_optimizer: bool = True,
         eval_topk: int = 50,
-        eval_ks: Sequence[int] = (1, 100, 500, 1000),
+        eval_ks: Sequence[int] = DEFAULT_KS,
         eval_ties: str = "stable",
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,

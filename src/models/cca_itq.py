@@ -36,6 +36,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from src.metrics import DEFAULT_KS
 from src.models.base import Batch, CrossModalHashingModule, sign_codes
 from src.utils.errors import ConfigError, TrainingError
 
@@ -131,7 +132,7 @@ class CCAITQModule(CrossModalHashingModule):
         n_iter: int = 50,
         seed: int = 0,
         eval_topk: int = 50,
-        eval_ks: Sequence[int] = (1, 100, 500, 1000),
+        eval_ks: Sequence[int] = DEFAULT_KS,
         eval_ties: str = "stable",
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,

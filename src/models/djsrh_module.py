@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from src.metrics import DEFAULT_KS
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
 from src.models.losses import rec
 
@@ -134,7 +135,7 @@ class DJSRHModule(CrossModalHashingModule):
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         eval_topk: int = 50,
-        eval_ks: Sequence[int] = (1, 100, 500, 1000),
+        eval_ks: Sequence[int] = DEFAULT_KS,
         eval_ties: str = "stable",
         collapse_threshold: float = 0.05,
         stop_on_collapse: bool = False,
