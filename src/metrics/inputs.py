@@ -2,7 +2,7 @@
 
 Every check raises ``ValueError`` naming the argument and what was expected, so that a wrong
 label form (an [N, 1] column of class ids, -1/+1 labels, fractions, NaN) can never give a
-silently wrong mAP. Two label forms are accepted (docs/method.md, evaluation protocol):
+silently wrong mAP. Two label forms are accepted:
 
 - multi-hot: [N, L] with L >= 2 and every value 0 or 1 (bool, integer or float dtype); a row
   without a label is allowed and is relevant to no query;
