@@ -3,8 +3,11 @@
 Each run lands in ``results/<dataset>/<method>/<bits>bit/seed<seed>/`` (a run with
 result-changing overrides beyond its experiment, such as an ablation, in
 ``results/<dataset>/<method>/<bits>bit/<overrides>/seed<seed>/``, see src/utils/run_setting.py),
-so that ``python scripts/report.py results --update docs/results.md`` regenerates the tables
-of docs/results.md from files kept in the repository (checkpoints and logs stay in logs/,
+and each held-out selection run (``data.val_mode=heldout``, docs/data.md) in
+``results/<dataset>/<method>/<bits>bit/heldout/<overrides>/seed<seed>/`` (``configured`` for no
+overrides), never in the folders of the official runs. So
+``python scripts/report.py results --update docs/results.md`` regenerates the tables of
+docs/results.md from files kept in the repository (checkpoints and logs stay in logs/,
 which git ignores).
 
     python scripts/archive_results.py logs/train/multiruns/2026-11-21_20-59-00 --dest results
@@ -18,7 +21,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from src.utils.run_setting import variant_folder
+import rootutils
+
+rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout's src)
 
 EVIDENCE = ("results.json", "curves.json")
 
@@ -33,8 +40,11 @@ def archive(run_dir: Path, dest: Path) -> Path:
         raise ValueError(f"{run_dir}: status {status} ({results.get('error')}), not archived")
     bits = results.get("code_length")
     target = dest / str(results["dataset"]) / str(results["method"]) / f"{bits}bit"
-    folder = variant_folder(results.get("overrides"))
-    if folder:  # an ablation or another non-default setting: kept apart from the experiment's runs
+    mode, var = setting(results)  # var: the overrides beyond the experiment and data.val_mode
+    folder = var.replace("/", "_")
+    if mode == HELDOUT:  # a selection run: never among the runs of the protocol tables
+        target = target / HELDOUT / (folder or "configured")
+    elif folder:  # an ablation or another non-default setting: apart from the experiment's runs
         target = target / folder
     target = target / f"seed{results['seed']}"
     target.mkdir(parents=True, exist_ok=True)
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     for run_dir in found:
         try:
             print(f"{run_dir} -> {archive(run_dir, args.dest)}")
-        except (OSError, KeyError, ValueError) as err:
+        except (OSError, KeyError, ValueError, Skip) as err:
             print(f"skipped {run_dir}: {err}", file=sys.stderr)
     return 0 if found else 1
 

@@ -1,8 +1,14 @@
 """The results.json files of runs, read, checked and grouped into the rows of a report.
 
 A row is (dataset, method, variant, bits); the variant is the result-changing overrides beyond
-the experiment (src/utils/run_setting.py; "" for the experiment as configured). Each metric is
-the test value of the last epoch.
+the experiment other than ``data.val_mode`` (src/utils/run_setting.py; "" for the experiment as
+configured). Each metric is the test value of the last epoch.
+
+A run's ``mode`` is its ``data.val_mode`` (docs/data.md, "Validation modes"): ``official`` runs
+(results.json without the key: written before it existed, all official) make the protocol
+tables; ``heldout`` runs are selection runs, trained without their validation pairs, whose
+last-epoch ``val/...`` metrics (VAL_METRICS) are kept and whose test numbers are not protocol
+numbers.
 """
 
 import json
@@ -18,6 +24,9 @@ from src.utils.run_setting import variant
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
 METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
+VAL_METRICS = ("i2t_map@50", "t2i_map@50")  # val/<metric> of a held-out run, last epoch
+OFFICIAL, HELDOUT = "official", "heldout"
+MODE_OVERRIDE = "data.val_mode="
 RUN_KEYS = ("dataset", "method", "code_length", "seed", "metrics")
 
 
@@ -38,6 +47,10 @@ class Run:
     metrics: dict[str, float]
     # result-changing overrides beyond the experiment ("" for the experiment as configured)
     variant: str
+    # data.val_mode: OFFICIAL (protocol) or HELDOUT (selection run)
+    mode: str = OFFICIAL
+    # val/<metric> of the last epoch for VAL_METRICS (held-out runs only)
+    val_metrics: dict[str, float] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] | None = field(default=None)
 
 
@@ -59,12 +72,9 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         raise Skip(f"missing keys: {', '.join(missing)}")
     if tasks is not None and data.get("task_name") not in tasks:
         raise Skip(f"task {data.get('task_name')!r} not in --tasks")
-    metrics = {m: data["metrics"][f"test/{m}"] for m in METRICS}
-    bad = [
-        m for m, v in metrics.items() if not isinstance(v, (int, float)) or not math.isfinite(v)
-    ]
-    if bad:
-        raise Skip(f"non-finite metrics: {', '.join(f'test/{m}' for m in bad)}")
+    mode, var = setting(data)
+    metrics = finite(data["metrics"], "test", METRICS)
+    val_metrics = finite(data["metrics"], "val", VAL_METRICS) if mode == HELDOUT else {}
     return Run(
         path=path,
         dataset=str(data["dataset"]),
@@ -72,10 +82,43 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         bits=int(data["code_length"]),
         seed=data["seed"],
         synthetic=bool(data.get("synthetic", False)),
-        metrics={m: float(v) for m, v in metrics.items()},
-        variant=variant(data.get("overrides")),
+        metrics=metrics,
+        variant=var,
+        mode=mode,
+        val_metrics=val_metrics,
         curves=load_curves(path.with_name("curves.json")),
     )
+
+
+def finite(metrics: dict[str, Any], stage: str, names: Iterable[str]) -> dict[str, float]:
+    """``{name: metrics[f"{stage}/{name}"]}`` as floats; raises Skip naming the missing or
+    non-finite ones (train.py writes NaN as null)."""
+    missing = [f"metrics/{stage}/{m}" for m in names if f"{stage}/{m}" not in metrics]
+    if missing:
+        raise Skip(f"missing keys: {', '.join(missing)}")
+    values = {m: metrics[f"{stage}/{m}"] for m in names}
+    bad = [m for m, v in values.items() if not isinstance(v, (int, float)) or not math.isfinite(v)]
+    if bad:
+        raise Skip(f"non-finite metrics: {', '.join(f'{stage}/{m}' for m in bad)}")
+    return {m: float(v) for m, v in values.items()}
+
+
+def setting(data: dict[str, Any]) -> tuple[str, str]:
+    """The (mode, variant) of a results.json: mode is its ``val_mode`` key, else the
+    ``data.val_mode=`` override, else OFFICIAL (files written before the key); variant is the
+    result-changing overrides other than ``data.val_mode`` (src/utils/run_setting.py). Raises
+    Skip for an unknown mode."""
+    overrides = [str(o) for o in data.get("overrides") or []]
+    named = [o.lstrip("+~")[len(MODE_OVERRIDE) :] for o in overrides if is_mode(o)]
+    mode = data.get("val_mode") or (named[-1] if named else OFFICIAL)
+    if mode not in (OFFICIAL, HELDOUT):
+        raise Skip(f"val_mode {mode!r}: expected {OFFICIAL!r} or {HELDOUT!r}")
+    return mode, variant(o for o in overrides if not is_mode(o))
+
+
+def is_mode(override: str) -> bool:
+    """Whether ``override`` sets data.val_mode."""
+    return override.lstrip("+~").startswith(MODE_OVERRIDE)
 
 
 def load_curves(path: Path) -> dict[str, dict[str, list[float]]] | None:
@@ -99,6 +142,11 @@ def collect(dirs: Iterable[Path], tasks: set[str] | None) -> tuple[list[Run], li
 
 
 Key = tuple[str, str, str, int]  # dataset, method, variant, bits
+
+
+def split_modes(runs: list[Run]) -> tuple[list[Run], list[Run]]:
+    """The official runs (protocol tables) and the held-out selection runs, in order."""
+    return [r for r in runs if r.mode != HELDOUT], [r for r in runs if r.mode == HELDOUT]
 
 
 def group(runs: list[Run]) -> dict[Key, list[Run]]:
