@@ -32,8 +32,8 @@ def markdown(
     n_heldout = sum(len(runs) for runs in (heldout or {}).values())
     lines.append(
         "Only official runs (`data.val_mode=official`: trained on the official training split) "
-        f"are in these tables; {n_heldout} held-out selection runs are not (see "
-        '"Held-out validation").'
+        "are in these tables"
+        + (f"; {n_heldout} held-out selection runs are not (see below)." if n_heldout else ".")
     )
     lines.append(
         "`variant`: the result-changing overrides beyond the experiment, shared by every run of "
