@@ -12,9 +12,13 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import nn
+from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from src.callbacks.checkpointing import EpochEndCheckpoint
+from src.models.collapse import COLLAPSED_SCORE
+
+CHECKPOINT_CONFIG = Path(__file__).parents[1] / "configs" / "callbacks" / "model_checkpoint.yaml"
 
 SCORES = [3.0, 1.0, 2.0, 1.0]  # the best epoch is the first
 
@@ -47,24 +51,41 @@ class Scripted(L.LightningModule):
         return self.train_dataloader()
 
 
+class Collapsing(Scripted):
+    """Logs a scripted ``val/map@50`` and the base module's ``val/objective`` rule: the score,
+    or COLLAPSED_SCORE in an epoch scripted as collapsed (src/models/base.py)."""
+
+    def __init__(self, scores: list[float], collapsed: list[bool]) -> None:
+        super().__init__(scores)
+        self.collapsed = collapsed
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        score = self.scores[self.current_epoch]
+        self.log("val/map@50", score)
+        self.log("val/objective", COLLAPSED_SCORE if self.collapsed[self.current_epoch] else score)
+
+
 def fit(
     tmp_path: Path,
     callback_class: type,
     scores: list[float] = SCORES,
     ckpt_path: Path | None = None,
+    monitor: str = "val/score",
+    model: Scripted | None = None,
     **trainer_args,
 ) -> tuple[Scripted, Path]:
-    """Fit a Scripted model for len(scores) epochs (from `ckpt_path` if given)."""
+    """Fit `model` (default: Scripted(scores)) for len(scores) epochs (from `ckpt_path` if
+    given), ranking checkpoints by `monitor`."""
     checkpoint = callback_class(
         dirpath=tmp_path,
         filename="epoch_{epoch:03d}",
-        monitor="val/score",
+        monitor=monitor,
         mode="max",
         save_last=True,
         save_top_k=1,
         auto_insert_metric_name=False,
     )
-    model = Scripted(scores)
+    model = Scripted(scores) if model is None else model
     trainer = L.Trainer(
         max_epochs=len(scores),
         callbacks=[checkpoint],
@@ -146,3 +167,29 @@ def test_resuming_from_a_linked_last_checkpoint(tmp_path: Path) -> None:
     assert "optimizer_states" not in after
     for key, value in before.items():
         assert torch.equal(after["state_dict"][key], value), key
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_a_collapsed_epoch_is_never_the_best_checkpoint(tmp_path: Path, case: int) -> None:
+    """Generated val/map@50 sequences with collapsed epochs, ranked by the configured monitor:
+    the best file is the first epoch of highest mAP among the epochs that did not collapse,
+    although a collapsed epoch has a higher mAP (tied codes inflate it)."""
+    config = OmegaConf.load(CHECKPOINT_CONFIG).model_checkpoint
+    assert config.mode == "max"
+    rng = random.Random(100 + case)
+    n = rng.randint(2, 5)
+    scores = [rng.uniform(0.1, 0.5) for _ in range(n)]
+    collapsed = [rng.random() < 0.5 for _ in range(n)]
+    collapsed[rng.randrange(n)] = False  # at least one healthy epoch
+    peak = rng.randrange(n)
+    collapsed[peak], scores[peak] = True, 0.9  # the highest mAP is a collapse
+    if all(collapsed):
+        collapsed[(peak + 1) % n] = False
+    model = Collapsing(scores, collapsed)
+    fit(tmp_path, EpochEndCheckpoint, scores, monitor=config.monitor, model=model)
+    healthy = [e for e in range(n) if not collapsed[e]]
+    best_epoch = max(healthy, key=lambda e: (scores[e], -e))
+    assert sorted(p.name for p in tmp_path.glob("epoch_*.ckpt")) == [
+        f"epoch_{best_epoch:03d}.ckpt"
+    ]
+    assert load(tmp_path / "last.ckpt")["epoch"] == n - 1
