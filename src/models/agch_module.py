@@ -251,11 +251,9 @@ class AGCHModule(CrossModalHashingModule):
         self.log("train/loss_f", loss_f.detach(), prog_bar=False, **log)
         self.log("train/loss_b", loss_b.detach(), **log)
         self.log("train/loss", terms["L"].detach(), prog_bar=True, **log)
-        for name, value in terms.items():
-            if name != "L":
-                self.log(
-                    f"train/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=m
-                )
+        # the terms' epoch means, logged once at the epoch end (one self.log each per batch
+        # cost more than the training itself for small networks: docs/benchmarks.md)
+        self.accumulate_terms({k: v for k, v in terms.items() if k != "L"}, m)
 
     # --------------------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:

@@ -176,8 +176,7 @@ class DJSRHModule(CrossModalHashingModule):
         self.record_codes(B_I, B_T)
         m = x_v.shape[0]
         self.log("train/loss", terms["L"].detach(), on_step=True, on_epoch=True, batch_size=m)
-        for name in ("rec_II", "rec_IT", "rec_TT"):
-            self.log(f"train/{name}", terms[name].detach(), on_epoch=True, batch_size=m)
+        self.accumulate_terms({k: terms[k] for k in ("rec_II", "rec_IT", "rec_TT")}, m)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """One SGD per network, as DJSRH: image (lr_image) and text (lr_text)."""
