@@ -84,7 +84,9 @@ def test_train_defaults() -> None:
     assert cfg.seed == 0 and cfg.train and cfg.test and cfg.ckpt_path is None
     assert cfg.optimized_metric == "val/map@50"
     checkpoint = cfg.callbacks.model_checkpoint
-    assert checkpoint.monitor == "val/map@50" and checkpoint.mode == "max" and checkpoint.save_last
+    assert (
+        checkpoint.monitor == "val/objective" and checkpoint.mode == "max" and checkpoint.save_last
+    )
     assert Path(checkpoint.dirpath) == Path(cfg.paths.output_dir) / "checkpoints"
 
 
