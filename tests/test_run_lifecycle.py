@@ -150,6 +150,21 @@ def test_a_store_of_another_dataset_is_refused(store: Path, tmp_path: Path) -> N
     assert "'synthetic'" in line and "data=wiki" in line
 
 
+def test_a_refused_run_leaves_no_run_directory(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    args = [*TINY_RUN, f"data.path={tmp_path / 'missing.h5'}", "data.synthetic=null"]
+    status, out, err = finish(start("train.py", [*args, f"paths.log_dir={logs}"], tmp_path))
+    assert status == 2 and "missing.h5" in one_error_line(err, out)
+    runs = logs / "train" / "runs"
+    assert not runs.exists() or not list(runs.iterdir()), list(runs.rglob("*"))
+    kept = tmp_path / "kept"  # a directory holding anything else is left whole
+    kept.mkdir()
+    (kept / "notes.txt").write_text("mine")
+    status, out, err = finish(start("train.py", [*args, f"hydra.run.dir={kept}"], tmp_path))
+    assert status == 2 and (kept / "notes.txt").read_text() == "mine"
+    assert (kept / ".hydra").is_dir()
+
+
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:
     start = time.monotonic()
     while not path.exists():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import (
     EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
     AGCHError,
     exit_on_user_error,
     one_line_errors,
@@ -34,6 +36,9 @@ from src.utils.records import FAILED, git_commit, write_failed_record
 from src.utils.run_dirs import pin_run_dir
 
 log = RankedLogger(__name__, rank_zero_only=True)
+
+# what Hydra and the loggers write into a run directory before the run itself writes anything
+RUN_SCAFFOLD = frozenset({".hydra", "config_tree.log", "tags.log", "train.log", "eval.log"})
 
 
 def is_multirun() -> bool:
@@ -62,8 +67,13 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
     """
     pin_run_dir()
     if not is_multirun():
-        with one_line_errors():
-            return _interruptible(cfg, task)
+        try:
+            with one_line_errors():
+                return _interruptible(cfg, task)
+        except SystemExit as exit_:
+            if exit_.code == EXIT_USER_ERROR:
+                drop_unused_run_dir(Path(HydraConfig.get().runtime.output_dir))
+            raise
     try:
         return _interruptible(cfg, task)
     except Exception as exc:
@@ -74,6 +84,22 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
             log.error(f"Job failed: {reason}")
         write_failed_record(cfg, reason, git_commit())
         return _failed_value()
+
+
+def drop_unused_run_dir(run_dir: Path) -> bool:
+    """Remove ``run_dir`` when it holds only the start-up files of `RUN_SCAFFOLD`, so that a
+    run refused on bad input leaves nothing behind (its error line said why); return whether
+    it was removed. A directory holding anything else (a checkpoint, results.json, a file of
+    the user's) is kept whole."""
+    if not run_dir.is_dir() or any(p.name not in RUN_SCAFFOLD for p in run_dir.iterdir()):
+        return False
+    for path in run_dir.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    run_dir.rmdir()
+    return True
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
