@@ -1,6 +1,6 @@
-"""Split protocols: the DJSRH per-label split (docs/method.md, "Evaluation protocol"), a random split, the
-validation queries and the validation modes. Every function is seeded and returns sorted int64
-index arrays."""
+"""Split protocols: the DJSRH per-label split (docs/method.md, "Evaluation protocol"), a
+random split, the validation queries and the validation modes. Every function is seeded and
+returns sorted int64 index arrays."""
 
 from __future__ import annotations
 
