@@ -119,7 +119,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Test the checkpoint on the configured data; returns (metrics, the objects built)."""
     commit = git_commit()  # at the start, as train.py
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        # Lightning's own "Seed set to" line goes to stderr, before any error line
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        log.info(f"Seed set to {cfg.seed}")
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
     datamodule = hydra.utils.instantiate(cfg.data)
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())

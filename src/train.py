@@ -120,7 +120,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit and test the model; returns (metrics by logged name, the objects built)."""
     commit = git_commit()  # now: a commit made while a long run trains is not its code
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        # Lightning's own "Seed set to" line goes to stderr, before any error line
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        log.info(f"Seed set to {cfg.seed}")
     if cfg.get("ckpt_path"):  # a bad or finished checkpoint fails before any data is read
         read_checkpoint(cfg.ckpt_path)
         if cfg.get("train"):

@@ -212,8 +212,12 @@ def run_cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """The lines of stderr, all of them error lines: nothing else (a traceback, Lightning's
+    "Seed set to 0") may be printed there."""
     assert "Traceback" not in result.stderr + result.stdout
-    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("error:") for line in lines), result.stderr
+    return lines
 
 
 def test_bad_override_is_one_line(tmp_path: Path) -> None:
