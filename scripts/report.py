@@ -119,7 +119,9 @@ def report_text(
     """Every table of the report, markdown: the protocol tables of the official runs
     ``groups``, then the held-out validation of the selection runs ``heldout``."""
     text = markdown(groups, [str(d) for d in args.dirs], n_skipped, heldout)
-    text += "\n## mAP@50 against code length\n\n" + bits_tables(groups, paper)
+    by_bits = bits_tables(groups, paper)  # empty when no run is an experiment as configured
+    if by_bits:
+        text += "\n## mAP@50 against code length\n\n" + by_bits
     margins = margin_tables(groups, args.margins) if args.margins else ""
     if margins:
         text += f"\n## {args.margins} against the other methods (difference of means ± SE)\n\n"

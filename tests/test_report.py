@@ -252,3 +252,20 @@ def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> N
     bare = tmp_path / "bare.md"
     args = [str(root), "--out", str(bare), "--plots-dir", str(tmp_path / "p"), "--margins", ""]
     assert report.main(args) == 0 and "against the other methods" not in bare.read_text()
+
+
+def test_a_report_of_variants_only_has_no_empty_sections(report, tmp_path: Path) -> None:
+    """Runs that all change the model beyond the experiment (ablations, a 1-epoch try) have
+    rows of their own, and no per-bits section without a table under it."""
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        run = result("agch", 32, seed)
+        run["overrides"] = ["experiment=wiki_agch_32bit", f"seed={seed}", "trainer.max_epochs=1"]
+        write(root / str(seed) / "results.json", run)
+    out = tmp_path / "results.md"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "`trainer.max_epochs=1`" in text
+    assert "mAP@50 against code length" not in text
+    for section in text.split("\n## ")[1:]:  # a title line, then something under it
+        assert section.strip().count("\n") > 0, f"section {section!r} is empty"
