@@ -47,6 +47,9 @@ def archive(run_dir: Path, dest: Path) -> Path:
     elif folder:  # an ablation or another non-default setting: apart from the experiment's runs
         target = target / folder
     target = target / f"seed{results['seed']}"
+    kept = target / "results.json"
+    if kept.is_file() and kept.read_bytes() != (run_dir / "results.json").read_bytes():
+        raise ValueError(f"{kept} holds another run; not overwritten (remove it first)")
     target.mkdir(parents=True, exist_ok=True)
     for name in EVIDENCE:
         if (run_dir / name).is_file():

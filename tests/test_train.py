@@ -36,6 +36,7 @@ RESULT_KEYS = {
     "command",
     "overrides",
     "variant",
+    "settings",
     "status",
     "metrics",
     "best_metrics",
@@ -118,6 +119,10 @@ def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> Non
     assert results["code_length"] == CODE_LENGTH
     assert results["seed"] == 0
     assert results["method"] == "agch" and results["git_commit"] == "at-start"
+    settings = results["settings"]  # the resolved values, overridden or not
+    assert settings["model.code_length"] == CODE_LENGTH and settings["model.lr_image"] == 1e-4
+    assert settings["model.gcn_bias"] == "none" and settings["trainer.max_epochs"] == 1
+    assert not any(key.endswith((".path", ".seed", ".num_workers")) for key in settings)
     metrics = results["metrics"]
     for name in ("val/map@50", "val/i2t_map@50", "val/t2i_map@50", "test/map@50"):
         assert 0.0 <= metrics[name] <= 1.0, name

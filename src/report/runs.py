@@ -1,8 +1,10 @@
 """The results.json files of runs, read, checked and grouped into the rows of a report.
 
-A row is (dataset, method, variant, bits); the variant is the result-changing overrides beyond
-the experiment other than ``data.val_mode`` (src/utils/run_setting.py; "" for the experiment as
-configured). Each metric is the test value of the last epoch.
+A row is (dataset, method, variant, bits); the variant is the result-changing overrides
+beyond the experiment other than ``data.val_mode`` (src/utils/run_setting.py), plus the
+settings that differ from today's configuration of the experiment (src/report/drift.py: a run
+made before a default changed); "" for the experiment as configured. Each metric is the test
+value of the last epoch.
 
 A run's ``mode`` is its ``data.val_mode`` (docs/data.md, "Validation modes"): ``official`` runs
 (results.json without the key: written before it existed, all official) make the protocol
@@ -20,7 +22,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from src.utils.run_setting import variant
+from src.report.drift import settings_drift
+from src.utils.run_setting import variant_parts
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
 METRICS = ("i2t_map@50", "t2i_map@50", "i2t_map@all", "t2i_map@all")
@@ -47,6 +50,10 @@ class Run:
     metrics: dict[str, float]
     # result-changing overrides beyond the experiment ("" for the experiment as configured)
     variant: str
+    # variant's two parts: the command's overrides, and the settings that differ from today's
+    # configuration without the command naming them (a default changed since)
+    own: str = ""
+    drift: str = ""
     # data.val_mode: OFFICIAL (protocol) or HELDOUT (selection run)
     mode: str = OFFICIAL
     # val/<metric> of the last epoch for VAL_METRICS (held-out runs only)
@@ -72,7 +79,7 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         raise Skip(f"missing keys: {', '.join(missing)}")
     if tasks is not None and data.get("task_name") not in tasks:
         raise Skip(f"task {data.get('task_name')!r} not in --tasks")
-    mode, var = setting(data)
+    mode, own, drift = setting_parts(data)
     metrics = finite(data["metrics"], "test", METRICS)
     val_metrics = finite(data["metrics"], "val", VAL_METRICS) if mode == HELDOUT else {}
     return Run(
@@ -83,7 +90,9 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         seed=data["seed"],
         synthetic=bool(data.get("synthetic", False)),
         metrics=metrics,
-        variant=var,
+        variant=",".join(sorted(own + drift)),
+        own=",".join(own),
+        drift=",".join(drift),
         mode=mode,
         val_metrics=val_metrics,
         curves=load_curves(path.with_name("curves.json")),
@@ -105,15 +114,27 @@ def finite(metrics: dict[str, Any], stage: str, names: Iterable[str]) -> dict[st
 
 def setting(data: dict[str, Any]) -> tuple[str, str]:
     """The (mode, variant) of a results.json: mode is its ``val_mode`` key, else the
-    ``data.val_mode=`` override, else OFFICIAL (files written before the key); variant is the
-    result-changing overrides other than ``data.val_mode`` (src/utils/run_setting.py). Raises
-    Skip for an unknown mode."""
+    ``data.val_mode=`` override, else OFFICIAL (files written before the key); variant is
+    ``setting_parts``'s overrides and drift together, sorted. Raises Skip for an unknown mode."""
+    mode, own, drift = setting_parts(data)
+    return mode, ",".join(sorted(own + drift))
+
+
+def setting_parts(data: dict[str, Any]) -> tuple[str, list[str], list[str]]:
+    """(mode, own, drift): ``own`` the result-changing overrides other than ``data.val_mode``
+    (src/utils/run_setting.py); ``drift`` the settings in which the run differs from today's
+    configuration of its experiment although its command did not name them (a default changed
+    since; src/report/drift.py), each as ``key=value``."""
     overrides = [str(o) for o in data.get("overrides") or []]
     named = [o.lstrip("+~")[len(MODE_OVERRIDE) :] for o in overrides if is_mode(o)]
     mode = data.get("val_mode") or (named[-1] if named else OFFICIAL)
     if mode not in (OFFICIAL, HELDOUT):
         raise Skip(f"val_mode {mode!r}: expected {OFFICIAL!r} or {HELDOUT!r}")
-    return mode, variant(o for o in overrides if not is_mode(o))
+    own = variant_parts(o for o in overrides if not is_mode(o))
+    keys = {part.split("=", 1)[0].lstrip("+~") for part in own}
+    keys.add(MODE_OVERRIDE.rstrip("="))
+    drift = [d for d in settings_drift(data) if d.split("=", 1)[0] not in keys]
+    return mode, own, drift
 
 
 def is_mode(override: str) -> bool:

@@ -129,8 +129,22 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
     that difference, sqrt(s_lead^2 / n_lead + s_other^2 / n_other), and a reading: "above" or
     "below" beyond two standard errors, "within 2 SE" inside them, "one seed" when either side
     has a single run (no spread to compare with). Two standard errors are a rough guide at three
-    seeds, not a significance test."""
-    groups = configured(groups)
+    seeds, not a significance test.
+
+    ``lead``'s runs made under earlier defaults (a pure drift variant, src/report/drift.py) get
+    tables of their own against the other methods as configured, titled with that drift."""
+    drifts = {runs[0].drift for key, runs in groups.items() if key[1] == lead and runs[0].drift}
+    text = _margin_tables(configured(groups), lead, "")
+    for drift in sorted(drifts):
+        old = {k: r for k, r in groups.items() if k[1] == lead and k[2] == drift}
+        view = {k: r for k, r in configured(groups).items() if k[1] != lead}
+        view |= {(k[0], k[1], "", k[3]): r for k, r in old.items()}
+        text += _margin_tables(view, lead, f" (runs with `{drift}`)")
+    return text
+
+
+def _margin_tables(groups: dict[Key, list[Run]], lead: str, label: str) -> str:
+    """``margin_tables`` of the rows in ``groups`` (all as configured), titles ending ``label``."""
     lines = []
     for dataset in sorted({key[0] for key in groups}):
         methods = sorted({key[1] for key in groups if key[0] == dataset})
@@ -138,7 +152,7 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
             continue
         columns = code_columns(groups, dataset)
         header = ["against", *(f"{DIRECTIONS[d]} {b}" for d, b in columns)]
-        lines += [f"### {dataset}: {lead} minus each other method, mAP@50", ""]
+        lines += [f"### {dataset}: {lead}{label} minus each other method, mAP@50", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for other in (m for m in methods if m != lead):
             row = [other]
@@ -186,18 +200,27 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     or more pairs the change is given with its standard error, std(changes) / sqrt(n), and the
     reading of :func:`reading`; at two or three seeds that is a rough guide, not a test."""
     lines = []
-    for dataset, method, bits in sorted({(k[0], k[1], k[3]) for k in groups if k[2]}):
-        base = {run.seed: run for run in groups.get((dataset, method, "", bits), [])}
+    drifts = {k: runs[0].drift for k, runs in groups.items()}  # one drift per row's variant
+    tables = {(k[0], k[1], k[3], drifts[k]) for k in groups if k[2] != drifts[k]}
+    for dataset, method, bits, drift in sorted(tables):
+        base = {run.seed: run for run in groups.get((dataset, method, drift, bits), [])}
         header = ["variant", "I->T mAP@50", "T->I mAP@50", "I->T change", "T->I change", "seeds"]
         lines += [f"### {dataset}, {method}, {bits} bits", ""]
+        if drift:  # runs made before a default changed: compared among themselves only
+            lines += [f"Runs made with `{drift}` (defaults of their time), among themselves.", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         variants = [("", list(base.values()))] + [
-            (key[2], runs)
+            (runs[0].own, runs)
             for key, runs in groups.items()
-            if key[:2] == (dataset, method) and key[3] == bits and key[2]
+            if key[:2] == (dataset, method)
+            and key[3] == bits
+            and drifts[key] == drift
+            and key[2] != drift
         ]
         for name, runs in variants:
-            row = [f"`{name}`" if name else "- (as configured)"]
+            row = [
+                f"`{name}`" if name else ("- (those defaults)" if drift else "- (as configured)")
+            ]
             row += [
                 cell([r.metrics[f"{d}_map@50"] for r in runs]) if runs else "not run"
                 for d in DIRECTIONS

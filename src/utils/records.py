@@ -1,7 +1,7 @@
 """Run records: what a run writes about itself, assembled in one place.
 
 ``results.json`` (identity of the run: task, dataset as the store names it, method, code
-length, seed, commit, command, overrides, variant; its status; the final metrics; the
+length, seed, commit, command, overrides, variant, settings; its status; the final metrics; the
 checkpoints), ``curves.json`` (the test P@k and precision-recall curves) and the HPARAMS entry
 of TensorBoard. src/train.py and src/eval.py call ``write_run_records`` once at the end of a
 run, and a sweep job that fails calls ``write_failed_record``.
@@ -25,6 +25,7 @@ from src.data.store import validate_store
 from src.utils.errors import DataError
 from src.utils.jsonio import write_json
 from src.utils.run_setting import variant
+from src.utils.run_settings import result_settings
 
 COMPLETED, FAILED = "completed", "failed"
 # configs/data/<name>.yaml: the datasets a config choice can name
@@ -119,6 +120,8 @@ def run_info(cfg: DictConfig, data: Mapping[str, Any], commit: str) -> dict[str,
         "command": " ".join(sys.argv),
         "overrides": overrides,
         "variant": variant(overrides),
+        # the resolved values the numbers depend on (src/report/drift.py compares them)
+        "settings": result_settings(cfg),
     }
 
 

@@ -44,12 +44,13 @@ def variant(overrides: Iterable[str] | None) -> str:
     >>> variant(["experiment=wiki_agch_32bit", "seed=0", "hydra.run.dir=logs/x"])
     ''
     """
-    kept = set()
-    for override in overrides or []:
-        plain = override.lstrip("+~")
-        if not plain.startswith(NEUTRAL_PREFIXES):
-            kept.add(override)
-    return ",".join(sorted(kept))
+    return ",".join(variant_parts(overrides))
+
+
+def variant_parts(overrides: Iterable[str] | None) -> list[str]:
+    """The result-changing overrides, sorted, each once (``variant`` before the join)."""
+    kept = {o for o in overrides or [] if not o.lstrip("+~").startswith(NEUTRAL_PREFIXES)}
+    return sorted(kept)
 
 
 def variant_folder(overrides: Iterable[str] | None) -> str:

@@ -1,0 +1,112 @@
+"""Runs made under other defaults never share a row with today's: results.json records the
+resolved settings, the report compares them with today's composition of the experiment
+(src/report/drift.py), and archive_results.py never overwrites another run's evidence."""
+
+import json
+from pathlib import Path
+
+import pytest
+from report_runs import load_script, result, write
+
+from src.report.drift import LEGACY_SETTINGS, configured_settings, settings_drift
+from src.report.runs import setting
+
+
+@pytest.fixture(scope="module")
+def today() -> dict:
+    return configured_settings("wiki", "agch", 32)
+
+
+def changed(value):
+    """A value that differs from ``value`` (of its kind)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value * 3 + 1
+    if isinstance(value, list):
+        return [*value, 7]
+    return f"{value}_other"
+
+
+def test_settings_are_todays_composition(today: dict) -> None:
+    assert today["model.lr_image"] == 1e-4 and today["model.gcn_bias"] == "none"
+    assert today["model.code_length"] == 32 and today["trainer.max_epochs"] == 150
+    assert configured_settings("wiki", "agch", 64)["model.code_length"] == 64
+    assert configured_settings("nowhere", "agch", 32) is None
+
+
+def test_every_changed_setting_is_a_variant_of_its_own(today: dict) -> None:
+    """Each recorded setting, changed alone without an override naming it (a default that
+    changed since), makes the run a variant named by it; unchanged settings make none."""
+    assert setting(result("agch", 32, 0, settings=dict(today)))[1] == ""
+    keys = [k for k in today if k not in ("model.code_length", "data.val_mode")]
+    assert len(keys) > 30
+    for key in keys:
+        value = changed(today[key])
+        _, var = setting(result("agch", 32, 0, settings={**today, key: value}))
+        assert var.startswith(f"{key}="), (key, var)
+        assert var.count("=") == 1, var  # that setting alone
+
+
+def test_a_named_override_is_not_repeated(today: dict) -> None:
+    run = result("agch", 32, 0, settings={**today, "model.lr_image": 0.01})
+    run["overrides"] += ["model.lr_image=1e-2"]
+    assert setting(run)[1] == "model.lr_image=1e-2"
+
+
+def test_legacy_runs_are_marked_by_their_commit(today: dict) -> None:
+    (method, commit), values = next(iter(LEGACY_SETTINGS.items()))
+    old = result(method, 32, 0, git_commit=commit + "0" * 33)
+    expected = ",".join(f"{k}={v}" for k, v in sorted(values.items()))
+    assert setting(old)[1] == expected
+    assert settings_drift(result(method, 32, 0, git_commit="f" * 40)) == []
+    assert settings_drift(result("djsrh", 32, 0, git_commit=commit + "0" * 33)) == []
+
+
+def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
+    today: dict, tmp_path: Path
+) -> None:
+    report = load_script("report")
+    root = tmp_path / "runs"
+    old = {**today, "model.lr_image": 0.01}
+    for seed in (0, 1):
+        write(root / f"new{seed}" / "results.json", result("agch", 32, seed, settings=today))
+        base = result("agch", 32, seed, settings=old)
+        base["metrics"] = {k: v - 0.2 for k, v in base["metrics"].items()}
+        write(root / f"old{seed}" / "results.json", base)
+        abl = result("agch", 32, seed, settings={**old, "model.use_gcn": False})
+        abl["overrides"] += ["model.use_gcn=false"]
+        abl["metrics"] = {k: v - 0.25 for k, v in abl["metrics"].items()}
+        write(root / f"abl{seed}" / "results.json", abl)
+        write(root / f"djsrh{seed}" / "results.json", result("djsrh", 32, seed))
+    out = tmp_path / "r.md"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    margins = text.split("against the other methods")[1].split("## Ablations")[0]
+    today_row, old_row = [line for line in margins.splitlines() if line.startswith("| djsrh")]
+    assert today_row.split(" | ")[1] == "+0.0400 ± 0.0141 (above)"  # 0.45 - 0.41
+    assert "agch (runs with `model.lr_image=0.01`) minus" in margins
+    assert old_row.split(" | ")[1] == "-0.1600 ± 0.0141 (below)"  # 0.25 - 0.41
+    assert "| wiki | agch | - | 32 | 0.4500 ± 0.0141 |" in text  # the new runs alone
+    assert "| wiki | agch | `model.lr_image=0.01` | 32 | 0.2500 ± 0.0141 |" in text
+    ablation = text.split("## Ablations")[1]
+    assert "Runs made with `model.lr_image=0.01`" in ablation
+    row = next(line for line in ablation.splitlines() if "`model.use_gcn=false`" in line)
+    assert "-0.0500 ± 0.0000" in row  # against the old-default base, not today's (-0.25)
+
+
+def test_archive_never_overwrites_another_run(tmp_path: Path, capsys) -> None:
+    archive = load_script("archive_results")
+    first, second = tmp_path / "a", tmp_path / "b"
+    write(first / "results.json", result("agch", 32, 0))
+    other = result("agch", 32, 0)
+    other["metrics"]["test/i2t_map@50"] = 0.99
+    write(second / "results.json", other)
+    dest = tmp_path / "results"
+    assert archive.main([str(first), "--dest", str(dest)]) == 0
+    assert archive.main([str(first), "--dest", str(dest)]) == 0  # the same run again: fine
+    capsys.readouterr()
+    archive.main([str(second), "--dest", str(dest)])
+    assert "holds another run; not overwritten" in capsys.readouterr().err
+    kept = json.loads((dest / "wiki" / "agch" / "32bit" / "seed0" / "results.json").read_text())
+    assert kept["metrics"]["test/i2t_map@50"] == 0.44
