@@ -136,6 +136,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     run = run_info(cfg, data, commit)
     run |= {"method": model.method_name, "code_length": model.hparams.code_length}
+    run["settings"] = checkpoint_settings(model, run["settings"])
     fields = {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
@@ -145,6 +146,15 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if trainer.is_global_zero:
         print_metrics_table(metrics, "test", table_title("Test", run))
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+
+
+def checkpoint_settings(model: Any, configured: dict[str, Any]) -> dict[str, Any]:
+    """results.json's ``settings`` of an evaluation: the checkpoint's model hyper-parameters
+    (not eval.py's model config, which the checkpoint overrides) and the data as configured;
+    the training's epoch count is the checkpoint's, not recorded."""
+    data = {k: v for k, v in configured.items() if k.startswith("data.")}
+    model_values = OmegaConf.to_container(OmegaConf.create(dict(model.hparams)), resolve=True)
+    return {f"model.{k}": v for k, v in model_values.items()} | data
 
 
 def _eval_job(cfg: DictConfig) -> None:

@@ -284,7 +284,9 @@ def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
 
     _, data = trained
     dm = AGCHDataModule(str(data), batch_size=16, eval_batch_size=64)
-    model = DJSRHModule(*dm.feature_dims(), code_length=CODE_LENGTH, hidden_dim=16, eval_ks=[1])
+    model = DJSRHModule(
+        *dm.feature_dims(), code_length=CODE_LENGTH, hidden_dim=16, eval_ks=[1], lr_image=0.02
+    )
     model.set_input_stats(dm.train_statistics())
     ckpt = fit_one_epoch(model, dm, tmp_path / "djsrh.ckpt")
     overrides = [f"data.path={data}", *TINY_DATA, *QUIET, f"ckpt_path={ckpt}"]
@@ -295,3 +297,7 @@ def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["method"] == "djsrh" and results["code_length"] == CODE_LENGTH
     assert results["git_commit"] == "at-start"
+    # the settings are the checkpoint's, not those of eval.py's model config (AGCH, 1e-4)
+    settings = results["settings"]
+    assert settings["model.lr_image"] == 0.02 and settings["model.hidden_dim"] == 16
+    assert "model.gcn_bias" not in settings and settings["data.batch_size"] == cfg.data.batch_size
