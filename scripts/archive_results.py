@@ -8,7 +8,8 @@ and each held-out selection run (``data.val_mode=heldout``, docs/data.md) in
 overrides), never in the folders of the official runs. So
 ``python scripts/report.py results --update docs/results.md`` regenerates the tables of
 docs/results.md from files kept in the repository (checkpoints and logs stay in logs/,
-which git ignores).
+which git ignores; the full command, with the paper's numbers and the plots, is at the top of
+docs/results.md). It never overwrites another run's files (exit status 1 when it refused one).
 
     python scripts/archive_results.py logs/train/multiruns/2026-11-21_20-59-00 --dest results
 """
@@ -30,6 +31,10 @@ from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout'
 EVIDENCE = ("results.json", "curves.json")
 
 
+class Conflict(ValueError):
+    """The run's folder in the archive holds another run's results.json."""
+
+
 def archive(run_dir: Path, dest: Path) -> Path:
     """Copy one run's evidence files; return the folder they went to."""
     results = json.loads((run_dir / "results.json").read_text())
@@ -49,7 +54,7 @@ def archive(run_dir: Path, dest: Path) -> Path:
     target = target / f"seed{results['seed']}"
     kept = target / "results.json"
     if kept.is_file() and kept.read_bytes() != (run_dir / "results.json").read_bytes():
-        raise ValueError(f"{kept} holds another run; not overwritten (remove it first)")
+        raise Conflict(f"{kept} holds another run; not overwritten (remove it first)")
     target.mkdir(parents=True, exist_ok=True)
     for name in EVIDENCE:
         if (run_dir / name).is_file():
@@ -63,12 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
+    conflicts = 0
     for run_dir in found:
         try:
             print(f"{run_dir} -> {archive(run_dir, args.dest)}")
-        except (OSError, KeyError, ValueError, Skip) as err:
+        except (OSError, KeyError, ValueError, Skip) as err:  # synthetic, failed, unreadable
             print(f"skipped {run_dir}: {err}", file=sys.stderr)
-    return 0 if found else 1
+            conflicts += isinstance(err, Conflict)
+    return 0 if found and not conflicts else 1  # 1: nothing found, or a run refused
 
 
 if __name__ == "__main__":

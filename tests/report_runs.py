@@ -28,8 +28,14 @@ def load_script(name: str) -> ModuleType:
 
 
 def result(method: str, bits: int, seed: int, **changes) -> dict:
+    """A results.json of today's code: its ``settings`` are what its experiment composes to
+    now (a ``settings=`` change replaces them)."""
+    from src.report.drift import configured_settings
+
     values = [v + 0.02 * seed for v in BASE[(method, bits)]]
+    dataset = changes.get("dataset", "wiki")
     return {
+        "settings": configured_settings(dataset, method, bits) or {},
         "task_name": "train",
         "dataset": "wiki",
         "synthetic": False,

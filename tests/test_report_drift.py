@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 from report_runs import load_script, result, write
 
-from src.report.drift import LEGACY_SETTINGS, configured_settings, settings_drift
-from src.report.runs import setting
+from src.report import drift
+from src.report.drift import (
+    CURRENT_COMMITS,
+    LEGACY_COMMITS,
+    UnknownSettings,
+    configured_settings,
+    legacy_settings,
+    settings_drift,
+)
+from src.report.runs import Skip, setting
 
 
 @pytest.fixture(scope="module")
@@ -48,19 +56,53 @@ def test_every_changed_setting_is_a_variant_of_its_own(today: dict) -> None:
         assert var.count("=") == 1, var  # that setting alone
 
 
-def test_a_named_override_is_not_repeated(today: dict) -> None:
+def test_a_named_override_is_not_repeated_and_one_spelling_is_used(today: dict) -> None:
     run = result("agch", 32, 0, settings={**today, "model.lr_image": 0.01})
     run["overrides"] += ["model.lr_image=1e-2"]
-    assert setting(run)[1] == "model.lr_image=1e-2"
+    assert setting(run)[1] == "model.lr_image=0.01"
+    legacy = result("agch", 32, 0, git_commit=LEGACY_COMMITS[0] + "0" * 33)
+    del legacy["settings"]  # an archived run of the old defaults, and a rerun naming them
+    rerun = result("agch", 32, 1)
+    rerun["overrides"] += ["model.gcn_bias=inside", "model.lr_image=1e-2"]
+    assert setting(legacy)[1] == setting(rerun)[1] == "model.gcn_bias=inside,model.lr_image=0.01"
 
 
-def test_legacy_runs_are_marked_by_their_commit(today: dict) -> None:
-    (method, commit), values = next(iter(LEGACY_SETTINGS.items()))
-    old = result(method, 32, 0, git_commit=commit + "0" * 33)
-    expected = ",".join(f"{k}={v}" for k, v in sorted(values.items()))
-    assert setting(old)[1] == expected
-    assert settings_drift(result(method, 32, 0, git_commit="f" * 40)) == []
-    assert settings_drift(result("djsrh", 32, 0, git_commit=commit + "0" * 33)) == []
+def test_naming_a_default_is_the_experiment_as_configured(today: dict) -> None:
+    for key in ("model.loss_scale", "model.lr_image", "model.use_gcn", "trainer.max_epochs"):
+        run = result("agch", 32, 0)
+        value = today[key]
+        run["overrides"] += [f"{key}={str(value).lower() if isinstance(value, bool) else value}"]
+        assert setting(run)[1] == "", key
+
+
+def test_runs_without_settings_are_placed_by_commit(monkeypatch) -> None:
+    def old(commit: str) -> dict:
+        run = result("agch", 32, 0, git_commit=commit)
+        del run["settings"]
+        return run
+
+    before = {"model.gcn_bias": "inside", "model.lr_image": 0.01}
+    assert legacy_settings("agch", LEGACY_COMMITS[0]) == before
+    assert settings_drift(old(CURRENT_COMMITS[0])) == []
+    assert settings_drift(result("djsrh", 32, 0, git_commit="f" * 40)) == []
+    with pytest.raises(UnknownSettings):
+        legacy_settings("agch", "f" * 40)  # in no history: never taken as configured
+    with pytest.raises(Skip, match="settings unknown"):
+        setting(old("f" * 40))
+    monkeypatch.setattr(drift, "_before", lambda commit, change: None)  # no git history
+    assert legacy_settings("agch", LEGACY_COMMITS[-1]) == before
+    assert legacy_settings("agch", CURRENT_COMMITS[-1]) == {}
+
+
+def test_git_history_places_commits_the_lists_do_not_name() -> None:
+    """87eaa32 (CCA-ITQ's seeding fix) precedes the AGCH default change 2d7c699 without being
+    a commit of an archived AGCH run; f1a3326 follows it."""
+    if drift._before("87eaa32", "2d7c699") is None:
+        pytest.skip("this checkout has no git history holding 87eaa32 and 2d7c699")
+    old = {"model.gcn_bias": "inside", "model.lr_image": 0.01}
+    assert legacy_settings("agch", "87eaa32") == old
+    assert legacy_settings("agch", "2d7c699") == {}
+    assert legacy_settings("agch", "f1a3326") == {}
 
 
 def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
@@ -106,7 +148,7 @@ def test_archive_never_overwrites_another_run(tmp_path: Path, capsys) -> None:
     assert archive.main([str(first), "--dest", str(dest)]) == 0
     assert archive.main([str(first), "--dest", str(dest)]) == 0  # the same run again: fine
     capsys.readouterr()
-    archive.main([str(second), "--dest", str(dest)])
+    assert archive.main([str(second), "--dest", str(dest)]) == 1
     assert "holds another run; not overwritten" in capsys.readouterr().err
     kept = json.loads((dest / "wiki" / "agch" / "32bit" / "seed0" / "results.json").read_text())
     assert kept["metrics"]["test/i2t_map@50"] == 0.44

@@ -6,27 +6,88 @@ with the run's code length). ``src/report/runs.py`` adds them to the run's varia
 made before a default changed gets a row of its own instead of being averaged with runs of the
 new default, and ``archive_results.py`` files it apart.
 
-Runs written before results.json recorded ``settings`` are looked up in ``LEGACY_SETTINGS``: the
-commits at which runs were archived with defaults that have changed since, and the overrides
-that reproduce them today (docs/results.md, "Code versions"). A run without settings and not
-listed there is taken as configured.
+Runs written before results.json recorded ``settings`` are placed by their commit against the
+default changes of ``DEFAULT_CHANGES``: by git history when this checkout has it, else by the
+commits of the archived runs (``LEGACY_COMMITS`` before the change, ``CURRENT_COMMITS`` after).
+A run that neither can place raises UnknownSettings (the report skips it and says why), never
+taken as configured.
 """
 
 from __future__ import annotations
 
+import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
-# (method, commit prefix) -> the values those runs had, in today's keys. AGCH before 2d7c699:
-# image learning rate 1e-2 and the GCN bias inside the aggregation (docs/model.md).
-_OLD_AGCH = {"model.gcn_bias": "inside", "model.lr_image": 0.01}
+# Default changes made before results.json recorded ``settings``: (method, the commit that
+# changed them, the values before it in today's keys). AGCH at 2d7c699: image learning rate
+# 1e-2 -> 1e-4, GCN bias inside the aggregation -> none (docs/model.md).
+DEFAULT_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
+    ("agch", "2d7c699", {"model.gcn_bias": "inside", "model.lr_image": 0.01}),
+]
+# Without git history (a copy without .git, a shallow clone): the commits of the runs archived
+# before 2d7c699, so that results/ is read the same way anywhere.
+LEGACY_COMMITS = ("c96aeb7", "57bbd21", "3fc5e04", "0477f5f", "5eb96d6")
+# ... and those of the archived runs made after it, before ``settings`` was recorded
+CURRENT_COMMITS = ("5d2078b", "1eb3644")
 LEGACY_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("agch", commit): _OLD_AGCH
-    for commit in ("c96aeb7", "57bbd21", "3fc5e04", "0477f5f", "5eb96d6")
+    ("agch", commit): DEFAULT_CHANGES[0][2] for commit in LEGACY_COMMITS
 }
+
+
+class UnknownSettings(Exception):
+    """A results.json without ``settings`` whose commit cannot be placed before or after a
+    default change of its method."""
+
+
+@lru_cache(maxsize=None)
+def _before(commit: str, change: str) -> bool | None:
+    """Whether ``commit`` precedes ``change`` in this checkout's history; None when git cannot
+    tell (no repository, a commit it does not hold)."""
+    root = CONFIGS.parent
+    for known in (commit, change):
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{known}^{{commit}}"], cwd=root, capture_output=True
+        )
+        if found.returncode != 0:
+            return None
+    if (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", change, commit], cwd=root, capture_output=True
+        ).returncode
+        == 0
+    ):
+        return False  # the change itself or a descendant of it
+    return (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", commit, change], cwd=root, capture_output=True
+        ).returncode
+        == 0
+    )
+
+
+def legacy_settings(method: str, commit: str) -> dict[str, Any]:
+    """The values a run without recorded ``settings`` had where they differ from today's:
+    those before each DEFAULT_CHANGES entry of its method that its commit precedes (by git
+    history, else by LEGACY_COMMITS). Raises UnknownSettings when neither can place it."""
+    values: dict[str, Any] = {}
+    for changed_method, change, before in DEFAULT_CHANGES:
+        if changed_method != method:
+            continue
+        earlier = _before(commit, change) if commit else None
+        if earlier is None:
+            if any(commit.startswith(c) for c in LEGACY_COMMITS):
+                earlier = True
+            elif any(commit.startswith(c) for c in CURRENT_COMMITS):
+                earlier = False
+            else:
+                raise UnknownSettings(f"commit {commit or '(none)'} not placed against {change}")
+        if earlier:
+            values |= before
+    return values
 
 
 @lru_cache(maxsize=None)
@@ -53,14 +114,7 @@ def settings_drift(data: dict[str, Any]) -> list[str]:
     method, commit = str(data.get("method")), str(data.get("git_commit") or "")
     recorded = data.get("settings")
     if not isinstance(recorded, dict):
-        recorded = next(
-            (
-                v
-                for (m, c), v in LEGACY_SETTINGS.items()
-                if m == method and c and commit.startswith(c)
-            ),
-            {},
-        )
+        recorded = legacy_settings(method, commit)
     if not recorded:
         return []
     try:
@@ -74,6 +128,35 @@ def settings_drift(data: dict[str, Any]) -> list[str]:
         for key, value in sorted(recorded.items())
         if key in today and not _same(value, today[key])
     ]
+
+
+def normalise_overrides(data: dict[str, Any], parts: list[str]) -> list[str]:
+    """The result-changing overrides ``parts`` of a results.json in one spelling: a setting's
+    value written as ``settings_drift`` writes it (``model.lr_image=1e-2`` ->
+    ``model.lr_image=0.01``), and dropped when it equals today's configured value (a command
+    that names a default is the experiment as configured). Parts that are no plain change of a
+    known setting are kept as written."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        today = configured_settings(
+            str(data.get("dataset")), str(data.get("method")), int(data["code_length"])
+        )
+    except (KeyError, TypeError, ValueError):
+        today = None
+    parser, kept = OverridesParser.create(), []
+    for part in parts:
+        try:
+            (override,) = parser.parse_overrides([part])
+            key, value = override.key_or_group, override.value()
+        except Exception:  # noqa: BLE001 (a form Hydra rejects today: kept as written)
+            kept.append(part)
+            continue
+        if today is None or key not in today or override.is_delete() or part[0] in "+~":
+            kept.append(part)
+        elif not _same(value, today[key]):
+            kept.append(f"{key}={_plain(value)}")
+    return sorted(kept)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from src.report.drift import settings_drift
+from src.report.drift import UnknownSettings, normalise_overrides, settings_drift
 from src.utils.run_setting import variant_parts
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
@@ -130,10 +130,13 @@ def setting_parts(data: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     mode = data.get("val_mode") or (named[-1] if named else OFFICIAL)
     if mode not in (OFFICIAL, HELDOUT):
         raise Skip(f"val_mode {mode!r}: expected {OFFICIAL!r} or {HELDOUT!r}")
-    own = variant_parts(o for o in overrides if not is_mode(o))
+    own = normalise_overrides(data, variant_parts(o for o in overrides if not is_mode(o)))
     keys = {part.split("=", 1)[0].lstrip("+~") for part in own}
     keys.add(MODE_OVERRIDE.rstrip("="))
-    drift = [d for d in settings_drift(data) if d.split("=", 1)[0] not in keys]
+    try:
+        drift = [d for d in settings_drift(data) if d.split("=", 1)[0] not in keys]
+    except UnknownSettings as err:
+        raise Skip(f"settings unknown ({err}): rerun it, or add its commit to src/report/drift.py")
     return mode, own, drift
 
 

@@ -8,6 +8,7 @@ and each setting's change from a reference setting paired by seed (the ablation 
 trained without its validation pairs and are not shown: they are no protocol numbers.
 """
 
+from src.report.drift import normalise_overrides
 from src.report.runs import DIRECTIONS, VAL_METRICS, Key, Run, cell
 from src.report.tables import getter, paired_change
 from src.utils.run_setting import variant
@@ -24,15 +25,25 @@ def reference(flag: str | None) -> str:
     return variant(o.strip() for o in (flag or "").split(",") if o.strip())
 
 
+def group_reference(flag: str, dataset: str, method: str, bits: int) -> str:
+    """``flag`` (a :func:`reference`) as the variants of the runs of (dataset, method, bits) are
+    spelled: values as the report writes them, those equal to today's configuration dropped
+    (src/report/drift.py)."""
+    parts = [p for p in flag.split(",") if p]
+    key = {"dataset": dataset, "method": method, "code_length": bits}
+    return ",".join(normalise_overrides(key, parts))
+
+
 def shown(setting: str) -> str:
     """A setting as a table cell."""
     return f"`{setting}`" if setting else "- (as configured)"
 
 
-def selection_tables(groups: dict[Key, list[Run]], ref: str) -> str:
+def selection_tables(groups: dict[Key, list[Run]], ref_flag: str) -> str:
     """Markdown tables of the held-out runs ``groups`` (rows of :func:`src.report.runs.group`),
-    each setting's change against setting ``ref`` (see :func:`reference`): setting minus
-    reference, over the seeds both ran; "reference not run" where no run has setting ``ref``."""
+    each setting's change against the setting ``ref_flag`` (see :func:`reference`), spelled as
+    the runs' variants are for each group: setting minus reference, over the seeds both ran;
+    "reference not run" where no run has that setting."""
     lines = []
     for dataset, method, bits in sorted({(k[0], k[1], k[3]) for k in groups}):
         rows = {
@@ -40,6 +51,7 @@ def selection_tables(groups: dict[Key, list[Run]], ref: str) -> str:
             for k, runs in groups.items()
             if (k[0], k[1], k[3]) == (dataset, method, bits)
         }
+        ref = group_reference(ref_flag, dataset, method, bits)
         base = {run.seed: run for run in rows.get(ref, [])}
         header = ["setting", "val I->T mAP@50", "val T->I mAP@50"]
         header += [f"{DIRECTIONS[d]} change vs reference" for d in DIRECTIONS] + ["seeds"]

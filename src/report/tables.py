@@ -36,8 +36,10 @@ def markdown(
         + (f"; {n_heldout} held-out selection runs are not (see below)." if n_heldout else ".")
     )
     lines.append(
-        "`variant`: the result-changing overrides beyond the experiment, shared by every run of "
-        "the row (`-`: the experiment as configured)."
+        "`variant`: the result-changing overrides beyond the experiment, and the settings in "
+        "which a run differs from today's configuration of it (a default changed since: "
+        "src/report/drift.py), shared by every run of the row; a value equal to today's is no "
+        "variant (`-`: the experiment as configured today)."
     )
     if any(run.synthetic for runs in groups.values() for run in runs):
         lines += ["", "**Rows marked SYNTHETIC use generated data: they are not benchmarks.**"]
