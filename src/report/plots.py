@@ -103,16 +103,19 @@ def curves_figure(groups: dict[Key, list[Run]], keys: list[Key]) -> Figure:
     """P@k (top) and PR (bottom) panels per direction, a line per row of ``keys``."""
     figure = Figure(figsize=(9, 7), layout="constrained")
     axes = figure.subplots(2, 2)
+    # one colour per method in every figure (its place among all methods of the report)
+    colours = {m: f"C{i}" for i, m in enumerate(sorted({k[1] for k in groups}))}
     for col, (d, label) in enumerate(DIRECTIONS.items()):
         for key in keys:
             runs = groups[key]
+            style = {"marker": ".", "color": colours[key[1]], "label": f"{key[1]} (n={len(runs)})"}
             ks, pk = mean_curve(runs, d, "ks"), mean_curve(runs, d, "p@k")
             if ks is not None and pk is not None:
-                axes[0, col].plot(ks, pk, marker=".", label=key[1])
+                axes[0, col].plot(ks, pk, **style)
             rec, prec = mean_curve(runs, d, "pr_recall"), mean_curve(runs, d, "pr_precision")
             if rec is not None and prec is not None:
                 found = rec > 0  # radii that retrieve no relevant item have no precision
-                axes[1, col].plot(rec[found], prec[found], marker=".", label=key[1])
+                axes[1, col].plot(rec[found], prec[found], **style)
         axes[0, col].set(xscale="log", xlabel="k", ylabel="precision@k", title=f"{label}: P@k")
         axes[1, col].set(xlabel="recall", ylabel="precision", title=f"{label}: PR")
         for ax in axes[:, col]:

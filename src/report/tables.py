@@ -161,7 +161,7 @@ def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
         old = {k: r for k, r in groups.items() if k[1] == lead and k[2] == drift}
         view = {k: r for k, r in configured(groups).items() if k[1] != lead}
         view |= {(k[0], k[1], "", k[3]): r for k, r in old.items()}
-        text += _margin_tables(view, lead, f" (runs with `{drift}`)")
+        text += "\n" + _margin_tables(view, lead, f" (runs with `{drift}`)")
     return text
 
 
