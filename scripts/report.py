@@ -138,6 +138,9 @@ def report_text(
 def run(args: argparse.Namespace) -> None:
     """Check the targets, read the runs, write the plots and the markdown."""
     old = check_target(args)
+    for folder in args.dirs:
+        if not folder.exists():
+            raise DataError(folder, None, "no such file or folder (give folders of runs)")
     runs, skipped = collect(args.dirs, set(args.tasks) if args.tasks else None)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)

@@ -124,3 +124,20 @@ def test_outputs_of_the_readme_command_are_ignored_by_git() -> None:
         ["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True
     )
     assert done.stdout.split() == paths
+
+
+def test_a_missing_folder_is_named(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    missing = tmp_path / "logs" / "train" / "multiruns"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "report.py"), str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {missing}: no such file or folder (give folders of runs)"
+    ]
