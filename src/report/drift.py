@@ -46,27 +46,21 @@ class UnknownSettings(Exception):
 @lru_cache(maxsize=None)
 def _before(commit: str, change: str) -> bool | None:
     """Whether ``commit`` precedes ``change`` in this checkout's history; None when git cannot
-    tell (no repository, a commit it does not hold)."""
-    root = CONFIGS.parent
-    for known in (commit, change):
-        found = subprocess.run(
-            ["git", "cat-file", "-e", f"{known}^{{commit}}"], cwd=root, capture_output=True
-        )
-        if found.returncode != 0:
-            return None
-    if (
-        subprocess.run(
-            ["git", "merge-base", "--is-ancestor", change, commit], cwd=root, capture_output=True
-        ).returncode
-        == 0
-    ):
+    tell (no git, no repository, a commit it does not hold)."""
+    if not all(_git("cat-file", "-e", f"{known}^{{commit}}") for known in (commit, change)):
+        return None
+    if _git("merge-base", "--is-ancestor", change, commit):
         return False  # the change itself or a descendant of it
-    return (
-        subprocess.run(
-            ["git", "merge-base", "--is-ancestor", commit, change], cwd=root, capture_output=True
-        ).returncode
-        == 0
-    )
+    return _git("merge-base", "--is-ancestor", commit, change)
+
+
+def _git(*args: str) -> bool:
+    """Whether ``git ARGS`` succeeds in this checkout (False when git is missing or hangs)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=CONFIGS.parent, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
 
 
 def legacy_settings(method: str, commit: str) -> dict[str, Any]:
