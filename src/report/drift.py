@@ -33,9 +33,6 @@ DEFAULT_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
 LEGACY_COMMITS = ("c96aeb7", "57bbd21", "3fc5e04", "0477f5f", "5eb96d6")
 # ... and those of the archived runs made after it, before ``settings`` was recorded
 CURRENT_COMMITS = ("5d2078b", "1eb3644")
-LEGACY_SETTINGS: dict[tuple[str, str], dict[str, Any]] = {
-    ("agch", commit): DEFAULT_CHANGES[0][2] for commit in LEGACY_COMMITS
-}
 
 
 class UnknownSettings(Exception):
@@ -102,9 +99,10 @@ def configured_settings(dataset: str, method: str, bits: int) -> dict[str, Any] 
 
 
 def settings_drift(data: dict[str, Any]) -> list[str]:
-    """``key=value`` for each recorded setting of a results.json (or its LEGACY_SETTINGS entry)
-    that differs from today's configured value; keys either side lacks are not compared. []
-    when the run's experiment does not compose (no such config) or nothing is known."""
+    """``key=value`` for each recorded setting of a results.json (for a file without them,
+    ``legacy_settings``) that differs from today's configured value; keys either side lacks
+    are not compared. [] when the run's experiment does not compose (no such config) or
+    nothing is known. Raises UnknownSettings (``legacy_settings``)."""
     method, commit = str(data.get("method")), str(data.get("git_commit") or "")
     recorded = data.get("settings")
     if not isinstance(recorded, dict):
