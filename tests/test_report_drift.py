@@ -133,6 +133,7 @@ def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
     assert "| wiki | agch | `model.lr_image=0.01` | 32 | 0.2500 ± 0.0141 |" in text
     ablation = text.split("## Ablations")[1]
     assert "Runs made with `model.lr_image=0.01`" in ablation
+    assert "### wiki, agch, 32 bits, previous defaults (`model.lr_image=0.01`)" in ablation
     row = next(line for line in ablation.splitlines() if "`model.use_gcn=false`" in line)
     assert "-0.0500 ± 0.0000" in row  # against the old-default base, not today's (-0.25)
 

@@ -215,6 +215,19 @@ def paired_change(runs: list[Run], base: dict[Any, Run], value: Callable[[Run], 
     return f"{mean:+.4f} ± {se:.4f} (n={len(changes)}, {reading(mean, se)})"
 
 
+def ablation_heading(dataset: str, method: str, bits: int, drift: str) -> list[str]:
+    """Heading lines of one ablation table; runs made before a default changed (``drift``, the
+    overrides that give their defaults) are compared among themselves and titled so."""
+    if not drift:
+        return [f"### {dataset}, {method}, {bits} bits", ""]
+    return [
+        f"### {dataset}, {method}, {bits} bits, previous defaults (`{drift}`)",
+        "",
+        f"Runs made with `{drift}` (defaults of their time), among themselves.",
+        "",
+    ]
+
+
 def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     """Per (dataset, method, bits) that has variants: mAP@50 of the experiment as configured
     and of each variant, and each variant's change paired by seed (variant minus configured,
@@ -227,9 +240,7 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     for dataset, method, bits, drift in sorted(tables):
         base = {run.seed: run for run in groups.get((dataset, method, drift, bits), [])}
         header = ["variant", "I->T mAP@50", "T->I mAP@50", "I->T change", "T->I change", "seeds"]
-        lines += [f"### {dataset}, {method}, {bits} bits", ""]
-        if drift:  # runs made before a default changed: compared among themselves only
-            lines += [f"Runs made with `{drift}` (defaults of their time), among themselves.", ""]
+        lines += ablation_heading(dataset, method, bits, drift)
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         variants = [("", list(base.values()))] + [
             (runs[0].own, runs)
