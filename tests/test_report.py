@@ -167,8 +167,24 @@ def test_highest_is_withheld_until_every_method_ran(report, tmp_path: Path) -> N
     assert report.main([str(root), "--out", str(out), "--plots-dir", str(tmp_path / "p")]) == 0
     best = next(line for line in out.read_text().splitlines() if "highest measured" in line)
     # I->T 16: agch 0.40 > djsrh 0.38; I->T 32: agch has no run; T->I 16: agch 0.60 > 0.58
-    one = "agch, level with djsrh (one seed)"  # one run each: no spread to order them by
+    one = "agch; not compared (one seed): djsrh"  # one run each: no spread to order them by
     assert best == f"| highest measured | {one} | (not all run) | {one} | (not all run) |"
+
+
+def test_highest_names_level_and_single_seed_methods_apart() -> None:
+    """Hand-computed: b is within 2 SE of a, d is below it by more, c has one run (no spread),
+    so it is named apart and never called level; the same with the single run as the leader."""
+    from src.report.tables import highest
+
+    scored = {
+        "a": [0.50, 0.52, 0.54],  # mean 0.52, std 0.02
+        "b": [0.49, 0.51, 0.53],  # 0.01 below: SE of the difference 0.0163, within 2 SE
+        "c": [0.30],
+        "d": [0.30, 0.31, 0.32],  # 0.21 below: beyond 2 SE
+    }
+    assert highest(scored, 4) == "a, level with b; not compared (one seed): c"
+    assert highest({**scored, "c": [0.90]}, 4) == "c; not compared (one seed): a, b, d"
+    assert highest(scored, 5) == "(not all run)"
 
 
 def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:

@@ -119,24 +119,26 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
 
 def highest(scored: dict[str, list[float]], n_methods: int) -> str:
     """The method of highest mean mAP@50 in a column, with the methods it is not above by two
-    standard errors of the difference ("level with ..."; "one seed" where a side has a single
-    run); "(not all run)" unless every method ran."""
+    standard errors of the difference ("level with ..."); a method compared with a single run
+    on either side is named apart ("not compared (one seed): ..."), never called level;
+    "(not all run)" unless every method ran."""
     if len(scored) < n_methods:
         return "(not all run)"
     stats = {m: mean_std(v) for m, v in scored.items()}
     lead = max(stats, key=lambda m: stats[m][0])
-    level = []
+    lead_mean, lead_std = stats[lead]
+    level, single = [], []
     for other, (mean, std) in sorted(stats.items()):
-        lead_mean, lead_std = stats[lead]
         if other == lead:
             continue
         if lead_std is None or std is None:
-            level.append(f"{other} (one seed)")
+            single.append(other)
         elif lead_mean - mean <= 2 * math.sqrt(
             lead_std**2 / len(scored[lead]) + std**2 / len(scored[other])
         ):
             level.append(other)
-    return lead + (f", level with {', '.join(level)}" if level else "")
+    text = lead + (f", level with {', '.join(level)}" if level else "")
+    return text + (f"; not compared (one seed): {', '.join(single)}" if single else "")
 
 
 def reading(diff: float, se: float) -> str:
