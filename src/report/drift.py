@@ -83,12 +83,12 @@ def legacy_settings(method: str, commit: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=None)
 def configured_settings(dataset: str, method: str, bits: int) -> dict[str, Any] | None:
-    """The settings (src/utils/run_settings.py) of ``experiment=<dataset>_<method>`` at
+    """The settings (src/utils/run_setting.py) of ``experiment=<dataset>_<method>`` at
     ``bits`` bits as composed now; None when there is no such experiment."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from src.utils.run_settings import result_settings
+    from src.utils.run_setting import result_settings
 
     if not (CONFIGS / "experiment" / f"{dataset}_{method}.yaml").is_file():
         return None
@@ -96,6 +96,17 @@ def configured_settings(dataset: str, method: str, bits: int) -> dict[str, Any] 
     GlobalHydra.instance().clear()  # a report runs outside Hydra; tests may leave it set
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIGS)):
         return result_settings(compose("train.yaml", overrides=overrides))
+
+
+def _today(data: dict[str, Any]) -> dict[str, Any] | None:
+    """``configured_settings`` of a results.json's dataset, method and code length; None when
+    they are missing or malformed or the experiment does not exist."""
+    try:
+        return configured_settings(
+            str(data.get("dataset")), str(data.get("method")), int(data["code_length"])
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def settings_drift(data: dict[str, Any]) -> list[str]:
@@ -107,13 +118,8 @@ def settings_drift(data: dict[str, Any]) -> list[str]:
     recorded = data.get("settings")
     if not isinstance(recorded, dict):
         recorded = legacy_settings(method, commit)
-    if not recorded:
-        return []
-    try:
-        today = configured_settings(str(data.get("dataset")), method, int(data["code_length"]))
-    except (KeyError, TypeError, ValueError):
-        return []
-    if today is None:
+    today = _today(data)
+    if not recorded or today is None:
         return []
     return [
         f"{key}={_plain(value)}"
@@ -130,12 +136,7 @@ def normalise_overrides(data: dict[str, Any], parts: list[str]) -> list[str]:
     known setting are kept as written."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    try:
-        today = configured_settings(
-            str(data.get("dataset")), str(data.get("method")), int(data["code_length"])
-        )
-    except (KeyError, TypeError, ValueError):
-        today = None
+    today = _today(data)
     parser, kept = OverridesParser.create(), []
     for part in parts:
         try:

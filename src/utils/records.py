@@ -24,8 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.data.store import validate_store
 from src.utils.errors import DataError
 from src.utils.jsonio import write_json
-from src.utils.run_setting import variant
-from src.utils.run_settings import result_settings
+from src.utils.run_setting import result_settings, variant
 
 COMPLETED, FAILED = "completed", "failed"
 # configs/data/<name>.yaml: the datasets a config choice can name
