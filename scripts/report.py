@@ -32,7 +32,8 @@ import rootutils
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
-from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402 (this checkout's src)
+from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
+from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
 from src.report.selection import reference, selection_tables  # noqa: E402
 from src.report.tables import (  # noqa: E402
@@ -129,6 +130,7 @@ def report_text(
     if any(key[2] for key in groups):
         text += "\n## Ablations and other variants (mAP@50, paired by seed)\n\n"
         text += ablation_tables(groups)
+        text += defaults_tables(groups)
     if heldout:
         text += "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
         text += selection_tables(heldout, reference(args.selection_ref))

@@ -153,3 +153,32 @@ def test_archive_never_overwrites_another_run(tmp_path: Path, capsys) -> None:
     assert "holds another run; not overwritten" in capsys.readouterr().err
     kept = json.loads((dest / "wiki" / "agch" / "32bit" / "seed0" / "results.json").read_text())
     assert kept["metrics"]["test/i2t_map@50"] == 0.44
+
+
+def test_defaults_table_pairs_today_against_earlier_defaults_by_seed(
+    today: dict, tmp_path: Path
+) -> None:
+    """As configured minus earlier defaults, per direction and code length, paired by seed;
+    the expected cells are computed by hand. Seed 2 of the old runs has no partner today and
+    must not count; 16 bits has old runs only ("not run")."""
+    report = load_script("report")
+    root = tmp_path / "runs"
+    old = {**today, "model.lr_image": 0.01}
+    offsets = {0: 0.2, 1: 0.1, 2: 5.0}  # old = new - offset, per seed
+    for seed, offset in offsets.items():
+        if seed < 2:
+            write(root / f"new{seed}" / "results.json", result("agch", 32, seed, settings=today))
+        for bits in (16, 32):
+            base = result("agch", bits, seed, settings={**old, "model.code_length": bits})
+            base["metrics"] = {k: v - offset for k, v in base["metrics"].items()}
+            write(root / f"old{bits}_{seed}" / "results.json", base)
+    out = tmp_path / "r.md"
+    assert report.main([str(root), "--out", str(out)]) == 0
+    table = out.read_text().split("### wiki, agch: as configured minus the runs with")[1]
+    assert table.startswith(" `model.lr_image=0.01`")
+    rows = [line.split(" | ") for line in table.split("\n\n")[1].splitlines()]
+    assert rows[0] == ["| direction", "16 bits", "32 bits |"]
+    # changes 0.2 and 0.1: mean 0.15, std 0.0707, SE 0.05 -> above (0.15 > 2 x 0.05)
+    assert rows[1][0] == "|---|---|---|"
+    assert rows[2] == ["| I->T", "not run", "+0.1500 ± 0.0500 (n=2, above) |"]
+    assert rows[3] == ["| T->I", "not run", "+0.1500 ± 0.0500 (n=2, above) |"]
