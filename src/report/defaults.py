@@ -25,11 +25,10 @@ def defaults_tables(groups: dict[Key, list[Run]]) -> str:
         lines += [f"### {dataset}, {method}: as configured minus the runs with `{drift}`", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for d, name in DIRECTIONS.items():
-            row = [name]
+            row, value = [name], getter("metrics", f"{d}_map@50")
             for b in bits:
                 now = groups.get((dataset, method, "", b), [])
                 old = {run.seed: run for run in groups[(dataset, method, drift, b)]}
-                value = getter("metrics", f"{d}_map@50")
                 row.append(paired_change(now, old, value) if now else "not run")
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
