@@ -134,7 +134,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("train"):
         _fit(cfg, trainer, model, datamodule)
         best_path, last_path = _checkpoints(trainer)
-    metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/"))
+    metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/", "health/"))
     best_metrics = None
     if cfg.get("test"):
         # a best checkpoint chosen on validation queries the model trained on is not tested

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 from src.metrics import DEFAULT_KS
-from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
+from src.callbacks.health import pairwise_cosine
+from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule, HealthSpec
 from src.models.components import GCN_BIASES, FusionProjection, GCNHash, HashLayer, MLPEncoder
 from src.models.losses import LOSS_SCALES, compute_loss, gap_weights
 from src.models.similarity import (
@@ -60,6 +61,7 @@ class AGCHModule(CrossModalHashingModule):
             "input_norm": INPUT_NORMS,
             "text_norm": TEXT_NORMS,
             "schedule": ("alternate", "joint"),
+            "gcn_lr_on": ("L2", "L"),
             "hash_grouping": ("design", "paper"),
             "optimizer": ("sgd", "adam"),
         },
@@ -99,6 +101,7 @@ class AGCHModule(CrossModalHashingModule):
         lr_fusion: float = 1e-2,
         lr_hash: float = 1e-2,
         lr_gcn: float = 1e-3,
+        gcn_lr_on: str = "L2",
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
         warmup_epochs: float = 0.0,
@@ -123,8 +126,9 @@ class AGCHModule(CrossModalHashingModule):
         self.gcn_text = GCNHash(hp.hidden_dim, hp.gcn_dim, hp.code_length, gcn_bias)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Rebuild a checkpoint written before ``gcn_bias`` and ``loss_scale`` existed as it
-        was trained: GCN bias inside the aggregation, ``lam`` the L3 gap weight itself."""
+        """Rebuild a checkpoint written before ``gcn_bias``, ``loss_scale`` and ``gcn_lr_on``
+        existed as it was trained: GCN bias inside the aggregation, ``lam`` the L3 gap weight
+        itself, ``lr_gcn`` on L."""
         saved = checkpoint.get("hyper_parameters") or {}
         if any(self.hparams.get(key) != value for key, value in saved.items()):
             return  # built from a config, not from this checkpoint (a resume): no upgrade
@@ -133,6 +137,8 @@ class AGCHModule(CrossModalHashingModule):
             self.hparams.gcn_bias = "inside"
         if "loss_scale" not in saved:
             self.hparams.loss_scale, self.hparams.tuned_lam_factor = "tuned", 1.0
+        if "gcn_lr_on" not in saved:  # trained with lr_gcn on L
+            self.hparams.gcn_lr_on = "L"
 
     def features(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """Raw features x_v (m, Dv), x_t (m, Dt) -> f^v, f^t (m, hidden_dim)."""
@@ -200,7 +206,7 @@ class AGCHModule(CrossModalHashingModule):
 
     def _phase_b(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
         """Update opt_b's modules (GCNs, the hash layer under "design"); f^v, f^t, B^h are
-        detached."""
+        detached. Returns the terms and the codes' over-smoothing diagnostics."""
         opt_b = self.optimizers()[1]
         self.toggle_optimizer(opt_b)
         with torch.no_grad():
@@ -209,7 +215,13 @@ class AGCHModule(CrossModalHashingModule):
         terms = self._loss(S, codes, "B")
         self._step(opt_b, terms["L"])
         self.untoggle_optimizer(opt_b)
-        return terms
+        return terms | self.code_diagnostics(codes)
+
+    @staticmethod
+    def code_diagnostics(codes: dict[str, Tensor]) -> dict[str, Tensor]:
+        """``cos_<code>``: the mean pairwise cosine (i != j) of each code of a batch, e.g.
+        ``cos_gv`` for B^gv (over-smoothing of a GCN reads near 1; `pairwise_cosine`)."""
+        return {f"cos_{name[2:]}": pairwise_cosine(X) for name, X in codes.items()}
 
     def _joint(self, x_v: Tensor, x_t: Tensor, S: Tensor, A_hat: Tensor) -> dict[str, Tensor]:
         """One backward of L through every module, then both optimisers step."""
@@ -223,7 +235,7 @@ class AGCHModule(CrossModalHashingModule):
         for opt in (opt_f, opt_b):
             self._clip_and_step(opt)
         self.record_codes(codes["B_v"], codes["B_t"])
-        return terms
+        return terms | self.code_diagnostics(codes)
 
     def _warmup(self, batch_idx: int) -> None:
         """Linear learning-rate warm-up over ``warmup_epochs`` (stepped by hand)."""
@@ -244,8 +256,9 @@ class AGCHModule(CrossModalHashingModule):
             loss_f = loss_b = terms["L"]
         else:
             terms = self._phase_f(x_v, x_t, S, A_hat)
-            loss_f = terms["L"]
-            loss_b = self._phase_b(x_v, x_t, S, A_hat)["L"]
+            terms_b = self._phase_b(x_v, x_t, S, A_hat)
+            loss_f, loss_b = terms["L"], terms_b["L"]
+            terms |= {k: v for k, v in terms_b.items() if k.startswith("cos_")}
         m = x_v.shape[0]
         log = dict(on_step=True, on_epoch=True, batch_size=m)
         self.log("train/loss_f", loss_f.detach(), prog_bar=False, **log)
@@ -255,6 +268,25 @@ class AGCHModule(CrossModalHashingModule):
         # cost more than the training itself for small networks: docs/benchmarks.md)
         self.accumulate_terms({k: v for k, v in terms.items() if k != "L"}, m)
 
+    def health_modules(self) -> dict[str, HealthSpec]:
+        """The modules that train, with the loss terms of Eqs. (13)-(15) that depend on each
+        and their codes' pairwise cosine (`src.callbacks.health`)."""
+        hp, spec = self.hparams, {}
+        for x, name in (("v", "image"), ("t", "text")):
+            other = f"{x}h" if hp.use_fusion else "vt"  # B^h, or the other modality's code
+            terms = (f"rec_{x}{x}", f"rec_{other}", f"gap_{other[0]}_{other[1]}")
+            terms += (f"gap_g{x}_{x}",) if hp.use_gcn else ()
+            modules = (getattr(self, f"{name}_encoder"), getattr(self.hash_layer, name))
+            spec[f"{name}_encoder"] = HealthSpec(modules[0], terms, (f"cos_{x}",))
+            spec[f"hash_{name}"] = HealthSpec(modules[1], terms, (f"cos_{x}",))
+        if hp.use_fusion:
+            terms = ("rec_hh", "rec_vh", "rec_th", "gap_v_h", "gap_t_h")
+            spec["fusion"] = HealthSpec(self.fusion, terms, ("cos_h",))
+        if hp.use_gcn:
+            spec["gcn_image"] = HealthSpec(self.gcn_image, ("rec_gvgv", "gap_gv_v"), ("cos_gv",))
+            spec["gcn_text"] = HealthSpec(self.gcn_text, ("rec_gtgt", "gap_gt_t"), ("cos_gt",))
+        return spec
+
     # --------------------------------------------------------------------------- optimisers
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """opt_f: encoders + fusion; opt_b: GCNs; the hash layer per ``hash_grouping``:
@@ -263,7 +295,7 @@ class AGCHModule(CrossModalHashingModule):
         hp = self.hparams
         image, text = [*self.image_encoder.parameters()], [*self.text_encoder.parameters()]
         gcn = [*self.gcn_image.parameters(), *self.gcn_text.parameters()]
-        groups_b = [{"params": gcn, "lr": hp.lr_gcn, "name": "gcn"}]
+        groups_b = [{"params": gcn, "name": "gcn", **self._gcn_step()}]
         if hp.hash_grouping == "paper":
             image += [*self.hash_layer.image.parameters()]
             text += [*self.hash_layer.text.parameters()]
@@ -281,6 +313,17 @@ class AGCHModule(CrossModalHashingModule):
             for group in opt.param_groups:
                 group["initial_lr"] = group["lr"]
         return optimizers
+
+    def _gcn_step(self) -> dict[str, float]:
+        """The GCN group's lr and weight decay. ``gcn_lr_on="L2"``: the step SGD with lr_gcn
+        and weight_decay takes on the GCNs' own objective L2 (Eq. (14)); the GCNs enter L only
+        as delta L2, so the group takes lr_gcn / delta and weight_decay x delta (Adam, whose
+        step ignores the gradient's scale: lr_gcn). ``"L"``: lr_gcn and weight_decay on L."""
+        hp = self.hparams
+        if hp.gcn_lr_on == "L" or hp.delta == 0:
+            return {"lr": hp.lr_gcn, "weight_decay": hp.weight_decay}
+        lr = hp.lr_gcn if hp.optimizer == "adam" else hp.lr_gcn / hp.delta
+        return {"lr": lr, "weight_decay": hp.weight_decay * hp.delta}
 
     def _make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
         hp = self.hparams

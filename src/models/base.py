@@ -11,7 +11,7 @@ validation and testing encode the query and retrieval sets with `sign_codes` and
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import lightning as L
 import numpy as np
@@ -34,6 +34,16 @@ INPUT_NORMS = ("standardize", "none")
 TEXT_NORMS = (None, "standardize", "none", "l2", "rms")
 # |val mAP - all-ties mAP| at or below this in both directions is a collapsed validation
 ALL_TIES_TOLERANCE = 0.005
+
+
+class HealthSpec(NamedTuple):
+    """A trainable module watched by `src.callbacks.health.TrainingHealth`: the module, the
+    names of the loss terms that depend on it (as `accumulate_terms` receives them) and of its
+    code diagnostics (mean pairwise cosine of its codes in a batch)."""
+
+    module: torch.nn.Module
+    terms: tuple[str, ...] = ()
+    diagnostics: tuple[str, ...] = ()
 
 
 def sign_codes(B: Tensor) -> Tensor:
@@ -154,6 +164,24 @@ class CrossModalHashingModule(L.LightningModule):
                 raise ValueError(f"loss terms {tuple(terms)} != {self._term_names}")
             self._term_sums = self._term_sums + values
         self._term_count += batch_size
+
+    def term_means(self) -> dict[str, float]:
+        """This epoch's batch-size-weighted means of the accumulated terms so far (empty
+        before the first batch). Callbacks read them in on_train_epoch_end, before this
+        module's hook logs and clears them."""
+        if self._term_sums is None or self._term_count == 0:
+            return {}
+        means = (self._term_sums / self._term_count).tolist()
+        return dict(zip(self._term_names, means))
+
+    def health_modules(self) -> dict[str, HealthSpec]:
+        """The trainable modules that `TrainingHealth` watches, by name. Default: every child
+        module with trainable parameters, without loss terms; methods name their own."""
+        return {
+            name: HealthSpec(child)
+            for name, child in self.named_children()
+            if any(p.requires_grad for p in child.parameters())
+        }
 
     def _log_term_means(self) -> None:
         if self._term_sums is None or self._term_count == 0:

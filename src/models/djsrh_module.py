@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from src.metrics import DEFAULT_KS
-from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule
+from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule, HealthSpec
 from src.models.losses import rec
 
 TANH_SCALES = ("sqrt_epoch", "none")
@@ -177,6 +177,13 @@ class DJSRHModule(CrossModalHashingModule):
         m = x_v.shape[0]
         self.log("train/loss", terms["L"].detach(), on_step=True, on_epoch=True, batch_size=m)
         self.accumulate_terms({k: terms[k] for k in ("rec_II", "rec_IT", "rec_TT")}, m)
+
+    def health_modules(self) -> dict[str, HealthSpec]:
+        """Each network with the reconstruction terms of the DJSRH loss that depend on it."""
+        return {
+            "image_net": HealthSpec(self.image_net, ("rec_II", "rec_IT")),
+            "text_net": HealthSpec(self.text_net, ("rec_TT", "rec_IT")),
+        }
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """One SGD per network, as DJSRH: image (lr_image) and text (lr_text)."""
