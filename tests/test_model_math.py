@@ -285,3 +285,18 @@ def test_encoder_inputs_follow_input_norm_and_text_norm(input_norm, text_norm):
     want_t = want[text_mode]
     torch.testing.assert_close(got_v, torch.tensor(want_v))
     torch.testing.assert_close(got_t, torch.tensor(want_t))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_distance_part_is_a_function_of_the_cosine_part(seed):
+    """With unit rows, ||Z_i - Z_j||^2 = 2 (max C - C_ij): D = exp(-sqrt(2 (max C - C)) / rho)
+    is a decreasing function of C, so S = C * D reshapes C and adds no information
+    (docs/model.md, "Aggregated similarity")."""
+    generator = torch.Generator().manual_seed(seed)
+    x_v, x_t = torch.rand(9, 7, generator=generator), torch.rand(9, 5, generator=generator)
+    gv, gt, rho = 0.5 + seed, 0.3 * (seed + 1), 4.0
+    C = aggregated_similarity(x_v, x_t, gv, gt, rho, components="C")
+    D = aggregated_similarity(x_v, x_t, gv, gt, rho, components="D")
+    c_max = gv**2 + gt**2
+    expected = torch.exp(-(2.0 * (c_max - C)).clamp_min(0.0).sqrt() / rho)
+    assert torch.allclose(D, expected, atol=1e-3)

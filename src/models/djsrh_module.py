@@ -130,7 +130,7 @@ class DJSRHModule(CrossModalHashingModule):
         tanh_scale: str = "sqrt_epoch",
         input_norm: str = "standardize",
         text_norm: str | None = None,
-        lr_image: float = 1e-3,
+        lr_image: float = 1e-2,
         lr_text: float = 1e-2,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,

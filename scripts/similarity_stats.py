@@ -1,0 +1,65 @@
+"""How AGCH's reconstruction target S' = 2S - 1 looks on a dataset's training pairs.
+
+For an experiment's similarity settings (gammas, rho, gamma_mode, distance, similarity) and
+each ``s_scale``, over every pair i != j of the store's training items (labels used only
+here, for the report, never in training): the fraction of pairs with S' < 0, among all
+pairs, same-class pairs (sharing a label) and other pairs; and the largest deviation of D
+from the function of C that it is with unit rows (docs/model.md, "Aggregated similarity").
+
+    python scripts/similarity_stats.py experiment=wiki_agch_32bit
+
+(docs/model.md records its output.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the configs' paths resolve against it
+
+import h5py  # noqa: E402
+import torch  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
+from src.data.loading import read_rows  # noqa: E402
+from src.data.store import read_split  # noqa: E402
+from src.models.similarity import SCALES, aggregated_similarity  # noqa: E402
+from src.utils.errors import one_line_errors  # noqa: E402
+
+
+def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
+    """Fractions of off-diagonal pairs with 2S - 1 < 0: all, same-class and other pairs."""
+    off = ~torch.eye(S.shape[0], dtype=torch.bool)  # (n, n)
+    negative = 2.0 * S - 1.0 < 0
+    groups = {"all": off, "same-class": off & same, "other": off & ~same}
+    return {k: float(negative[mask].float().mean()) for k, mask in groups.items()}
+
+
+def main(overrides: list[str]) -> None:
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    rows = read_split(cfg.data.path, "train")
+    with h5py.File(cfg.data.path, "r") as h5:
+        image, text, label = (torch.as_tensor(a) for a in read_rows(h5, rows))
+    same = (label.float() @ label.float().T) > 0  # (n, n): share a label
+    hp = cfg.model
+    args = (image, text, hp.gamma_v, hp.gamma_t, hp.rho, hp.gamma_mode, hp.distance)
+    print(f"{cfg.data.path}: {rows.size} training items, gammas {hp.gamma_v}/{hp.gamma_t}")
+    for scale in SCALES:
+        S = aggregated_similarity(*args, scale, hp.similarity)  # (n, n)
+        fractions = ", ".join(f"{k} {v:.3f}" for k, v in target_signs(S, same).items())
+        print(f"s_scale={scale}: fraction of pairs with 2S-1 < 0: {fractions}")
+    C = aggregated_similarity(*args, "none", "C")
+    D = aggregated_similarity(*args, "none", "D")
+    c_max = float(C.diagonal().max())
+    f_of_C = torch.exp(-(2.0 * (c_max - C)).clamp_min(0.0).sqrt() / hp.rho)  # (n, n)
+    print(f"max |D - exp(-sqrt(2 (max C - C)) / rho)| = {float((D - f_of_C).abs().max()):.2e}")
+
+
+if __name__ == "__main__":
+    with one_line_errors():
+        main(sys.argv[1:])
