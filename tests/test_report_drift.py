@@ -37,7 +37,7 @@ def changed(value):
 
 
 def test_settings_are_todays_composition(today: dict) -> None:
-    assert today["model.lr_image"] == 1e-4 and today["model.gcn_bias"] == "none"
+    assert today["model.lr_image"] == 1e-2 and today["model.gcn_bias"] == "none"
     assert today["model.code_length"] == 32 and today["trainer.max_epochs"] == 150
     assert configured_settings("wiki", "agch", 64)["model.code_length"] == 64
     assert configured_settings("nowhere", "agch", 32) is None
@@ -56,15 +56,23 @@ def test_every_changed_setting_is_a_variant_of_its_own(today: dict) -> None:
         assert var.count("=") == 1, var  # that setting alone
 
 
+def test_a_setting_added_since_counts_with_the_value_the_run_had(today: dict) -> None:
+    """A run recorded before ``model.gcn_lr_on`` existed ran with lr_gcn on L: a variant."""
+    older = {k: v for k, v in today.items() if k != "model.gcn_lr_on"}
+    assert setting(result("agch", 32, 0, settings=older))[1] == "model.gcn_lr_on=L"
+    assert setting(result("agch", 32, 0, settings=dict(today)))[1] == ""
+
+
 def test_a_named_override_is_not_repeated_and_one_spelling_is_used(today: dict) -> None:
-    run = result("agch", 32, 0, settings={**today, "model.lr_image": 0.01})
-    run["overrides"] += ["model.lr_image=1e-2"]
-    assert setting(run)[1] == "model.lr_image=0.01"
+    run = result("agch", 32, 0, settings={**today, "model.lr_image": 0.001})
+    run["overrides"] += ["model.lr_image=1e-3"]
+    assert setting(run)[1] == "model.lr_image=0.001"
     legacy = result("agch", 32, 0, git_commit=LEGACY_COMMITS[0] + "0" * 33)
     del legacy["settings"]  # an archived run of the old defaults, and a rerun naming them
     rerun = result("agch", 32, 1)
-    rerun["overrides"] += ["model.gcn_bias=inside", "model.lr_image=1e-2"]
-    assert setting(legacy)[1] == setting(rerun)[1] == "model.gcn_bias=inside,model.lr_image=0.01"
+    rerun["overrides"] += ["model.adjacency=S", "model.gcn_bias=inside", "model.gcn_lr_on=L"]
+    label = "model.adjacency=S,model.gcn_bias=inside,model.gcn_lr_on=L"  # lr_image 1e-2: today's
+    assert setting(legacy)[1] == setting(rerun)[1] == label
 
 
 def test_naming_a_default_is_the_experiment_as_configured(today: dict) -> None:
@@ -81,9 +89,11 @@ def test_runs_without_settings_are_placed_by_commit(monkeypatch) -> None:
         del run["settings"]
         return run
 
-    before = {"model.gcn_bias": "inside", "model.lr_image": 0.01}
+    later = {"model.adjacency": "S", "model.lr_image": 1e-4}  # before f8ffe94: every such run
+    before = {**later, "model.gcn_bias": "inside", "model.lr_image": 0.01}
     assert legacy_settings("agch", LEGACY_COMMITS[0]) == before
-    assert settings_drift(old(CURRENT_COMMITS[0])) == []
+    expected = ["model.adjacency=S", "model.gcn_lr_on=L", "model.lr_image=0.0001"]
+    assert settings_drift(old(CURRENT_COMMITS[0])) == expected
     assert settings_drift(result("djsrh", 32, 0, git_commit="f" * 40)) == []
     with pytest.raises(UnknownSettings):
         legacy_settings("agch", "f" * 40)  # in no history: never taken as configured
@@ -91,7 +101,7 @@ def test_runs_without_settings_are_placed_by_commit(monkeypatch) -> None:
         setting(old("f" * 40))
     monkeypatch.setattr(drift, "_before", lambda commit, change: None)  # no git history
     assert legacy_settings("agch", LEGACY_COMMITS[-1]) == before
-    assert legacy_settings("agch", CURRENT_COMMITS[-1]) == {}
+    assert legacy_settings("agch", CURRENT_COMMITS[-1]) == later
 
 
 def test_git_history_places_commits_the_lists_do_not_name() -> None:
@@ -99,10 +109,11 @@ def test_git_history_places_commits_the_lists_do_not_name() -> None:
     a commit of an archived AGCH run; f1a3326 follows it."""
     if drift._before("87eaa32", "2d7c699") is None:
         pytest.skip("this checkout has no git history holding 87eaa32 and 2d7c699")
-    old = {"model.gcn_bias": "inside", "model.lr_image": 0.01}
+    later = {"model.adjacency": "S", "model.lr_image": 1e-4}
+    old = {**later, "model.gcn_bias": "inside", "model.lr_image": 0.01}
     assert legacy_settings("agch", "87eaa32") == old
-    assert legacy_settings("agch", "2d7c699") == {}
-    assert legacy_settings("agch", "f1a3326") == {}
+    assert legacy_settings("agch", "2d7c699") == later
+    assert legacy_settings("agch", "f1a3326") == later
 
 
 def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
@@ -110,7 +121,7 @@ def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
 ) -> None:
     report = load_script("report")
     root = tmp_path / "runs"
-    old = {**today, "model.lr_image": 0.01}
+    old = {**today, "model.lr_image": 0.0001}
     for seed in (0, 1):
         write(root / f"new{seed}" / "results.json", result("agch", 32, seed, settings=today))
         base = result("agch", 32, seed, settings=old)
@@ -127,13 +138,13 @@ def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
     margins = text.split("against the other methods")[1].split("## Ablations")[0]
     today_row, old_row = [line for line in margins.splitlines() if line.startswith("| djsrh")]
     assert today_row.split(" | ")[1] == "+0.0400 ± 0.0141 (above)"  # 0.45 - 0.41
-    assert "agch (runs with `model.lr_image=0.01`) minus" in margins
+    assert "agch (runs with `model.lr_image=0.0001`) minus" in margins
     assert old_row.split(" | ")[1] == "-0.1600 ± 0.0141 (below)"  # 0.25 - 0.41
     assert "| wiki | agch | - | 32 | 0.4500 ± 0.0141 |" in text  # the new runs alone
-    assert "| wiki | agch | `model.lr_image=0.01` | 32 | 0.2500 ± 0.0141 |" in text
+    assert "| wiki | agch | `model.lr_image=0.0001` | 32 | 0.2500 ± 0.0141 |" in text
     ablation = text.split("## Ablations")[1]
-    assert "Runs made with `model.lr_image=0.01`" in ablation
-    assert "### wiki, agch, 32 bits, previous defaults (`model.lr_image=0.01`)" in ablation
+    assert "Runs made with `model.lr_image=0.0001`" in ablation
+    assert "### wiki, agch, 32 bits, previous defaults (`model.lr_image=0.0001`)" in ablation
     row = next(line for line in ablation.splitlines() if "`model.use_gcn=false`" in line)
     assert "-0.0500 ± 0.0000" in row  # against the old-default base, not today's (-0.25)
 
@@ -163,7 +174,7 @@ def test_defaults_table_pairs_today_against_earlier_defaults_by_seed(
     must not count; 16 bits has old runs only ("not run")."""
     report = load_script("report")
     root = tmp_path / "runs"
-    old = {**today, "model.lr_image": 0.01}
+    old = {**today, "model.lr_image": 0.0001}
     offsets = {0: 0.2, 1: 0.1, 2: 5.0}  # old = new - offset, per seed
     for seed, offset in offsets.items():
         if seed < 2:
@@ -175,7 +186,7 @@ def test_defaults_table_pairs_today_against_earlier_defaults_by_seed(
     out = tmp_path / "r.md"
     assert report.main([str(root), "--out", str(out)]) == 0
     table = out.read_text().split("### wiki, agch: as configured minus the runs with")[1]
-    assert table.startswith(" `model.lr_image=0.01`")
+    assert table.startswith(" `model.lr_image=0.0001`")
     rows = [line.split(" | ") for line in table.split("\n\n")[1].splitlines()]
     assert rows[0] == ["| direction", "16 bits", "32 bits |"]
     # changes 0.2 and 0.1: mean 0.15, std 0.0707, SE 0.05 -> above (0.15 > 2 x 0.05)

@@ -28,6 +28,16 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DEFAULT_CHANGES: list[tuple[str, str, dict[str, Any]]] = [
     ("agch", "2d7c699", {"model.gcn_bias": "inside", "model.lr_image": 0.01}),
 ]
+# Default changes made after results.json recorded ``settings``, with the values before them:
+# a run without recorded settings precedes them all. AGCH at f8ffe94 (docs/model.md, "Making
+# AGCH's parts learn"): GCN graph S -> 2S-1, image learning rate 1e-4 -> 1e-2.
+LATER_CHANGES: dict[str, dict[str, Any]] = {
+    "agch": {"model.adjacency": "S", "model.lr_image": 1e-4}
+}
+# Settings added after runs were archived: per method, the value every run made before the key
+# existed ran with (its results.json lacks the key). AGCH's gcn_lr_on (f8ffe94): lr_gcn was a
+# step on L.
+ADDED_SETTINGS: dict[str, dict[str, Any]] = {"agch": {"model.gcn_lr_on": "L"}}
 # Without git history (a copy without .git, a shallow clone): the commits of the runs archived
 # before 2d7c699, so that results/ is read the same way anywhere.
 LEGACY_COMMITS = ("c96aeb7", "57bbd21", "3fc5e04", "0477f5f", "5eb96d6")
@@ -63,8 +73,9 @@ def _git(*args: str) -> bool:
 def legacy_settings(method: str, commit: str) -> dict[str, Any]:
     """The values a run without recorded ``settings`` had where they differ from today's:
     those before each DEFAULT_CHANGES entry of its method that its commit precedes (by git
-    history, else by LEGACY_COMMITS). Raises UnknownSettings when neither can place it."""
-    values: dict[str, Any] = {}
+    history, else by LEGACY_COMMITS), over those before the LATER_CHANGES (which every such run
+    precedes). Raises UnknownSettings when neither can place it."""
+    values: dict[str, Any] = dict(LATER_CHANGES.get(method, {}))
     for changed_method, change, before in DEFAULT_CHANGES:
         if changed_method != method:
             continue
@@ -111,8 +122,9 @@ def _today(data: dict[str, Any]) -> dict[str, Any] | None:
 
 def settings_drift(data: dict[str, Any]) -> list[str]:
     """``key=value`` for each recorded setting of a results.json (for a file without them,
-    ``legacy_settings``) that differs from today's configured value; keys either side lacks
-    are not compared. [] when the run's experiment does not compose (no such config) or
+    ``legacy_settings``) that differs from today's configured value; a key added since the run
+    (``ADDED_SETTINGS``) counts with the value the run had; other keys either side lacks are
+    not compared. [] when the run's experiment does not compose (no such config) or
     nothing is known. Raises UnknownSettings (``legacy_settings``)."""
     method, commit = str(data.get("method")), str(data.get("git_commit") or "")
     recorded = data.get("settings")
@@ -121,6 +133,7 @@ def settings_drift(data: dict[str, Any]) -> list[str]:
     today = _today(data)
     if not recorded or today is None:
         return []
+    recorded = {**ADDED_SETTINGS.get(method, {}), **recorded}  # keys added since: old values
     return [
         f"{key}={_plain(value)}"
         for key, value in sorted(recorded.items())
