@@ -3,6 +3,7 @@ kept out of every protocol table, reported on their own with validation mAP pair
 against a reference setting (hand-computed), archived apart."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,21 @@ def test_archive_keeps_heldout_runs_apart(tmp_path: Path) -> None:
     ]
     stored = dest / "wiki/agch/32bit/heldout/configured/seed0/results.json"
     assert json.loads(stored.read_text()) == key_only
+
+
+def test_paired_t_interval_matches_hand_computation():
+    """changes 0.01, 0.02, 0.03: mean 0.02, std 0.01, SE 0.01/sqrt(3); t_{0.975, 2} = 4.302653
+    (tables), so the half-width is 0.0248414."""
+    from src.report.intervals import interval_reading, paired_t_interval
+
+    mean, low, high = paired_t_interval([0.01, 0.02, 0.03])
+    half = 4.302653 * 0.01 / math.sqrt(3)
+    assert mean == pytest.approx(0.02)
+    assert (low, high) == (
+        pytest.approx(0.02 - half, abs=1e-7),
+        pytest.approx(0.02 + half, abs=1e-7),
+    )
+    assert interval_reading(low, high) == "includes 0"
+    assert interval_reading(0.001, 0.002) == "above" and interval_reading(-0.2, -0.1) == "below"
+    with pytest.raises(ValueError):
+        paired_t_interval([0.1])

@@ -1,0 +1,90 @@
+"""Held-out selection runs compared pair by pair, with paired 95 % t-intervals and the
+training-health figures of each setting (docs/model.md, "Making AGCH's parts learn").
+
+FOLDER holds archived held-out runs, one sub-folder per setting (``results/<dataset>/
+<method>/<bits>bit/heldout/<setting>/seed<seed>/results.json``, scripts/archive_results.py).
+Each ``--pair SETTING:BASE`` (folder names) gives a row: the setting's last-epoch validation
+mAP@50 (mean ± sample std over seeds), its change from BASE paired by seed with the 95 %
+t-interval (n - 1 degrees of freedom) and its reading, and the mean of each GCN's final
+weight change, own-loss ratio and codes' pairwise cosine (AGCH; "-" for other methods).
+
+    python scripts/heldout_intervals.py results/wiki/agch/32bit/heldout \\
+        --pair "trainer.max_epochs=30:model.adjacency=S,...,trainer.max_epochs=30"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from src.report.intervals import interval_reading, paired_t_interval  # noqa: E402
+from src.utils.errors import DataError, one_line_errors  # noqa: E402
+
+DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50"}
+HEALTH = ("weight_change", "own_loss_ratio", "pairwise_cos")
+
+
+def load(folder: Path) -> dict[int, dict[str, float]]:
+    """Seed -> metrics of the runs under ``folder``. Raises DataError when there are none."""
+    runs = {}
+    for path in sorted(folder.glob("seed*/results.json")):
+        data = json.loads(path.read_text())
+        runs[data["seed"]] = data["metrics"]
+    if not runs:
+        raise DataError(folder, None, "a folder of archived runs (seed*/results.json)")
+    return runs
+
+
+def mean_std(values: list[float]) -> str:
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return f"{mean:.3f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.3f} ± {std:.3f}"
+
+
+def change(runs: dict, base: dict, metric: str) -> str:
+    """The paired change of ``metric`` from ``base`` as a cell."""
+    diffs = [runs[s][metric] - base[s][metric] for s in sorted(runs) if s in base]
+    if len(diffs) < 2:
+        return f"{diffs[0]:+.3f} (n=1)" if diffs else "no shared seed"
+    mean, low, high = paired_t_interval(diffs)
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] ({interval_reading(low, high)}, n={len(diffs)})"
+
+
+def health(runs: dict, figure: str) -> str:
+    values = [
+        [m.get(f"health/{gcn}/{figure}", math.nan) for m in runs.values()]
+        for gcn in ("gcn_image", "gcn_text")
+    ]
+    if any(math.isnan(v) for column in values for v in column):
+        return "-"
+    return " / ".join(f"{sum(column) / len(column):.3f}" for column in values)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--pair", action="append", default=[], metavar="SETTING:BASE")
+    args = parser.parse_args(argv)
+    head = ["setting", "seeds", *(f"val {d}" for d in DIRECTIONS), "compared with"]
+    head += [f"{d} change [95 % t-interval]" for d in DIRECTIONS] + [f"GCN {h}" for h in HEALTH]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for pair in args.pair:
+        name, _, base_name = pair.partition(":")
+        runs, base = load(args.folder / name), load(args.folder / base_name)
+        row = [f"`{name}`", ", ".join(map(str, sorted(runs)))]
+        row += [mean_std([m[k] for m in runs.values()]) for k in DIRECTIONS.values()]
+        row += [f"`{base_name}`", *(change(runs, base, k) for k in DIRECTIONS.values())]
+        print("| " + " | ".join(row + [health(runs, h) for h in HEALTH]) + " |")
+
+
+if __name__ == "__main__":
+    with one_line_errors():
+        main(sys.argv[1:])
