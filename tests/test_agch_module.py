@@ -415,3 +415,47 @@ def test_checkpoint_from_before_the_options_loads_as_it_was_trained(tmp_path):
     codes = {k: torch.tanh(torch.randn(4, 8)) for k in ("B_v", "B_t", "B_h", "B_gv", "B_gt")}
     want = compute_loss(S, codes, 1.0, 1.0, 0.3, 0.01)["L"]
     torch.testing.assert_close(loaded._loss(S, codes, "F")["L"], want)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_gcn_lr_on_sets_the_gcn_groups_step(optimizer):
+    """gcn_lr_on=L2: lr_gcn / delta (Adam: lr_gcn) and weight_decay x delta on L; "L": as set."""
+    hp = dict(delta=0.05, lr_gcn=0.01, weight_decay=0.1, optimizer=optimizer)
+    for on, lr, wd in (
+        ("L2", 0.01 / 0.05 if optimizer == "sgd" else 0.01, 0.1 * 0.05),
+        ("L", 0.01, 0.1),
+    ):
+        model = AGCHModule(image_dim=4, text_dim=4, gcn_lr_on=on, **hp, **TINY)
+        group = next(g for g in model.configure_optimizers()[1].param_groups if g["name"] == "gcn")
+        assert (group["lr"], group["weight_decay"]) == (pytest.approx(lr), pytest.approx(wd))
+
+
+def test_gcn_step_on_l2_is_sgd_on_l2_itself():
+    """One phase-B SGD step (no momentum) on L with gcn_lr_on=L2 moves each GCN parameter by
+    -lr_gcn (grad of L2 + weight_decay theta): SGD on the GCNs' own objective."""
+    torch.manual_seed(0)
+    model = AGCHModule(
+        image_dim=6,
+        text_dim=5,
+        delta=0.05,
+        lr_gcn=0.01,
+        weight_decay=0.1,
+        momentum=0.0,
+        fused_optimizer=False,
+        **TINY,
+    )
+    x_v, x_t = torch.rand(8, 6), torch.rand(8, 5)
+    S, A_hat = model._similarity(x_v, x_t)
+    with torch.no_grad():
+        f_v, f_t = model.features(x_v, x_t)
+    codes = model._codes(f_v, f_t, A_hat, fusion_grad=False, gcn_grad=True)
+    terms = model._loss(S, codes, "B")
+    gcn = [*model.gcn_image.parameters(), *model.gcn_text.parameters()]
+    grad_l2 = torch.autograd.grad(terms["L2"], gcn, retain_graph=True)
+    expected = [p.detach() - 0.01 * (g + 0.1 * p.detach()) for p, g in zip(gcn, grad_l2)]
+    opt_b = model.configure_optimizers()[1]
+    opt_b.zero_grad()
+    terms["L"].backward()
+    opt_b.step()
+    for p, e in zip(gcn, expected):
+        assert torch.allclose(p.detach(), e, rtol=1e-5, atol=1e-7)

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from src.metrics import DEFAULT_KS
 from src.callbacks.health import pairwise_cosine
+from src.models.agch_optim import AGCHOptimisers
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule, HealthSpec
 from src.models.components import GCN_BIASES, FusionProjection, GCNHash, HashLayer, MLPEncoder
 from src.models.losses import LOSS_SCALES, compute_loss, gap_weights
@@ -37,7 +38,7 @@ from src.models.similarity import (
 )
 
 
-class AGCHModule(CrossModalHashingModule):
+class AGCHModule(AGCHOptimisers, CrossModalHashingModule):
     """AGCH under Lightning manual optimisation; hyper-parameters are plain values."""
 
     # the config name of the method (configs/model/agch.yaml), as results.json names it
@@ -237,16 +238,6 @@ class AGCHModule(CrossModalHashingModule):
         self.record_codes(codes["B_v"], codes["B_t"])
         return terms | self.code_diagnostics(codes)
 
-    def _warmup(self, batch_idx: int) -> None:
-        """Linear learning-rate warm-up over ``warmup_epochs`` (stepped by hand)."""
-        warmup = self.hparams.warmup_epochs
-        n_batches = max(int(self.trainer.num_training_batches), 1)
-        progress = (self.current_epoch * n_batches + batch_idx + 1) / max(warmup * n_batches, 1)
-        factor = min(1.0, progress) if warmup > 0 else 1.0
-        for opt in self.optimizers():
-            for group in opt.optimizer.param_groups:
-                group["lr"] = group["initial_lr"] * factor
-
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         x_v, x_t = batch[0], batch[1]  # labels are never used: unsupervised
         self._warmup(batch_idx)
@@ -286,52 +277,3 @@ class AGCHModule(CrossModalHashingModule):
             spec["gcn_image"] = HealthSpec(self.gcn_image, ("rec_gvgv", "gap_gv_v"), ("cos_gv",))
             spec["gcn_text"] = HealthSpec(self.gcn_text, ("rec_gtgt", "gap_gt_t"), ("cos_gt",))
         return spec
-
-    # --------------------------------------------------------------------------- optimisers
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """opt_f: encoders + fusion; opt_b: GCNs; the hash layer per ``hash_grouping``:
-        "design" puts it in opt_b at lr_hash, "paper" puts each modality's hash layer with its
-        encoder in opt_f at that encoder's learning rate (docs/model.md)."""
-        hp = self.hparams
-        image, text = [*self.image_encoder.parameters()], [*self.text_encoder.parameters()]
-        gcn = [*self.gcn_image.parameters(), *self.gcn_text.parameters()]
-        groups_b = [{"params": gcn, "name": "gcn", **self._gcn_step()}]
-        if hp.hash_grouping == "paper":
-            image += [*self.hash_layer.image.parameters()]
-            text += [*self.hash_layer.text.parameters()]
-        else:
-            groups_b.append(
-                {"params": self.hash_layer.parameters(), "lr": hp.lr_hash, "name": "hash"}
-            )
-        groups_f = [
-            {"params": image, "lr": hp.lr_image, "name": "image"},
-            {"params": text, "lr": hp.lr_text, "name": "text"},
-            {"params": self.fusion.parameters(), "lr": hp.lr_fusion, "name": "fusion"},
-        ]
-        optimizers = [self._make_optimizer(groups_f), self._make_optimizer(groups_b)]
-        for opt in optimizers:
-            for group in opt.param_groups:
-                group["initial_lr"] = group["lr"]
-        return optimizers
-
-    def _gcn_step(self) -> dict[str, float]:
-        """The GCN group's lr and weight decay. ``gcn_lr_on="L2"``: the step SGD with lr_gcn
-        and weight_decay takes on the GCNs' own objective L2 (Eq. (14)); the GCNs enter L only
-        as delta L2, so the group takes lr_gcn / delta and weight_decay x delta (Adam, whose
-        step ignores the gradient's scale: lr_gcn). ``"L"``: lr_gcn and weight_decay on L."""
-        hp = self.hparams
-        if hp.gcn_lr_on == "L" or hp.delta == 0:
-            return {"lr": hp.lr_gcn, "weight_decay": hp.weight_decay}
-        lr = hp.lr_gcn if hp.optimizer == "adam" else hp.lr_gcn / hp.delta
-        return {"lr": lr, "weight_decay": hp.weight_decay * hp.delta}
-
-    def _make_optimizer(self, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-        hp = self.hparams
-        # fused: one pass over each parameter instead of several (CPU and CUDA); the same
-        # update as the for-loop implementation up to float rounding (tested)
-        fused = True if hp.fused_optimizer else None
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(groups, weight_decay=hp.weight_decay, fused=fused)
-        return torch.optim.SGD(
-            groups, momentum=hp.momentum, weight_decay=hp.weight_decay, fused=fused
-        )
