@@ -7,6 +7,7 @@ Each ``--pair SETTING:BASE`` (folder names) gives a row: the setting's last-epoc
 mAP@50 (mean ± sample std over seeds), its change from BASE paired by seed with the 95 %
 t-interval (n - 1 degrees of freedom) and its reading, and the mean of each GCN's final
 weight change, own-loss ratio and codes' pairwise cosine (AGCH; "-" for other methods).
+Each ``--modules SETTING`` prints the health figures of every module of that setting.
 
     python scripts/heldout_intervals.py results/wiki/agch/32bit/heldout \\
         --pair "trainer.max_epochs=30:model.adjacency=S,...,trainer.max_epochs=30"
@@ -68,11 +69,32 @@ def health(runs: dict, figure: str) -> str:
     return " / ".join(f"{sum(column) / len(column):.3f}" for column in values)
 
 
+def module_table(name: str, runs: dict[int, dict[str, float]]) -> None:
+    """Per module of a setting: each health figure's mean over its seeds."""
+    modules = sorted(
+        {k.split("/")[1] for m in runs.values() for k in m if k.startswith("health/")}
+    )
+    print(f"\n`{name}`, seeds {', '.join(map(str, sorted(runs)))}: mean over seeds\n")
+    print("| module | " + " | ".join(HEALTH) + " |\n|---|" + "---|" * len(HEALTH))
+    for module in modules:
+        cells = []
+        for figure in HEALTH:
+            values = [m.get(f"health/{module}/{figure}") for m in runs.values()]
+            known = [v for v in values if v is not None]
+            cells.append(f"{sum(known) / len(known):.4f}" if known else "-")
+        print(f"| {module} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--pair", action="append", default=[], metavar="SETTING:BASE")
+    parser.add_argument("--modules", action="append", default=[], metavar="SETTING")
     args = parser.parse_args(argv)
+    for name in args.modules:
+        module_table(name, load(args.folder / name))
+    if not args.pair:
+        return
     head = ["setting", "seeds", *(f"val {d}" for d in DIRECTIONS), "compared with"]
     head += [f"{d} change [95 % t-interval]" for d in DIRECTIONS] + [f"GCN {h}" for h in HEALTH]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
