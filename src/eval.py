@@ -28,7 +28,7 @@ from src.utils import (  # noqa: E402
     task_wrapper,
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
-from src.utils.checkpoints import read_checkpoint  # noqa: E402
+from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
 from src.utils.jobs import run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
@@ -72,9 +72,18 @@ def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:
 
 
 def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashingModule:
-    """The checkpoint's model (plain hyper-parameters only), checked against the data."""
+    """The checkpoint's model (plain hyper-parameters only), checked against the data; its
+    weights must fit the model its hyper-parameters build (`check_weights_fit`) and be finite
+    (`read_checkpoint`). Raises ConfigError or DataError naming the checkpoint."""
     cls = module_class(ckpt_path)
-    model = cls.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(ckpt_path)
+    try:
+        model = cls(**checkpoint["hyper_parameters"])
+    except (ConfigError, TypeError) as exc:  # hyper-parameters edited or from another version
+        raise ConfigError(f"ckpt_path: {ckpt_path}: its hyper-parameters: {exc}") from exc
+    model.on_load_checkpoint(checkpoint)  # may rebuild parts for an older checkpoint
+    check_weights_fit(model, checkpoint["state_dict"], ckpt_path)
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
         raise ConfigError(

@@ -23,7 +23,12 @@ from src.utils import (  # noqa: E402
     log_hyperparameters,
     task_wrapper,
 )
-from src.utils.checkpoints import check_resumable, read_checkpoint  # noqa: E402
+from src.utils.checkpoints import (  # noqa: E402
+    check_checkpoint_fits,
+    check_finite_weights,
+    check_resumable,
+    read_checkpoint,
+)
 from src.utils.jobs import run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
@@ -85,11 +90,14 @@ def _test(
     Without training, the weights of `ckpt_path` are tested.
     """
     start = None if cfg.get("train") else cfg.get("ckpt_path")
+    if start is None:
+        check_finite_weights(model)
     trainer.test(model, datamodule=datamodule, ckpt_path=start, weights_only=True, verbose=False)
     last = scalar_metrics(trainer.callback_metrics, ("test/",))
     if best is None:
         return last, None
     log.info(f"Testing the best checkpoint too: {best}")
+    read_checkpoint(best)  # whole and finite, as any checkpoint a number comes from
     trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
     best_metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     return last, {f"best/{name}": value for name, value in best_metrics.items()}
@@ -129,6 +137,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
+    if cfg.get("ckpt_path"):  # another method, code length or width than it was trained with
+        check_checkpoint_fits(model, cfg.ckpt_path)
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):
