@@ -29,7 +29,8 @@ from src.utils import (  # noqa: E402
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
-from src.utils.jobs import run_job  # noqa: E402
+from src.utils.config_rules import check_config  # noqa: E402
+from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
     git_commit,
@@ -38,6 +39,7 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
+from src.utils.run_checks import check_machine, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -134,6 +136,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
     datamodule = hydra.utils.instantiate(cfg.data)
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
+    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
@@ -170,6 +173,8 @@ def _eval_job(cfg: DictConfig) -> None:
     """Check that a checkpoint is given, then evaluate it."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
+    check_config(cfg)  # every value at the door, before any work
+    check_machine(cfg.trainer)
     extras(cfg)
     evaluate(cfg)
 
@@ -181,4 +186,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
