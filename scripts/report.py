@@ -43,7 +43,7 @@ from src.report.tables import (  # noqa: E402
     margin_tables,
     markdown,
 )
-from src.utils.errors import DataError, one_line_errors  # noqa: E402
+from src.utils.errors import ArgumentParser, DataError, one_line_errors  # noqa: E402
 from src.utils.io import check_output_path, write_text_atomic  # noqa: E402
 
 SELECTION_NOTE = (
@@ -58,11 +58,19 @@ SELECTION_NOTE = (
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 
 
+def file_name(text: str) -> Path:
+    """An argparse ``type``: a path that names a file, not a folder (``--out DIR/`` would
+    write a file named like the folder)."""
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"expected a file name, {text!r} is a folder")
+    return Path(text)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders searched for results.json")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, help="new markdown file (default: standard output)")
+    target.add_argument("--out", type=file_name, help="new markdown file (default: stdout)")
     target.add_argument(
         "--update", type=Path, help=f"existing markdown file: rewrite between {BEGIN} and {END}"
     )
@@ -169,6 +177,9 @@ def run(args: argparse.Namespace) -> None:
         new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
     write_text_atomic(target, new, "--out" if args.out else "--update", parents=True)
     where = f"; {len(plots)} plots in {args.plots_dir}" if args.plots_dir else ""
+    if args.plots_dir and not plots:
+        where += " (plots are drawn for experiments as configured, official runs without "
+        where += "overrides; none of these runs is one)"
     print(f"{len(runs)} runs in {len(groups)} rows -> {target}{where}", file=sys.stderr)
 
 
