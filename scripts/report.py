@@ -58,19 +58,11 @@ SELECTION_NOTE = (
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 
 
-def file_name(text: str) -> Path:
-    """An argparse ``type``: a path that names a file, not a folder (``--out DIR/`` would
-    write a file named like the folder)."""
-    if text.endswith(("/", os.sep)) or Path(text).is_dir():
-        raise argparse.ArgumentTypeError(f"expected a file name, {text!r} is a folder")
-    return Path(text)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders searched for results.json")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=file_name, help="new markdown file (default: stdout)")
+    target.add_argument("--out", help="new markdown file (default: standard output)")
     target.add_argument(
         "--update", type=Path, help=f"existing markdown file: rewrite between {BEGIN} and {END}"
     )
@@ -101,6 +93,9 @@ def check_target(args: argparse.Namespace) -> str | None:
     """Check the markdown target before anything is written; return the text of the
     --update file (None for --out or standard output). Raises DataError naming the file."""
     if args.out is not None:
+        raw, args.out = str(args.out), Path(args.out)  # Path drops the "/" of "--out DIR/"
+        if raw.endswith(("/", os.sep)) or args.out.is_dir():
+            raise DataError(args.out, None, "expected a new file, not a folder (--out FILE.md)")
         if args.out.exists():
             raise DataError(args.out, None, "expected a new file (--update rewrites one)")
         if args.out.parent.exists():  # a missing folder is made when the file is written

@@ -112,8 +112,10 @@ def model_cases() -> list[tuple[str, str, object]]:
     rng = np.random.default_rng(22)
     for name, cls in METHODS.items():
         for group, keys in cls.RULES.items():
-            bad = BAD.get(group, ["no_such_option", 3, None])
             for key in keys:
+                bad = BAD.get(group) or [
+                    v for v in ("no_such_option", 3, None, 1.5) if v not in keys[key]
+                ]
                 drawn = [bad[i] for i in rng.choice(len(bad), 3, replace=False)]
                 if group in ("non_negative", "positive", "unit_interval"):
                     drawn = [math.nan, math.inf, drawn[0]]

@@ -96,5 +96,7 @@ def test_out_naming_a_folder_is_refused(tmp_path: Path, capsys) -> None:
             report.main([str(tmp_path / "runs"), "--out", out])
         assert exit_.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
-        assert line.startswith("error: ") and "is a folder" in line
+        assert (
+            line == f"error: {out.rstrip('/')}: expected a new file, not a folder (--out FILE.md)"
+        )
     assert not (tmp_path / "new").exists()
