@@ -43,7 +43,7 @@ from src.report.tables import (  # noqa: E402
     margin_tables,
     markdown,
 )
-from src.utils.errors import DataError, one_line_errors  # noqa: E402
+from src.utils.errors import ArgumentParser, DataError, one_line_errors  # noqa: E402
 from src.utils.io import check_output_path, write_text_atomic  # noqa: E402
 
 SELECTION_NOTE = (
@@ -59,10 +59,10 @@ BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders searched for results.json")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", type=Path, help="new markdown file (default: standard output)")
+    target.add_argument("--out", help="new markdown file (default: standard output)")
     target.add_argument(
         "--update", type=Path, help=f"existing markdown file: rewrite between {BEGIN} and {END}"
     )
@@ -93,6 +93,9 @@ def check_target(args: argparse.Namespace) -> str | None:
     """Check the markdown target before anything is written; return the text of the
     --update file (None for --out or standard output). Raises DataError naming the file."""
     if args.out is not None:
+        raw, args.out = str(args.out), Path(args.out)  # Path drops the "/" of "--out DIR/"
+        if raw.endswith(("/", os.sep)) or args.out.is_dir():
+            raise DataError(args.out, None, "expected a new file, not a folder (--out FILE.md)")
         if args.out.exists():
             raise DataError(args.out, None, "expected a new file (--update rewrites one)")
         if args.out.parent.exists():  # a missing folder is made when the file is written
@@ -169,6 +172,9 @@ def run(args: argparse.Namespace) -> None:
         new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
     write_text_atomic(target, new, "--out" if args.out else "--update", parents=True)
     where = f"; {len(plots)} plots in {args.plots_dir}" if args.plots_dir else ""
+    if args.plots_dir and not plots:
+        where += " (plots are drawn for experiments as configured, official runs without "
+        where += "overrides; none of these runs is one)"
     print(f"{len(runs)} runs in {len(groups)} rows -> {target}{where}", file=sys.stderr)
 
 

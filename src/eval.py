@@ -28,8 +28,9 @@ from src.utils import (  # noqa: E402
     task_wrapper,
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
-from src.utils.checkpoints import read_checkpoint  # noqa: E402
-from src.utils.jobs import run_job  # noqa: E402
+from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
+from src.utils.config_rules import check_config  # noqa: E402
+from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
     git_commit,
@@ -38,6 +39,7 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
+from src.utils.run_checks import check_machine, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -72,9 +74,18 @@ def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:
 
 
 def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashingModule:
-    """The checkpoint's model (plain hyper-parameters only), checked against the data."""
+    """The checkpoint's model (plain hyper-parameters only), checked against the data; its
+    weights must fit the model its hyper-parameters build (`check_weights_fit`) and be finite
+    (`read_checkpoint`). Raises ConfigError or DataError naming the checkpoint."""
     cls = module_class(ckpt_path)
-    model = cls.load_from_checkpoint(ckpt_path, map_location="cpu", weights_only=True)
+    checkpoint = read_checkpoint(ckpt_path)
+    try:
+        model = cls(**checkpoint["hyper_parameters"])
+    except (ConfigError, TypeError) as exc:  # hyper-parameters edited or from another version
+        raise ConfigError(f"ckpt_path: {ckpt_path}: its hyper-parameters: {exc}") from exc
+    model.on_load_checkpoint(checkpoint)  # may rebuild parts for an older checkpoint
+    check_weights_fit(model, checkpoint["state_dict"], ckpt_path)
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
         raise ConfigError(
@@ -125,6 +136,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
     datamodule = hydra.utils.instantiate(cfg.data)
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
+    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
@@ -161,6 +173,8 @@ def _eval_job(cfg: DictConfig) -> None:
     """Check that a checkpoint is given, then evaluate it."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
+    check_config(cfg)  # every value at the door, before any work
+    check_machine(cfg.trainer)
     extras(cfg)
     evaluate(cfg)
 
@@ -172,4 +186,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -23,8 +23,15 @@ from src.utils import (  # noqa: E402
     log_hyperparameters,
     task_wrapper,
 )
-from src.utils.checkpoints import check_resumable, read_checkpoint  # noqa: E402
-from src.utils.jobs import run_job  # noqa: E402
+from src.utils.checkpoints import (  # noqa: E402
+    check_checkpoint_fits,
+    check_finite_weights,
+    check_resumable,
+    read_checkpoint,
+)
+from src.utils.config_rules import check_config  # noqa: E402
+from src.utils.errors import StoreChanged  # noqa: E402
+from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
     data_fields,
@@ -34,6 +41,7 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
+from src.utils.run_checks import check_machine, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -48,7 +56,7 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own shutdown
             raise KeyboardInterrupt from None
         raise
-    except TrainingError as err:
+    except (TrainingError, StoreChanged) as err:  # the last good checkpoint is kept: name it
         if "checkpoint:" in str(err):  # the model already named it
             raise
         callback = trainer.checkpoint_callback
@@ -85,11 +93,14 @@ def _test(
     Without training, the weights of `ckpt_path` are tested.
     """
     start = None if cfg.get("train") else cfg.get("ckpt_path")
+    if start is None:
+        check_finite_weights(model)
     trainer.test(model, datamodule=datamodule, ckpt_path=start, weights_only=True, verbose=False)
     last = scalar_metrics(trainer.callback_metrics, ("test/",))
     if best is None:
         return last, None
     log.info(f"Testing the best checkpoint too: {best}")
+    read_checkpoint(best)  # whole and finite, as any checkpoint a number comes from
     trainer.test(model, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False)
     best_metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     return last, {f"best/{name}": value for name, value in best_metrics.items()}
@@ -102,7 +113,8 @@ def _build(
     (with the configured callbacks and `curves`, always on: curves.json whatever they are)."""
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
     datamodule = hydra.utils.instantiate(cfg.data)
-    image_dim, text_dim = datamodule.feature_dims()
+    image_dim, text_dim = datamodule.feature_dims()  # makes a synthetic store if missing
+    check_run(cfg, datamodule.split_sizes(), cfg.model.get("eval_topk"))  # before any work
     data = data_fields(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
@@ -129,6 +141,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
+    if cfg.get("ckpt_path"):  # another method, code length or width than it was trained with
+        check_checkpoint_fits(model, cfg.ckpt_path)
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):
@@ -168,6 +182,8 @@ def _print_tables(
 
 def _train_job(cfg: DictConfig) -> float | None:
     """Train and return the metric a sweeper optimises (a validation one, never a test one)."""
+    check_config(cfg)  # every value at the door, before any work
+    check_machine(cfg.trainer)
     extras(cfg)
     metrics, _ = train(cfg)
     return get_metric_value(metrics, cfg.get("optimized_metric"))
@@ -181,4 +197,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

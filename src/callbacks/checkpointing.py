@@ -22,6 +22,8 @@ from lightning import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from src.utils.io import atomic_path
+
 # what a weights-only Lightning checkpoint leaves out (Trainer.save_checkpoint(weights_only=True))
 TRAINING_STATE = ("optimizer_states", "lr_schedulers", "callbacks", "native_amp_scaling_state")
 
@@ -78,6 +80,16 @@ class EpochEndCheckpoint(ModelCheckpoint):
         if not self.save_last or self._should_skip_saving_checkpoint(trainer):
             return
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        """Lightning's save, written atomically on rank zero (`src.utils.io.atomic_path`: a
+        temporary file beside the target, renamed onto it when complete), so that a full disk
+        or a kill during a save never leaves a truncated checkpoint; the previous one stays."""
+        if not trainer.is_global_zero:  # writes nothing, but takes part in the barrier
+            return super()._save_checkpoint(trainer, filepath)
+        with atomic_path(filepath, key="checkpoint", parents=True) as tmp:
+            super()._save_checkpoint(trainer, str(tmp))
+        self._last_checkpoint_saved = filepath  # the parent recorded the temporary name
 
     def _save_last_checkpoint(
         self, trainer: Trainer, monitor_candidates: dict[str, Tensor]

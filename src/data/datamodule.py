@@ -23,6 +23,7 @@ from src.data.loading import (
     EpochSampler,
     FeatureCache,
     StoreRows,
+    fingerprint,
     iter_row_blocks,
     whole_batch,
 )
@@ -86,6 +87,7 @@ class AGCHDataModule(LightningDataModule):
         self.synthetic, self.prepare_hint = synthetic, prepare_hint
         self.val_mode = val_mode
         self.info: StoreInfo | None = None
+        self.fingerprint: tuple[int, int, int] | None = None  # the store when set up
         self.splits: dict[str, np.ndarray] = {}
         self._cache: FeatureCache | None = None
 
@@ -133,6 +135,7 @@ class AGCHDataModule(LightningDataModule):
         cache, and block by block as the cache loads with one (every row a split uses).
         """
         if self.info is None:
+            self.fingerprint = fingerprint(self.path) if self.path.is_file() else None
             self.info = self._validate(check_values=not self.cache_in_memory)
             self.splits = self._derive_splits()
             self._warn_if_val_is_trained_on()
@@ -229,6 +232,15 @@ class AGCHDataModule(LightningDataModule):
             stats[f"{key}_std"] = np.where(std < STD_EPS, 1.0, std).astype(np.float32)
         return stats
 
+    def split_sizes(self) -> dict[str, int]:
+        """Items of each split as this run uses them (train, query, retrieval, val_query,
+        val_retrieval), also before `setup` (train.py refuses a run that would train nothing
+        before it reads features)."""
+        if not self.splits:
+            self._validate(check_values=False)
+            return {name: rows.size for name, rows in self._derive_splits().items()}
+        return {name: rows.size for name, rows in self.splits.items()}
+
     def _train_rows(self) -> np.ndarray:
         """The rows trained on (without the held-out validation queries under
         ``val_mode="heldout"``), also before `setup` (train.py builds the model first)."""
@@ -247,7 +259,7 @@ class AGCHDataModule(LightningDataModule):
         if self.device_cache:
             cache = self._cache or FeatureCache(self.path, rows, self.cache_dtype)
             return DeviceBatches(cache, rows, batches, self._device())
-        return self._loader(StoreRows(self.path, rows, self._cache), batches)
+        return self._loader(StoreRows(self.path, rows, self._cache, self.fingerprint), batches)
 
     def val_dataloader(self) -> list[DataLoader]:
         """[validation queries, validation retrieval set], in index order."""
@@ -260,7 +272,7 @@ class AGCHDataModule(LightningDataModule):
     def _eval_loader(self, rows: np.ndarray) -> DataLoader:
         rank, world_size = self._rank_world()
         rows = rows[rank::world_size]  # disjoint strided subsets; the metric gathers indices
-        dataset = StoreRows(self.path, rows, self._cache)
+        dataset = StoreRows(self.path, rows, self._cache, self.fingerprint)
         batches = BatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
         return self._loader(dataset, batches)
 

@@ -25,7 +25,10 @@ def image_file_path(
         if (source / name).is_file():
             return source / name
     raise DataError(
-        source / feature_file, None, f"file not found (nor raw images {raw_file}); expected one"
+        source / feature_file,
+        None,
+        f"file not found (nor raw images {raw_file}); expected one of them in --source, or "
+        "name the image file with --image-file FILE (and its key with --image-key KEY)",
     )
 
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from src.data import store
-from src.utils.errors import DataError
+from src.utils.errors import DataError, StoreChanged
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -91,6 +91,27 @@ class FeatureCache:
         )
 
 
+def fingerprint(path: Path) -> tuple[int, int, int]:
+    """(size in bytes, modification time in ns, inode) of a store file."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def check_unchanged(path: Path, expected: tuple[int, int, int]) -> None:
+    """Raise StoreChanged when the store's `fingerprint` differs from the one taken when the
+    run opened it: rows read now could come from another or a truncated file."""
+    try:
+        now = fingerprint(path)
+    except OSError:
+        now = None
+    if now != expected:
+        raise StoreChanged(
+            f"{path}: the feature store changed while the run read it (size, modification "
+            f"time or inode {expected} became {now}); the run stopped before using its rows: "
+            "restore the store and resume from the last checkpoint"
+        )
+
+
 class StoreRows(Dataset):
     """Some rows of a store, fetched a batch at a time (`__getitems__` takes a position list).
 
@@ -98,13 +119,22 @@ class StoreRows(Dataset):
     first read (after a worker fork) and never pickled.
     """
 
-    def __init__(self, path: Path, rows: np.ndarray, cache: FeatureCache | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        rows: np.ndarray,
+        cache: FeatureCache | None,
+        expected: tuple[int, int, int] | None = None,
+    ) -> None:
+        """``expected``: the store's `fingerprint` when the run validated it (default: now);
+        streamed reads check it (`check_unchanged`)."""
         self.path = path
         self.rows = rows
         self.cache = cache
         self._cache_positions = cache.positions(rows) if cache is not None else None
         self._h5: h5py.File | None = None
         self._pid: int | None = None
+        self.fingerprint = (expected or fingerprint(path)) if cache is None else None
 
     def __len__(self) -> int:
         return self.rows.size
@@ -125,6 +155,7 @@ class StoreRows(Dataset):
 
     def _read(self, rows: np.ndarray) -> Batch:
         """Read the rows in one sorted fancy-index read per key, then restore their order."""
+        check_unchanged(self.path, self.fingerprint)  # every streamed read, in every worker
         order = np.argsort(rows, kind="stable")
         image, text, label = read_rows(self._file(), rows[order])
         inverse = np.empty_like(order)

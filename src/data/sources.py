@@ -12,6 +12,7 @@ never written.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -172,7 +173,7 @@ def read_list_classes(path: Path, n_classes: int) -> np.ndarray:
         fields = line.split()
         if not fields:
             continue
-        if len(fields) != 3 or not fields[2].isdigit():
+        if len(fields) != 3 or not re.fullmatch("[0-9]+", fields[2]):  # not str.isdigit: '²'
             raise DataError(path, f"line {number}", "expected 'text_id image_id class'")
         if not 1 <= int(fields[2]) <= n_classes:
             raise DataError(path, f"line {number}", f"expected a class in 1..{n_classes}")

@@ -8,24 +8,19 @@ Every method declares its rules as a mapping of `check_rules` arguments (its ``R
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from numbers import Integral, Real
 from typing import Any
 
+from src.utils.config_rules import is_int as _is_int
+from src.utils.config_rules import is_real as _is_real  # finite: inf and nan are refused
 from src.utils.errors import ConfigError
 
 EVAL_CHOICES = {"eval_ties": ("stable", "average")}
+# Hamming distances are counted in int16 above 255 bits (src/metrics/ranking.py)
+MAX_CODE_LENGTH = 2**15 - 1
 
 
 def _fail(key: str, expected: str, value: Any) -> None:
     raise ConfigError(f"model.{key}: expected {expected}, got {value!r}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def check_rules(
@@ -43,10 +38,10 @@ def check_rules(
             _fail(key, "a positive integer", hp[key])
     for key in non_negative:
         if not _is_real(hp[key]) or hp[key] < 0:
-            _fail(key, "a non-negative number", hp[key])
+            _fail(key, "a finite non-negative number", hp[key])
     for key in positive:
         if not _is_real(hp[key]) or hp[key] <= 0:
-            _fail(key, "a positive number", hp[key])
+            _fail(key, "a finite positive number", hp[key])
     for key in unit_interval:
         if not _is_real(hp[key]) or not 0 <= hp[key] <= 1:
             _fail(key, "a number in [0, 1]", hp[key])
@@ -67,6 +62,8 @@ def check_eval_hparams(hp: Mapping[str, Any]) -> None:
         bools=("stop_on_collapse",),
         choices=EVAL_CHOICES,
     )
+    if hp["code_length"] > MAX_CODE_LENGTH:
+        _fail("code_length", f"a positive integer <= {MAX_CODE_LENGTH}", hp["code_length"])
     ks = hp["eval_ks"]
     if not ks or any(not _is_int(k) or k <= 0 for k in ks):
         _fail("eval_ks", "a non-empty list of positive integers", ks)

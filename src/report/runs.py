@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from src.report.schema import record_problem
 from src.report.drift import UnknownSettings, normalise_overrides, settings_drift
 from src.utils.run_setting import variant_parts
 
@@ -71,6 +72,9 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         raise Skip("unreadable (not a JSON object)")
     if data.get("status", "completed") != "completed":  # a failed sweep job
         raise Skip(f"status {data['status']}: {data.get('error')}")
+    problem = record_problem(data)
+    if problem is not None:
+        raise Skip(f"not a results.json as src/train.py writes it: {problem}")
     missing = [key for key in RUN_KEYS if key not in data]
     missing += [
         f"metrics/test/{m}" for m in METRICS if f"test/{m}" not in (data.get("metrics") or {})

@@ -1,29 +1,86 @@
 """Reading a checkpoint given on the command line: one error line naming the file when it is
-not a checkpoint of this project, and how far its training went."""
+not a checkpoint of this project, when it is damaged (a member of its zip archive fails its
+CRC-32) or holds a non-finite tensor, or when its weights do not fit the model; and how far its
+training went. Every checkpoint that eval.py tests, train.py resumes or tests is read here
+first, so that no number comes out of a damaged or non-finite one."""
 
 from __future__ import annotations
 
 import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from src.utils.errors import ConfigError, DataError
+from src.utils.errors import ConfigError, DataError, TrainingError
 
 EXPECTED = "expected a checkpoint written by src/train.py"
 
 
+def check_archive(path: Path) -> None:
+    """Raise DataError naming ``path`` and the member when a member of the checkpoint's zip
+    archive (torch.save's format) fails its CRC-32, or the archive cannot be read; every byte
+    of the file is read (`zipfile.ZipFile.testzip`)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
+        reason = " ".join(str(exc).split())[:160]
+        raise DataError(path, None, f"{EXPECTED}; cannot read its archive ({reason})") from exc
+    if damaged is not None:
+        raise DataError(
+            path,
+            damaged,
+            "damaged checkpoint: this member fails its CRC-32 check (a changed or "
+            "truncated copy); use an intact copy or retrain",
+        )
+
+
+def tensors(tree: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    """(dotted key, tensor) of every tensor in nested dicts, lists and tuples."""
+    if isinstance(tree, torch.Tensor):
+        yield prefix, tree
+    elif isinstance(tree, Mapping):
+        for key, value in tree.items():
+            yield from tensors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(tree, (list, tuple)):
+        for index, value in enumerate(tree):
+            yield from tensors(value, f"{prefix}.{index}" if prefix else str(index))
+
+
+def first_non_finite(tree: Any) -> str | None:
+    """Key of the first floating-point tensor of ``tree`` holding a NaN or an Inf, else None."""
+    for key, tensor in tensors(tree):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return key
+    return None
+
+
+@lru_cache(maxsize=16)
+def _verify(path: Path, size: int, mtime_ns: int) -> None:
+    """`check_archive` once per (file, size, modification time): eval and resume read a
+    checkpoint more than once."""
+    check_archive(path)
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """The checkpoint at `path` (loaded with ``weights_only=True``, memory-mapped, on the CPU).
+    """The checkpoint at `path` (loaded with ``weights_only=True``, memory-mapped, on the CPU),
+    verified whole (`check_archive`) and finite (every floating-point tensor, optimiser states
+    included).
 
     Raises DataError naming the file when it is missing, unreadable (random bytes, truncated,
-    not a torch file) or a torch file that is not a Lightning checkpoint with hyper-parameters
-    and weights (``state_dict``).
+    not a torch file), damaged (a CRC-32 mismatch), holds a NaN/Inf (naming the tensor), or is
+    a torch file that is not a Lightning checkpoint with hyper-parameters and weights
+    (``state_dict``).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "checkpoint not found (ckpt_path=...)")
+    stat = path.stat()
+    _verify(path.resolve(), stat.st_size, stat.st_mtime_ns)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a file that is not its own
@@ -34,7 +91,38 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("state_dict", "hyper_parameters"):
         if not isinstance(checkpoint.get(key), dict):
             raise DataError(path, key, f"{EXPECTED}; this key is missing")
+    bad = first_non_finite(checkpoint)
+    if bad is not None:
+        raise DataError(
+            path, bad, "expected finite values, found NaN/Inf; use an earlier checkpoint"
+        )
     return checkpoint
+
+
+def check_weights_fit(model: torch.nn.Module, state_dict: Mapping[str, Any], path: object) -> None:
+    """Raise ConfigError when the checkpoint's weights (``state_dict``) do not fit ``model``
+    (built from the configuration or from the checkpoint's hyper-parameters): a key missing or
+    extra, or a tensor of another shape -- another method, code length or width."""
+    own = model.state_dict()
+    for key, value in own.items():
+        if key not in state_dict:
+            raise ConfigError(
+                f"ckpt_path: {path}: has no weights {key!r}, which the model has; "
+                "give the method and sizes it was trained with"
+            )
+        shape = tuple(getattr(state_dict[key], "shape", ()))
+        if shape != tuple(value.shape):
+            raise ConfigError(
+                f"ckpt_path: {path}: weights {key!r} have shape {list(shape)}, the model's "
+                f"{list(value.shape)}; give the method and sizes it was trained with "
+                "(model.code_length, widths)"
+            )
+    extra = sorted(set(state_dict) - set(own))
+    if extra:
+        raise ConfigError(
+            f"ckpt_path: {path}: holds weights {extra[0]!r} that the model does "
+            "not have (another method?)"
+        )
 
 
 def epochs_done(checkpoint: dict[str, Any]) -> int:
@@ -55,3 +143,25 @@ def check_resumable(path: str | os.PathLike, max_epochs: int | None) -> None:
             "epochs, nothing left to train; raise trainer.max_epochs to train on, or test it "
             "with python src/eval.py ckpt_path=..."
         )
+
+
+def check_checkpoint_fits(model: torch.nn.Module, path: str | os.PathLike) -> None:
+    """The checkpoint at ``path`` was written by ``model``'s method (the class it names, when
+    it names one) and its weights fit ``model`` (`check_weights_fit`); else ConfigError."""
+    checkpoint = read_checkpoint(path)
+    name = checkpoint.get("module_class")  # src.models.base.MODULE_CLASS_KEY
+    own = f"{type(model).__module__}.{type(model).__qualname__}"
+    if name is not None and name != own:
+        raise ConfigError(
+            f"ckpt_path: {path}: trained with {name}, the configuration builds {own}; give "
+            "the model=... it was trained with"
+        )
+    check_weights_fit(model, checkpoint["state_dict"], path)
+
+
+def check_finite_weights(model: torch.nn.Module) -> None:
+    """Raise TrainingError when a weight or buffer of ``model`` holds a NaN/Inf: no metric is
+    computed from such a model."""
+    bad = first_non_finite(model.state_dict())
+    if bad is not None:
+        raise TrainingError(f"the trained weights {bad!r} hold NaN/Inf; nothing is tested")

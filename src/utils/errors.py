@@ -9,6 +9,7 @@ calling `exit_on_user_error`.
 """
 
 import argparse
+import errno
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -33,6 +34,15 @@ class DataError(AGCHError):
         self.key = key
 
 
+class StoreChanged(AGCHError):
+    """The feature store changed (size, modification time or inode) while a run read it."""
+
+    def __init__(self, message: str) -> None:
+        # a DataLoader worker's error comes back as StoreChanged("Caught StoreChanged in
+        # DataLoader worker ... StoreChanged: <message>"): keep the message alone
+        super().__init__(message.rsplit(f"{StoreChanged.__name__}: ", 1)[-1].strip())
+
+
 class ConfigError(AGCHError):
     """An impossible or misspelt configuration value: names the key."""
 
@@ -41,12 +51,26 @@ class TrainingError(AGCHError):
     """Training stopped (non-finite loss, collapse on request): names the step and the term."""
 
 
+# faults of the machine rather than of the code: a path too long, no permission, a read-only
+# file system, a full disk; what to do about each
+ENVIRONMENT_ERRNOS = {
+    errno.ENAMETOOLONG: "a path longer than this system allows; choose a shorter one",
+    errno.EACCES: "permission denied; choose a path you may use",
+    errno.EPERM: "operation not permitted; choose a path you may use",
+    errno.EROFS: "a read-only file system; choose a writable path",
+    errno.ENOSPC: "no space left on the device; free space (a run resumes from last.ckpt)",
+    errno.EDQUOT: "disk quota exceeded; free space (a run resumes from last.ckpt)",
+    errno.EFBIG: "file too large for this file system",
+}
+
 _UNKNOWN_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
 def user_error(exc: BaseException) -> AGCHError | None:
     """The project error behind ``exc``, through wrappers (Hydra's InstantiationException,
-    chained exceptions); a misspelt ``+key=...`` becomes a `ConfigError`. None for a bug."""
+    chained exceptions); a misspelt ``+key=...`` becomes a `ConfigError`, an OSError of the
+    machine (`ENVIRONMENT_ERRNOS`: a path too long, a read-only or full disk) a `DataError`
+    naming the path. None for a bug."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -55,6 +79,9 @@ def user_error(exc: BaseException) -> AGCHError | None:
         unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
         if unknown:  # a key added with +key=... that the target does not take (misspelt?)
             return ConfigError(f"{unknown[2]}: unknown key, not an argument of {unknown[1]}")
+        if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
+            where = current.filename if current.filename is not None else "file system"
+            return DataError(where, None, ENVIRONMENT_ERRNOS[current.errno])
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None

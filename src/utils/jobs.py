@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 import shutil
 import sys
@@ -27,13 +28,14 @@ from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
     AGCHError,
+    ConfigError,
     exit_on_user_error,
     one_line_errors,
     user_error,
 )
 from src.utils.pylogger import RankedLogger
 from src.utils.records import FAILED, git_commit, write_failed_record
-from src.utils.run_dirs import pin_run_dir
+from src.utils.run_dirs import hold_run_dir, pin_run_dir, release_run_dir
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -60,12 +62,53 @@ def _failed_value() -> float | None:
     return {"maximize": -math.inf, "minimize": math.inf}.get(str(direction).lower())
 
 
+_JOB_STARTED = False  # set once Hydra has composed a configuration and called the job
+
+
+def run_cli(main: Callable[[], Any]) -> None:
+    """Call a ``@hydra.main`` entry so that a failure before the job starts -- Hydra's
+    composition errors (an unknown config name, a misspelt key without ``+``, ``logger=null``,
+    a bad override) and a run directory that cannot be made -- is one ``error:`` line and exit
+    2 instead of Hydra's multi-line message and exit 1. Errors of the job itself are handled by
+    `run_job`; a bug in it keeps its traceback."""
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
+    try:
+        main()
+    except Exception as exc:
+        if _JOB_STARTED:
+            raise
+        exit_on_user_error(ConfigError(composition_error(exc)))
+
+
+def composition_error(exc: BaseException) -> str:
+    """What went wrong before the job started, on one line, with what to do."""
+    known = user_error(exc)  # e.g. a run directory too long or read-only (hydra.run.dir)
+    if known is not None:
+        return str(known)
+    text = " ".join(str(exc).split())
+    if "Config group override must be a string" in text:
+        text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
+    return f"command line: {text}"
+
+
 def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
     """Run ``task(cfg)`` as a command-line job: see the module docstring.
 
     Ctrl-C ends the job (and a sweep) with status 130 and one line with ``resume_hint``.
     """
+    global _JOB_STARTED
+    _JOB_STARTED = True
     pin_run_dir()
+    with one_line_errors():  # a directory in use: one line, and the other run's files stay
+        held = hold_run_dir(Path(HydraConfig.get().runtime.output_dir))
+    try:
+        return _run_held(cfg, task)
+    finally:
+        release_run_dir(held)
+
+
+def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
+    """`run_job` once the run directory is held."""
     if not is_multirun():
         try:
             with one_line_errors():

@@ -80,3 +80,39 @@ def pin_run_dir() -> None:
     hydra_cfg = HydraConfig.get()
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+
+
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+
+
+def hold_run_dir(run_dir: Path) -> int | None:
+    """Hold ``run_dir`` for this process: an exclusive ``flock`` on the directory itself, which
+    the kernel releases when the process ends however it ends (kill -9 included), so no stale
+    lock is ever left. Returns the descriptor to give to `release_run_dir` (None on the other
+    ranks of a DDP or multi-task SLURM run, which share the directory of rank 0).
+
+    Raises ConfigError when another process holds it (a second copy of the same resume
+    command): two runs writing one train.log, last.ckpt and results.json would interleave.
+    """
+    import fcntl
+
+    from src.utils.errors import ConfigError
+
+    if any(int(os.environ.get(name) or 0) > 0 for name in RANK_VARIABLES):
+        return None
+    descriptor = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise ConfigError(
+            f"hydra.run.dir: {run_dir} is in use by another running process (same command "
+            "started twice?); wait for it to end, or give another hydra.run.dir"
+        ) from None
+    return descriptor
+
+
+def release_run_dir(descriptor: int | None) -> None:
+    """Release a directory held by `hold_run_dir` (a sweep's next job runs in this process)."""
+    if descriptor is not None:
+        os.close(descriptor)

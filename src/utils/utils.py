@@ -36,12 +36,12 @@ def task_wrapper(task_func: Callable) -> Callable:
     @wraps(task_func)
     def wrap(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         try:
-            return task_func(cfg=cfg)
-        except Exception as ex:
+            result = task_func(cfg=cfg)
+        except Exception as ex:  # a refused run's directory may be removed: not named here
             log.error(f"{type(ex).__name__}: {ex}")
             raise
-        finally:
-            log.info(f"Output dir: {cfg.paths.output_dir}")
+        log.info(f"Output dir: {cfg.paths.output_dir}")
+        return result
 
     return wrap
 

@@ -1,0 +1,113 @@
+"""Checks that need the data or the machine, made after the configuration's own
+(src/utils/config_rules.py) and before any training: a run that would train or evaluate
+nothing, and a preset that cannot run on this machine, are refused with one `ConfigError`."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from omegaconf import DictConfig
+
+from src.utils.errors import ConfigError
+
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def n_batches(n_items: int, batch_size: int, drop_last: bool) -> int:
+    """Batches of ``batch_size`` from ``n_items`` (the last incomplete one dropped or kept)."""
+    return n_items // batch_size if drop_last else math.ceil(n_items / batch_size)
+
+
+def limited(batches: int, limit: float | int) -> int:
+    """Batches Lightning runs under ``limit_*_batches``: a whole number caps them, a fraction
+    (a float) keeps ``int(batches * limit)`` (lightning.pytorch.loops.utilities)."""
+    return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+
+
+def world_size(trainer: DictConfig) -> int:
+    """Processes the trainer config starts (devices x nodes; 1 for "auto")."""
+    devices = trainer.get("devices", 1)
+    return (devices if isinstance(devices, int) and devices > 0 else 1) * trainer.get(
+        "num_nodes", 1
+    )
+
+
+def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
+    """Refuse a run whose training loop would run no batch: a batch size above the training
+    pairs of a process (zero batches), or a limit_train_batches fraction that rounds to 0."""
+    data, trainer = cfg.data, cfg.trainer
+    processes = world_size(trainer)
+    pairs = sizes["train"] // processes
+    full = n_batches(pairs, data.batch_size, data.get("drop_last", True))
+    if full == 0:
+        where = f" per process ({processes})" if processes > 1 else ""
+        raise ConfigError(
+            f"data.batch_size: {data.batch_size} is more than the {pairs} training pairs{where}: "
+            "0 training batches, nothing would be trained; lower data.batch_size (or use more "
+            "training data)"
+        )
+    limit = trainer.get("limit_train_batches")
+    if limit is not None and limited(full, limit) == 0:
+        raise ConfigError(
+            f"trainer.limit_train_batches: {limit} of {full} training batches is 0 batches, "
+            "nothing would be trained; raise it (or give a whole number of batches)"
+        )
+
+
+def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tuple) -> None:
+    """Refuse a limit_val_batches / limit_test_batches fraction that rounds a loader of the
+    evaluation sets to 0 batches (Lightning stops with a traceback then)."""
+    loaders = {"val": ("val_query", "val_retrieval"), "test": ("query", "retrieval")}
+    for stage in stages:
+        limit = cfg.trainer.get(f"limit_{stage}_batches")
+        if limit is None or limit == 0:  # 0 turns the stage off, on purpose
+            continue
+        for split in loaders[stage]:
+            batches = n_batches(sizes[split], cfg.data.eval_batch_size, drop_last=False)
+            if batches and limited(batches, limit) == 0:
+                raise ConfigError(
+                    f"trainer.limit_{stage}_batches: {limit} of the {batches} batches of the "
+                    f"{split} set is 0 batches; this data is too small for the preset, use 1.0"
+                )
+
+
+def check_topk(topk: int, sizes: dict[str, int]) -> None:
+    """The mAP cut-off cannot exceed the retrieval set (a silently different metric)."""
+    if topk > sizes["retrieval"]:
+        raise ConfigError(
+            f"model.eval_topk: {topk} is more than the {sizes['retrieval']} retrieval items; "
+            f"expected at most {sizes['retrieval']}"
+        )
+
+
+def check_machine(trainer: DictConfig) -> None:
+    """Refuse a trainer preset this machine cannot run: a GPU accelerator (trainer=gpu/ddp)
+    without a visible CUDA GPU, more GPUs than there are, float16 mixed precision on a CPU."""
+    accelerator = str(trainer.get("accelerator", "auto"))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices = trainer.get("devices", 1)
+    if accelerator in GPU_ACCELERATORS and gpus == 0:
+        raise ConfigError(
+            f"trainer.accelerator: {accelerator!r} needs a CUDA GPU and none is visible here; "
+            "use trainer=cpu (or trainer=ddp_sim for several CPU processes)"
+        )
+    if accelerator in GPU_ACCELERATORS and isinstance(devices, int) and devices > gpus:
+        raise ConfigError(f"trainer.devices: {devices} GPUs asked for, {gpus} visible here")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
+    if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
+        raise ConfigError(
+            f"trainer.precision: {trainer.precision!r} needs a GPU; on a CPU use 32-true or "
+            "bf16-mixed"
+        )
+
+
+def check_run(cfg: DictConfig, sizes: dict[str, int], topk: int | None) -> None:
+    """Every check of this module for a run of train.py (``cfg.train``/``cfg.test``) or
+    eval.py (test only)."""
+    if cfg.get("train"):
+        check_trains_something(cfg, sizes)
+    stages = (("val",) if cfg.get("train") else ()) + (("test",) if cfg.get("test", True) else ())
+    check_evaluates_something(cfg, sizes, stages)
+    if topk is not None:
+        check_topk(topk, sizes)
