@@ -194,6 +194,7 @@ RULES: dict[str, Rule] = {
     "callbacks.model_checkpoint.mode": choice("min", "max"),
     "callbacks.model_checkpoint.save_last": BOOL,
     "callbacks.model_checkpoint.monitor": Rule("str", nullable=True),
+    "callbacks.training_health.min_weight_change": real(0),
 }
 
 
