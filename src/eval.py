@@ -17,6 +17,7 @@ rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be on sys.path)
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
+from src.models.cmfh import CMFHModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
 from src.callbacks.curves import CurveRecorder  # noqa: E402
@@ -49,6 +50,7 @@ METHODS: tuple[type[CrossModalHashingModule], ...] = (
     DJSRHModule,
     CCAITQModule,
     JDSHModule,
+    CMFHModule,
 )
 
 

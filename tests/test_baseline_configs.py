@@ -62,7 +62,7 @@ def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
 PEER_EXPERIMENTS = [
     (dataset, method, bits)
     for dataset in ("wiki", "uci", "mirflickr", "nuswide")
-    for method in ("jdsh",)
+    for method in ("jdsh", "cmfh")
     for bits in (16, 32, 64, 128)
 ]
 PEER_DIMS = {"mirflickr": (4096, 1386), "nuswide": (4096, 1000)} | FEATURE_DIMS
@@ -76,10 +76,16 @@ def test_peer_experiment_composes(dataset: str, method: str, bits: int) -> None:
     assert Path(cfg.data.path) == ROOT / "data" / f"{dataset}.h5"
     assert cfg.model.code_length == bits and cfg.data.batch_size == 32
     assert list(cfg.tags) == [dataset, method, f"{bits}bit"]
-    assert cfg.trainer.max_epochs == 300
-    expected = NUSWIDE_JDSH if dataset == "nuswide" else dict(weight_image=0.5, weight_left=0.1)
-    assert {k: cfg.model[k] for k in expected} == expected
-    assert cfg.model.rescale_text == (dataset != "uci")  # UCI's text is signed
+    if method == "jdsh":
+        assert cfg.trainer.max_epochs == 300
+        expected = (
+            NUSWIDE_JDSH if dataset == "nuswide" else dict(weight_image=0.5, weight_left=0.1)
+        )
+        assert {k: cfg.model[k] for k in expected} == expected
+        assert cfg.model.rescale_text == (dataset != "uci")  # UCI's text is signed
+    else:  # closed form: one epoch over every train item
+        assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
+        assert (cfg.model.lam, cfg.model.mu, cfg.model.gamma) == (0.5, 100.0, 0.01)
     image_dim, text_dim = PEER_DIMS[dataset]
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     assert model.method_name == method and model.hparams.code_length == bits

@@ -119,3 +119,13 @@ def assert_learns(
     assert changes and all(v > min_change for v in changes.values()), changes
     assert log.losses[-1] < log.losses[0], log.losses
     return changes
+
+
+def fit_without_trainer(model, X, Y):
+    """Fit a closed-form module (`src.models.closed_form`) on X (n, Dv), Y (n, Dt), taken as
+    its standardised features, by its own `fit_closed_form`, with no trainer attached."""
+    model._train_features = [(torch.as_tensor(X).float(), torch.as_tensor(Y).float())]
+    model.log = lambda *args, **kwargs: None
+    model.optimizers = lambda: type("Step", (), {"step": lambda self: None})()
+    model.fit_closed_form()
+    return model
