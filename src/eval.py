@@ -17,7 +17,9 @@ rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be on sys.path)
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
+from src.models.cmfh import CMFHModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
+from src.models.jdsh_module import JDSHModule  # noqa: E402
 from src.callbacks.curves import CurveRecorder  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
@@ -45,7 +47,13 @@ from src.utils.run_dirs import register_resolvers  # noqa: E402
 log = RankedLogger(__name__, rank_zero_only=True)
 register_resolvers()
 
-METHODS: tuple[type[CrossModalHashingModule], ...] = (AGCHModule, DJSRHModule, CCAITQModule)
+METHODS: tuple[type[CrossModalHashingModule], ...] = (
+    AGCHModule,
+    DJSRHModule,
+    CCAITQModule,
+    JDSHModule,
+    CMFHModule,
+)
 
 
 def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:

@@ -56,3 +56,36 @@ def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
     assert cfg.model.seed == 3 and cfg.data.seed == 3
     default = compose_experiment(f"{dataset}_cca_itq_32bit")
     assert default.model.seed == default.seed
+
+
+# (dataset, method) experiment bases of the peer methods, on every data set
+PEER_EXPERIMENTS = [
+    (dataset, method, bits)
+    for dataset in ("wiki", "uci", "mirflickr", "nuswide")
+    for method in ("jdsh", "cmfh")
+    for bits in (16, 32, 64, 128)
+]
+PEER_DIMS = {"mirflickr": (4096, 1386), "nuswide": (4096, 1000)} | FEATURE_DIMS
+# the authors' NUS-WIDE values that differ from the MIRFlickr defaults
+NUSWIDE_JDSH = dict(weight_image=0.4, weight_text=0.3, weight_joint=0.3, weight_left=0.2)
+
+
+@pytest.mark.parametrize("dataset, method, bits", PEER_EXPERIMENTS)
+def test_peer_experiment_composes(dataset: str, method: str, bits: int) -> None:
+    cfg = compose_experiment(f"{dataset}_{method}_{bits}bit")
+    assert Path(cfg.data.path) == ROOT / "data" / f"{dataset}.h5"
+    assert cfg.model.code_length == bits and cfg.data.batch_size == 32
+    assert list(cfg.tags) == [dataset, method, f"{bits}bit"]
+    if method == "jdsh":
+        assert cfg.trainer.max_epochs == 300
+        expected = (
+            NUSWIDE_JDSH if dataset == "nuswide" else dict(weight_image=0.5, weight_left=0.1)
+        )
+        assert {k: cfg.model[k] for k in expected} == expected
+        assert cfg.model.rescale_text == (dataset != "uci")  # UCI's text is signed
+    else:  # closed form: one epoch over every train item
+        assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
+        assert (cfg.model.lam, cfg.model.mu, cfg.model.gamma) == (0.5, 100.0, 0.01)
+    image_dim, text_dim = PEER_DIMS[dataset]
+    model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
+    assert model.method_name == method and model.hparams.code_length == bits

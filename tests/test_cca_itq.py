@@ -16,6 +16,7 @@ from omegaconf import DictConfig, open_dict
 from src.models.cca_itq import CCAITQModule, cca, correlated_directions, itq
 from src.utils.errors import TrainingError
 from conftest import TINY_DATA
+from training_checks import fit_without_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,11 +81,7 @@ def fit_module(X: np.ndarray, Y: np.ndarray, c: int, **hparams) -> CCAITQModule:
     """A CCAITQModule fitted on X (n, Dv), Y (n, Dt) by its own `fit_closed_form` (unit input
     statistics: X and Y are the standardised features)."""
     model = CCAITQModule(X.shape[1], Y.shape[1], code_length=c, n_iter=30, **hparams)
-    model._train_features = [(torch.from_numpy(X).float(), torch.from_numpy(Y).float())]
-    model.log = lambda *args, **kwargs: None  # no trainer attached
-    model.optimizers = lambda: type("Step", (), {"step": lambda self: None})()
-    model.fit_closed_form()
-    return model
+    return fit_without_trainer(model, torch.from_numpy(X), torch.from_numpy(Y))
 
 
 def fit_codes(X: np.ndarray, Y: np.ndarray, c: int, queries: np.ndarray) -> np.ndarray:

@@ -14,6 +14,8 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 RECORDED = json.loads(SNAPSHOT.read_text())
+# the peer methods with experiment files for all four data sets
+PEERS = ("jdsh", "cmfh")
 REGENERATE = "regenerate with `python tests/config_snapshot.py` if the change is on purpose"
 
 
@@ -48,6 +50,8 @@ def test_every_option_is_recorded() -> None:
 BASES = [(d, "agch") for d in ("mirflickr", "wiki", "nuswide", "uci")] + [
     (d, m) for d in ("wiki", "uci") for m in ("djsrh", "cca_itq")
 ]
+# the peer methods of the bench have experiments on every data set
+BASES += [(d, m) for d in ("mirflickr", "wiki", "nuswide", "uci") for m in PEERS]
 
 
 @pytest.mark.parametrize("dataset, method", BASES)
@@ -61,7 +65,7 @@ def test_code_length_sweep_is_one_command(dataset: str, method: str) -> None:
     assert len(jobs) == 4
     for overrides, bits in zip(jobs, (16, 32, 64, 128)):
         # the names recorded before the bases existed (MIRFlickr's were agch_<bits>bit)
-        old = f"agch_{bits}bit" if dataset == "mirflickr" else f"{base}_{bits}bit"
+        old = f"agch_{bits}bit" if base == "mirflickr_agch" else f"{base}_{bits}bit"
         diff = differences(
             RECORDED[f"train experiment={old}"]["composed"], composed("train", overrides)
         )

@@ -82,8 +82,9 @@ MIN_CHANGE = 0.003
         ("agch", ["experiment=wiki_agch_32bit"]),
         ("djsrh", []),
         ("djsrh", ["experiment=wiki_djsrh_32bit"]),
+        ("jdsh", ["experiment=wiki_jdsh_32bit"]),
     ],
-    ids=["agch", "agch-wiki", "djsrh", "djsrh-wiki"],
+    ids=["agch", "agch-wiki", "djsrh", "djsrh-wiki", "jdsh-wiki"],
 )
 def test_every_module_learns_with_the_default_optimisation(
     synthetic_store, tmp_path, model, overrides

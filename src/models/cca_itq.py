@@ -37,8 +37,9 @@ import torch
 from torch import Tensor
 
 from src.metrics import DEFAULT_KS
-from src.models.base import Batch, CrossModalHashingModule, sign_codes
-from src.utils.errors import ConfigError, TrainingError
+from src.models.base import sign_codes
+from src.models.closed_form import ClosedFormModule
+from src.utils.errors import TrainingError
 
 
 def inverse_sqrt(C: Tensor) -> Tensor:
@@ -110,7 +111,7 @@ def itq(
     return R, losses
 
 
-class CCAITQModule(CrossModalHashingModule):
+class CCAITQModule(ClosedFormModule):
     """CCA projections and an ITQ rotation fitted in closed form on the train split."""
 
     # the config name of the method (configs/model/cca_itq.yaml), as results.json names it
@@ -142,33 +143,15 @@ class CCAITQModule(CrossModalHashingModule):
         self.register_buffer("W_text", torch.zeros(text_dim, code_length))
         self.register_buffer("R", torch.eye(code_length))
         self.register_buffer("correlations", torch.zeros(code_length))
-        self._train_features: list[tuple[Tensor, Tensor]] = []
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """x_std W R (m, c) of each modality."""
         return self._project(*self.normalise_inputs(x_v, x_t))
 
     # ----------------------------------------------------------------------------- fitting
-    def on_train_epoch_start(self) -> None:
-        super().on_train_epoch_start()
-        self._train_features = []
-
-    def training_step(self, batch: Batch, batch_idx: int) -> None:
-        """Collect the standardised train features; fit after the epoch's last batch."""
-        if self.trainer.world_size > 1:
-            raise ConfigError("CCA-ITQ fits in one process: use trainer=cpu or trainer=gpu")
-        x_v, x_t = self.normalise_inputs(batch[0].float(), batch[1].float())
-        self._train_features.append((x_v.detach(), x_t.detach()))
-        if self.trainer.is_last_batch:
-            self.fit_closed_form()
-
-    @torch.no_grad()
-    def fit_closed_form(self) -> None:
-        """CCA then ITQ on the features collected this epoch; sets W_image, W_text, R."""
-        X = torch.cat([f[0] for f in self._train_features])  # (n, Dv)
-        Y = torch.cat([f[1] for f in self._train_features])  # (n, Dt)
-        self._train_features = []
-        X, Y = X - X.mean(dim=0), Y - Y.mean(dim=0)  # exactly centred on what was seen
+    def fit_features(self, X: Tensor, Y: Tensor) -> None:
+        """CCA then ITQ on centred standardised X (n, Dv), Y (n, Dt); sets W_image, W_text,
+        R (`src.models.closed_form.ClosedFormModule` collects the train split)."""
         hp = self.hparams
         W_x, W_y, rho = correlated_directions(
             *cca(X, Y, hp.reg), hp.code_length, hp.min_correlation
@@ -186,14 +169,7 @@ class CCAITQModule(CrossModalHashingModule):
         self.log("train/itq_loss", losses[-1] / V.shape[0] ** 0.5)
         self.log("train/top_correlation", float(rho[0]))
         self.log("train/correlated_directions", float((rho > 0).sum()))
-        # the closed-form fit is this model's one optimisation step: counting it lets the
-        # checkpoint callback save (it skips while global_step is 0)
-        self.optimizers().step()
 
     def _project(self, X: Tensor, Y: Tensor) -> tuple[Tensor, Tensor]:
         """X W_image R, Y W_text R (n, c) of standardised features X (n, Dv), Y (n, Dt)."""
         return X.float() @ self.W_image @ self.R, Y.float() @ self.W_text @ self.R
-
-    def configure_optimizers(self) -> None:
-        """No optimiser: Lightning substitutes its mock optimiser, stepped once per fit."""
-        return None

@@ -26,26 +26,17 @@ one backward of L, both step. Lightning counts two optimiser steps per batch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from src.metrics import DEFAULT_KS
-from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule, HealthSpec
+from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, HealthSpec
 from src.models.losses import rec
+from src.models.twin_nets import TANH_SCALES, HashMLP, TwinHashModule, cosine_affinity
 
-TANH_SCALES = ("sqrt_epoch", "none")
-
-
-@torch.no_grad()
-def cosine_affinity(x: Tensor, rescale: bool) -> Tensor:
-    """Cosine similarity (m, m) of the rows of x (m, D); 2 cos - 1 when ``rescale``."""
-    z = F.normalize(x.float(), dim=1)  # (m, D)
-    cos = z @ z.T  # (m, m)
-    return 2.0 * cos - 1.0 if rescale else cos
+__all__ = ["DJSRHModule", "HashMLP", "cosine_affinity", "djsrh_loss", "joint_semantics_affinity"]
 
 
 @torch.no_grad()
@@ -87,20 +78,7 @@ def djsrh_loss(
     return terms
 
 
-class HashMLP(nn.Module):
-    """One modality's network: Linear(in -> hidden), ReLU, hash Linear(hidden -> c)."""
-
-    def __init__(self, in_dim: int, hidden_dim: int, code_length: int) -> None:
-        super().__init__()
-        self.encoder = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True))
-        self.hash = nn.Linear(hidden_dim, code_length)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x (m, in_dim) -> h (m, c), the pre-activation of the code."""
-        return self.hash(self.encoder(x))
-
-
-class DJSRHModule(CrossModalHashingModule):
+class DJSRHModule(TwinHashModule):
     """DJSRH under Lightning manual optimisation; hyper-parameters are plain values."""
 
     # the config name of the method (configs/model/djsrh.yaml), as results.json names it
@@ -141,21 +119,7 @@ class DJSRHModule(CrossModalHashingModule):
         stop_on_collapse: bool = False,
     ) -> None:
         super().__init__(dict(locals()))
-        self.image_net = HashMLP(image_dim, hidden_dim, code_length)
-        self.text_net = HashMLP(text_dim, hidden_dim, code_length)
-
-    @property
-    def alpha(self) -> float:
-        """Slope of tanh(alpha h): sqrt(epoch + 1) under ``tanh_scale="sqrt_epoch"``."""
-        if self.hparams.tanh_scale == "none" or self._trainer is None:
-            return 1.0
-        return math.sqrt(self.current_epoch + 1.0)
-
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """B_I, B_T (m, c) = tanh(alpha h) of the image and the text network."""
-        x_v, x_t = self.normalise_inputs(x_v, x_t)
-        alpha = self.alpha
-        return torch.tanh(alpha * self.image_net(x_v)), torch.tanh(alpha * self.text_net(x_t))
+        self.build_networks()
 
     # ----------------------------------------------------------------------------- training
     def training_step(self, batch: Batch, batch_idx: int) -> None:
@@ -166,17 +130,7 @@ class DJSRHModule(CrossModalHashingModule):
         )  # (m, m), float32, no gradient
         B_I, B_T = self.continuous_codes(x_v, x_t)  # (m, c) each
         terms = djsrh_loss(S, B_I, B_T, hp.lambda1, hp.lambda2)
-        self.check_finite(terms)
-        opt_image, opt_text = self.optimizers()
-        opt_image.zero_grad()
-        opt_text.zero_grad()
-        self.manual_backward(terms["L"])
-        opt_image.step()
-        opt_text.step()
-        self.record_codes(B_I, B_T)
-        m = x_v.shape[0]
-        self.log("train/loss", terms["L"].detach(), on_step=True, on_epoch=True, batch_size=m)
-        self.accumulate_terms({k: terms[k] for k in ("rec_II", "rec_IT", "rec_TT")}, m)
+        self.optimise(terms, B_I, B_T)
 
     def health_modules(self) -> dict[str, HealthSpec]:
         """Each network with the reconstruction terms of the DJSRH loss that depend on it."""
@@ -184,13 +138,3 @@ class DJSRHModule(CrossModalHashingModule):
             "image_net": HealthSpec(self.image_net, ("rec_II", "rec_IT")),
             "text_net": HealthSpec(self.text_net, ("rec_TT", "rec_IT")),
         }
-
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """One SGD per network, as DJSRH: image (lr_image) and text (lr_text)."""
-        hp = self.hparams
-        return [
-            torch.optim.SGD(
-                net.parameters(), lr=lr, momentum=hp.momentum, weight_decay=hp.weight_decay
-            )
-            for net, lr in ((self.image_net, hp.lr_image), (self.text_net, hp.lr_text))
-        ]
