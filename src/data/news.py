@@ -24,7 +24,7 @@ from src.utils.errors import DataError
 NEWS_CLASSES = 10
 LISTS = {"train": "trainset_txt_img_cat.list", "test": "testset_txt_img_cat.list"}
 # image ids of the published release (1599421259/Web_News_Datasets) listed with no image file in
-# any category folder: their pairs are left out (1,693 train + 497 test pairs remain)
+# any category folder: their pairs are left out (1,696 train + 497 test pairs remain)
 RELEASE_MISSING_IMAGES = frozenset({"72", "162", "1106", "1180", "1729", "1730", "1784"})
 
 
