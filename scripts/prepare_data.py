@@ -4,6 +4,7 @@
     python scripts/prepare_data.py mirflickr --source DIR [--image-file F --image-key K]
     python scripts/prepare_data.py nuswide --source DIR
     python scripts/prepare_data.py uci --source ../shared/data/uci
+    python scripts/prepare_data.py news --source ../shared/data/news [--vocab-size 1000]
     python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
 
 The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
@@ -22,6 +23,7 @@ import rootutils
 ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
+from src.data.images import ARCHS, PRECISIONS  # noqa: E402
 from src.data.store import StoreInfo  # noqa: E402
 from src.utils.errors import ArgumentParser, integer_at_least, one_line_errors  # noqa: E402
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
@@ -39,15 +41,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _images(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image-file", help="image feature (or raw image) file in --source")
-    parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
-    parser.add_argument("--arch", default="vgg19", help="alexnet or vgg19, for raw images")
+def _images(parser: argparse.ArgumentParser, arch: str = "vgg19") -> None:
+    if arch == "vgg19":
+        parser.add_argument("--image-file", help="image feature (or raw image) file in --source")
+        parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
+    parser.add_argument("--arch", choices=ARCHS, default=arch, help="network, for raw images")
     parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
     parser.add_argument(
         "--batch-size", type=integer_at_least(1), default=64, help="for raw images"
     )
     parser.add_argument("--device", help="for raw images (default: cuda when available)")
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on CUDA, else fp32"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub)
         if name in ("mirflickr", "nuswide"):
             _images(sub)
+    sub = commands.add_parser("news", help="convert the news release (raw images and texts)")
+    sub.add_argument("--source", type=Path, required=True, help="folder of the release")
+    sub.add_argument(
+        "--vocab-size", type=integer_at_least(1), default=1000, help="words of the text BoW"
+    )
+    _common(sub)
+    _images(sub, arch="efficientnet_lite0")
     sub = commands.add_parser("arrays", help="any paired dataset given as .npy arrays")
     sub.add_argument("--image", type=Path, required=True, help="image features [N, Dv]")
     sub.add_argument("--text", type=Path, required=True, help="text features [N, Dt]")
@@ -92,7 +105,13 @@ def convert(args: argparse.Namespace) -> StoreInfo:
         return convert_fn(args.source, out, **common)
     from src.data.extract import ExtractOptions  # imports torch: only these datasets need it
 
-    extract = ExtractOptions(args.arch, args.weights, args.batch_size, args.device)
+    extract = ExtractOptions(args.arch, args.weights, args.batch_size, args.device, args.precision)
+    if args.dataset == "news":
+        from src.data.news_convert import convert_news
+
+        return convert_news(
+            args.source, out, vocab_size=args.vocab_size, extract=extract, **common
+        )
     convert_fn = getattr(converters, f"convert_{args.dataset}")
     return convert_fn(
         args.source,

@@ -9,10 +9,10 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64)}  # (image, text) of the stores
+FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64), "news": (1280, 1000)}  # (image, text)
 EXPERIMENTS = [
     (dataset, method, bits)
-    for dataset in ("wiki", "uci")
+    for dataset in ("wiki", "uci", "news")
     for method in ("djsrh", "cca_itq")
     for bits in (16, 32, 64, 128)
 ]
@@ -40,7 +40,7 @@ def test_experiment_composes(dataset: str, method: str, bits: int) -> None:
         assert (cfg.model.beta, cfg.model.lambda1, cfg.model.lambda2) == (0.3, 0.3, 0.3)
         assert (cfg.model.eta, cfg.model.mu) == (0.4, 1.5)
         # UCI's Karhunen-Loeve text is signed: its cosine is not rescaled
-        assert cfg.model.rescale_text == (dataset == "wiki")
+        assert cfg.model.rescale_text == (dataset != "uci")
     else:
         assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
     image_dim, text_dim = FEATURE_DIMS[dataset]
@@ -49,7 +49,7 @@ def test_experiment_composes(dataset: str, method: str, bits: int) -> None:
     assert model.hparams.code_length == bits
 
 
-@pytest.mark.parametrize("dataset", ["wiki", "uci"])
+@pytest.mark.parametrize("dataset", ["wiki", "uci", "news"])
 def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
     """`seed=3` must reach ITQ's random start: otherwise 'three seeds' are one fit three times."""
     cfg = compose_experiment(f"{dataset}_cca_itq_32bit", "seed=3")
@@ -89,3 +89,12 @@ def test_peer_experiment_composes(dataset: str, method: str, bits: int) -> None:
     image_dim, text_dim = PEER_DIMS[dataset]
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     assert model.method_name == method and model.hparams.code_length == bits
+
+
+@pytest.mark.parametrize("bits", [16, 128])
+def test_news_agch_is_wikis_setting_on_news_data(bits: int) -> None:
+    """AGCH's news values are not chosen yet: the experiment must stay Wiki's, data aside."""
+    news = compose_experiment(f"news_agch_{bits}bit")
+    wiki = compose_experiment(f"wiki_agch_{bits}bit")
+    assert news.model == wiki.model and news.trainer == wiki.trainer
+    assert Path(news.data.path).name == "news.h5" and list(news.tags)[0] == "news"

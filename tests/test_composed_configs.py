@@ -47,8 +47,8 @@ def test_every_option_is_recorded() -> None:
 
 
 # (dataset, method) of every experiment base; the per-length files differ in code_length only
-BASES = [(d, "agch") for d in ("mirflickr", "wiki", "nuswide", "uci")] + [
-    (d, m) for d in ("wiki", "uci") for m in ("djsrh", "cca_itq")
+BASES = [(d, "agch") for d in ("mirflickr", "wiki", "nuswide", "uci", "news")] + [
+    (d, m) for d in ("wiki", "uci", "news") for m in ("djsrh", "cca_itq")
 ]
 # the peer methods of the bench have experiments on every data set
 BASES += [(d, m) for d in ("mirflickr", "wiki", "nuswide", "uci") for m in PEERS]

@@ -300,7 +300,7 @@ def test_nuswide_raw_images_go_through_extraction(
     pixels = np.random.default_rng(3).integers(0, 256, (NUS_N, 3, 4, 4), dtype=np.uint8)
     with h5py.File(tmp_path / "nus-wide-tc10-iall.mat", "w") as h5:
         h5["IAll"] = pixels.transpose(3, 2, 1, 0)  # MATLAB [N, 3, H, W], column-major
-    monkeypatch.setattr(extract, "fc7_model", lambda arch, weights: lambda x: x.amax((2, 3)))
+    monkeypatch.setattr(extract, "build_model", lambda arch, weights: lambda x: x.amax((2, 3)))
     info = convert_nuswide(tmp_path, tmp_path / "nus.h5", sizes=NUS_SIZES)
     mean, std = np.array(extract.IMAGENET_MEAN), np.array(extract.IMAGENET_STD)
     expected = (pixels.max(axis=(2, 3)) / 255.0 - mean) / std  # (N, 3)

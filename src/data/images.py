@@ -1,5 +1,6 @@
 """The image side of the MIRFlickr/NUS-WIDE converters: a feature file, or raw images that
-go through fc7 extraction first (src/data/extract.py, imported only then: it needs torch)."""
+go through CNN feature extraction first (src/data/extract.py, imported only then: it needs torch).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from src.data.matlab import open_mat
 from src.utils.errors import DataError
+
+# the networks of feature extraction (src/data/backbones.py) and their output widths; here,
+# where no torch is imported, so that the command-line tools can list them cheaply
+FC7_ARCHS = ("alexnet", "vgg19")
+LITE_ARCHS = ("efficientnet_lite0",)
+ARCHS = FC7_ARCHS + LITE_ARCHS
+FEATURE_DIMS = {"alexnet": 4096, "vgg19": 4096, "efficientnet_lite0": 1280}
+# "auto": bf16 autocast on CUDA, fp32 elsewhere
+PRECISIONS = ("auto", "fp32", "bf16")
 
 if TYPE_CHECKING:  # extract imports torch: only raw images need it
     from src.data.extract import ExtractOptions
@@ -37,7 +47,7 @@ def image_features(
     path: Path, key: str, n_items: int, out: Path, extract: ExtractOptions | None
 ) -> Iterator[tuple[Any, str, list[Path]]]:
     """Yield (features [N, D] array-like, extractor description, files read). Raw images
-    ([N, 3, H, W] uint8) go through fc7 extraction first, into a resumable cache beside
+    ([N, 3, H, W] uint8) go through CNN feature extraction first, into a resumable cache beside
     ``out``; the cache is reused when complete."""
     with open_mat(path, key, expected_rows=n_items) as array:
         if array.ndim != 4:
@@ -46,7 +56,8 @@ def image_features(
         from src.data.extract import ExtractOptions
 
         extract = extract or ExtractOptions()
-        cache = out.with_name(f"{out.stem}-{extract.arch}-fc7.npy")
+        layer = "fc7" if extract.arch in FC7_ARCHS else "pooled"
+        cache = out.with_name(f"{out.stem}-{extract.arch}-{layer}.npy")
         if not cache.is_file():
             _extract_array(array, f"{path.name}[{key}]", cache, extract)
     with open_mat(cache, "features", expected_rows=n_items) as features:
@@ -54,9 +65,10 @@ def image_features(
 
 
 def _extract_array(array: Any, name: str, cache: Path, extract: ExtractOptions) -> None:
-    from src.data.extract import ArrayImages, extract_features, fc7_model
+    from src.data.extract import ArrayImages, build_model, extract_features
 
     images = ArrayImages(array, name)
-    model = fc7_model(extract.arch, extract.weights)
+    model = build_model(extract.arch, extract.weights)
+    device, precision = extract.resolved()
     tag = f"{name}|{extract.describe()}"
-    extract_features(images, model, cache, extract.batch_size, extract.device, tag)
+    extract_features(images, model, cache, extract.batch_size, device, tag, precision)
