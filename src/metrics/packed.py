@@ -56,12 +56,14 @@ def hamming_into(Pq: np.ndarray, Pr: np.ndarray, out: np.ndarray) -> np.ndarray:
     (q, nr) uint8 or int16 (a view of a larger buffer is fine); returns `out`.
 
     Per tile: XOR into one reused uint64 buffer, `numpy.bitwise_count` (popcount), summed
-    over the w words. ValueError when `out` has the wrong shape or is too narrow for c.
+    over the w words (`distance_dtype(c)` holds every sum). ValueError when `out` has the
+    wrong shape or cannot hold distances of codes of w words.
     """
     q, w = Pq.shape
     nr = Pr.shape[0]
-    if out.shape != (q, nr) or Pr.shape[1] != w or np.iinfo(out.dtype).max < 64 * w:
-        raise ValueError(f"out: expected ({q}, {nr}) of at least {distance_dtype(64 * w)}")
+    # codes of w words have c > 64 (w - 1) bits: out must hold at least that distance
+    if out.shape != (q, nr) or Pr.shape[1] != w or np.iinfo(out.dtype).max <= 64 * (w - 1):
+        raise ValueError(f"out: expected ({q}, {nr}) of {distance_dtype(64 * w - 63)} or wider")
     xor = np.empty(TILE_PAIRS + TILE_WIDTH, dtype=np.uint64)  # reused XOR words of a tile
     pop = np.empty(TILE_PAIRS + TILE_WIDTH, dtype=np.uint8)  # popcounts of one word
     for rs, cs in _tiles(q, nr):
