@@ -180,7 +180,7 @@ def run_scaling(args, sizes: dict) -> None:
         f"\nEvaluation time against retrieval size, {sizes['nq']} queries, {args.scale_bits} bits"
     )
     print(header("retrieval items"))
-    for nr in sizes["scale"]:
+    for nr in args.scale_sizes or sizes["scale"]:
         case, _ = make_case(args.data_dir, args.device, sizes["nq"], nr, args.scale_bits)
         print(row(str(nr), interleaved(tasks(case), args.repeat, args.device)), flush=True)
 
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--nus-bits", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--scale-bits", type=int, default=32)
+    parser.add_argument("--scale-sizes", type=int, nargs="+", help="retrieval sizes to time")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="tiny sizes, a few seconds")
     parser.add_argument("--rss-child", type=float, nargs=5, help=argparse.SUPPRESS)
