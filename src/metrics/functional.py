@@ -127,6 +127,7 @@ def _stable_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tens
             rel = ranking.top_relevance(Lq[g], Lr, ranking.stable_topk(D[g], K))  # (g, K)
         if full or K:
             out.update(_ranked_metrics(rel, k, map_all, ks))
+        ranking.release_free_memory()  # bounds the resident memory (ranking's docstring)
         yield out
 
 

@@ -10,7 +10,8 @@ or integer tensors on the device of the codes; callers disable autocast
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ctypes
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -25,6 +26,24 @@ from src.metrics import packed
 TILE_PAIRS = 2**21
 GROUP_PAIRS = 2**20
 MAX_CHUNK_ROWS = 512
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the free pages of the C heap back to the system (glibc's malloc_trim(0); nothing
+    elsewhere). The row groups allocate arrays of varying sizes (candidate lists) that glibc
+    would otherwise keep: measured at NUS-WIDE size, mAP@50's peak RSS grew by 1.1 GiB."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def chunk_rows(nr: int, budget_mb: float, bytes_per_pair: int) -> int:
