@@ -1,14 +1,17 @@
-"""Retrieval metrics against their floor: one distance product of the codes, in the same run.
+"""Retrieval metrics against their floor, the packed-bit Hamming distances, in the same run.
 
-The floor is ``Bq @ Br.T`` (float32, query x retrieval x bits), the least any Hamming ranking
-must do; beside it, the same product 64 queries at a time into one reused buffer (no large
-allocation to fault in: the compute-only cost). Side by side, in interleaved repetitions
-(median and spread): both, mAP@50 and mAP@all at the MIRFlickr size (2,000 queries x 18,015
-retrieval items, the real labels of mirflickr25k-lall.mat when present) and the NUS-WIDE size
-(2,000 x 184,577, generated labels), their ratios to the floor, and the evaluation time
-against the retrieval size. Each metric is checked against the per-query numpy loop on the
-first queries. Random codes (seed 0). Not a test; ``--small`` (a few seconds) is run by
-tests/test_bench_metrics.py. From the repository root:
+The floor is XOR and popcount of the packed codes for every (query, retrieval item) pair
+(`src.metrics.packed.hamming_into`, codes packed beforehand, 512 query rows at a time into
+one reused uint8 buffer): the least any exact Hamming ranking must compute. Beside it, in
+interleaved repetitions (median and spread): the float product of the +-1 codes (the
+previous floor), faiss's exact top 50 (`IndexBinaryFlat`, one thread; a column of "-" when
+faiss-cpu is not installed), mAP@50 and mAP@all, at the MIRFlickr size (2,000 queries x
+18,015 items, the real labels of mirflickr25k-lall.mat when present), the NUS-WIDE size
+(2,000 x 184,577, generated labels) and against the retrieval size; then the peak growth of
+the resident memory (RSS) of one evaluation at the NUS-WIDE size, each in a fresh process.
+Each metric is checked against the per-query numpy loop on the first queries. Random codes
+(seed 0). Not a test; ``--small`` (a few seconds) is run by tests/test_bench_metrics.py. From
+the repository root:
 
     OMP_NUM_THREADS=1 python -m benchmarks.bench_metrics [--small] [--device cpu|cuda]
 """
@@ -16,8 +19,10 @@ tests/test_bench_metrics.py. From the repository root:
 from __future__ import annotations
 
 import argparse
-import resource
+import importlib
+import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -27,11 +32,13 @@ import numpy as np
 import scipy.io
 import torch
 
+from src.metrics import packed
 from src.metrics.functional import evaluate_retrieval
 
 REPO = Path(__file__).resolve().parents[1]
-FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(18015, 46144, 92289, 184_577), check=40)
+FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(5000, 18015, 46144, 92289, 184_577), check=40)
 SMALL = dict(nq=100, mir=900, nus=4000, scale=(900, 2000, 4000), check=20)
+COLUMNS = ("floor", "float product", "faiss top-50", "mAP@50", "mAP@all")
 
 
 def loop_map(Bq: np.ndarray, Br: np.ndarray, Lq: np.ndarray, Lr: np.ndarray, topk) -> float:
@@ -47,9 +54,9 @@ def loop_map(Bq: np.ndarray, Br: np.ndarray, Lq: np.ndarray, Lr: np.ndarray, top
     return float(np.mean(aps))
 
 
-def labels(args: argparse.Namespace, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+def labels(data_dir: Path, n: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     """(n, L) multi-hot: MIRFlickr's real labels when n fits, else generated (21 classes)."""
-    path = args.data_dir / "mirflickr" / "mirflickr25k-lall.mat"
+    path = data_dir / "mirflickr" / "mirflickr25k-lall.mat"
     if path.is_file() and n <= 20015:
         return scipy.io.loadmat(path)["LAll"][:n].astype(np.float32), f"real labels ({path.name})"
     L = (rng.random((n, 21)) < 0.15).astype(np.float32)  # (n, 21) multi-hot
@@ -57,33 +64,57 @@ def labels(args: argparse.Namespace, n: int, rng: np.random.Generator) -> tuple[
     return L, "generated 21-class labels"
 
 
-def make_case(args, nq: int, nr: int, c: int) -> tuple[list[torch.Tensor], str]:
+def make_case(data_dir: Path, device: str, nq: int, nr: int, c: int):
     rng = np.random.default_rng(0)
-    L, source = labels(args, nq + nr, rng)
+    L, source = labels(data_dir, nq + nr, rng)
     codes = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(nq + nr, c))
     case = [codes[:nq], codes[nq:], L[:nq], L[nq:]]
-    return [torch.as_tensor(x, device=args.device) for x in case], source
+    return [torch.as_tensor(x, device=device) for x in case], source
 
 
-def tasks(case: list[torch.Tensor]) -> dict[str, Callable[[], object]]:
+def faiss_top50(Bq: torch.Tensor, Br: torch.Tensor) -> Callable[[], object] | None:
+    """faiss's exact top 50 by Hamming distance (IndexBinaryFlat, one thread), or None."""
+    try:
+        faiss = importlib.import_module("faiss")
+    except ImportError:
+        return None
+    faiss.omp_set_num_threads(1)
+    bits = [np.packbits(B.cpu().numpy() > 0, axis=1) for B in (Bq, Br)]  # (n, c / 8) uint8
+    index = faiss.IndexBinaryFlat(Bq.shape[1])
+    index.add(bits[1])
+    return lambda: index.search(bits[0], 50)
+
+
+def tasks(case: list[torch.Tensor]) -> dict[str, Callable[[], object] | None]:
     Bq, Br, Lq, Lr = case
-    buf = torch.empty(64, Br.shape[0], device=Bq.device)  # (64, nr) reused output
+    Pq, Pr = packed.pack_codes(Bq), packed.pack_codes(Br)  # (n, w) uint64
+    buf = np.empty((512, Br.shape[0]), dtype=packed.distance_dtype(Br.shape[1]))  # reused
+    fbuf = torch.empty(512, Br.shape[0], device=Bq.device)  # (512, nr) reused float32
 
-    def in_cache() -> None:  # the same product, 64 queries at a time into one buffer
-        for start in range(0, Bq.shape[0], 64):
-            torch.mm(Bq[start : start + 64], Br.T, out=buf[: len(Bq[start : start + 64])])
+    def floor() -> None:  # every distance, 512 query rows at a time into one buffer
+        for s in range(0, len(Pq), 512):
+            packed.hamming_into(Pq[s : s + 512], Pr, buf[: len(Pq[s : s + 512])])
 
+    def product() -> None:  # the float product of the codes, the same chunks
+        for s in range(0, len(Bq), 512):
+            torch.mm(Bq[s : s + 512], Br.T, out=fbuf[: len(Bq[s : s + 512])])
+
+    cpu = Bq.device.type == "cpu"
     return {
-        "floor": lambda: Bq @ Br.T,  # (nq, nr) float32: one distance product
-        "chunked": in_cache,
+        "floor": floor if cpu else product,
+        "float product": product,
+        "faiss top-50": faiss_top50(Bq, Br),
         "mAP@50": lambda: evaluate_retrieval(Bq, Br, Lq, Lr, topk=50, map_all=False),
         "mAP@all": lambda: evaluate_retrieval(Bq, Br, Lq, Lr, topk=None, map_all=True),
     }
 
 
-def interleaved(fns: dict[str, Callable[[], object]], repeat: int, device: str) -> dict:
-    """Wall times (s) per task over `repeat` rounds; each round runs every task once, after
-    one untimed warm-up round."""
+def interleaved(fns: dict, repeat: int, device: str) -> dict[str, list[float]]:
+    """Times (s) per task over `repeat` rounds; each round runs every task once, after one
+    untimed warm-up round. CPU time of this process on the CPU (one thread: what the task
+    costs whatever else shares the cores), wall time on a GPU. Tasks that are None: no times."""
+    clock = time.perf_counter if device == "cuda" else time.process_time
+    fns = {name: fn for name, fn in fns.items() if fn is not None}
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()
@@ -91,11 +122,11 @@ def interleaved(fns: dict[str, Callable[[], object]], repeat: int, device: str) 
         for name, fn in fns.items():
             if device == "cuda":
                 torch.cuda.synchronize()
-            start = time.perf_counter()
+            start = clock()
             fn()
             if device == "cuda":
                 torch.cuda.synchronize()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 
@@ -110,25 +141,35 @@ def check(case: list[torch.Tensor], n: int) -> None:
 
 
 def row(label: str, times: dict[str, list[float]]) -> str:
-    floor = statistics.median(times["floor"])
-    cells = []
-    for name, ts in times.items():
+    floor, cells = statistics.median(times["floor"]), []
+    for name in COLUMNS:
+        ts = times.get(name)
+        if not ts:
+            cells.append("-")
+            continue
         med = statistics.median(ts)
-        ratio = "" if name in ("floor", "chunked") else f" ({med / floor:.2f}x)"
+        ratio = "" if name == "floor" else f" ({med / floor:.2f}x)"
         cells.append(f"{med:.3f} [{min(ts):.3f}-{max(ts):.3f}]{ratio}")
+    if times.get("faiss top-50"):
+        cells.append(
+            f"{statistics.median(times['mAP@50']) / statistics.median(times['faiss top-50']):.2f}"
+        )
+    else:
+        cells.append("-")
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
 def header(first: str) -> str:
-    names = ("floor s", "product in chunks s", "mAP@50 s (/floor)", "mAP@all s (/floor)")
-    return f"| {first} | " + " | ".join(names) + " |\n|" + "---|" * 5
+    names = [f"{n} s" + ("" if n == "floor" else " (/floor)") for n in COLUMNS]
+    names.append("mAP@50 / faiss")
+    return f"| {first} | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1)
 
 
 def run_size(args, sizes: dict, name: str, nr: int, bits: list[int]) -> None:
     print(f"\n{name} size: {sizes['nq']} queries x {nr} retrieval items")
     print(header("bits"))
     for c in bits:
-        case, source = make_case(args, sizes["nq"], nr, c)
+        case, source = make_case(args.data_dir, args.device, sizes["nq"], nr, c)
         check(case, sizes["check"])
         print(row(str(c), interleaved(tasks(case), args.repeat, args.device)), flush=True)
     print(f"({source}, random codes seed 0; median [min-max] of {args.repeat} interleaved runs)")
@@ -139,9 +180,39 @@ def run_scaling(args, sizes: dict) -> None:
         f"\nEvaluation time against retrieval size, {sizes['nq']} queries, {args.scale_bits} bits"
     )
     print(header("retrieval items"))
-    for nr in sizes["scale"]:
-        case, _ = make_case(args, sizes["nq"], nr, args.scale_bits)
+    for nr in args.scale_sizes or sizes["scale"]:
+        case, _ = make_case(args.data_dir, args.device, sizes["nq"], nr, args.scale_bits)
         print(row(str(nr), interleaved(tasks(case), args.repeat, args.device)), flush=True)
+
+
+def _status_mib(field: str) -> float:
+    """A field of /proc/self/status (VmRSS: resident now, VmHWM: its peak) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_child(nq: int, nr: int, c: int, topk: int | None, budget: float, data_dir: Path) -> None:
+    """In a fresh process: the growth of peak RSS (MiB) over the RSS before one evaluation."""
+    case, _ = make_case(data_dir, "cpu", nq, nr, c)
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the RSS now
+    before = _status_mib("VmRSS")
+    evaluate_retrieval(*case, topk=topk, map_all=topk is None, memory_budget_mb=budget)
+    print(json.dumps({"before": before, "growth": _status_mib("VmHWM") - before}))
+
+
+def run_rss(args, sizes: dict) -> None:
+    nr, c = sizes["nus"], args.scale_bits
+    print(f"\nPeak RSS growth of one evaluation, {sizes['nq']} x {nr}, {c} bits, fresh process")
+    print("| metric | memory_budget_mb | RSS before MiB | peak growth MiB |\n|---|---|---|---|")
+    for topk, budget in ((50, 256), (None, 256), (None, 64)):
+        cmd = [sys.executable, "-m", "benchmarks.bench_metrics", "--rss-child"]
+        cmd += [str(sizes["nq"]), str(nr), str(c), str(topk or 0), str(budget)]
+        cmd += ["--data-dir", str(args.data_dir)]
+        res = json.loads(subprocess.run(cmd, cwd=REPO, capture_output=True, check=True).stdout)
+        name = f"mAP@{topk}" if topk else "mAP@all"
+        print(f"| {name} | {budget} | {res['before']:.0f} | {res['growth']:.0f} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,21 +222,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128])
     parser.add_argument("--nus-bits", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--scale-bits", type=int, default=32)
+    parser.add_argument("--scale-sizes", type=int, nargs="+", help="retrieval sizes to time")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="tiny sizes, a few seconds")
+    parser.add_argument("--rss-child", type=float, nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rss_child:
+        nq, nr, c, topk, budget = args.rss_child
+        rss_child(int(nq), int(nr), int(c), int(topk) or None, budget, args.data_dir)
+        return 0
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda: no CUDA device", file=sys.stderr)
         return 2
     sizes = SMALL if args.small else FULL
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}")
+    print(f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} threads")
+    tiny = make_case(args.data_dir, "cpu", 2, 2, 8)[0]
+    print(f"device {args.device}; faiss: {'yes' if faiss_top50(*tiny[:2]) else 'not installed'}")
     run_size(args, sizes, "MIRFlickr", sizes["mir"], args.bits)
     run_size(args, sizes, "NUS-WIDE", sizes["nus"], args.nus_bits)
     run_scaling(args, sizes)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak RSS of the process: {rss:.0f} MiB (the floor's full matrix included)")
-    if args.device == "cuda":
-        print(f"peak CUDA memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+    if args.device == "cpu":
+        run_rss(args, sizes)
     return 0
 
 

@@ -4,6 +4,7 @@
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train scaling --sizes 1000 2000 5000 10000 20000
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train streaming --batches 200
     OMP_NUM_THREADS=1 python -m benchmarks.bench_train profile --top 30
+    OMP_NUM_THREADS=1 python -m benchmarks.bench_train allocator --repeats 3
 
 ``overhead``: the Lightning module against the plain loop of benchmarks/train_loops.py (same
 initial weights, batches and optimiser steps), interleaved and alternating which side runs
@@ -12,6 +13,9 @@ epoch of the module per training-set size (MIRFlickr-shaped, ``device_cache``). 
 a NUS-WIDE-sized store (186,577 x 4096 image + 1,000 text, generated in a temporary folder)
 read without cache, in a child process whose peak resident memory is measured per stage.
 ``profile``: cProfile of one Lightning run at narrow widths (where its fixed cost per batch is).
+``allocator``: two epochs of the module (Wiki-shaped, paper widths) in child processes with and
+without torch's ``THP_MEM_ALLOC_ENABLE=1`` (src/train.py's setting), interleaved: the second
+epoch's CPU time, the minor page faults of the run and a hash of the final weights.
 Generated data throughout (the MIRFlickr-shaped text is the real tag matrix where found).
 """
 
@@ -21,9 +25,12 @@ import argparse
 import copy
 import cProfile
 import gc
+import hashlib
 import json
 import logging
+import os
 import pstats
+import resource
 import statistics
 import subprocess
 import sys
@@ -195,7 +202,47 @@ def streaming(args: argparse.Namespace, tmp: Path) -> None:
         print(f"| {name} | {row['s']} | {row['rss_before']} | {row['peak']} |")
 
 
+def allocator_child(path: Path, epochs: int) -> dict:
+    """Train `epochs` epochs; CPU s of the last, minor page faults, SHA-256 of the weights."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    model = _model(path, shaped_data.WIKI)
+    run = run_lightning(model, path, epochs, 32, 0, "32-true", CPU)
+    digest = hashlib.sha256()
+    for value in model.state_dict().values():
+        digest.update(value.detach().contiguous().numpy().tobytes())
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return {"cpu_s": run.epoch_cpu_s[-1], "faults": faults, "sha256": digest.hexdigest()}
+
+
+def allocator(args: argparse.Namespace, tmp: Path) -> None:
+    """torch's default CPU allocation against THP_MEM_ALLOC_ENABLE=1, interleaved children."""
+    path = tmp / "wiki.h5"
+    shaped_data.make_store(path, shaped_data.WIKI, args.n_train)
+    settings = {"default": {}, "THP_MEM_ALLOC_ENABLE=1": {"THP_MEM_ALLOC_ENABLE": "1"}}
+    rows: dict[str, list[dict]] = {name: [] for name in settings}
+    for repeat in range(args.repeats):
+        for name in list(settings)[:: 1 if repeat % 2 == 0 else -1]:  # alternate the order
+            env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+            cmd = [sys.executable, "-m", "benchmarks.bench_train", "allocator-child", str(path)]
+            out = subprocess.run(cmd, env={**env, **settings[name]}, capture_output=True,
+                                 text=True, check=True)  # fmt: skip
+            rows[name].append(json.loads(out.stdout.splitlines()[-1]))
+    base = rows["default"]
+    print("| allocation | epoch CPU s | / default | minor page faults per run | weights |")
+    print("|---|---|---|---|---|")
+    for name, runs in rows.items():
+        ratio = [r["cpu_s"] / b["cpu_s"] for r, b in zip(runs, base)]
+        same = all(r["sha256"] == base[0]["sha256"] for r in runs)
+        print(
+            f"| {name} | {_spread([r['cpu_s'] for r in runs], '.2f')} | "
+            f"{_spread(ratio, '.3f')} | {_spread([r['faults'] for r in runs], '.0f')} | "
+            f"{'identical to default' if same else 'DIFFERENT'} |",
+            flush=True,
+        )
+
+
 COMMANDS = {
+    "allocator": allocator,
     "overhead": overhead,
     "profile": profile,
     "scaling": scaling,
@@ -220,12 +267,21 @@ def main() -> None:
     p.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 5000, 10000, 20000])
     p = sub.add_parser("streaming")
     p.add_argument("--batches", type=int, default=200)
+    p = sub.add_parser("allocator")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--n-train", type=int, default=320)
+    p = sub.add_parser("allocator-child")
+    p.add_argument("path", type=Path)
+    p.add_argument("--epochs", type=int, default=2)
     p = sub.add_parser("streaming-child")
     p.add_argument("path", type=Path)
     p.add_argument("--batches", type=int, default=200)
     args = parser.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="lightning")
+    if args.command == "allocator-child":
+        print(json.dumps(allocator_child(args.path, args.epochs)))
+        return
     if args.command == "streaming-child":
         print(json.dumps(streaming_child(args.path, args.batches)))
         return

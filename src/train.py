@@ -1,14 +1,21 @@
 """Train AGCH, test the last epoch (the paper's protocol) and the best checkpoint, write
 results.json. Usage: python src/train.py [experiment=...] [key=value ...]"""
 
+import os
 from pathlib import Path
 from typing import Any
 
-import hydra
-import lightning as L
-import rootutils
-import torch
-from omegaconf import DictConfig
+# torch's CPU allocator: large blocks 2 MiB-aligned and backed by transparent huge pages, so
+# the freshly allocated GCN gradients of each step fault in 512 times fewer pages; read once
+# at torch's first allocation, so set before torch is imported (an environment value wins).
+# Weights stay bit-identical (benchmarks/bench_train.py allocator; docs/benchmarks.md).
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+
+import hydra  # noqa: E402
+import lightning as L  # noqa: E402
+import rootutils  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 

@@ -13,5 +13,7 @@ def test_bench_metrics_small(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     for title in ("MIRFlickr size", "NUS-WIDE size", "against retrieval size"):
         assert title in out
-    rows = re.findall(r"^\| \d+ \| [\d.]+ \[.*\(([\d.]+)x\) \|$", out, flags=re.M)
+    rows = re.findall(r"^\| \d+ \| [\d.]+ \[[\d.]+-[\d.]+\] \| .*\(([\d.]+)x\)", out, flags=re.M)
     assert len(rows) == 2 + 2 + 3  # bits at both sizes, then the retrieval sizes
+    growth = re.findall(r"^\| mAP@\w+ \| \d+ \| \d+ \| (-?\d+) \|$", out, flags=re.M)
+    assert len(growth) == 3  # the peak RSS growth of three evaluations

@@ -11,6 +11,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.strategies import Strategy
 from torch import nn
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
@@ -72,11 +73,14 @@ def fit(
     ckpt_path: Path | None = None,
     monitor: str = "val/score",
     model: Scripted | None = None,
+    every: int | None = None,
     **trainer_args,
 ) -> tuple[Scripted, Path]:
     """Fit `model` (default: Scripted(scores)) for len(scores) epochs (from `ckpt_path` if
-    given), ranking checkpoints by `monitor`."""
+    given), ranking checkpoints by `monitor`, last.ckpt every `every` epochs if given."""
+    cadence = {} if every is None else {"last_every_n_epochs": every}
     checkpoint = callback_class(
+        **cadence,
         dirpath=tmp_path,
         filename="epoch_{epoch:03d}",
         monitor=monitor,
@@ -193,3 +197,54 @@ def test_a_collapsed_epoch_is_never_the_best_checkpoint(tmp_path: Path, case: in
         f"epoch_{best_epoch:03d}.ckpt"
     ]
     assert load(tmp_path / "last.ckpt")["epoch"] == n - 1
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_cadence_writes_every_n_epochs_and_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: int
+) -> None:
+    """Generated runs and cadences N: every file is written at the end of an N-th or the last
+    epoch, at most one best file and one last.ckpt each time; at the end the files hold what
+    they would without the cadence (the best epoch's weights, the last epoch's with the
+    optimiser), and resuming from a last.ckpt of an N-th epoch ends with the same weights."""
+    rng = random.Random(500 + case)
+    n, every = rng.randint(1, 9), rng.randint(2, 4)
+    scores = [float(rng.randint(0, 4)) for _ in range(n)]
+    writes: list[tuple[int, str]] = []  # (epoch being finished, file name) per file written
+    save = Strategy.save_checkpoint
+
+    def spy(self, checkpoint, filepath, storage_options=None):
+        writes.append((self.lightning_module.current_epoch, Path(filepath).name))
+        return save(self, checkpoint, filepath, storage_options)
+
+    monkeypatch.setattr(Strategy, "save_checkpoint", spy)
+    torch.manual_seed(0)  # the same initial weights in every run
+    model, last = fit(tmp_path / "run", EpochEndCheckpoint, scores, every=every)
+    writing = {e for e in range(n) if (e + 1) % every == 0} | {n - 1}
+    assert {e for e, _ in writes} <= writing
+    for epoch in writing:
+        names = [name for e, name in writes if e == epoch]
+        assert len(names) <= 2 and names.count("last.ckpt") <= 1, names
+    best_epoch = max(range(n), key=lambda e: (scores[e], -e))
+    best = tmp_path / "run" / f"epoch_{best_epoch:03d}.ckpt"
+    assert sorted(p.name for p in best.parent.glob("epoch_*")) == [best.name]
+    for key, value in model.weights_by_epoch[best_epoch].items():
+        assert torch.equal(load(best)["state_dict"][key], value), key
+    saved_last = load(last)
+    assert saved_last["epoch"] == n - 1 and "optimizer_states" in saved_last
+    for key, value in model.weights_by_epoch[-1].items():
+        assert torch.equal(saved_last["state_dict"][key], value), key
+    if n > every:  # resume from the last.ckpt of the last N-th epoch before the end
+        stop = max(e for e in writing if e < n - 1) + 1
+        torch.manual_seed(0)
+        fit(tmp_path / "part", EpochEndCheckpoint, scores[:stop], every=every)
+        resumed, _ = fit(tmp_path / "part", EpochEndCheckpoint, scores, every=every,
+                         ckpt_path=tmp_path / "part" / "last.ckpt")  # fmt: skip
+        for key, value in model.state_dict().items():
+            assert torch.equal(resumed.state_dict()[key], value), key
+
+
+def test_cadence_must_be_a_positive_integer() -> None:
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="last_every_n_epochs"):
+            EpochEndCheckpoint(last_every_n_epochs=bad)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from metric_reference import random_case, ref_map, ref_precision_at_k
-from src.metrics import evaluate_retrieval, functional, ranking
+from src.metrics import evaluate_retrieval, functional, packed, ranking
 
 PATHS = {
     "default": {},
@@ -22,6 +22,8 @@ PATHS = {
         (ranking, "MAX_CHUNK_ROWS"): 1,
         (ranking, "GROUP_PAIRS"): 1,
         (ranking, "TILE_PAIRS"): 1,
+        (packed, "TILE_PAIRS"): 1,
+        (packed, "TILE_WIDTH"): 1,
     },
 }
 
@@ -71,6 +73,8 @@ def test_stable_topk_is_the_head_of_a_stable_argsort(seed: int) -> None:
     for k in {1, nr, int(rng.integers(1, nr + 1))}:
         want = np.argsort(D.numpy(), axis=1, kind="stable")[:, :k]
         np.testing.assert_array_equal(ranking.stable_topk(D, k).numpy(), want)
+        # the path of other devices (torch.topk and a running count), run here on the CPU
+        np.testing.assert_array_equal(ranking._stable_topk_torch(D, k).numpy(), want)
 
 
 @pytest.mark.parametrize("seed", range(6))

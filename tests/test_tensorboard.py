@@ -26,6 +26,7 @@ TINY = [
     "logger=tensorboard",
     "extras.print_config=false",
     "extras.enforce_tags=false",
+    "callbacks.retrieval_figures.validation=true",  # off by default: figures at the end only
 ]
 
 

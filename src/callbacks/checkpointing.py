@@ -10,6 +10,13 @@ Disk: when the epoch's best checkpoint is also the last state, ``last.ckpt`` is 
 to it (a copy where the file system has no links), not a second file of the same bytes. The
 optimiser state, which only resuming needs, stays in ``last.ckpt``; a best checkpoint that is
 no longer the last keeps the weights only (``best_weights_only``, the default).
+
+Cadence: with ``last_every_n_epochs`` = N, ``last.ckpt`` is written at the end of every N-th
+epoch and of the last one (``max_epochs`` reached or the trainer told to stop), and a new
+best checkpoint found in between is held in memory (its weights, as a weights-only file would
+hold them) and written at the next of those epochs, so that the disk sees at most one best
+file and one ``last.ckpt`` per N epochs. A 150-epoch run at the configured N = 30 writes at
+most 5 x (last + best) files: docs/benchmarks.md gives the measured sizes.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 
 import torch
 from lightning import LightningModule, Trainer
+from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
@@ -53,15 +61,78 @@ class EpochEndCheckpoint(ModelCheckpoint):
     the best file when both hold the same step.
 
     `best_weights_only`: drop the optimiser state from a best checkpoint once ``last.ckpt`` is
-    a later epoch (False keeps it, e.g. to resume from the best epoch). Other arguments are
-    ModelCheckpoint's; ``save_last`` must be a bool (the linking is this class's).
+    a later epoch (False keeps it, e.g. to resume from the best epoch). `last_every_n_epochs`:
+    write ``last.ckpt`` (and a best file found since the previous write) every N epochs and at
+    the last epoch only (module docstring; 1: every epoch). Other arguments are
+    ModelCheckpoint's; ``save_last`` must be a bool (the linking is this class's). ValueError
+    for N < 1.
     """
 
-    def __init__(self, *args: object, best_weights_only: bool = True, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        best_weights_only: bool = True,
+        last_every_n_epochs: int = 1,
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if self.save_last == "link":
             self.save_last = True  # Lightning's "link" would point at a stale best file
+        if int(last_every_n_epochs) != last_every_n_epochs or last_every_n_epochs < 1:
+            raise ValueError(
+                f"last_every_n_epochs: expected an integer >= 1, got {last_every_n_epochs!r}"
+            )
         self.best_weights_only = best_weights_only
+        self.last_every_n_epochs = int(last_every_n_epochs)
+        self._pending: tuple[str, dict] | None = None  # a best checkpoint not yet on disk
+        self._stale: list[str] = []  # best files to remove once the pending one is written
+        self._last_step = -1  # the global step that last.ckpt holds
+
+    def _write_epoch(self, trainer: Trainer) -> bool:
+        """Whether this epoch's end writes checkpoints: every N-th epoch and the last one."""
+        epoch, last = trainer.current_epoch + 1, trainer.max_epochs
+        finishing = trainer.should_stop or (last is not None and last > 0 and epoch >= last)
+        return finishing or epoch % self.last_every_n_epochs == 0
+
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        """A best file outside the writing epochs is kept in memory (weights only) until the
+        next writing epoch; everything else is written now (ModelCheckpoint's)."""
+        is_last = Path(filepath).stem == self.CHECKPOINT_NAME_LAST
+        if is_last or self._write_epoch(trainer) or not self.best_weights_only:
+            self._pending = None  # a newer state is being written
+            return super()._save_checkpoint(trainer, filepath)
+        checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=True)
+        clone = apply_to_collection(checkpoint, Tensor, lambda t: t.detach().clone())
+        self._pending = (filepath, clone)  # the live weights change in the next step
+
+    def _remove_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        if self._pending is not None and filepath != self._pending[0]:
+            self._stale.append(filepath)  # keep the older best on disk until then
+        else:
+            super()._remove_checkpoint(trainer, filepath)
+
+    def _flush(self, trainer: Trainer) -> None:
+        """Write the pending best file (if it is still the best), then remove stale ones."""
+        if self._pending is not None and self._pending[0] == self.best_model_path:
+            trainer.strategy.save_checkpoint(self._pending[1], self._pending[0])
+        self._pending = None
+        for path in self._stale:
+            if path not in (self.best_model_path, self._last_checkpoint_saved):
+                super()._remove_checkpoint(trainer, path)
+        self._stale = []
+
+    def on_exception(
+        self, trainer: Trainer, pl_module: LightningModule, exc: BaseException
+    ) -> None:
+        self._flush(trainer)  # the best state seen so far, also when the run fails
+        super().on_exception(trainer, pl_module, exc)
+
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        """The pending best file, and last.ckpt if the run ended outside a writing epoch (e.g.
+        at ``max_steps``)."""
+        self._flush(trainer)
+        if self.save_last and self._last_step != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer), force=True)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -92,11 +163,14 @@ class EpochEndCheckpoint(ModelCheckpoint):
         self._last_checkpoint_saved = filepath  # the parent recorded the temporary name
 
     def _save_last_checkpoint(
-        self, trainer: Trainer, monitor_candidates: dict[str, Tensor]
+        self, trainer: Trainer, monitor_candidates: dict[str, Tensor], force: bool = False
     ) -> None:
-        """last.ckpt: a link to this step's top-k file, else a file of its own."""
-        if not self.save_last:
+        """last.ckpt at a writing epoch (or when forced), after the pending best file: a link
+        to this step's top-k file, else a file of its own."""
+        if not self.save_last or not (force or self._write_epoch(trainer)):
             return
+        self._flush(trainer)
+        self._last_step = trainer.global_step
         filepath = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
         previous, self.last_model_path = self.last_model_path, filepath
         saved = self._last_checkpoint_saved

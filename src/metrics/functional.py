@@ -97,31 +97,29 @@ def _ranked_metrics(rel: Tensor, k: int | None, map_all: bool, ks: list[int]) ->
     bool in stable rank order (n = nr when `map_all`, else n >= k and every k of `ks`)."""
     out: dict[str, Tensor] = {}
     ends = ([k] if k else []) + ([rel.shape[1]] if map_all else [])
-    if ends:
-        sums, cum = ranking.ranked_precision_sums(rel, ends)
-    else:
-        cum = rel.cumsum(1, dtype=torch.int32)  # (q, n) hits up to each position
+    sums, found, hits = ranking.ranked_sums(rel, ends, ks)
     if k:
-        out["ap_k"] = sums[:, 0] / cum[:, k - 1].clamp(min=1)
+        out["ap_k"] = sums[:, 0] / found[:, 0].clamp(min=1)
     if map_all:
-        out["ap_all"] = sums[:, -1] / cum[:, -1].clamp(min=1)
+        out["ap_all"] = sums[:, -1] / found[:, -1].clamp(min=1)
     if ks:
-        out["hits"] = cum[:, [x - 1 for x in ks]].to(torch.float64)  # (q, len(ks))
+        out["hits"] = hits  # (q, len(ks))
     return out
 
 
-def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
-    """Stable-tie metrics of one query chunk, per row group (outputs: `evaluate_retrieval`).
+def _stable_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
+    """Stable-tie metrics of the query rows `sl`, per row group (outputs: `evaluate_retrieval`).
 
     The first K <= `_TOPK_LIMIT` items come from `ranking.stable_topk`; mAP over the whole
     set and larger K from the counting-sort order of the 8-bit distances.
     """
-    nr, c = Br.shape
+    Lq, Lr, c = work.Lq[sl], work.Lr, work.c
+    nr = Lr.shape[0]
     K = max([k or 0, *ks])
-    D = ranking.small_distances(Bq, Br)  # (q, nr) uint8
+    D = work.distances(sl)  # (q, nr) uint8
     full = map_all or K > _TOPK_LIMIT
-    R = ranking.relevance_matrix(Lq, Lr) if full or pr_curve else None  # (q, nr) bool
-    for g in ranking.row_groups(Bq.shape[0], nr):
+    R = work.relevance(sl) if full or pr_curve else None  # (q, nr) bool
+    for g in ranking.row_groups(D.shape[0], nr):
         out = {"pr": _pr_sums(*ranking.bucket_counts(D[g], R[g], c))} if pr_curve else {}
         if full:
             rel = R[g].gather(1, ranking.stable_order(D[g]).to(R.device))  # (g, nr) ranked
@@ -129,14 +127,14 @@ def _stable_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> Iterator[dict[str
             rel = ranking.top_relevance(Lq[g], Lr, ranking.stable_topk(D[g], K))  # (g, K)
         if full or K:
             out.update(_ranked_metrics(rel, k, map_all, ks))
+        ranking.release_free_memory()  # bounds the resident memory (ranking's docstring)
         yield out
 
 
-def _average_chunk(Bq, Br, Lq, Lr, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
-    """Tie-averaged metrics of one query chunk, from the per-distance counts."""
-    c = Br.shape[1]
-    D = ranking.small_distances(Bq, Br)  # (q, nr)
-    counts = ranking.bucket_counts(D, ranking.relevance_matrix(Lq, Lr), c)  # 2 x (q, c + 1)
+def _average_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
+    """Tie-averaged metrics of the query rows `sl`, from the per-distance counts."""
+    D, R = work.distances(sl), work.relevance(sl)  # (q, nr) uint8, bool
+    counts = ranking.bucket_counts(D, R, work.c)  # 2 x (q, c + 1)
     out: dict[str, Tensor] = {}
     if k:
         out["ap_k"] = tie_average.expected_ap(*counts, k)
@@ -183,8 +181,9 @@ def evaluate_retrieval(
     chunk = _stable_chunk if ties == "stable" else _average_chunk
     acc: dict[str, list[Tensor]] = {}
     rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
+    work = ranking.ChunkWork(Bq, Br, Lq, Lr, rows)  # packed codes, reused buffers
     for sl in ranking.query_chunks(Bq.shape[0], rows):
-        for part in chunk(Bq[sl], Br, Lq[sl], Lr, k, map_all, ks_used, pr_curve):
+        for part in chunk(work, sl, k, map_all, ks_used, pr_curve):
             for key, value in part.items():
                 acc.setdefault(key, []).append(value)
     return _finish(acc, topk, ks_used)

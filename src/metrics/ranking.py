@@ -10,11 +10,14 @@ or integer tensors on the device of the codes; callers disable autocast
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import ctypes
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from src.metrics import packed
 
 # Work sizes, tuned with benchmarks/bench_metrics.py (2 CPU cores, 32 MiB L3): the distance
 # product runs in tiles of TILE_PAIRS (query, item) pairs, so that each tile stays in the
@@ -23,6 +26,24 @@ from torch import Tensor
 TILE_PAIRS = 2**21
 GROUP_PAIRS = 2**20
 MAX_CHUNK_ROWS = 512
+
+
+def _libc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+_MALLOC_TRIM = _libc_malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Give the free pages of the C heap back to the system (glibc's malloc_trim(0); nothing
+    elsewhere). The row groups allocate arrays of varying sizes (candidate lists) that glibc
+    would otherwise keep: measured at NUS-WIDE size, mAP@50's peak RSS grew by 1.1 GiB."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def chunk_rows(nr: int, budget_mb: float, bytes_per_pair: int) -> int:
@@ -51,8 +72,9 @@ def _tiles(q: int, nr: int, limit: int | None = None) -> Iterator[slice]:
 def distances(Bq: Tensor, Br: Tensor) -> Tensor:
     """Hamming distances float32 (q, nr) of codes in {-1, +1}: d = (c - b_q . b_r) / 2.
 
-    Exact: every partial sum of products of +-1 values is an integer far below 2^24. On the
-    benchmark CPU this is about 50x faster than XOR and popcount of packed words.
+    Exact: every partial sum of products of +-1 values is an integer far below 2^24. Used off
+    the CPU (no popcount in torch); on the CPU `src.metrics.packed` (XOR and popcount of packed
+    words) is several times faster: see docs/benchmarks.md for the measured ratio.
     """
     c = Bq.shape[1]
     return torch.addmm(Bq.new_tensor(c / 2), Bq, Br.T, alpha=-0.5)  # (q, nr)
@@ -62,19 +84,37 @@ def stable_topk(D: Tensor, k: int) -> Tensor:
     """Indices (q, k) int64 of the first k items in (distance, index) order, 1 <= k <= nr,
     from distances D (q, nr) uint8 or int16, without sorting the rows.
 
-    With t the distance of the k-th item (from `torch.topk`, whose order among ties is
-    unspecified), the first k are the items below t and the first k - (items below t) items
-    at t by index; `torch.nonzero` lists the candidates (distance <= t) of each row in index
-    order, so the items at t are ranked by a running count.
+    A bound u >= the distance of the k-th item comes from a sample of each row (the k-th
+    smallest of any k or more items of the row is at least the row's k-th smallest); the items
+    at distance <= u, listed in index order, are then ranked by the unique keys d * nr + j, and
+    the first k of each row kept. Exact for any distances: only the amount of work depends on
+    how tight the bound is.
     """
+    if D.device.type != "cpu":
+        return _stable_topk_torch(D, k)
+    q, nr = D.shape
+    Dn = D.numpy()
+    m = min(nr, max(k, int((2 * k * nr) ** 0.5)))  # sample width: balances the two steps
+    sample = Dn[:, :: max(1, nr // m)]  # (q, >= m) strided sample of each row
+    u = np.partition(sample, k - 1, axis=1)[:, k - 1 : k]  # (q, 1) bound on the k-th distance
+    flat = np.flatnonzero(Dn <= u)  # (m,) candidates, row-major, so in index order
+    rows = flat // nr
+    key = (rows * (int(Dn.max()) + 1) + Dn.reshape(-1)[flat]) * nr + (flat - rows * nr)
+    key.sort()  # (row, distance, index) order; keys are unique
+    starts = np.cumsum(np.bincount(rows, minlength=q)) - np.bincount(rows, minlength=q)
+    take = starts[:, None] + np.arange(k)  # (q, k) the first k candidates of each row
+    return torch.from_numpy(key[take] % nr)
+
+
+def _stable_topk_torch(D: Tensor, k: int) -> Tensor:
+    """`stable_topk` off the CPU: t, the distance of the k-th item, from `torch.topk` (whose
+    order among ties is unspecified); the first k are the items below t and the first
+    k - (items below t) items at t by index, ranked by a running count."""
     q, nr = D.shape
     vals = torch.topk(D, k, dim=1, largest=False, sorted=False).values  # (q, k)
     t = vals.max(1, keepdim=True).values  # (q, 1) distance of the k-th item
     n_below = (vals < t).sum(1)  # (q,) every item below t is among the k
-    if D.device.type == "cpu":  # numpy's flatnonzero is several times faster here
-        flat = torch.from_numpy(np.flatnonzero(D.numpy() <= t.numpy()))
-    else:
-        flat = torch.nonzero((D <= t).view(-1)).squeeze(1)
+    flat = torch.nonzero((D <= t).view(-1)).squeeze(1)
     rows, cols = flat // nr, flat % nr  # (m,) candidates (distance <= t), row-major
     n_upto = torch.bincount(rows, minlength=q)  # (q,) candidates per row, >= k
     t = t.squeeze(1).to(torch.int64)
@@ -88,17 +128,42 @@ def stable_topk(D: Tensor, k: int) -> Tensor:
     return torch.sort(key, dim=1).values % nr
 
 
-def small_distances(Bq: Tensor, Br: Tensor) -> Tensor:
-    """Hamming distances (q, nr) as uint8 (int16 above 255 bits), computed tile by tile."""
-    dtype = torch.uint8 if Br.shape[1] < 256 else torch.int16
-    out = torch.empty(Bq.shape[0], Br.shape[0], dtype=dtype, device=Bq.device)  # (q, nr)
-    cpu = out.numpy() if out.device.type == "cpu" else None
-    for sl in _tiles(Bq.shape[0], Br.shape[0]):
-        if cpu is not None:  # numpy's casting copy is several times faster here
-            cpu[:, sl] = distances(Bq, Br[sl]).numpy()
-        else:
-            out[:, sl] = distances(Bq, Br[sl])
-    return out
+class ChunkWork:
+    """Distances and relevance of query chunks of at most `rows` rows to all nr items, written
+    into two buffers made once (so the resident memory of an evaluation stays at their size).
+
+    Codes (nq, c), (nr, c) float32 in {-1, +1}, multi-hot labels (nq, C), (nr, C) float32. On
+    the CPU the codes are packed to bits once and distances come from XOR and popcount
+    (`src.metrics.packed`), elsewhere from the float product (`distances`), tile by tile.
+    Distances are uint8 (int16 above 255 bits), relevance bool, both (q, nr) views.
+    """
+
+    def __init__(self, Bq: Tensor, Br: Tensor, Lq: Tensor, Lr: Tensor, rows: int) -> None:
+        nr, c = Br.shape
+        rows = min(rows, Bq.shape[0])
+        self.Bq, self.Br, self.Lq, self.Lr, self.c = Bq, Br, Lq, Lr, c
+        dtype = torch.uint8 if c <= 255 else torch.int16
+        self.D = torch.empty(rows, nr, dtype=dtype, device=Bq.device)  # (rows, nr) reused
+        self.R: Tensor | None = None  # (rows, nr) bool, made on first use
+        self.packed = Bq.device.type == "cpu"
+        if self.packed:
+            self.Pq, self.Pr = packed.pack_codes(Bq), packed.pack_codes(Br)  # (n, w) uint64
+
+    def distances(self, sl: slice) -> Tensor:
+        """Hamming distances (q, nr) of the query rows `sl` (a view of the reused buffer)."""
+        out = self.D[: sl.stop - sl.start]
+        if self.packed:
+            packed.hamming_into(self.Pq[sl], self.Pr, out.numpy())
+            return out
+        for tile in _tiles(out.shape[0], self.Br.shape[0]):
+            out[:, tile] = distances(self.Bq[sl], self.Br[tile])
+        return out
+
+    def relevance(self, sl: slice) -> Tensor:
+        """Relevance (q, nr) bool of the query rows `sl` (a view of the reused buffer)."""
+        if self.R is None:
+            self.R = torch.empty(self.D.shape, dtype=torch.bool, device=self.D.device)
+        return relevance_matrix(self.Lq[sl], self.Lr, self.R[: sl.stop - sl.start])
 
 
 def stable_order(D: Tensor) -> Tensor:
@@ -120,10 +185,12 @@ def _bitmasks(L: Tensor) -> Tensor | None:
     return (L.to(dtype) * weights).sum(1, dtype=dtype)  # (n,)
 
 
-def relevance_matrix(Lq: Tensor, Lr: Tensor) -> Tensor:
-    """Relevance (q, nr) bool of multi-hot labels (q, C), (nr, C), computed tile by tile: a
-    shared bit of the label masks, or above 63 classes a positive label product."""
-    out = torch.empty(Lq.shape[0], Lr.shape[0], dtype=torch.bool, device=Lq.device)
+def relevance_matrix(Lq: Tensor, Lr: Tensor, out: Tensor | None = None) -> Tensor:
+    """Relevance (q, nr) bool of multi-hot labels (q, C), (nr, C), computed tile by tile into
+    `out` (q, nr) bool when given: a shared bit of the label masks, or above 63 classes a
+    positive label product."""
+    if out is None:
+        out = torch.empty(Lq.shape[0], Lr.shape[0], dtype=torch.bool, device=Lq.device)
     mq, mr = _bitmasks(Lq), _bitmasks(Lr)
     for sl in _tiles(Lq.shape[0], Lr.shape[0]):
         if mq is None:
@@ -137,24 +204,32 @@ def relevance_matrix(Lq: Tensor, Lr: Tensor) -> Tensor:
 
 
 def top_relevance(Lq: Tensor, Lr: Tensor, idx: Tensor) -> Tensor:
-    """Relevance (q, k) bool of the items `idx` (q, k) to each query, labels (q, C), (nr, C)."""
-    return (Lq[:, None, :] @ Lr[idx].transpose(1, 2)).squeeze(1) > 0  # shares a label
+    """Relevance (q, k) bool of the items `idx` (q, k) to each query, labels (q, C), (nr, C):
+    a shared bit of the label masks, or above 63 classes a positive label product."""
+    mq, mr = _bitmasks(Lq), _bitmasks(Lr)
+    if mq is None:
+        return (Lq[:, None, :] @ Lr[idx].transpose(1, 2)).squeeze(1) > 0  # shares a label
+    return (mq[:, None] & mr[idx]) != 0
 
 
-def ranked_precision_sums(rel: Tensor, ends: list[int]) -> tuple[Tensor, Tensor]:
-    """Sums of precision at the hits of relevance (q, n) bool in rank order.
+def ranked_sums(rel: Tensor, ends: list[int], ks: list[int]) -> tuple[Tensor, Tensor, Tensor]:
+    """Sums over the hits of relevance (q, n) bool in rank order.
 
-    Returns, per end e of `ends` (each 1..n), the sum over the relevant items among the first e
-    of (rank among the relevant / position) as float64 (q, E), and the hits up to every
-    position as int32 (q, n). AP@e is that sum over the hits up to e, AP over the whole set
-    that sum (e = n) over all relevant items.
+    For a hit at position p (1-based) that is the h-th hit of its row, the precision at it is
+    h / p. Returns, per end e of `ends` (each 1..n), the sum of h / p over the hits at p <= e
+    and the number of those hits, both float64 (q, E), and the hits at p <= k for each k of
+    `ks` float64 (q, len(ks)). AP@e is the first over the second; AP over the whole set (e = n)
+    divides by all relevant items. h is exact (int32); each sum is a float64 product with 1 / p.
     """
-    n = rel.shape[1]
-    cum = rel.cumsum(1, dtype=torch.int32)  # (q, n) hits up to each position, exact
-    inv = 1.0 / torch.arange(1, n + 1, device=rel.device, dtype=torch.float32)  # (n,)
-    terms = torch.mul(cum, inv).mul_(rel)  # (q, n) float32 precision at the hits
-    sums = [terms[:, :e].sum(1, dtype=torch.float64) for e in ends]
-    return torch.stack(sums, 1), cum
+    q, n = rel.shape
+    cum = rel.cumsum(1, dtype=torch.int32)  # (q, n) h: hits up to each position, exact
+    found = cum[:, [e - 1 for e in ends]].double()  # (q, E)
+    hits = cum[:, [k - 1 for k in ks]].double()  # (q, len(ks))
+    at_hits = cum.mul_(rel).double()  # (q, n) h at the hits, 0 elsewhere
+    inv = 1.0 / torch.arange(1, n + 1, device=rel.device, dtype=torch.float64)  # (n,) 1 / p
+    sums = [at_hits[:, :e] @ inv[:e] for e in ends]  # (q,) each
+    sums_t = torch.stack(sums, 1) if sums else torch.zeros(q, 0, dtype=torch.float64)
+    return sums_t, found, hits
 
 
 def bucket_counts(D: Tensor, R: Tensor, c: int) -> tuple[Tensor, Tensor]:

@@ -162,7 +162,8 @@ def last_checkpoint(cfg: DictConfig) -> Path:
 
 def resume_hint(cfg: DictConfig) -> str:
     """The command that resumes this run in its own directory from its last.ckpt (the end of
-    the last finished epoch), or what to do when there is none."""
+    the last epoch it was written at: every ``last_every_n_epochs``), or what to do when there
+    is none."""
     last = last_checkpoint(cfg)
     if cfg.get("task_name") != "train" or not last.is_file():
         return "no checkpoint was written yet; run the command again to start over"
@@ -170,7 +171,7 @@ def resume_hint(cfg: DictConfig) -> str:
     kept = [o for o in overrides if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
     output_dir = Path(cfg.paths.output_dir)
     words = ["python", sys.argv[0], *kept, f"ckpt_path={last}", f"hydra.run.dir={output_dir}"]
-    return "resume (from the end of the last finished epoch) with: " + shlex.join(words)
+    return "resume (from the last epoch written to last.ckpt) with: " + shlex.join(words)
 
 
 def _job_record(job_dir: Path) -> tuple[str, str, list[str]]:
