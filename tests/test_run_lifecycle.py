@@ -183,6 +183,7 @@ def test_ctrl_c_prints_the_command_that_resumes_in_the_same_directory(
 ) -> None:
     logs = tmp_path / "logs"
     args = [f"data.path={store}", *TINY_RUN, "trainer.max_epochs=500", f"paths.log_dir={logs}"]
+    args.append("callbacks.model_checkpoint.last_every_n_epochs=1")  # last.ckpt at once
     process = start("train.py", args, tmp_path)
     runs = logs / "train" / "runs"
     wait_for(runs, process)

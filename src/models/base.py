@@ -128,7 +128,7 @@ class CrossModalHashingModule(L.LightningModule):
     def check_finite(self, terms: dict[str, Tensor], phase: str = "") -> None:
         """Raise a one-line `TrainingError` when the total ``terms["L"]`` is not finite, naming
         the phase (if any), epoch, global step, the non-finite terms and the last good
-        checkpoint (``last.ckpt``, written at each epoch end)."""
+        checkpoint (``last.ckpt``, written every ``last_every_n_epochs`` epochs)."""
         if torch.isfinite(terms["L"]):
             return
         bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
