@@ -77,9 +77,12 @@ def plain_optimizers(model: AGCHModule) -> tuple[torch.optim.SGD, torch.optim.SG
         **sgd,
     )
     gcn = [*model.gcn_image.parameters(), *model.gcn_text.parameters()]
+    # gcn_lr_on=L2: SGD with lr_gcn and weight_decay on L2 = delta L2 / delta, written on L
+    on_l2 = hp.get("gcn_lr_on", "L") == "L2" and hp.delta > 0
+    gcn_step = dict(lr=hp.lr_gcn / hp.delta, weight_decay=hp.weight_decay * hp.delta)
     opt_b = torch.optim.SGD(
         [
-            {"params": gcn, "lr": hp.lr_gcn},
+            {"params": gcn, **(gcn_step if on_l2 else {"lr": hp.lr_gcn})},
             {"params": model.hash_layer.parameters(), "lr": hp.lr_hash},
         ],
         **sgd,

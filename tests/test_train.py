@@ -120,7 +120,7 @@ def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> Non
     assert results["seed"] == 0
     assert results["method"] == "agch" and results["git_commit"] == "at-start"
     settings = results["settings"]  # the resolved values, overridden or not
-    assert settings["model.code_length"] == CODE_LENGTH and settings["model.lr_image"] == 1e-4
+    assert settings["model.code_length"] == CODE_LENGTH and settings["model.lr_image"] == 1e-2
     assert settings["model.gcn_bias"] == "none" and settings["trainer.max_epochs"] == 1
     assert not any(key.endswith((".path", ".seed", ".num_workers")) for key in settings)
     metrics = results["metrics"]
@@ -202,7 +202,10 @@ def test_non_finite_loss_names_last_checkpoint(
 
     monkeypatch.setattr(AGCHModule, "training_step", fail_in_second_epoch)
     overrides = [f"data.path={tmp_path / 'tiny.h5'}", *TINY_DATA, *TINY_MODEL, *QUIET]
-    cfg = compose_run("train.yaml", overrides + ["trainer.max_epochs=3", "logger=none"], tmp_path)
+    every = "callbacks.model_checkpoint.last_every_n_epochs=1"  # last.ckpt after epoch 0
+    cfg = compose_run(
+        "train.yaml", overrides + ["trainer.max_epochs=3", "logger=none", every], tmp_path
+    )
     last = tmp_path / "checkpoints" / "last.ckpt"
     with pytest.raises(TrainingError, match=f"last good checkpoint: {last}"):
         train(cfg)
@@ -297,7 +300,7 @@ def test_eval_results_name_the_checkpoints_method_and_the_starting_commit(
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["method"] == "djsrh" and results["code_length"] == CODE_LENGTH
     assert results["git_commit"] == "at-start"
-    # the settings are the checkpoint's, not those of eval.py's model config (AGCH, 1e-4)
+    # the settings are the checkpoint's, not those of eval.py's model config (AGCH, 1e-2)
     settings = results["settings"]
     assert settings["model.lr_image"] == 0.02 and settings["model.hidden_dim"] == 16
     assert "model.gcn_bias" not in settings and settings["data.batch_size"] == cfg.data.batch_size

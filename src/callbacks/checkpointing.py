@@ -100,7 +100,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
         is_last = Path(filepath).stem == self.CHECKPOINT_NAME_LAST
         if is_last or self._write_epoch(trainer) or not self.best_weights_only:
             self._pending = None  # a newer state is being written
-            return super()._save_checkpoint(trainer, filepath)
+            return self._write_atomically(trainer, filepath)
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=True)
         clone = apply_to_collection(checkpoint, Tensor, lambda t: t.detach().clone())
         self._pending = (filepath, clone)  # the live weights change in the next step
@@ -114,7 +114,12 @@ class EpochEndCheckpoint(ModelCheckpoint):
     def _flush(self, trainer: Trainer) -> None:
         """Write the pending best file (if it is still the best), then remove stale ones."""
         if self._pending is not None and self._pending[0] == self.best_model_path:
-            trainer.strategy.save_checkpoint(self._pending[1], self._pending[0])
+            path = self._pending[0]
+            if trainer.is_global_zero:
+                with atomic_path(path, key="checkpoint", parents=True) as tmp:
+                    trainer.strategy.save_checkpoint(self._pending[1], str(tmp))
+            else:
+                trainer.strategy.save_checkpoint(self._pending[1], path)
         self._pending = None
         for path in self._stale:
             if path not in (self.best_model_path, self._last_checkpoint_saved):
@@ -152,7 +157,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
             return
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
-    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+    def _write_atomically(self, trainer: Trainer, filepath: str) -> None:
         """Lightning's save, written atomically on rank zero (`src.utils.io.atomic_path`: a
         temporary file beside the target, renamed onto it when complete), so that a full disk
         or a kill during a save never leaves a truncated checkpoint; the previous one stays."""

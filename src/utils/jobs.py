@@ -86,6 +86,9 @@ def composition_error(exc: BaseException) -> str:
     if known is not None:
         return str(known)
     text = " ".join(str(exc).split())
+    override = getattr(exc, "override", None)  # Hydra's grammar errors name it only here
+    if override and override not in text:
+        text = f"{override!r}: {text}"
     if "Config group override must be a string" in text:
         text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
     return f"command line: {text}"
