@@ -76,15 +76,14 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
     if problem is not None:
         raise Skip(f"not a results.json as src/train.py writes it: {problem}")
     missing = [key for key in RUN_KEYS if key not in data]
-    missing += [
-        f"metrics/test/{m}" for m in METRICS if f"test/{m}" not in (data.get("metrics") or {})
-    ]
     if missing:
         raise Skip(f"missing keys: {', '.join(missing)}")
     if tasks is not None and data.get("task_name") not in tasks:
         raise Skip(f"task {data.get('task_name')!r} not in --tasks")
     mode, own, drift = setting_parts(data)
-    metrics = finite(data["metrics"], "test", METRICS)
+    # a held-out selection run is read for its validation numbers only (its test numbers, of a
+    # model trained on fewer items, are never shown; `test=false` runs have none)
+    metrics = finite(data["metrics"], "test", METRICS) if mode != HELDOUT else {}
     val_metrics = finite(data["metrics"], "val", VAL_METRICS) if mode == HELDOUT else {}
     return Run(
         path=path,
