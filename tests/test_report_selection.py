@@ -150,3 +150,13 @@ def test_paired_t_interval_matches_hand_computation():
     assert interval_reading(0.001, 0.002) == "above" and interval_reading(-0.2, -0.1) == "below"
     with pytest.raises(ValueError):
         paired_t_interval([0.1])
+
+
+def test_a_heldout_run_without_test_metrics_is_read(report, tmp_path) -> None:
+    """A selection run made with test=false has validation numbers only: it is tabled."""
+    run = heldout("agch", 32, 0, ["model.alpha=0.5"], (0.31, 0.62))
+    run["metrics"] = {k: v for k, v in run["metrics"].items() if not k.startswith("test/")}
+    write(tmp_path / "runs" / "a" / "results.json", run)
+    out = tmp_path / "r.md"
+    assert report.main([str(tmp_path / "runs"), "--out", str(out)]) == 0
+    assert "| `model.alpha=0.5` | 0.3100 | 0.6200 |" in out.read_text()
