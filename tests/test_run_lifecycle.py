@@ -91,12 +91,14 @@ def test_files_that_are_not_checkpoints_are_one_error_naming_them(tmp_path: Path
 
 
 def test_eval_without_or_with_a_bad_checkpoint_is_one_line(tmp_path: Path) -> None:
-    quiet = ["extras.print_config=true", "extras.enforce_tags=false", f"hydra.run.dir={tmp_path}"]
+    quiet = ["extras.print_config=true", "extras.enforce_tags=false"]
     bad = tmp_path / "random.ckpt"
     bad.write_bytes(os.urandom(2048))
-    runs = [
-        start("eval.py", quiet, tmp_path),
-        start("eval.py", [*quiet, f"ckpt_path={bad}"], tmp_path),
+    runs = [  # side by side, each in its own run directory (one process holds a directory)
+        start("eval.py", [*quiet, f"hydra.run.dir={tmp_path / 'a'}"], tmp_path),
+        start(
+            "eval.py", [*quiet, f"hydra.run.dir={tmp_path / 'b'}", f"ckpt_path={bad}"], tmp_path
+        ),
     ]
     (status, out, err), (bad_status, bad_out, bad_err) = [finish(p) for p in runs]
     assert status == 2 and "ckpt_path" in one_error_line(err, out)
