@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 
 from src.callbacks.health import TrainingHealth, pairwise_cosine, relative_change
 from src.data.datamodule import AGCHDataModule
+from training_checks import make_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,19 +53,7 @@ def default_model(model: str, overrides: list[str], dm: AGCHDataModule) -> L.Lig
 
 def fit_with_health(module, dm, tmp_path: Path, epochs: int) -> TrainingHealth:
     health = TrainingHealth(min_weight_change=0.0)
-    trainer = L.Trainer(
-        max_epochs=epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        deterministic=True,
-        default_root_dir=tmp_path,
-        callbacks=[health],
-    )
-    trainer.fit(module, dm)
+    make_trainer(tmp_path, epochs, [health], limit_val_batches=0).fit(module, dm)
     return health
 
 
