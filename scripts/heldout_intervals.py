@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from src.report.intervals import interval_reading, paired_t_interval  # noqa: E402
+from src.report.runs import mean_std  # noqa: E402
 from src.utils.errors import DataError, one_line_errors  # noqa: E402
 
 DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50"}
@@ -42,12 +43,10 @@ def load(folder: Path) -> dict[int, dict[str, float]]:
     return runs
 
 
-def mean_std(values: list[float]) -> str:
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return f"{mean:.3f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.3f} ± {std:.3f}"
+def spread(values: list[float]) -> str:
+    """Mean ± sample standard deviation as a cell (the mean alone for one run)."""
+    mean, std = mean_std(values)
+    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
 def change(runs: dict, base: dict, metric: str) -> str:
@@ -102,7 +101,7 @@ def main(argv: list[str]) -> None:
         name, _, base_name = pair.partition(":")
         runs, base = load(args.folder / name), load(args.folder / base_name)
         row = [f"`{name}`", ", ".join(map(str, sorted(runs)))]
-        row += [mean_std([m[k] for m in runs.values()]) for k in DIRECTIONS.values()]
+        row += [spread([m[k] for m in runs.values()]) for k in DIRECTIONS.values()]
         row += [f"`{base_name}`", *(change(runs, base, k) for k in DIRECTIONS.values())]
         print("| " + " | ".join(row + [health(runs, h) for h in HEALTH]) + " |")
 
