@@ -49,8 +49,9 @@ from src.utils.io import check_output_path, write_text_atomic  # noqa: E402
 SELECTION_NOTE = (
     "Runs with `data.val_mode=heldout`: their validation pairs were removed from training and "
     "searched against the remaining training items. Validation mAP@50 of the last epoch, mean "
-    "± sample std over seeds; the change is setting minus reference paired by seed, ± its "
-    "standard error (above/below: beyond 2 SE). Hyper-parameters and defaults are chosen on "
+    "± sample std over seeds; the change is setting minus reference paired by seed, with "
+    "its 95 % paired t-interval (above/below: the interval excludes 0). Hyper-parameters "
+    "and defaults are chosen on "
     "these numbers; their test numbers (models trained on fewer items) are not protocol "
     "numbers and appear in no table above.\n\n"
 )
@@ -128,10 +129,12 @@ def report_text(
         text += "\n## mAP@50 against code length\n\n" + by_bits
     margins = margin_tables(groups, args.margins) if args.margins else ""
     if margins:
-        text += f"\n## {args.margins} against the other methods (difference of means ± SE)\n\n"
+        text += f"\n## {args.margins} against the other methods (difference of means, "
+        text += "95 % Welch t-interval)\n\n"
         text += margins
     if any(key[2] for key in groups):
-        text += "\n## Ablations and other variants (mAP@50, paired by seed)\n\n"
+        text += "\n## Ablations and other variants (mAP@50; change paired by seed, 95 % "
+        text += "t-interval)\n\n"
         text += ablation_tables(groups)
         text += defaults_tables(groups)
     if heldout:

@@ -147,10 +147,11 @@ def test_variants_get_rows_of_their_own_and_bits_tables(report, tmp_path: Path) 
     # columns: I->T 16, I->T 32, T->I 16, T->I 32; agch 16 I->T is mean(0.40, 0.42) = 0.41
     assert rows["agch"].split(" | ")[1] == "0.4100 ± 0.0141 (n=2)"
     assert rows["agch (paper, F)"].split(" | ")[1:3] == ["0.500", ""]
-    # the highest mean, and the methods it is not above by 2 SE of the difference (0.0283 here)
+    # the highest mean, and the methods whose Welch 95 % interval of the difference from it
+    # includes 0: two seeds a side (std 0.0141): df 2, half-width 4.303 x 0.0141 = 0.0609
     assert rows["highest measured"].split(" | ")[1:] == [
         "agch, level with djsrh",  # 0.41 against 0.39
-        "agch",  # 0.45 against 0.41
+        "agch, level with djsrh",  # 0.45 against 0.41: 0.04 < 0.0609
         "agch, level with djsrh",
         "agch, level with djsrh |",
     ]
@@ -172,15 +173,16 @@ def test_highest_is_withheld_until_every_method_ran(report, tmp_path: Path) -> N
 
 
 def test_highest_names_level_and_single_seed_methods_apart() -> None:
-    """Hand-computed: b is within 2 SE of a, d is below it by more, c has one run (no spread),
-    so it is named apart and never called level; the same with the single run as the leader."""
+    """Hand-computed: the 95 % Welch interval of a - b includes 0, that of a - d does not, c has
+    one run (no spread), so it is named apart and never called level; the same with the single
+    run as the leader."""
     from src.report.tables import highest
 
     scored = {
         "a": [0.50, 0.52, 0.54],  # mean 0.52, std 0.02
-        "b": [0.49, 0.51, 0.53],  # 0.01 below: SE of the difference 0.0163, within 2 SE
+        "b": [0.49, 0.51, 0.53],  # 0.01 below: SE 0.0163, df 4, +-0.0453: includes 0
         "c": [0.30],
-        "d": [0.30, 0.31, 0.32],  # 0.21 below: beyond 2 SE
+        "d": [0.30, 0.31, 0.32],  # 0.21 below: SE 0.0129, df 2.94, +-0.041: above
     }
     assert highest(scored, 4) == "a, level with b; not compared (one seed): c"
     assert highest({**scored, "c": [0.90]}, 4) == "c; not compared (one seed): a, b, d"
@@ -218,10 +220,11 @@ def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
         "+0.0000 (n=1) | 0, 2 |"
     )
     # simD, paired on seeds 0 and 1. I->T changes -0.04, -0.03: mean -0.035, std 0.0070711,
-    # SE 0.005 -> below. T->I changes +0.01, -0.01: mean 0, SE 0.01 -> within 2 SE.
+    # SE 0.005, t(0.975, 1) = 12.706: -0.035 +- 0.0635. T->I changes +0.01, -0.01: mean 0,
+    # SE 0.01: +- 0.1271. Two pairs settle nothing.
     assert rows[3] == (
-        "| `model.similarity=D` | 0.4150 ± 0.0212 | 0.6500 ± 0.0000 | -0.0350 ± 0.0050 (n=2, "
-        "below) | +0.0000 ± 0.0100 (n=2, within 2 SE) | 0, 1 |"
+        "| `model.similarity=D` | 0.4150 ± 0.0212 | 0.6500 ± 0.0000 | -0.0350 [-0.0985, +0.0285] "
+        "(n=2, includes 0) | +0.0000 [-0.1271, +0.1271] (n=2, includes 0) | 0, 1 |"
     )
     wiki16 = section.split("### wiki, agch, 16 bits")[1]
     assert "| - (as configured) | not run | not run |  |  |  |" in wiki16
@@ -232,13 +235,13 @@ def test_ablation_table_pairs_changes_by_seed(report, tmp_path: Path) -> None:
 
 
 def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> None:
-    """agch minus djsrh per cell, hand-computed: mean difference, SE of the difference, and
-    the reading at two standard errors."""
+    """agch minus djsrh per cell, hand-computed: mean difference, its 95 % Welch t-interval and
+    the reading (the interval above 0, below 0, or including it)."""
     root = tmp_path / "runs"
     # 16 bits, 3 seeds each. I->T: agch 0.50, 0.52, 0.54 (mean 0.52, std 0.02); djsrh 0.40,
-    # 0.40, 0.46 (mean 0.42, std 0.034641): diff +0.10, SE sqrt(0.0004/3 + 0.0012/3) = 0.023094
-    # -> above. T->I: agch 0.60, 0.62, 0.64; djsrh 0.70 x 3 (std 0): diff -0.08, SE 0.011547
-    # -> below.
+    # 0.40, 0.46 (mean 0.42, std 0.034641): diff +0.10, SE sqrt(0.0004/3 + 0.0012/3) = 0.023094,
+    # Welch df 3.2, t 3.073: [+0.0290, +0.1710] -> above. T->I: agch 0.60, 0.62, 0.64; djsrh
+    # 0.70 x 3 (std 0): diff -0.08, SE 0.011547, df 2, t 4.303: [-0.1297, -0.0303] -> below.
     values = {
         "agch": ((0.50, 0.52, 0.54), (0.60, 0.62, 0.64)),
         "djsrh": ((0.40, 0.40, 0.46), (0.70, 0.70, 0.70)),
@@ -259,17 +262,18 @@ def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> N
     section = text.split("## agch against the other methods")[1].split("## Plots")[0]
     assert "| against | I->T 16 | I->T 32 | T->I 16 | T->I 32 |" in section
     assert (
-        "| djsrh | +0.1000 ± 0.0231 (above) | +0.0300 (one seed) | -0.0800 ± 0.0115 (below) | "
-        "+0.0100 (one seed) |"
+        "| djsrh | +0.1000 [+0.0290, +0.1710] (above) | +0.0300 (one seed) | "
+        "-0.0800 [-0.1297, -0.0303] (below) | +0.0100 (one seed) |"
     ) in section
-    # mean difference within two SE: agch 0.41 ± 0.0141 (n=2) against djsrh 0.39 ± 0.0141
+    # agch 0.41 ± 0.0141 (n=2) against djsrh 0.39 ± 0.0141: +0.02, SE 0.0141, df 2: +-0.0608
     runs = [
         report.Run(Path(f"{m}{s}"), "wiki", m, 16, s, False, {f"{d}_map@50": v for d in DIRS}, "")
         for m, vs in (("agch", (0.40, 0.42)), ("djsrh", (0.38, 0.40)))
         for s, v in enumerate(vs)
     ]
     table = report.margin_tables(report.group(runs), "agch")
-    assert "| djsrh | +0.0200 ± 0.0141 (within 2 SE) | +0.0200 ± 0.0141 (within 2 SE) |" in table
+    cell = "+0.0200 [-0.0408, +0.0808] (includes 0)"
+    assert f"| djsrh | {cell} | {cell} |" in table
     # no section without the lead method, or with --margins ''
     assert report.margin_tables(report.group([]), "agch") == ""
     bare = tmp_path / "bare.md"

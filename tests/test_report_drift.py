@@ -137,16 +137,17 @@ def test_old_and_new_defaults_get_separate_rows_and_ablations_pair_within(
     text = out.read_text()
     margins = text.split("against the other methods")[1].split("## Ablations")[0]
     today_row, old_row = [line for line in margins.splitlines() if line.startswith("| djsrh")]
-    assert today_row.split(" | ")[1] == "+0.0400 ± 0.0141 (above)"  # 0.45 - 0.41
+    # 0.45 - 0.41, two seeds a side (std 0.0141): Welch df 2, half-width 4.303 x 0.0141
+    assert today_row.split(" | ")[1] == "+0.0400 [-0.0208, +0.1008] (includes 0)"
     assert "agch (runs with `model.lr_image=0.0001`) minus" in margins
-    assert old_row.split(" | ")[1] == "-0.1600 ± 0.0141 (below)"  # 0.25 - 0.41
+    assert old_row.split(" | ")[1] == "-0.1600 [-0.2208, -0.0992] (below)"  # 0.25 - 0.41
     assert "| wiki | agch | - | 32 | 0.4500 ± 0.0141 |" in text  # the new runs alone
     assert "| wiki | agch | `model.lr_image=0.0001` | 32 | 0.2500 ± 0.0141 |" in text
     ablation = text.split("## Ablations")[1]
     assert "Runs made with `model.lr_image=0.0001`" in ablation
     assert "### wiki, agch, 32 bits, previous defaults (`model.lr_image=0.0001`)" in ablation
     row = next(line for line in ablation.splitlines() if "`model.use_gcn=false`" in line)
-    assert "-0.0500 ± 0.0000" in row  # against the old-default base, not today's (-0.25)
+    assert "-0.0500 [-0.0500, -0.0500] (n=2, below)" in row  # the old base, not today's (-0.25)
 
 
 def test_archive_never_overwrites_another_run(tmp_path: Path, capsys) -> None:
@@ -189,7 +190,8 @@ def test_defaults_table_pairs_today_against_earlier_defaults_by_seed(
     assert table.startswith(" `model.lr_image=0.0001`")
     rows = [line.split(" | ") for line in table.split("\n\n")[1].splitlines()]
     assert rows[0] == ["| direction", "16 bits", "32 bits |"]
-    # changes 0.2 and 0.1: mean 0.15, std 0.0707, SE 0.05 -> above (0.15 > 2 x 0.05)
+    # changes 0.2 and 0.1: mean 0.15, std 0.0707, SE 0.05, t(0.975, 1) 12.706: +- 0.6353
     assert rows[1][0] == "|---|---|---|"
-    assert rows[2] == ["| I->T", "not run", "+0.1500 ± 0.0500 (n=2, above) |"]
-    assert rows[3] == ["| T->I", "not run", "+0.1500 ± 0.0500 (n=2, above) |"]
+    cell = "+0.1500 [-0.4853, +0.7853] (n=2, includes 0) |"
+    assert rows[2] == ["| I->T", "not run", cell]
+    assert rows[3] == ["| T->I", "not run", cell]

@@ -79,8 +79,9 @@ def table_rows(text: str, bits: int) -> list[str]:
 
 
 def test_selection_table_against_a_chosen_reference(report, logs, tmp_path) -> None:
-    """paper - tuned, paired: I->T (0.10, 0.04): +0.07, SE = std/sqrt(2) = 0.03, above 2 SE;
-    T->I (-0.05, -0.04): -0.045, SE 0.005, below; configured (seed 0 only) n=1."""
+    """paper - tuned, paired: I->T (0.10, 0.04): +0.07, SE = std/sqrt(2) = 0.03, t(0.975, 1)
+    = 12.706: +- 0.3812; T->I (-0.05, -0.04): -0.045, SE 0.005: +- 0.0635; both include 0;
+    configured (seed 0 only) n=1."""
     out = tmp_path / "results.md"
     assert report.main([str(logs), "--out", str(out), "--selection-ref", TUNED[0]]) == 0
     text = out.read_text()
@@ -90,7 +91,8 @@ def test_selection_table_against_a_chosen_reference(report, logs, tmp_path) -> N
         "| 0, 1 |",
         "| - (as configured) | 0.2500 | 0.5000 | +0.0500 (n=1) | -0.0500 (n=1) | 0 |",
         "| `model.loss_scale=paper` | 0.3200 ± 0.0283 | 0.5100 ± 0.0141 | "
-        "+0.0700 ± 0.0300 (n=2, above) | -0.0450 ± 0.0050 (n=2, below) | 0, 1 |",
+        "+0.0700 [-0.3112, +0.4512] (n=2, includes 0) | -0.0450 [-0.1085, +0.0185] (n=2, "
+        "includes 0) | 0, 1 |",
     ]
     assert table_rows(text, 16) == [
         "| `model.loss_scale=paper` | 0.2000 | 0.3000 | reference not run | reference not run "
@@ -160,3 +162,39 @@ def test_a_heldout_run_without_test_metrics_is_read(report, tmp_path) -> None:
     out = tmp_path / "r.md"
     assert report.main([str(tmp_path / "runs"), "--out", str(out)]) == 0
     assert "| `model.alpha=0.5` | 0.3100 | 0.6200 |" in out.read_text()
+
+
+@pytest.mark.parametrize("case", range(20))
+def test_t_intervals_match_scipy_on_generated_samples(case: int) -> None:
+    """The paired and the Welch intervals agree with scipy's own t-tests (ttest_1samp and
+    ttest_ind(equal_var=False), an independent implementation) on generated samples of 2-6
+    values a side, with spreads from 0.001 to 0.1 and levels 0.9-0.99."""
+    import random
+
+    from scipy import stats
+
+    from src.report.intervals import paired_t_interval, welch_t_interval
+
+    rng = random.Random(case)
+    level = rng.choice([0.9, 0.95, 0.99])
+    a = [rng.gauss(0.5, rng.choice([0.001, 0.01, 0.1])) for _ in range(rng.randint(2, 6))]
+    b = [rng.gauss(0.45, rng.choice([0.001, 0.01, 0.1])) for _ in range(rng.randint(2, 6))]
+    want = stats.ttest_1samp(a, 0.0).confidence_interval(level)
+    mean, low, high = paired_t_interval(a, level)
+    assert mean == pytest.approx(sum(a) / len(a), abs=1e-12)
+    assert (low, high) == (pytest.approx(want.low, abs=1e-9), pytest.approx(want.high, abs=1e-9))
+    want = stats.ttest_ind(a, b, equal_var=False).confidence_interval(level)
+    diff, low, high = welch_t_interval(a, b, level)
+    assert diff == pytest.approx(sum(a) / len(a) - sum(b) / len(b), abs=1e-12)
+    assert (low, high) == (pytest.approx(want.low, abs=1e-9), pytest.approx(want.high, abs=1e-9))
+
+
+def test_welch_interval_refuses_single_values_and_collapses_without_spread() -> None:
+    from src.report.intervals import welch_t_interval
+
+    with pytest.raises(ValueError, match="b: expected at least 2"):
+        welch_t_interval([0.1, 0.2], [0.3])
+    with pytest.raises(ValueError, match="level"):
+        welch_t_interval([0.1, 0.2], [0.3, 0.4], level=1.0)
+    diff, low, high = welch_t_interval([0.5, 0.5], [0.25, 0.25, 0.25])
+    assert diff == low == high == pytest.approx(0.25)

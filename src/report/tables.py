@@ -5,10 +5,10 @@ Cells are mean ± sample standard deviation over the runs (seeds) of a row.
 """
 
 import json
-import math
 from pathlib import Path
 from typing import Any, Callable
 
+from src.report.intervals import interval_cell, paired_t_interval, welch_t_interval
 from src.report.runs import DIRECTIONS, METRICS, Key, Run, cell, configured, mean_std
 from src.utils.errors import DataError
 
@@ -118,42 +118,32 @@ def bits_tables(groups: dict[Key, list[Run]], paper: dict[str, Any]) -> str:
 
 
 def highest(scored: dict[str, list[float]], n_methods: int) -> str:
-    """The method of highest mean mAP@50 in a column, with the methods it is not above by two
-    standard errors of the difference ("level with ..."); a method compared with a single run
-    on either side is named apart ("not compared (one seed): ..."), never called level;
-    "(not all run)" unless every method ran."""
+    """The method of highest mean mAP@50 in a column, with the methods whose difference from it
+    has a 95 % Welch t-interval that includes 0 ("level with ..."); a method compared with a
+    single run on either side is named apart ("not compared (one seed): ..."), never called
+    level; "(not all run)" unless every method ran."""
     if len(scored) < n_methods:
         return "(not all run)"
     stats = {m: mean_std(v) for m, v in scored.items()}
     lead = max(stats, key=lambda m: stats[m][0])
-    lead_mean, lead_std = stats[lead]
     level, single = [], []
-    for other, (mean, std) in sorted(stats.items()):
+    for other, (_, std) in sorted(stats.items()):
         if other == lead:
             continue
-        if lead_std is None or std is None:
+        if stats[lead][1] is None or std is None:
             single.append(other)
-        elif lead_mean - mean <= 2 * math.sqrt(
-            lead_std**2 / len(scored[lead]) + std**2 / len(scored[other])
-        ):
+        elif welch_t_interval(scored[lead], scored[other])[1] <= 0:
             level.append(other)
     text = lead + (f", level with {', '.join(level)}" if level else "")
     return text + (f"; not compared (one seed): {', '.join(single)}" if single else "")
 
 
-def reading(diff: float, se: float) -> str:
-    """The reading of a difference ``diff`` with standard error ``se``: "above" or "below"
-    beyond two standard errors, else "within 2 SE"."""
-    return "above" if diff > 2 * se else "below" if diff < -2 * se else "within 2 SE"
-
-
 def margin_tables(groups: dict[Key, list[Run]], lead: str) -> str:
     """Per dataset with ``lead`` and another method (experiments as configured): for each
-    direction and code length, mean(lead) - mean(other) of mAP@50 with the standard error of
-    that difference, sqrt(s_lead^2 / n_lead + s_other^2 / n_other), and a reading: "above" or
-    "below" beyond two standard errors, "within 2 SE" inside them, "one seed" when either side
-    has a single run (no spread to compare with). Two standard errors are a rough guide at three
-    seeds, not a significance test.
+    direction and code length, mean(lead) - mean(other) of mAP@50 with its 95 % Welch t-interval
+    (src/report/intervals.py; the seeds of two methods do not pair) and a reading: "above" or
+    "below" when the interval excludes 0, "includes 0" otherwise, "one seed" when either side has
+    a single run (no spread to compare with).
 
     ``lead``'s runs made under earlier defaults (a pure drift variant, src/report/drift.py) get
     tables of their own against the other methods as configured, titled with that drift."""
@@ -185,13 +175,10 @@ def _margin_tables(groups: dict[Key, list[Run]], lead: str, label: str) -> str:
                 if not a or not o:
                     row.append("not run")
                     continue
-                (mean_a, std_a), (mean_o, std_o) = mean_std(a), mean_std(o)
-                diff = mean_a - mean_o
-                if std_a is None or std_o is None:
-                    row.append(f"{diff:+.4f} (one seed)")
+                if len(a) < 2 or len(o) < 2:
+                    row.append(f"{mean_std(a)[0] - mean_std(o)[0]:+.4f} (one seed)")
                     continue
-                se = math.sqrt(std_a**2 / len(a) + std_o**2 / len(o))
-                row.append(f"{diff:+.4f} ± {se:.4f} ({reading(diff, se)})")
+                row.append(interval_cell(*welch_t_interval(a, o)))
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -205,16 +192,14 @@ def getter(field: str, metric: str) -> Callable[[Run], float]:
 def paired_change(runs: list[Run], base: dict[Any, Run], value: Callable[[Run], float]) -> str:
     """The change of ``value`` from ``base`` (runs by seed) to ``runs``, paired by seed (over
     the seeds both ran), as a cell: "no shared seed"; "+d (n=1)"; or, with two or more pairs,
-    the mean change ± its standard error std(changes) / sqrt(n) with the reading of
-    :func:`reading`. At two or three seeds that is a rough guide, not a test."""
+    the mean change with its 95 % paired t-interval (n - 1 degrees of freedom) and its reading
+    ("above"/"below" when the interval excludes 0, else "includes 0")."""
     changes = [value(r) - value(base[r.seed]) for r in runs if r.seed in base]
     if not changes:
         return "no shared seed"
-    mean, std = mean_std(changes)
-    if std is None:
-        return f"{mean:+.4f} (n=1)"
-    se = std / math.sqrt(len(changes))
-    return f"{mean:+.4f} ± {se:.4f} (n={len(changes)}, {reading(mean, se)})"
+    if len(changes) == 1:
+        return f"{changes[0]:+.4f} (n=1)"
+    return interval_cell(*paired_t_interval(changes), n=f"n={len(changes)}")
 
 
 def ablation_heading(dataset: str, method: str, bits: int, drift: str) -> list[str]:
@@ -234,8 +219,7 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     """Per (dataset, method, bits) that has variants: mAP@50 of the experiment as configured
     and of each variant, and each variant's change paired by seed (variant minus configured,
     over the seeds both ran; unpaired seeds count in the means but not in the change). With two
-    or more pairs the change is given with its standard error, std(changes) / sqrt(n), and the
-    reading of :func:`reading`; at two or three seeds that is a rough guide, not a test."""
+    or more pairs the change is given with its 95 % paired t-interval (:func:`paired_change`)."""
     lines = []
     drifts = {k: runs[0].drift for k, runs in groups.items()}  # one drift per row's variant
     tables = {(k[0], k[1], k[3], drifts[k]) for k in groups if k[2] != drifts[k]}
