@@ -33,6 +33,7 @@ import rootutils
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
+from src.report.health import health_tables  # noqa: E402
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
 from src.report.selection import reference, selection_tables  # noqa: E402
@@ -54,6 +55,13 @@ SELECTION_NOTE = (
     "and defaults are chosen on "
     "these numbers; their test numbers (models trained on fewer items) are not protocol "
     "numbers and appear in no table above.\n\n"
+)
+HEALTH_NOTE = (
+    "Each trained module's figures at the end of the run (src/callbacks/health.py; docs/model.md, "
+    '"Training health"): `weight_change` is its distance from the initial weights relative to '
+    "their norm, `own_loss_ratio` its own loss terms at the last epoch over the first, "
+    "`pairwise_cos` the mean pairwise cosine of its codes in a batch (near 1: all alike). Runs "
+    "made before the figures existed are not listed.\n\n"
 )
 # docs/results.md keeps its hand-written text; the generated tables go between these lines
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
@@ -137,6 +145,10 @@ def report_text(
         text += "t-interval)\n\n"
         text += ablation_tables(groups)
         text += defaults_tables(groups)
+    health = health_tables(groups)
+    if health:
+        text += "\n## Training health (last epoch; mean and range over seeds)\n\n" + HEALTH_NOTE
+        text += health
     if heldout:
         text += "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
         text += selection_tables(heldout, reference(args.selection_ref))

@@ -32,6 +32,7 @@ VAL_METRICS = ("i2t_map@50", "t2i_map@50")  # val/<metric> of a held-out run, la
 OFFICIAL, HELDOUT = "official", "heldout"
 MODE_OVERRIDE = "data.val_mode="
 RUN_KEYS = ("dataset", "method", "code_length", "seed", "metrics")
+HEALTH = "health/"  # prefix of the training-health figures in results.json metrics
 
 
 class Skip(Exception):
@@ -60,6 +61,9 @@ class Run:
     # val/<metric> of the last epoch for VAL_METRICS (held-out runs only)
     val_metrics: dict[str, float] = field(default_factory=dict)
     curves: dict[str, dict[str, list[float]]] | None = field(default=None)
+    # final training-health figures, "<module>/<figure>" -> value (src/callbacks/health.py);
+    # empty for runs made before the callback or methods without trained modules
+    health: dict[str, float] = field(default_factory=dict)
 
 
 def load_run(path: Path, tasks: set[str] | None) -> Run:
@@ -99,7 +103,21 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         mode=mode,
         val_metrics=val_metrics,
         curves=load_curves(path.with_name("curves.json")),
+        health=health_figures(data["metrics"]),
     )
+
+
+def health_figures(metrics: dict[str, Any]) -> dict[str, float]:
+    """The finite ``health/<module>/<figure>`` values of a results.json's metrics, keyed
+    ``<module>/<figure>``; other keys and non-numbers are left out."""
+    return {
+        key[len(HEALTH) :]: float(value)
+        for key, value in metrics.items()
+        if key.startswith(HEALTH)
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    }
 
 
 def finite(metrics: dict[str, Any], stage: str, names: Iterable[str]) -> dict[str, float]:
