@@ -279,3 +279,13 @@ def test_train_py_runs_dgcpn_and_the_checkpoint_evaluates_identically(tmp_path: 
     x_v, x_t = torch.rand(5, 32), torch.rand(5, 24)
     for a, b in zip(trained.encode(x_v, x_t), loaded.eval().encode(x_v, x_t)):
         assert torch.equal(a, b)
+
+
+def test_text_hash_init_std_sets_the_release_initialisation() -> None:
+    """0.3 (the release's value): normal weights of that std; None: PyTorch's default, whose
+    uniform bound 1 / sqrt(hidden_dim) caps every weight."""
+    torch.manual_seed(0)
+    model = DGCPNModule(image_dim=4, text_dim=4, hidden_dim=4096, text_hash_init_std=0.3)
+    assert float(model.text_net.hash.weight.std()) == pytest.approx(0.3, rel=0.02)
+    default = DGCPNModule(image_dim=4, text_dim=4, hidden_dim=4096)
+    assert float(default.text_net.hash.weight.abs().max()) <= 1 / 64

@@ -133,7 +133,7 @@ class DGCPNModule(TwinHashModule):
         beta: float = 1.0,
         pair_target: float = 1.5,
         dropout: float = 0.5,
-        text_hash_init_std: float | None = 0.3,
+        text_hash_init_std: float | None = None,
         tanh_scale: str = "none",
         input_norm: str = "standardize",
         text_norm: str | None = None,
@@ -149,7 +149,7 @@ class DGCPNModule(TwinHashModule):
     ) -> None:
         super().__init__(dict(locals()))
         self.build_networks()
-        if text_hash_init_std is not None:  # the release's text hash layer: N(0, 0.3^2) weights
+        if text_hash_init_std is not None:  # the release's text hash layer: N(0, 0.3^2)
             torch.nn.init.normal_(self.text_net.hash.weight, 0.0, text_hash_init_std)
         # seed of the dropout masks (drawn from the seeded global generator, checkpointed)
         self.register_buffer("dropout_seed", torch.randint(0, 2**62, (), dtype=torch.int64))
