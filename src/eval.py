@@ -18,6 +18,7 @@ from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be o
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
 from src.models.cmfh import CMFHModule  # noqa: E402
+from src.models.dgcpn_module import DGCPNModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
 from src.callbacks.curves import CurveRecorder  # noqa: E402
@@ -53,6 +54,7 @@ METHODS: tuple[type[CrossModalHashingModule], ...] = (
     CCAITQModule,
     JDSHModule,
     CMFHModule,
+    DGCPNModule,
 )
 
 

@@ -62,12 +62,25 @@ def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
 PEER_EXPERIMENTS = [
     (dataset, method, bits)
     for dataset in ("wiki", "uci", "mirflickr", "nuswide")
-    for method in ("jdsh", "cmfh")
+    for method in ("jdsh", "cmfh", "dgcpn")
     for bits in (16, 32, 64, 128)
 ]
 PEER_DIMS = {"mirflickr": (4096, 1386), "nuswide": (4096, 1000)} | FEATURE_DIMS
 # the authors' NUS-WIDE values that differ from the MIRFlickr defaults
 NUSWIDE_JDSH = dict(weight_image=0.4, weight_text=0.3, weight_joint=0.3, weight_left=0.2)
+# DGCPN's release (Atmegal/DGCPN train.py): a1, a2, scale / K, dw, cw, K, lr, dropout
+DGCPN_RELEASE = dict(
+    weight_text=0.01,
+    coherence_weight=0.3,
+    coherence_scale=2.0,
+    alpha=1.0,
+    beta=1.0,
+    pair_target=1.5,
+    lr_image=0.005,
+    lr_text=0.005,
+    dropout=0.5,
+    neighbour_fraction=0.4,
+)
 
 
 @pytest.mark.parametrize("dataset, method, bits", PEER_EXPERIMENTS)
@@ -83,6 +96,10 @@ def test_peer_experiment_composes(dataset: str, method: str, bits: int) -> None:
         )
         assert {k: cfg.model[k] for k in expected} == expected
         assert cfg.model.rescale_text == (dataset != "uci")  # UCI's text is signed
+    elif method == "dgcpn":  # the release's train.py defaults on every data set
+        assert cfg.trainer.max_epochs == 100 and cfg.data.drop_last is True
+        held = {k: cfg.model[k] for k in DGCPN_RELEASE}
+        assert held == DGCPN_RELEASE
     else:  # closed form: one epoch over every train item
         assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
         assert (cfg.model.lam, cfg.model.mu, cfg.model.gamma) == (0.5, 100.0, 0.01)

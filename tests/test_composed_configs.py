@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 RECORDED = json.loads(SNAPSHOT.read_text())
 # the peer methods with experiment files for all four data sets
-PEERS = ("jdsh", "cmfh")
+PEERS = ("jdsh", "cmfh", "dgcpn")
 REGENERATE = "regenerate with `python tests/config_snapshot.py` if the change is on purpose"
 
 

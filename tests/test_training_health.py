@@ -72,8 +72,9 @@ MIN_CHANGE = 0.003
         ("djsrh", []),
         ("djsrh", ["experiment=wiki_djsrh_32bit"]),
         ("jdsh", ["experiment=wiki_jdsh_32bit"]),
+        ("dgcpn", ["experiment=wiki_dgcpn_32bit"]),
     ],
-    ids=["agch", "agch-wiki", "djsrh", "djsrh-wiki", "jdsh-wiki"],
+    ids=["agch", "agch-wiki", "djsrh", "djsrh-wiki", "jdsh-wiki", "dgcpn-wiki"],
 )
 def test_every_module_learns_with_the_default_optimisation(
     synthetic_store, tmp_path, model, overrides

@@ -37,6 +37,16 @@ def iter_row_blocks(
         yield start, *read_rows(h5, rows[start : start + store.ROW_CHUNK])
 
 
+def read_features(path: str | os.PathLike, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image (n, Dv) and text (n, Dt) features, float32, of sorted unique store rows (n,) in
+    their order, read in row blocks (the training graph of DGCPN is built from them)."""
+    with h5py.File(path, "r") as h5:
+        blocks = [(image, text) for _, image, text, _ in iter_row_blocks(h5, rows)]
+    image = np.concatenate([b[0] for b in blocks]).astype(np.float32)  # (n, Dv)
+    text = np.concatenate([b[1] for b in blocks]).astype(np.float32)  # (n, Dt)
+    return torch.from_numpy(image), torch.from_numpy(text)
+
+
 class FeatureCache:
     """The features of a sorted set of store rows, held as tensors (loaded once, in blocks).
 

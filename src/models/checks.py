@@ -29,6 +29,8 @@ def check_rules(
     non_negative: Iterable[str] = (),
     positive: Iterable[str] = (),
     unit_interval: Iterable[str] = (),
+    below_one: Iterable[str] = (),
+    optional_positive: Iterable[str] = (),
     bools: Iterable[str] = (),
     choices: Mapping[str, tuple[Any, ...]] | None = None,
 ) -> None:
@@ -45,6 +47,12 @@ def check_rules(
     for key in unit_interval:
         if not _is_real(hp[key]) or not 0 <= hp[key] <= 1:
             _fail(key, "a number in [0, 1]", hp[key])
+    for key in below_one:
+        if not _is_real(hp[key]) or not 0 <= hp[key] < 1:
+            _fail(key, "a number in [0, 1)", hp[key])
+    for key in optional_positive:
+        if hp[key] is not None and (not _is_real(hp[key]) or hp[key] <= 0):
+            _fail(key, "null or a finite positive number", hp[key])
     for key in bools:
         if not isinstance(hp[key], bool):
             _fail(key, "true or false", hp[key])

@@ -1,11 +1,13 @@
-"""What the two-network reconstruction methods share (DJSRH, JDSH): one hash MLP per modality,
-codes tanh(alpha h) with DJSRH's continuation alpha = sqrt(epoch + 1), the raw-feature cosine
-affinity, one SGD per network stepped after one backward of the total loss, and the logging
-of the loss terms.
+"""What the two-network methods share (DJSRH, JDSH, DGCPN): one hash MLP per modality (with
+DGCPN's optional dropout before the hash layer), codes tanh(alpha h) with DJSRH's continuation
+alpha = sqrt(epoch + 1), the raw-feature cosine affinity, one SGD per network, and (DJSRH,
+JDSH) both stepped after one backward of the total loss, with the logging of the loss terms.
 
 Sources: Su, Zhong, Zhang, ICCV 2019 (DJSRH) and its authors' release; Liu et al., SIGIR 2020
 (JDSH) and its authors' release (KaiserLew/JDSH), which keeps DJSRH's networks, tanh scale and
-optimisers. docs/method.md ("Peer methods") says how they map onto cached features.
+optimisers; Yu et al., AAAI 2021 (DGCPN) and its authors' release (Atmegal/DGCPN), the same
+networks with dropout 0.5 before the hash layer. docs/method.md ("Peer methods") says how they
+map onto cached features.
 """
 
 from __future__ import annotations
@@ -30,29 +32,54 @@ def cosine_affinity(x: Tensor, rescale: bool) -> Tensor:
     return 2.0 * cos - 1.0 if rescale else cos
 
 
-class HashMLP(nn.Module):
-    """One modality's network: Linear(in -> hidden), ReLU, hash Linear(hidden -> c)."""
+def seeded_dropout(x: Tensor, p: float, generator: torch.Generator | None) -> Tensor:
+    """Inverted dropout of x (m, d) with rate p in [0, 1): each entry kept with probability
+    1 - p and scaled by 1 / (1 - p). The mask is drawn on the CPU from ``generator`` (so that
+    a run resumed from a checkpoint draws the masks an uninterrupted one draws, on any
+    device), or from torch's global generator when it is None (`torch.nn.functional.dropout`).
+    """
+    if generator is None:
+        return F.dropout(x, p, training=True)
+    keep = torch.rand(x.shape, generator=generator) >= p  # (m, d) bool, on the CPU
+    return x * keep.to(device=x.device, dtype=x.dtype) / (1.0 - p)
 
-    def __init__(self, in_dim: int, hidden_dim: int, code_length: int) -> None:
+
+class HashMLP(nn.Module):
+    """One modality's network: Linear(in -> hidden), ReLU, [dropout], hash Linear(hidden -> c).
+
+    ``dropout`` (rate in [0, 1)) acts in training mode only; 0 adds no operation at all.
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, code_length: int, dropout: float = 0.0):
         super().__init__()
         self.encoder = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(inplace=True))
         self.hash = nn.Linear(hidden_dim, code_length)
+        self.dropout = float(dropout)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x (m, in_dim) -> h (m, c), the pre-activation of the code."""
-        return self.hash(self.encoder(x))
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """x (m, in_dim) -> h (m, c), the pre-activation of the code; ``generator`` draws the
+        dropout masks (`seeded_dropout`)."""
+        f = self.encoder(x)  # (m, hidden_dim)
+        if self.training and self.dropout > 0:
+            f = seeded_dropout(f, self.dropout, generator)
+        return self.hash(f)
 
 
 class TwinHashModule(CrossModalHashingModule):
-    """Base of DJSRH and JDSH: ``image_net`` and ``text_net`` (`HashMLP`), codes
+    """Base of DJSRH, JDSH and DGCPN: ``image_net`` and ``text_net`` (`HashMLP`), codes
     tanh(alpha h), one SGD per network (hyper-parameters ``hidden_dim``, ``tanh_scale``,
-    ``lr_image``, ``lr_text``, ``momentum``, ``weight_decay``)."""
+    ``lr_image``, ``lr_text``, ``momentum``, ``weight_decay``, and ``dropout`` where the
+    method has it)."""
+
+    # generator of the dropout masks (`seeded_dropout`); None: torch's global generator
+    dropout_rng: torch.Generator | None = None
 
     def build_networks(self) -> None:
         """The two networks, from the saved hyper-parameters."""
         hp = self.hparams
-        self.image_net = HashMLP(hp.image_dim, hp.hidden_dim, hp.code_length)
-        self.text_net = HashMLP(hp.text_dim, hp.hidden_dim, hp.code_length)
+        p = hp.get("dropout", 0.0)
+        self.image_net = HashMLP(hp.image_dim, hp.hidden_dim, hp.code_length, p)
+        self.text_net = HashMLP(hp.text_dim, hp.hidden_dim, hp.code_length, p)
 
     @property
     def alpha(self) -> float:
@@ -64,8 +91,9 @@ class TwinHashModule(CrossModalHashingModule):
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
         """B_I, B_T (m, c) = tanh(alpha h) of the image and the text network."""
         x_v, x_t = self.normalise_inputs(x_v, x_t)
-        alpha = self.alpha
-        return torch.tanh(alpha * self.image_net(x_v)), torch.tanh(alpha * self.text_net(x_t))
+        alpha, rng = self.alpha, self.dropout_rng
+        h_v, h_t = self.image_net(x_v, rng), self.text_net(x_t, rng)  # (m, c) each
+        return torch.tanh(alpha * h_v), torch.tanh(alpha * h_t)
 
     def optimise(self, terms: dict[str, Tensor], B_I: Tensor, B_T: Tensor) -> None:
         """One backward of ``terms["L"]`` (after the finite check), both SGDs step; the codes
@@ -83,7 +111,7 @@ class TwinHashModule(CrossModalHashingModule):
         self.accumulate_terms({k: v for k, v in terms.items() if k != "L"}, m)
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """One SGD per network, as DJSRH and JDSH: image (lr_image) and text (lr_text)."""
+        """One SGD per network, as DJSRH, JDSH and DGCPN: image (lr_image), text (lr_text)."""
         hp = self.hparams
         return [
             torch.optim.SGD(
