@@ -66,11 +66,17 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
     except (TrainingError, StoreChanged) as err:  # the last good checkpoint is kept: name it
         if "checkpoint:" in str(err):  # the model already named it
             raise
-        callback = trainer.checkpoint_callback
-        last = getattr(callback, "last_model_path", "") if callback else ""
-        found = bool(last) and Path(last).is_file()
-        where = f"last good checkpoint: {last}" if found else "no checkpoint was written yet"
-        raise TrainingError(f"{err}; {where}") from err
+        raise naming_last_good(err, cfg, trainer) from err
+
+
+def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
+    """``err`` with the last good checkpoint named: this fit's last.ckpt, else the checkpoint
+    it resumed from (kept whatever stopped the run: a non-finite loss, a changed store)."""
+    callback = trainer.checkpoint_callback
+    last = getattr(callback, "last_model_path", "") if callback else ""
+    last = last if last and Path(last).is_file() else cfg.get("ckpt_path")
+    where = f"last good checkpoint: {last}" if last else "no checkpoint was written yet"
+    return TrainingError(f"{err}; {where}")
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str | None, str | None]:
@@ -161,7 +167,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # a best checkpoint chosen on validation queries the model trained on is not tested
         chosen_on_heldout = getattr(datamodule, "val_is_heldout", True)
         tested_best = best_path if chosen_on_heldout else None
-        test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
+        try:
+            test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
+        except StoreChanged as err:  # no number of another store; the checkpoints stay
+            raise naming_last_good(err, cfg, trainer) from err
         metrics.update(test_metrics)
     run = run_info(cfg, data, commit)
     fields = {
