@@ -37,7 +37,7 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
-from src.utils.errors import StoreChanged  # noqa: E402
+from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
@@ -63,7 +63,8 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own shutdown
             raise KeyboardInterrupt from None
         raise
-    except (TrainingError, StoreChanged) as err:  # the last good checkpoint is kept: name it
+    except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
+        # store, a full disk: the last good checkpoint is kept, name it
         if "checkpoint:" in str(err):  # the model already named it
             raise
         raise naming_last_good(err, cfg, trainer) from err
