@@ -27,6 +27,7 @@ import rootutils
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout's src)
+from src.utils.errors import ArgumentParser, existing_path  # noqa: E402
 
 EVIDENCE = ("results.json", "curves.json")
 
@@ -62,11 +63,16 @@ def archive(run_dir: Path, dest: Path) -> Path:
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dirs", nargs="+", type=Path, help="run or multirun folders")
+def build_parser() -> argparse.ArgumentParser:
+    """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", type=existing_path("dir"), help="run or sweep folders")
     parser.add_argument("--dest", type=Path, default=Path("results"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
     conflicts = 0
     for run_dir in found:

@@ -33,7 +33,12 @@ from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 from src.data.datamodule import STD_EPS  # noqa: E402
 from src.data.matlab import load_mat  # noqa: E402
 from src.models.collapse import code_statistics  # noqa: E402
-from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    existing_path,
+    integer_at_least,
+    one_line_errors,
+)
 
 TEXT_NORMS = ("standardize", "none", "l2", "rms")
 
@@ -86,15 +91,24 @@ def train_one(cfg, x_v: np.ndarray, x_t: np.ndarray, text_norm: str, args) -> di
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tags", type=Path, required=True, help="mirflickr25k-yall.mat")
-    parser.add_argument("--n-train", type=int, default=5000)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--image-dim", type=int, default=512, help="stand-in feature width")
-    parser.add_argument("--seed", type=int, default=0)
+def build_parser() -> argparse.ArgumentParser:
+    """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--tags", type=existing_path("file"), required=True, help="mirflickr25k-yall.mat"
+    )
+    parser.add_argument("--n-train", type=integer_at_least(2), default=5000)  # pairs need 2
+    parser.add_argument("--epochs", type=integer_at_least(1), default=3)
+    parser.add_argument(
+        "--image-dim", type=integer_at_least(1), default=512, help="stand-in feature width"
+    )
+    parser.add_argument("--seed", type=integer_at_least(0), default=0)
     parser.add_argument("--text-norm", nargs="+", default=list(TEXT_NORMS), choices=TEXT_NORMS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     with one_line_errors():  # a missing or unreadable file: one "error:" line, exit 2
         tags = load_mat(args.tags, "YAll").astype(np.float32)  # (20015, 1386), 0/1
     rows = np.sort(np.random.default_rng(args.seed).permutation(tags.shape[0])[: args.n_train])

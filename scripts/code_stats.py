@@ -13,12 +13,16 @@ import argparse
 import sys
 from pathlib import Path
 
-import h5py
-import numpy as np
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's src, not another installed one
 
-from src.metrics.functional import mean_average_precision
-from src.models.base import code_statistics
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from src.metrics.functional import mean_average_precision  # noqa: E402
+from src.models.base import code_statistics  # noqa: E402
+from src.utils.errors import ArgumentParser, existing_path, integer_at_least  # noqa: E402
 
 MODALITIES = ("image", "text")
 SPLITS = ("query", "retrieval")
@@ -64,11 +68,18 @@ def code_stats(codes: dict[str, dict[str, np.ndarray]], topk: int) -> dict[str, 
     return stats
 
 
+def build_parser() -> argparse.ArgumentParser:
+    """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "paths", nargs="+", type=existing_path("file"), help="codes.h5 files of eval.py"
+    )
+    parser.add_argument("--topk", type=integer_at_least(1), default=50)
+    return parser
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="+", type=Path, help="codes.h5 files of eval.py")
-    parser.add_argument("--topk", type=int, default=50)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     rows = []
     for path in args.paths:
         try:

@@ -33,19 +33,31 @@ from src.data.extract import (  # noqa: E402  (this checkout's src, first on sys
     list_images,
 )
 from src.data.matlab import open_mat  # noqa: E402
-from src.utils.errors import ArgumentParser, integer_at_least, one_line_errors  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    device_name,
+    existing_path,
+    integer_at_least,
+    one_line_errors,
+)
 from src.utils.io import check_not_input, check_output_path, interrupts_raise  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--images", type=Path, required=True, help="folder, list or .mat")
+    parser.add_argument(
+        "--images", type=existing_path("any"), required=True, help="folder, list or .mat"
+    )
     parser.add_argument("--key", default="IAll", help="array name in a .mat file")
     parser.add_argument("--out", type=Path, required=True, help="output .npy file")
     parser.add_argument("--arch", choices=ARCHS, default="efficientnet_lite0")
-    parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
+    parser.add_argument(
+        "--weights",
+        type=existing_path("file"),
+        help="local state-dict file instead of ImageNet weights",
+    )
     parser.add_argument("--batch-size", type=integer_at_least(1), default=64)
-    parser.add_argument("--device", help="default: cuda when available")
+    parser.add_argument("--device", type=device_name, help="default: cuda when available")
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on CUDA, else fp32"
     )

@@ -26,7 +26,12 @@ sys.path.insert(0, str(ROOT))
 
 from src.report.intervals import interval_reading, paired_t_interval  # noqa: E402
 from src.report.runs import mean_std  # noqa: E402
-from src.utils.errors import DataError, one_line_errors  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    DataError,
+    existing_path,
+    one_line_errors,
+)
 
 DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50"}
 HEALTH = ("weight_change", "own_loss_ratio", "pairwise_cos")
@@ -39,7 +44,9 @@ def load(folder: Path) -> dict[int, dict[str, float]]:
         data = json.loads(path.read_text())
         runs[data["seed"]] = data["metrics"]
     if not runs:
-        raise DataError(folder, None, "a folder of archived runs (seed*/results.json)")
+        raise DataError(
+            folder, None, "expected a folder of archived runs (seed*/results.json), found none"
+        )
     return runs
 
 
@@ -84,12 +91,27 @@ def module_table(name: str, runs: dict[int, dict[str, float]]) -> None:
         print(f"| {module} | " + " | ".join(cells) + " |")
 
 
-def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--pair", action="append", default=[], metavar="SETTING:BASE")
+def setting_pair(text: str) -> str:
+    """An argparse ``type``: ``SETTING:BASE``, two non-empty names."""
+    name, colon, base = text.partition(":")
+    if not (name and colon and base):
+        raise argparse.ArgumentTypeError(f"expected SETTING:BASE, got {text!r}")
+    return text
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
+    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=existing_path("dir"))
+    parser.add_argument(
+        "--pair", action="append", default=[], type=setting_pair, metavar="SETTING:BASE"
+    )
     parser.add_argument("--modules", action="append", default=[], metavar="SETTING")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)
     for name in args.modules:
         module_table(name, load(args.folder / name))
     if not args.pair:

@@ -25,7 +25,13 @@ ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=Tru
 from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
 from src.data.images import ARCHS, PRECISIONS  # noqa: E402
 from src.data.store import StoreInfo  # noqa: E402
-from src.utils.errors import ArgumentParser, integer_at_least, one_line_errors  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    device_name,
+    existing_path,
+    integer_at_least,
+    one_line_errors,
+)
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 
 
@@ -46,11 +52,17 @@ def _images(parser: argparse.ArgumentParser, arch: str = "vgg19") -> None:
         parser.add_argument("--image-file", help="image feature (or raw image) file in --source")
         parser.add_argument("--image-key", help="its array name (default XAll, IAll for raw)")
     parser.add_argument("--arch", choices=ARCHS, default=arch, help="network, for raw images")
-    parser.add_argument("--weights", help="local state-dict file instead of ImageNet weights")
+    parser.add_argument(
+        "--weights",
+        type=existing_path("file"),
+        help="local state-dict file instead of ImageNet weights",
+    )
     parser.add_argument(
         "--batch-size", type=integer_at_least(1), default=64, help="for raw images"
     )
-    parser.add_argument("--device", help="for raw images (default: cuda when available)")
+    parser.add_argument(
+        "--device", type=device_name, help="for raw images (default: cuda when available)"
+    )
     parser.add_argument(
         "--precision", choices=PRECISIONS, default="auto", help="auto: bf16 on CUDA, else fp32"
     )
@@ -73,9 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub)
     _images(sub, arch="efficientnet_lite0")
     sub = commands.add_parser("arrays", help="any paired dataset given as .npy arrays")
-    sub.add_argument("--image", type=Path, required=True, help="image features [N, Dv]")
-    sub.add_argument("--text", type=Path, required=True, help="text features [N, Dt]")
-    sub.add_argument("--labels", type=Path, required=True, help="multi-hot [N, C] or ids [N]")
+    sub.add_argument(
+        "--image", type=existing_path("file"), required=True, help="image features [N, Dv]"
+    )
+    sub.add_argument(
+        "--text", type=existing_path("file"), required=True, help="text features [N, Dt]"
+    )
+    sub.add_argument(
+        "--labels", type=existing_path("file"), required=True, help="multi-hot [N, C] or ids [N]"
+    )
     sub.add_argument("--name", default="arrays", help="dataset name (and default file name)")
     sub.add_argument("--query-size", type=integer_at_least(1), default=2000)
     sub.add_argument("--train-size", type=integer_at_least(1), default=5000)

@@ -44,7 +44,12 @@ from src.report.tables import (  # noqa: E402
     margin_tables,
     markdown,
 )
-from src.utils.errors import ArgumentParser, DataError, one_line_errors  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    DataError,
+    existing_path,
+    one_line_errors,
+)
 from src.utils.io import check_output_path, write_text_atomic  # noqa: E402
 
 SELECTION_NOTE = (
@@ -73,11 +78,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--out", help="new markdown file (default: standard output)")
     target.add_argument(
-        "--update", type=Path, help=f"existing markdown file: rewrite between {BEGIN} and {END}"
+        "--update",
+        type=existing_path("file"),
+        help=f"existing markdown file: rewrite between {BEGIN} and {END}",
     )
     parser.add_argument("--plots-dir", type=Path, help="folder of the PNG plots (default: none)")
     parser.add_argument(
-        "--paper", type=Path, default=None, help="JSON of the paper's numbers, shown beside"
+        "--paper",
+        type=existing_path("file"),
+        default=None,
+        help="JSON of the paper's numbers, shown beside",
     )
     parser.add_argument(
         "--margins",
@@ -117,7 +127,9 @@ def check_target(args: argparse.Namespace) -> str | None:
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(args.update, None, f"expected a readable markdown file ({err})") from err
     if not (BEGIN in old and END in old.split(BEGIN, 1)[1]):
-        raise DataError(args.update, None, f"has no {BEGIN} ... {END} lines to update")
+        raise DataError(
+            args.update, None, f"expected the lines {BEGIN} ... {END} to rewrite between"
+        )
     check_output_path(args.update, "--update")
     return old
 

@@ -24,11 +24,14 @@ os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the configs' paths resolve a
 import h5py  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
 
 from src.data.loading import read_rows  # noqa: E402
 from src.data.store import read_split  # noqa: E402
 from src.models.similarity import SCALES, aggregated_similarity  # noqa: E402
-from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.config_rules import check_model_config, resolved  # noqa: E402
+from src.utils.errors import ConfigError, DataError, one_line_errors  # noqa: E402
+from src.utils.jobs import composition_error  # noqa: E402
 
 
 def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
@@ -39,9 +42,22 @@ def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
     return {k: float(negative[mask].float().mean()) for k, mask in groups.items()}
 
 
+def compose_checked(overrides: list[str]) -> DictConfig:
+    """train.yaml with ``overrides``: Hydra's composition errors (an unknown experiment, a
+    misspelt key) and bad model values as one ConfigError line, as train.py reports them."""
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+    except Exception as exc:  # Hydra raises several types for a bad command line
+        raise ConfigError(composition_error(exc)) from exc
+    check_model_config(resolved(cfg.model))
+    if not isinstance(cfg.data.get("path"), str) or not Path(cfg.data.path).is_file():
+        raise DataError(cfg.data.get("path"), "data.path", "expected an existing store file")
+    return cfg
+
+
 def main(overrides: list[str]) -> None:
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_checked(overrides)
     rows = read_split(cfg.data.path, "train")
     with h5py.File(cfg.data.path, "r") as h5:
         image, text, label = (torch.as_tensor(a) for a in read_rows(h5, rows))

@@ -37,7 +37,7 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
-from src.utils.errors import StoreChanged  # noqa: E402
+from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
@@ -63,14 +63,21 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own shutdown
             raise KeyboardInterrupt from None
         raise
-    except (TrainingError, StoreChanged) as err:  # the last good checkpoint is kept: name it
+    except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
+        # store, a full disk: the last good checkpoint is kept, name it
         if "checkpoint:" in str(err):  # the model already named it
             raise
-        callback = trainer.checkpoint_callback
-        last = getattr(callback, "last_model_path", "") if callback else ""
-        found = bool(last) and Path(last).is_file()
-        where = f"last good checkpoint: {last}" if found else "no checkpoint was written yet"
-        raise TrainingError(f"{err}; {where}") from err
+        raise naming_last_good(err, cfg, trainer) from err
+
+
+def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
+    """``err`` with the last good checkpoint named: this fit's last.ckpt, else the checkpoint
+    it resumed from (kept whatever stopped the run: a non-finite loss, a changed store)."""
+    callback = trainer.checkpoint_callback
+    last = getattr(callback, "last_model_path", "") if callback else ""
+    last = last if last and Path(last).is_file() else cfg.get("ckpt_path")
+    where = f"last good checkpoint: {last}" if last else "no checkpoint was written yet"
+    return TrainingError(f"{err}; {where}")
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str | None, str | None]:
@@ -161,7 +168,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # a best checkpoint chosen on validation queries the model trained on is not tested
         chosen_on_heldout = getattr(datamodule, "val_is_heldout", True)
         tested_best = best_path if chosen_on_heldout else None
-        test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
+        try:
+            test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
+        except StoreChanged as err:  # no number of another store; the checkpoints stay
+            raise naming_last_good(err, cfg, trainer) from err
         metrics.update(test_metrics)
     run = run_info(cfg, data, commit)
     fields = {

@@ -182,3 +182,21 @@ def test_eval_of_damaged_or_non_finite_checkpoints_is_one_line(tmp_path: Path) -
         assert status == 2, err[-2000:]
         assert one_error_line(err, out).startswith(f"error: {path}")
     assert not any(p.name.startswith("run_") for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("cls", [AGCHModule, DJSRHModule])
+def test_a_legacy_non_zip_checkpoint_is_refused(tmp_path: Path, cls: type) -> None:
+    """A checkpoint in torch's pre-1.6 format (no zip archive, so no CRC-32 to prove it whole,
+    and not memory-mappable) is one DataError naming the file, even with valid contents; the
+    same contents in the zip format read."""
+    zipped = write_checkpoint(tmp_path / "zip.ckpt", cls)
+    checkpoint = torch.load(zipped, map_location="cpu", weights_only=True)
+    legacy = tmp_path / "legacy.ckpt"
+    torch.save(checkpoint, legacy, _use_new_zipfile_serialization=False)
+    assert torch.load(legacy, map_location="cpu", weights_only=True).keys() == checkpoint.keys()
+    with pytest.raises(DataError) as error:
+        read_checkpoint(legacy)
+    message = str(error.value)
+    assert message.startswith(f"{legacy}: expected a checkpoint written by src/train.py; ")
+    assert "cannot read its archive" in message and "\n" not in message
+    assert read_checkpoint(zipped).keys() == checkpoint.keys()

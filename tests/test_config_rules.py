@@ -199,3 +199,39 @@ def test_a_missing_image_file_says_how_to_name_one(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="--image-file FILE") as error:
         image_file_path(tmp_path, "features.mat", "images.mat", None)
     assert str(error.value).startswith(str(tmp_path / "features.mat"))
+
+
+LINE = r"^error: (?P<key>[\w.]+): expected (?P<expected>.+), got (?P<value>.+)$"
+# a refused value of each key of AGCH's RULES: NaN for the real-valued groups, text elsewhere
+AGCH_BAD = {
+    f"model.{key}": math.nan if group in ("non_negative", "positive") else "abc"
+    for group, keys in AGCHModule.RULES.items()
+    for key in keys
+}
+
+
+@pytest.mark.parametrize("key", sorted(RULES) + sorted(AGCH_BAD))
+def test_the_error_line_of_every_rule_has_the_shape(key: str, capsys) -> None:
+    """As a user sees it (`one_line_errors`, exit 2): for every key of RULES and of AGCH's
+    RULES, a refused value gives exactly ``error: <key>: expected <what>, got <value>``; for
+    RULES, <what> is the rule's own words and <value> the value's repr."""
+    import re
+
+    from src.utils.errors import one_line_errors
+
+    rule = RULES.get(key)
+    if rule is None:
+        value = AGCH_BAD[key]
+        config = copy.deepcopy(RECORDED["train model=agch"]["composed"])
+        config["model"][key.split(".", 1)[1]] = value
+    else:
+        value = next(v for v in CANDIDATES if not oracle(rule, v))
+        config = with_value(key, value)
+    with pytest.raises(SystemExit) as exit_, one_line_errors():
+        check_config(OmegaConf.create(config))
+    assert exit_.value.code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    match = re.match(LINE, line)
+    assert match and match["key"] == key and match["value"] == repr(value), line
+    if rule is not None:
+        assert match["expected"] == rule.expected(), line

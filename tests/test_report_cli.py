@@ -32,7 +32,7 @@ def test_update_keeps_the_text_around_the_markers(report, tmp_path: Path, capsys
         report.main(args)
     assert exit_.value.code == 2 and no_markers.read_text() == "hand-written\n"
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {no_markers}: has no") and "\n" not in err
+    assert err.startswith(f"error: {no_markers}: expected the lines") and "\n" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md", "p", "r", "results.md"]
 
 

@@ -30,6 +30,7 @@ from lightning.fabric.utilities.apply_func import apply_to_collection
 from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
+from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 from src.utils.io import atomic_path
 
 # what a weights-only Lightning checkpoint leaves out (Trainer.save_checkpoint(weights_only=True))
@@ -46,12 +47,8 @@ def drop_training_state(path: str | os.PathLike) -> bool:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     for key in TRAINING_STATE:
         checkpoint.pop(key, None)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path, key="checkpoint") as tmp, open(tmp, "wb") as file:
+        torch.save(checkpoint, file)
     return True
 
 
@@ -88,6 +85,13 @@ class EpochEndCheckpoint(ModelCheckpoint):
         self._stale: list[str] = []  # best files to remove once the pending one is written
         self._last_step = -1  # the global step that last.ckpt holds
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Every checkpoint of the run is written atomically beside its target (rank zero
+        writes): a full disk or a kill during a save never leaves a truncated checkpoint nor
+        Lightning's temporary file in /tmp; the previous one stays (`AtomicCheckpointIO`)."""
+        super().setup(trainer, pl_module, stage)
+        use_atomic_checkpoint_io(trainer)
+
     def _write_epoch(self, trainer: Trainer) -> bool:
         """Whether this epoch's end writes checkpoints: every N-th epoch and the last one."""
         epoch, last = trainer.current_epoch + 1, trainer.max_epochs
@@ -100,7 +104,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
         is_last = Path(filepath).stem == self.CHECKPOINT_NAME_LAST
         if is_last or self._write_epoch(trainer) or not self.best_weights_only:
             self._pending = None  # a newer state is being written
-            return self._write_atomically(trainer, filepath)
+            return super()._save_checkpoint(trainer, filepath)
         checkpoint = trainer._checkpoint_connector.dump_checkpoint(weights_only=True)
         clone = apply_to_collection(checkpoint, Tensor, lambda t: t.detach().clone())
         self._pending = (filepath, clone)  # the live weights change in the next step
@@ -114,12 +118,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
     def _flush(self, trainer: Trainer) -> None:
         """Write the pending best file (if it is still the best), then remove stale ones."""
         if self._pending is not None and self._pending[0] == self.best_model_path:
-            path = self._pending[0]
-            if trainer.is_global_zero:
-                with atomic_path(path, key="checkpoint", parents=True) as tmp:
-                    trainer.strategy.save_checkpoint(self._pending[1], str(tmp))
-            else:
-                trainer.strategy.save_checkpoint(self._pending[1], path)
+            trainer.strategy.save_checkpoint(self._pending[1], self._pending[0])
         self._pending = None
         for path in self._stale:
             if path not in (self.best_model_path, self._last_checkpoint_saved):
@@ -157,16 +156,6 @@ class EpochEndCheckpoint(ModelCheckpoint):
             return
         self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
-    def _write_atomically(self, trainer: Trainer, filepath: str) -> None:
-        """Lightning's save, written atomically on rank zero (`src.utils.io.atomic_path`: a
-        temporary file beside the target, renamed onto it when complete), so that a full disk
-        or a kill during a save never leaves a truncated checkpoint; the previous one stays."""
-        if not trainer.is_global_zero:  # writes nothing, but takes part in the barrier
-            return super()._save_checkpoint(trainer, filepath)
-        with atomic_path(filepath, key="checkpoint", parents=True) as tmp:
-            super()._save_checkpoint(trainer, str(tmp))
-        self._last_checkpoint_saved = filepath  # the parent recorded the temporary name
-
     def _save_last_checkpoint(
         self, trainer: Trainer, monitor_candidates: dict[str, Tensor], force: bool = False
     ) -> None:
@@ -181,9 +170,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
         saved = self._last_checkpoint_saved
         if self._last_global_step_saved == trainer.global_step and saved not in ("", filepath):
             self._link_checkpoint(trainer, saved, filepath)  # one copy of this step's state
-        else:
-            if trainer.is_global_zero and os.path.islink(filepath):
-                os.remove(filepath)  # writing through the link would overwrite the best file
+        else:  # the writer renames its finished file onto the link, never through it
             self._save_checkpoint(trainer, filepath)
             self._slim_best(trainer)
         if previous and previous != filepath:

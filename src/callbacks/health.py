@@ -21,7 +21,6 @@ ended the run nearly where it started. theta_0 is kept in memory and, for a resu
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ import torch
 from lightning import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
+
+from src.utils.io import atomic_path
 
 INITIAL_FILE = "health_initial.pt"
 
@@ -98,10 +99,9 @@ class TrainingHealth(Callback):
             self._save_initial(Path(trainer.default_root_dir) / INITIAL_FILE)
 
     def _save_initial(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self._initial, tmp)
-        os.replace(tmp, path)  # atomic: never a partial file under the final name
+        # atomic: never a partial file under the final name, no temporary file left
+        with atomic_path(path, key="callbacks.training_health", parents=True) as tmp:
+            torch.save(self._initial, tmp)
         self._initial_path = str(path)
 
     # --------------------------------------------------------------------------- per epoch

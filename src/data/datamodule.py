@@ -10,6 +10,8 @@ so memory stays bounded at NUS-WIDE scale when the cache is off.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -23,6 +25,7 @@ from src.data.loading import (
     EpochSampler,
     FeatureCache,
     StoreRows,
+    check_unchanged,
     fingerprint,
     iter_row_blocks,
     whole_batch,
@@ -87,7 +90,7 @@ class AGCHDataModule(LightningDataModule):
         self.synthetic, self.prepare_hint = synthetic, prepare_hint
         self.val_mode = val_mode
         self.info: StoreInfo | None = None
-        self.fingerprint: tuple[int, int, int] | None = None  # the store when set up
+        self.fingerprint: tuple[int, ...] | None = None  # the store at the run's first read
         self.splits: dict[str, np.ndarray] = {}
         self._cache: FeatureCache | None = None
 
@@ -124,7 +127,24 @@ class AGCHDataModule(LightningDataModule):
         if not self.path.is_file():
             hint = self.prepare_hint or "prepare it with scripts/prepare_data.py"
             raise DataError(self.path, None, f"file not found; {hint}")
-        return validate_store(self.path, check_values=check_values)
+        with self.reading():
+            return validate_store(self.path, check_values=check_values)
+
+    def check_store(self) -> None:
+        """Take the store's `fingerprint` at the run's first read of it; at every later read
+        raise StoreChanged (one line naming the store) when it differs."""
+        if self.fingerprint is None:
+            self.fingerprint = fingerprint(self.path)
+        else:
+            check_unchanged(self.path, self.fingerprint)
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """`check_store` before and after a read of the store (header, splits, statistics,
+        the in-memory cache): what was read came from the store the run started with."""
+        self.check_store()
+        yield
+        self.check_store()
 
     # ---- setup ----
 
@@ -134,8 +154,9 @@ class AGCHDataModule(LightningDataModule):
         The values (finite features, labels) are checked once: by a scan of the file without a
         cache, and block by block as the cache loads with one (every row a split uses).
         """
-        if self.info is None:
-            self.fingerprint = fingerprint(self.path) if self.path.is_file() else None
+        if self.info is not None:  # a later stage (validate, test): the store is unchanged
+            self.check_store()
+        else:
             self.info = self._validate(check_values=not self.cache_in_memory)
             self.splits = self._derive_splits()
             self._warn_if_val_is_trained_on()
@@ -147,12 +168,13 @@ class AGCHDataModule(LightningDataModule):
             )
         if self.cache_in_memory and self._cache is None:
             rows = np.unique(np.concatenate(list(self.splits.values())))
-            self._cache = FeatureCache(self.path, rows, self.cache_dtype, check_values=True)
+            with self.reading():
+                self._cache = FeatureCache(self.path, rows, self.cache_dtype, check_values=True)
 
     def _derive_splits(self) -> dict[str, np.ndarray]:
         """train, query, retrieval, val_query, val_retrieval under ``val_mode``
         (`src.data.splits.validation_sets`), from the store's splits."""
-        with h5py.File(self.path, "r") as h5:
+        with self.reading(), h5py.File(self.path, "r") as h5:
             splits = {name: h5["split"][name][()].astype(np.int64) for name in h5["split"]}
         rng = np.random.default_rng(self.seed)
         if "val" in splits:
@@ -218,7 +240,7 @@ class AGCHDataModule(LightningDataModule):
         """
         train = self._train_rows()
         sums: dict[str, np.ndarray] = {}
-        with h5py.File(self.path, "r") as h5:
+        with self.reading(), h5py.File(self.path, "r") as h5:
             for _, image, text, _ in iter_row_blocks(h5, train):
                 for key, block in (("image", image), ("text", text)):
                     block = block.astype(np.float64)
@@ -257,7 +279,8 @@ class AGCHDataModule(LightningDataModule):
         sampler = EpochSampler(rows.size, self.seed, rank, world_size)
         batches = BatchSampler(sampler, self.batch_size, self.drop_last)
         if self.device_cache:
-            cache = self._cache or FeatureCache(self.path, rows, self.cache_dtype)
+            with self.reading():
+                cache = self._cache or FeatureCache(self.path, rows, self.cache_dtype)
             return DeviceBatches(cache, rows, batches, self._device())
         return self._loader(StoreRows(self.path, rows, self._cache, self.fingerprint), batches)
 

@@ -101,15 +101,17 @@ class FeatureCache:
         )
 
 
-def fingerprint(path: Path) -> tuple[int, int, int]:
-    """(size in bytes, modification time in ns, inode) of a store file."""
+def fingerprint(path: Path) -> tuple[int, int, int, int]:
+    """(size in bytes, modification time in ns, status-change time in ns, inode) of a store
+    file. The status-change time (ctime) moves with every write and cannot be set back by a
+    user, so a same-size rewrite whose modification time was restored (``touch -r``) counts."""
     stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
 
 
-def check_unchanged(path: Path, expected: tuple[int, int, int]) -> None:
+def check_unchanged(path: Path, expected: tuple[int, ...]) -> None:
     """Raise StoreChanged when the store's `fingerprint` differs from the one taken when the
-    run opened it: rows read now could come from another or a truncated file."""
+    run first read it: rows read now could come from another or a truncated file."""
     try:
         now = fingerprint(path)
     except OSError:
@@ -117,8 +119,9 @@ def check_unchanged(path: Path, expected: tuple[int, int, int]) -> None:
     if now != expected:
         raise StoreChanged(
             f"{path}: the feature store changed while the run read it (size, modification "
-            f"time or inode {expected} became {now}); the run stopped before using its rows: "
-            "restore the store and resume from the last checkpoint"
+            f"time, change time or inode {expected} became {now}); the run stopped before "
+            "using what it read: restore the store and run again (training resumes from its "
+            "last checkpoint)"
         )
 
 
@@ -134,7 +137,7 @@ class StoreRows(Dataset):
         path: Path,
         rows: np.ndarray,
         cache: FeatureCache | None,
-        expected: tuple[int, int, int] | None = None,
+        expected: tuple[int, ...] | None = None,
     ) -> None:
         """``expected``: the store's `fingerprint` when the run validated it (default: now);
         streamed reads check it (`check_unchanged`)."""

@@ -73,7 +73,10 @@ def _whos(path: Path, key: str) -> dict[str, tuple]:
         end, size = _v5_end(path)
     if end != size:
         raise DataError(
-            path, key, f"expected a complete MATLAB v5 file, it is cut at byte {end} of {size}"
+            path,
+            key,
+            f"expected a complete MATLAB v5 file; it ends ({size} bytes) inside the element "
+            f"that starts at byte {end} (a truncated copy: copy it again)",
         )
     return shapes
 

@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 EXIT_USER_ERROR = 2
@@ -135,3 +136,42 @@ def integer_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+_PATH_KINDS = {
+    "file": ("an existing file", Path.is_file),
+    "dir": ("an existing folder", Path.is_dir),
+    "any": ("an existing file or folder", Path.exists),
+}
+
+
+def existing_path(kind: str) -> Callable[[str], Path]:
+    """An argparse ``type``: a path to an existing ``kind`` ("file", "dir", "any"), so that a
+    missing or wrong input is a usage error before any work (and before any output)."""
+    words, test = _PATH_KINDS[kind]
+
+    def parse(text: str) -> Path:
+        path = Path(text)
+        try:
+            ok = text != "" and test(path)
+        except OSError:  # a name too long, a loop of links
+            ok = False
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
+        return path
+
+    return parse
+
+
+def device_name(text: str) -> str:
+    """An argparse ``type``: a device torch knows (``cpu``, ``cuda``, ``cuda:1``, ``mps``...);
+    whether it is present here is checked where it is used."""
+    import torch
+
+    try:
+        torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected a torch device such as cpu, cuda or cuda:0, got {text!r}"
+        ) from None
+    return text

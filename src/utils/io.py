@@ -7,7 +7,7 @@ file or the whole new one, never a part. On any exception, and on SIGINT or SIGT
 block runs, the temporary file is removed.
 
 Temporary names are ``.<target name>.<host>.<pid>-<random>.tmp``: the writer's machine and
-process id are in the name, so the next writer of the same target on the same machine removes
+process id are in the name, so the next writer into the same folder on the same machine removes
 the leftovers of writers that died (kill -9, power loss) and leaves those of live writers
 alone.
 """
@@ -54,11 +54,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
-    """Remove the temporary files of dead writers of ``target`` on this machine (a shared
-    folder may hold those of live writers elsewhere); return what was removed."""
+    """Remove the temporary files that dead writers on this machine left in ``target``'s
+    folder, whatever file they were writing (a kill during the save of epoch_003.ckpt leaves
+    one that the next save of last.ckpt removes); those of live writers, and of writers on
+    other machines sharing the folder, stay. Returns what was removed."""
     target = Path(target)
-    prefix = re.escape(f".{target.name}.{_host()}.")
-    pattern = re.compile(rf"^{prefix}(\d+)-[0-9a-f]+{re.escape(_TEMP_SUFFIX)}$")
+    host = re.escape(f".{_host()}.")
+    pattern = re.compile(rf"^\..+{host}(\d+)-[0-9a-f]+{re.escape(_TEMP_SUFFIX)}$")
     removed = []
     with contextlib.suppress(OSError):
         for entry in target.parent.iterdir():
@@ -178,11 +180,38 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 
 
-def _output_error(exc: OSError, target: Path, tmp: Path, key: str | None) -> DataError | None:
-    """A `DataError` for an output-side failure (disk full, file too large, read-only)."""
-    ours = exc.filename is not None and Path(exc.filename) in (tmp, target)
-    if exc.errno in _NO_SPACE or (ours and exc.errno in (errno.EROFS, errno.EACCES)):
-        return DataError(target, key, f"cannot write the output ({os.strerror(exc.errno)})")
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (itself, or in its cause/context chain: torch.save raises a
+    RuntimeError whose context is the failed write's OSError), else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _output_error(
+    exc: BaseException, target: Path, tmp: Path, key: str | None
+) -> DataError | None:
+    """A `DataError` for an output-side failure: a full disk (ENOSPC, EFBIG, EDQUOT), the
+    temporary file and the target on two file systems (EXDEV: a target that is a mount point),
+    a read-only or forbidden target; None for anything else (a bug keeps its traceback)."""
+    found = _os_error(exc)
+    if found is None:
+        return None
+    ours = found.filename is not None and Path(found.filename) in (tmp, target)
+    if (
+        found.errno in _NO_SPACE
+        or found.errno == errno.EXDEV
+        or (ours and found.errno in (errno.EROFS, errno.EACCES))
+    ):
+        kept = "the previous file is kept" if target.exists() else "nothing was written"
+        return DataError(
+            target, key, f"cannot write the output ({os.strerror(found.errno)}); {kept}"
+        )
     return None
 
 
@@ -195,8 +224,9 @@ def atomic_path(
     The temporary file exists (empty, mode 0666 less the umask) when the block starts; the
     writer may reopen or truncate it. The output folder must exist unless ``parents``
     (`check_output_path`; ``key`` is only named in errors). Raises `DataError` for an
-    unusable target or a full disk (ENOSPC, EFBIG, EDQUOT); re-raises any other error of the
-    block; the temporary file is removed in every case.
+    unusable target, a full disk (ENOSPC, EFBIG, EDQUOT, also behind the RuntimeError of
+    torch.save) or a failed rename (EXDEV); re-raises any other error of the block; the
+    temporary file is removed in every case.
     """
     target = check_output_path(target, key, parents)
     remove_stale_temps(target)
@@ -209,7 +239,7 @@ def atomic_path(
         try:
             yield tmp
             replace_durably(tmp, target)
-        except OSError as exc:
+        except Exception as exc:
             tmp.unlink(missing_ok=True)
             error = _output_error(exc, target, tmp, key)
             if error is None:

@@ -9,6 +9,7 @@ run, and a sweep job that fails calls ``write_failed_record``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
@@ -89,8 +90,11 @@ def store_dataset(path: str | os.PathLike, attrs: Mapping[str, Any]) -> str | No
 def data_fields(datamodule: Any) -> dict[str, Any]:
     """The data fields of results.json: ``dataset`` as the store names it (its header's
     ``dataset`` attribute, checked against the ``data=`` choice by ``store_dataset``),
-    ``synthetic`` and ``val_mode`` (data.val_mode, docs/data.md)."""
-    info = validate_store(datamodule.path, check_values=False)
+    ``synthetic`` and ``val_mode`` (data.val_mode, docs/data.md). The store is checked
+    against the fingerprint of the run's first read (StoreChanged), as every read of it."""
+    reading = getattr(datamodule, "reading", contextlib.nullcontext)
+    with reading():
+        info = validate_store(datamodule.path, check_values=False)
     return {
         "dataset": store_dataset(datamodule.path, info.attrs),
         "synthetic": bool(datamodule.is_synthetic or info.synthetic),

@@ -93,7 +93,10 @@ def check_machine(trainer: DictConfig) -> None:
             "use trainer=cpu (or trainer=ddp_sim for several CPU processes)"
         )
     if accelerator in GPU_ACCELERATORS and isinstance(devices, int) and devices > gpus:
-        raise ConfigError(f"trainer.devices: {devices} GPUs asked for, {gpus} visible here")
+        raise ConfigError(
+            f"trainer.devices: {devices} GPUs asked for, {gpus} visible here; expected at most "
+            f"{gpus}"
+        )
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
     if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
         raise ConfigError(

@@ -17,9 +17,11 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf, open_dict, read_write
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 RESOLVER = "unique_dir"
 # base name -> directory claimed by this process (a config copy re-resolves the name)
@@ -83,13 +85,16 @@ def pin_run_dir() -> None:
 
 
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+# resolved directory -> descriptor of the lock this process holds on it
+_HELD: dict[str, int] = {}
 
 
-def hold_run_dir(run_dir: Path) -> int | None:
+def hold_run_dir(run_dir: str | os.PathLike) -> int | None:
     """Hold ``run_dir`` for this process: an exclusive ``flock`` on the directory itself, which
     the kernel releases when the process ends however it ends (kill -9 included), so no stale
-    lock is ever left. Returns the descriptor to give to `release_run_dir` (None on the other
-    ranks of a DDP or multi-task SLURM run, which share the directory of rank 0).
+    lock is ever left. Returns the descriptor to give to `release_run_dir`; None on the other
+    ranks of a DDP or multi-task SLURM run (which share the directory of rank 0) and when this
+    process holds the directory already (`HoldRunDir` took it before Hydra wrote anything).
 
     Raises ConfigError when another process holds it (a second copy of the same resume
     command): two runs writing one train.log, last.ckpt and results.json would interleave.
@@ -100,6 +105,9 @@ def hold_run_dir(run_dir: Path) -> int | None:
 
     if any(int(os.environ.get(name) or 0) > 0 for name in RANK_VARIABLES):
         return None
+    key = os.path.realpath(run_dir)
+    if key in _HELD:
+        return None
     descriptor = os.open(run_dir, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -109,10 +117,42 @@ def hold_run_dir(run_dir: Path) -> int | None:
             f"hydra.run.dir: {run_dir} is in use by another running process (same command "
             "started twice?); wait for it to end, or give another hydra.run.dir"
         ) from None
+    _HELD[key] = descriptor
     return descriptor
 
 
 def release_run_dir(descriptor: int | None) -> None:
     """Release a directory held by `hold_run_dir` (a sweep's next job runs in this process)."""
-    if descriptor is not None:
-        os.close(descriptor)
+    if descriptor is None:
+        return
+    for key, held in list(_HELD.items()):
+        if held == descriptor:
+            del _HELD[key]
+    os.close(descriptor)
+
+
+class HoldRunDir(Callback):
+    """Hydra callback: hold the run directory (a sweep's directory) before Hydra writes
+    ``.hydra/*.yaml`` and the log into it. Hydra calls ``on_run_start`` before it creates the
+    output directory; a process refused there exits with one line and has written nothing, so
+    the files of the process that holds the directory stay as they are."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._hold(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._hold(config.hydra.sweep.dir)
+
+    @staticmethod
+    def _hold(run_dir: str) -> None:
+        """Make and hold ``run_dir`` for the whole process; a directory in use ends it (exit 2:
+        Hydra turns a callback's exception into a warning, not an exit)."""
+        from src.utils.errors import AGCHError, exit_on_user_error
+
+        try:
+            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            hold_run_dir(run_dir)
+        except AGCHError as exc:
+            exit_on_user_error(exc)
+        except Exception:  # noqa: BLE001  a path too long, read-only or not resolvable:
+            return  # Hydra's own attempt to make it reports that as one line (run_cli)
