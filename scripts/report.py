@@ -138,10 +138,15 @@ def report_text(
         text += "\n## Ablations and other variants (mAP@50, paired by seed)\n\n"
         text += ablation_tables(groups)
         text += defaults_tables(groups)
-    if heldout:
-        text += "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
-        text += selection_tables(heldout, reference(args.selection_ref))
-    return text
+    return text + heldout_text(heldout, args)
+
+
+def heldout_text(heldout: dict[Key, list[Run]], args: argparse.Namespace) -> str:
+    """The section of the held-out selection runs ``heldout`` ("" without any)."""
+    if not heldout:
+        return ""
+    text = "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
+    return text + selection_tables(heldout, reference(args.selection_ref))
 
 
 def demote(text: str) -> str:
@@ -163,14 +168,17 @@ def protocol_sections(
     if shortened:
         text += (
             f"Runs trained for another number of epochs than their experiments' "
-            f"(`{EPOCHS_KEY}=` {', '.join(map(str, shortened))}) are reported apart, a section "
-            "per number of epochs below; the protocol tables hold the configured epochs only.\n\n"
+            f"(`{EPOCHS_KEY}=N`, N = {', '.join(map(str, shortened))}) are reported apart, a "
+            "section per N below; the protocol tables hold the configured epochs only.\n\n"
         )
     for epochs in [None, *shortened]:
         groups, heldout = group(lengths.get(epochs, [])), group(held.get(epochs, []))
         if epochs is None and shortened and not groups and not heldout:
             continue
-        part = report_text(groups, heldout, args, n_skipped, paper if epochs is None else {})
+        if epochs is None or groups:
+            part = report_text(groups, heldout, args, n_skipped, paper if epochs is None else {})
+        else:  # held-out runs only: no empty table of official runs
+            part = heldout_text(heldout, args)
         if epochs is not None:
             n_runs = len(lengths.get(epochs, [])) + len(held.get(epochs, []))
             part = f"\n## Runs of {epochs} epochs\n\n{protocol_note(epochs, n_runs)}\n\n" + (

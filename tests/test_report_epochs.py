@@ -66,7 +66,7 @@ def test_shortened_sweeps_get_sections_of_their_own(report, tmp_path: Path, case
     plotting = ["--plots-dir", str(plots)] if case == 0 else []
     assert report.main([str(root), "--out", str(out), *plotting]) == 0
     text = out.read_text()
-    assert f"(`trainer.max_epochs=` {a}, {b}) are reported apart" in text
+    assert f"(`trainer.max_epochs=N`, N = {a}, {b}) are reported apart" in text
     assert "trainer.max_epochs" not in text.split("## All runs")[1].split("\n## Runs of")[0]
     assert "## Ablations" not in text  # a shortened run is no variant
     for values, part in ((full, text.split("\n## Runs of")[0]), (short_a, section(text, a))):
@@ -107,7 +107,7 @@ def test_ablations_and_heldout_references_pair_within_the_training_length(
     out = tmp_path / "r.md"
     assert report.main([str(root), "--out", str(out)]) == 0
     part = section(out.read_text(), 7)
-    assert "## All runs" not in part.split("### All runs")[0]  # demoted under the section
+    assert "\n## All runs" not in part and "\n### All runs" in part  # demoted in the section
     changes = np.array(ablated[("agch", 32)]) - np.array(base[("agch", 32)])
     se = changes.std(ddof=1) / np.sqrt(3)
     expected = f"{changes.mean():+.4f} ± {se:.4f} (n=3"
@@ -168,3 +168,13 @@ def test_epochs_override_reads_only_integer_epochs() -> None:
         None,
     ]
     assert epochs_override("trainer.max_epochs_x=3") is None
+
+
+def test_a_length_with_heldout_runs_only_has_no_empty_table(report, tmp_path) -> None:
+    for seed in (0, 1):
+        run = heldout("agch", 32, seed, ["trainer.max_epochs=4"], (0.3, 0.5))
+        write(tmp_path / "r" / str(seed) / "results.json", run)
+    out = tmp_path / "r.md"
+    assert report.main([str(tmp_path / "r"), "--out", str(out)]) == 0
+    part = section(out.read_text(), 4)
+    assert "All runs" not in part and "| - (as configured) (reference) | 0.3000 ± 0.0000" in part
