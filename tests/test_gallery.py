@@ -193,3 +193,15 @@ def test_callback_draws_into_tensorboard_only_with_the_raw_items(release, tmp_pa
         events = EventAccumulator(logger.log_dir, size_guidance={"images": 0})
         events.Reload()
         assert set(events.Tags()["images"]) == drawn
+
+
+def test_font_coverage_is_read_from_the_font_file() -> None:
+    """matplotlib's own DejaVu Sans maps Latin letters and the marks, not Chinese."""
+    from matplotlib import get_data_path
+
+    from src.report.fonts import PROBE, covers, has_cjk
+
+    dejavu = str(Path(get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf")
+    assert covers(dejavu, "AZaz\u2713\u2717") and not covers(dejavu, PROBE)
+    assert not covers(str(Path(get_data_path()) / "matplotlibrc"))  # no font at all
+    assert has_cjk("abc 新闻") and not has_cjk("abc ✓")
