@@ -64,7 +64,7 @@ def ranked_hits(
     k = min(k, D.shape[1])
     order = ranking.stable_topk(D.to(torch.int16), k)  # (q, k) positions, (distance, index)
     Lq, Lr = check_label_pair(query_labels, retrieval_labels, D.shape[0], D.shape[1], None)
-    relevant = ranking.top_relevance(Lq.float(), Lr.float(), order)  # (q, k) bool
+    relevant = ranking.top_relevance(Lq, Lr, order)  # (q, k) bool; labels float32 multi-hot
     distance = torch.gather(D, 1, order)  # (q, k)
     return [
         [
