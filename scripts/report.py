@@ -14,7 +14,9 @@ Regenerate docs/results.md and its figures from the archived runs with:
         --paper docs/paper_results.json
 
 Rows group runs by (dataset, method, variant, bits) (src/report/runs.py); the tables are those
-of src/report/tables.py, the plots those of src/report/plots.py. Only official runs
+of src/report/tables.py, the plots those of src/report/plots.py. Runs whose command chose
+another number of epochs (``trainer.max_epochs=N``) are reported apart, a section per N with
+the same tables among themselves (src/report/protocols.py). Only official runs
 (data.val_mode=official) enter them; held-out selection runs (data.val_mode=heldout) get their
 own section of validation mAP (src/report/selection.py), each setting against the one named by
 --selection-ref (default: the experiment as configured). Files that cannot be used are
@@ -25,6 +27,7 @@ output) is one line ``error: <file>: <what was expected>`` with exit status 2.
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -35,6 +38,7 @@ rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
 from src.report.health import health_tables  # noqa: E402
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
+from src.report.protocols import EPOCHS_KEY, by_epochs, protocol_note  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
 from src.report.selection import reference, selection_tables  # noqa: E402
 from src.report.tables import (  # noqa: E402
@@ -161,10 +165,59 @@ def report_text(
     if health:
         text += "\n## Training health (last epoch; mean and range over seeds)\n\n" + HEALTH_NOTE
         text += health
-    if heldout:
-        text += "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
-        text += selection_tables(heldout, reference(args.selection_ref))
-    return text
+    return text + heldout_text(heldout, args)
+
+
+def heldout_text(heldout: dict[Key, list[Run]], args: argparse.Namespace) -> str:
+    """The section of the held-out selection runs ``heldout`` ("" without any)."""
+    if not heldout:
+        return ""
+    text = "\n## Held-out validation (selection runs)\n\n" + SELECTION_NOTE
+    return text + selection_tables(heldout, reference(args.selection_ref))
+
+
+def demote(text: str) -> str:
+    """Markdown headings one level deeper (a protocol's tables inside its section)."""
+    return re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
+
+
+def protocol_sections(
+    official: list[Run], selection: list[Run], args: argparse.Namespace, n_skipped: int
+) -> tuple[str, list[Path]]:
+    """The tables (and, with --plots-dir, the plots) of the runs of each training length:
+    those of the configured epochs as the protocol tables; the runs of each other N in a
+    section of their own, opened by one line (:func:`protocol_note`), without the paper's
+    numbers. Returns (markdown, plot paths)."""
+    paper = load_paper(args.paper)
+    lengths, held = by_epochs(official), by_epochs(selection)
+    shortened = sorted({n for n in [*lengths, *held] if n is not None})
+    text, plots = "", []
+    if shortened:
+        text += (
+            f"Runs trained for another number of epochs than their experiments' "
+            f"(`{EPOCHS_KEY}=N`, N = {', '.join(map(str, shortened))}) are reported apart, a "
+            "section per N below; the protocol tables hold the configured epochs only.\n\n"
+        )
+    for epochs in [None, *shortened]:
+        groups, heldout = group(lengths.get(epochs, [])), group(held.get(epochs, []))
+        if epochs is None and shortened and not groups and not heldout:
+            continue
+        if epochs is None or groups:
+            part = report_text(groups, heldout, args, n_skipped, paper if epochs is None else {})
+        else:  # held-out runs only: no empty table of official runs
+            part = heldout_text(heldout, args)
+        if epochs is not None:
+            n_runs = len(lengths.get(epochs, [])) + len(held.get(epochs, []))
+            part = f"\n## Runs of {epochs} epochs\n\n{protocol_note(epochs, n_runs)}\n\n" + (
+                demote(part)
+            )
+        text += part
+        if args.plots_dir is not None:
+            plots += plot_map_vs_bits(
+                groups, args.plots_dir, paper if epochs is None else {}, epochs
+            )
+            plots += plot_curves(groups, args.plots_dir, epochs)
+    return text, plots
 
 
 def run(args: argparse.Namespace) -> None:
@@ -179,12 +232,7 @@ def run(args: argparse.Namespace) -> None:
     if not runs:
         raise DataError(", ".join(map(str, args.dirs)), None, "expected usable results.json")
     official, selection = split_modes(runs)
-    groups, paper = group(official), load_paper(args.paper)
-    text = report_text(groups, group(selection), args, len(skipped), paper)
-    plots = []
-    if args.plots_dir is not None:
-        plots = plot_map_vs_bits(groups, args.plots_dir, paper)
-        plots += plot_curves(groups, args.plots_dir)
+    text, plots = protocol_sections(official, selection, args, len(skipped))
     target = args.out or args.update
     base = target.parent if target is not None else Path.cwd()
     links = [f"![{p.stem}]({os.path.relpath(p, base)})" for p in plots]
@@ -202,7 +250,8 @@ def run(args: argparse.Namespace) -> None:
     if args.plots_dir and not plots:
         where += " (plots are drawn for experiments as configured, official runs without "
         where += "overrides; none of these runs is one)"
-    print(f"{len(runs)} runs in {len(groups)} rows -> {target}{where}", file=sys.stderr)
+    n_rows = len(group(official))
+    print(f"{len(runs)} runs in {n_rows} rows -> {target}{where}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

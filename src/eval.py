@@ -22,6 +22,7 @@ from src.models.dgcpn_module import DGCPNModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
 from src.callbacks.curves import CurveRecorder  # noqa: E402
+from src.report.gallery_codes import store_attrs  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
     RankedLogger,
@@ -162,6 +163,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     fields = {"ckpt_path": str(cfg.ckpt_path), "metrics": metrics, "codes_path": None}
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
+        attrs |= store_attrs(datamodule.path)  # what a retrieval gallery needs (show_retrieval)
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
     write_run_records(cfg, trainer, run, fields, curves.curves)

@@ -69,6 +69,7 @@ class AGCHDataModule(LightningDataModule):
         synthetic: dict | None = None,
         prepare_hint: str | None = None,
         val_mode: str = "official",
+        raw_source: str | None = None,
     ) -> None:
         super().__init__()
         if val_mode not in VAL_MODES:
@@ -82,6 +83,8 @@ class AGCHDataModule(LightningDataModule):
         synthetic = dict(synthetic) if synthetic is not None else None
         self.save_hyperparameters(logger=False)
         self.path = Path(path)
+        # the release folder of the raw images and texts (src/data/raw_items.py); not read here
+        self.raw_source = raw_source
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.pin_memory, self.drop_last = num_workers, pin_memory, drop_last
         self.cache_in_memory, self.device_cache = cache_in_memory, device_cache

@@ -80,15 +80,29 @@ def map_vs_bits_figure(
     return figure
 
 
+def length_tags(epochs: int | None) -> tuple[str, str]:
+    """(file name suffix, title suffix) of the runs of ``epochs`` epochs chosen on the command
+    line (src/report/protocols.py); empty for the configured epochs."""
+    return ("", "") if epochs is None else (f"_{epochs}epochs", f", {epochs} epochs")
+
+
 def plot_map_vs_bits(
-    groups: dict[Key, list[Run]], out_dir: Path, paper: dict[str, Any] | None = None
+    groups: dict[Key, list[Run]],
+    out_dir: Path,
+    paper: dict[str, Any] | None = None,
+    epochs: int | None = None,
 ) -> list[Path]:
-    """One PNG per dataset, ``out_dir/map50_<dataset>.png`` (`map_vs_bits_figure`)."""
-    datasets = sorted({key[0] for key in configured(groups)})
-    return [
-        save(map_vs_bits_figure(groups, dataset, paper or {}), out_dir / f"map50_{dataset}.png")
-        for dataset in datasets
-    ]
+    """One PNG per dataset, ``out_dir/map50_<dataset>.png`` (`map_vs_bits_figure`); for runs
+    of ``epochs`` epochs chosen on the command line, ``map50_<dataset>_<epochs>epochs.png``,
+    the epochs in the title."""
+    suffix, note = length_tags(epochs)
+    written = []
+    for dataset in sorted({key[0] for key in configured(groups)}):
+        figure = map_vs_bits_figure(groups, dataset, paper or {})
+        if note:
+            figure.suptitle(f"{dataset}{note} (trainer.max_epochs={epochs})")
+        written.append(save(figure, out_dir / f"map50_{dataset}{suffix}.png"))
+    return written
 
 
 def mean_curve(runs: list[Run], direction: str, key: str) -> np.ndarray | None:
@@ -124,9 +138,13 @@ def curves_figure(groups: dict[Key, list[Run]], keys: list[Key]) -> Figure:
     return figure
 
 
-def plot_curves(groups: dict[Key, list[Run]], out_dir: Path) -> list[Path]:
+def plot_curves(
+    groups: dict[Key, list[Run]], out_dir: Path, epochs: int | None = None
+) -> list[Path]:
     """Per dataset and bits with saved curves (experiments as configured): one PNG,
-    ``out_dir/curves_<dataset>_<bits>bits.png`` (`curves_figure`)."""
+    ``out_dir/curves_<dataset>_<bits>bits.png`` (`curves_figure`); for runs of ``epochs``
+    epochs chosen on the command line, ``..._<bits>bits_<epochs>epochs.png``."""
+    suffix, note = length_tags(epochs)
     written = []
     groups = configured(groups)
     for dataset, bits in sorted({(k[0], k[3]) for k in groups}):
@@ -134,8 +152,8 @@ def plot_curves(groups: dict[Key, list[Run]], out_dir: Path) -> list[Path]:
         if not any(r.curves for k in keys for r in groups[k]):
             continue
         figure = curves_figure(groups, keys)
-        figure.suptitle(f"{dataset}, {bits} bits (test, last epoch; mean over seeds)")
-        written.append(save(figure, out_dir / f"curves_{dataset}_{bits}bits.png"))
+        figure.suptitle(f"{dataset}, {bits} bits{note} (test, last epoch; mean over seeds)")
+        written.append(save(figure, out_dir / f"curves_{dataset}_{bits}bits{suffix}.png"))
     return written
 
 

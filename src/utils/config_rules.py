@@ -185,6 +185,7 @@ RULES: dict[str, Rule] = {
     "data.val_retrieval_limit": integer(1, nullable=True),
     "data.val_mode": choice("official", "heldout"),
     "data.prepare_hint": Rule("str", nullable=True),
+    "data.raw_source": Rule("str", nullable=True),
     **{f"data.synthetic.{k}": integer(1) for k in ("n_items", "n_query", "n_train")},
     **{f"data.synthetic.{k}": integer(1) for k in ("image_dim", "text_dim", "n_classes")},
     "data.synthetic.n_val": integer(0),
@@ -195,6 +196,9 @@ RULES: dict[str, Rule] = {
     "callbacks.model_checkpoint.save_last": BOOL,
     "callbacks.model_checkpoint.monitor": Rule("str", nullable=True),
     "callbacks.training_health.min_weight_change": real(0),
+    "callbacks.retrieval_gallery.queries": integer(1),
+    "callbacks.retrieval_gallery.top_k": integer(1),
+    "callbacks.retrieval_gallery.seed": integer(0, SEED_MAX),
 }
 
 

@@ -42,6 +42,8 @@ NEUTRAL_PREFIXES = (
     "test=",
     "data.num_workers=",
     "trainer.enable_progress_bar=",
+    "data.raw_source=",
+    "callbacks.retrieval_gallery.",
 )
 
 
@@ -73,6 +75,7 @@ NEUTRAL_DATA = {
     "_target_",
     "path",
     "prepare_hint",
+    "raw_source",
     "num_workers",
     "pin_memory",
     "cache_in_memory",
