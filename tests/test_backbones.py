@@ -55,8 +55,12 @@ def test_real_weights_classify_news_images_and_repeat_exactly(
 ) -> None:
     images = FileImages([NEWS / "images" / name for name in SENSIBLE])
     first = np.load(extract_features(images, lite, tmp_path / "a.npy", 2, "cpu", "a"))
-    second = np.load(extract_features(images, lite, tmp_path / "b.npy", 3, "cpu", "b"))
-    np.testing.assert_array_equal(first, second)  # deterministic, whatever the batching
+    second = np.load(extract_features(images, lite, tmp_path / "b.npy", 2, "cpu", "b"))
+    np.testing.assert_array_equal(first, second)  # deterministic at one batch size
+    # another batch size may pick other CPU convolution kernels: equal up to float rounding
+    # (measured: at most 7.2e-7 apart with batches of 2 and 3 under load)
+    third = np.load(extract_features(images, lite, tmp_path / "c.npy", 3, "cpu", "c"))
+    np.testing.assert_allclose(third, first, rtol=0, atol=1e-5)
     with torch.inference_mode():
         top = lite.head(torch.from_numpy(first)).argmax(dim=1).tolist()
     for (name, classes), found in zip(SENSIBLE.items(), top):
