@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 from report_runs import heldout, load_script, result, write
 
 from src.report.protocols import by_epochs, epochs_override, in_protocol
@@ -74,11 +75,13 @@ def test_shortened_sweeps_get_sections_of_their_own(report, tmp_path: Path, case
             row = f"| wiki | {method} | - | {bits} | {cell(seeds)} |"
             assert row in part, row
         agch, djsrh = np.array(values[("agch", 32)]), np.array(values[("djsrh", 32)])
-        se = np.sqrt(agch.var(ddof=1) / 3 + djsrh.var(ddof=1) / 3)
+        # Welch's 95 % interval, from scipy (an implementation independent of the report's)
+        ci = stats.ttest_ind(agch, djsrh, equal_var=False).confidence_interval()
         margins = part.split("minus each other method")[1]
         row = next(line for line in margins.splitlines() if line.startswith("| djsrh |"))
         # columns: I->T 16, I->T 32, T->I 16, T->I 32
-        assert row.split(" | ")[2].startswith(f"{agch.mean() - djsrh.mean():+.4f} ± {se:.4f}")
+        diff = agch.mean() - djsrh.mean()
+        assert row.split(" | ")[2].startswith(f"{diff:+.4f} [{ci.low:+.4f}, {ci.high:+.4f}]")
     assert f"{3 * 4} runs trained for {a} epochs (`trainer.max_epochs={a}`)" in text
     assert "(paper" not in section(text, b)
     assert f"| wiki | djsrh | - | 16 | {cell(short_b[('djsrh', 16)])} |" in section(text, b)
@@ -109,14 +112,15 @@ def test_ablations_and_heldout_references_pair_within_the_training_length(
     part = section(out.read_text(), 7)
     assert "\n## All runs" not in part and "\n### All runs" in part  # demoted in the section
     changes = np.array(ablated[("agch", 32)]) - np.array(base[("agch", 32)])
-    se = changes.std(ddof=1) / np.sqrt(3)
-    expected = f"{changes.mean():+.4f} ± {se:.4f} (n=3"
+    ci = stats.ttest_1samp(changes, 0.0).confidence_interval()  # paired 95 % interval
+    expected = f"{changes.mean():+.4f} [{ci.low:+.4f}, {ci.high:+.4f}] (n=3"
     ablation = part.split("#### wiki, agch, 32 bits")[1].split("####")[0]
     assert "| `model.use_gcn=false` |" in ablation and expected in ablation
     selection = part.split("#### wiki, agch, 32 bits (held-out validation)")[1]
     assert "reference not run" not in selection
     assert "| `model.lam=2` | 0.3100 ± 0.0100 |" in selection
-    assert "+0.0100 ± 0.0058 (n=3" in selection  # changes 0, 0.01, 0.02
+    # changes 0, 0.01, 0.02: mean 0.01, SE 0.0058, t(0.975, 2) = 4.303: +- 0.0248
+    assert "+0.0100 [-0.0148, +0.0348] (n=3" in selection
 
 
 def test_an_override_equal_to_the_configured_epochs_is_the_protocol(report, tmp_path) -> None:
