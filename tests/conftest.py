@@ -42,3 +42,13 @@ def synthetic_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("store") / "synthetic.h5"
     make_synthetic(path, **TINY_SYNTHETIC)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_hydra_run_config_from_earlier_tests() -> None:
+    """Tests that compose a run set Hydra's global run config (``HydraConfig().set_config``)
+    and leave it set; code that asks for the run's choices (src/utils/records.py:
+    ``data=...``) would then read another test's run. Each test starts without one."""
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().cfg = None
