@@ -27,6 +27,8 @@ from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa
 from src.utils.errors import one_line_errors  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
 
+MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
+
 
 def parse_args(argv: list[str] | None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -34,8 +36,13 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--source", type=Path, help="release folder of the raw images and texts")
     parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
     parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="t2i")
-    parser.add_argument("--queries", type=integer_at_least(1), default=4, help="rows (queries)")
-    parser.add_argument("--top", type=integer_at_least(1), default=6, help="results per query")
+    # a figure of more than MAX_CELLS rows or columns is unreadable and takes minutes to draw
+    parser.add_argument(
+        "--queries", type=integer_at_least(1, MAX_CELLS), default=4, help="rows (queries)"
+    )
+    parser.add_argument(
+        "--top", type=integer_at_least(1, MAX_CELLS), default=6, help="results per query"
+    )
     parser.add_argument("--seed", type=integer_at_least(0), default=0, help="query draw seed")
     parser.add_argument("--store", type=Path, help="feature store (for codes.h5 without attrs)")
     return parser.parse_args(argv)

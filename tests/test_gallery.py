@@ -205,3 +205,15 @@ def test_font_coverage_is_read_from_the_font_file() -> None:
     assert covers(dejavu, "AZaz\u2713\u2717") and not covers(dejavu, PROBE)
     assert not covers(str(Path(get_data_path()) / "matplotlibrc"))  # no font at all
     assert has_cjk("abc 新闻") and not has_cjk("abc ✓")
+
+
+@pytest.mark.parametrize("flag, value", [("--queries", "21"), ("--top", "0"), ("--top", "500")])
+def test_figure_size_flags_are_bounded(tmp_path, capsys, flag: str, value: str) -> None:
+    """At most 20 rows and 20 columns: --queries 10000 once became a 497-row figure that drew
+    for minutes; a value outside [1, 20] is refused before any file is read."""
+    script = load_script("show_retrieval")
+    with pytest.raises(SystemExit) as exit_:
+        script.main([str(tmp_path / "none.h5"), "--out", str(tmp_path / "x.png"), flag, value])
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_.value.code == 2 and flag in line and "expected an integer in [1, 20]" in line
+    assert list(tmp_path.iterdir()) == []
