@@ -127,12 +127,18 @@ def _build(
     (with the configured callbacks and `curves`, always on: curves.json whatever they are)."""
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
     datamodule = hydra.utils.instantiate(cfg.data)
-    image_dim, text_dim = datamodule.feature_dims()  # makes a synthetic store if missing
-    check_run(cfg, datamodule.split_sizes(), cfg.model.get("eval_topk"))  # before any work
+    topk = cfg.model.get("eval_topk")
+    # a synthetic store to (re)make is checked before it replaces data.path; any store is
+    # checked before any work
+    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
+    image_dim, text_dim = datamodule.feature_dims()
+    check_run(cfg, datamodule.split_sizes(), topk)
     data = data_fields(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
-    if not cfg.get("ckpt_path"):  # a resumed run restores the statistics from its checkpoint
+    if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
+        check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
+    else:  # with; a resumed run restores the input statistics from its checkpoint
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -155,8 +161,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
-    if cfg.get("ckpt_path"):  # another method, code length or width than it was trained with
-        check_checkpoint_fits(model, cfg.ckpt_path)
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):

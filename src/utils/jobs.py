@@ -118,7 +118,8 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
                 return _interruptible(cfg, task)
         except SystemExit as exit_:
             if exit_.code == EXIT_USER_ERROR:
-                drop_unused_run_dir(Path(HydraConfig.get().runtime.output_dir))
+                output_dir = Path(HydraConfig.get().runtime.output_dir)
+                drop_unused_run_dir(output_dir, scaffold(cfg))
             raise
     try:
         return _interruptible(cfg, task)
@@ -132,12 +133,22 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
         return _failed_value()
 
 
-def drop_unused_run_dir(run_dir: Path) -> bool:
-    """Remove ``run_dir`` when it holds only the start-up files of `RUN_SCAFFOLD`, so that a
-    run refused on bad input leaves nothing behind (its error line said why); return whether
-    it was removed. A directory holding anything else (a checkpoint, results.json, a file of
-    the user's) is kept whole."""
-    if not run_dir.is_dir() or any(p.name not in RUN_SCAFFOLD for p in run_dir.iterdir()):
+def scaffold(cfg: DictConfig) -> frozenset[str]:
+    """`RUN_SCAFFOLD` plus the log file this run's Hydra logging writes (``<task_name>.log``:
+    ``debug.log`` under the debug presets, whatever file ``job_logging`` names)."""
+    names = {f"{cfg.get('task_name')}.log"}
+    if HydraConfig.initialized():
+        handler = OmegaConf.select(HydraConfig.get(), "job_logging.handlers.file.filename")
+        names |= {Path(str(handler)).name} if handler else set()
+    return RUN_SCAFFOLD | names
+
+
+def drop_unused_run_dir(run_dir: Path, names: frozenset[str] = RUN_SCAFFOLD) -> bool:
+    """Remove ``run_dir`` when it holds only the start-up files ``names`` (`scaffold`), so
+    that a run refused on bad input leaves nothing behind (its error line said why); return
+    whether it was removed. A directory holding anything else (a checkpoint, results.json, a
+    file of the user's) is kept whole."""
+    if not run_dir.is_dir() or any(p.name not in names for p in run_dir.iterdir()):
         return False
     for path in run_dir.iterdir():
         if path.is_dir() and not path.is_symlink():
