@@ -34,6 +34,7 @@ from src.utils.checkpoints import (  # noqa: E402
     check_checkpoint_fits,
     check_finite_weights,
     check_resumable,
+    last_good_words,
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
@@ -65,19 +66,16 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         raise
     except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
         # store, a full disk: the last good checkpoint is kept, name it
-        if "checkpoint:" in str(err):  # the model already named it
-            raise
         raise naming_last_good(err, cfg, trainer) from err
 
 
 def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
-    """``err`` with the last good checkpoint named: this fit's last.ckpt, else the checkpoint
-    it resumed from (kept whatever stopped the run: a non-finite loss, a changed store)."""
+    """``err`` with the run's last good checkpoint named as the disk holds it
+    (`last_good_words`: the latest intact one of the checkpoint folder or the checkpoint the
+    run resumed from), or the truth that there is none."""
     callback = trainer.checkpoint_callback
-    last = getattr(callback, "last_model_path", "") if callback else ""
-    last = last if last and Path(last).is_file() else cfg.get("ckpt_path")
-    where = f"last good checkpoint: {last}" if last else "no checkpoint was written yet"
-    return TrainingError(f"{err}; {where}")
+    folder = getattr(callback, "dirpath", None) if callback else None
+    return TrainingError(f"{err}; {last_good_words(folder, cfg.get('ckpt_path'))}")
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str | None, str | None]:
