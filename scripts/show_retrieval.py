@@ -24,7 +24,7 @@ from src.report.gallery import DIRECTIONS, choose_queries, gallery_figure  # noq
 from src.report.gallery_codes import read_codes  # noqa: E402
 from src.report.plots import save  # noqa: E402
 from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa: E402
-from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.errors import one_line_errors, output_path  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("codes", type=Path, help="codes.h5 of src/eval.py export_codes=true")
     parser.add_argument("--source", type=Path, help="release folder of the raw images and texts")
-    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--out", type=output_path("file"), required=True, help="PNG file to write")
     parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="t2i")
     # a figure of more than MAX_CELLS rows or columns is unreadable and takes minutes to draw
     parser.add_argument(

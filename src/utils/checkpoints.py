@@ -22,22 +22,30 @@ EXPECTED = "expected a checkpoint written by src/train.py"
 
 
 def check_archive(path: Path) -> None:
-    """Raise DataError naming ``path`` and the member when a member of the checkpoint's zip
-    archive (torch.save's format) fails its CRC-32, or the archive cannot be read; every byte
+    """Raise DataError naming ``path`` (and the member) when a member of the checkpoint's zip
+    archive (torch.save's format) fails its CRC-32, when a file that starts as a zip archive
+    has a damaged directory or member header, or when it is no zip archive at all; every byte
     of the file is read (`zipfile.ZipFile.testzip`)."""
+    damaged_words = "damaged checkpoint: {what} (a changed or truncated copy); use an intact copy"
+    try:
+        with open(path, "rb") as file:
+            is_zip = file.read(4) == b"PK\x03\x04"
+    except OSError as exc:  # a read error of the file system, not of the archive
+        raise DataError(path, None, f"cannot read it ({exc.strerror or exc})") from exc
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:
-        reason = " ".join(str(exc).split())[:160]
-        raise DataError(path, None, f"{EXPECTED}; cannot read its archive ({reason})") from exc
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError) as exc:  # a bad
+        # name in the directory is a UnicodeDecodeError (ValueError), a bad offset EINVAL
+        if not is_zip:
+            raise DataError(
+                path, None, f"{EXPECTED} (a zip archive); this file is not one"
+            ) from exc
+        what = "its zip directory or a member header is unreadable"
+        raise DataError(path, None, damaged_words.format(what=what) + " or retrain") from exc
     if damaged is not None:
-        raise DataError(
-            path,
-            damaged,
-            "damaged checkpoint: this member fails its CRC-32 check (a changed or "
-            "truncated copy); use an intact copy or retrain",
-        )
+        what = "this member fails its CRC-32 check"
+        raise DataError(path, damaged, damaged_words.format(what=what) + " or retrain")
 
 
 def tensors(tree: Any, prefix: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -85,8 +93,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a file that is not its own
-        reason = " ".join(str(exc).split())[:160]
-        raise DataError(path, None, f"{EXPECTED}; cannot read it ({reason})") from exc
+        reason = " ".join(str(exc).split(". ")[0].split())[:160]  # miniz's first sentence
+        raise DataError(
+            path,
+            None,
+            f"{EXPECTED}; torch cannot read this zip archive, whose members pass their CRC "
+            f"check ({reason}): a copy damaged in its directory, or a zip file of another kind",
+        ) from exc
     if not isinstance(checkpoint, dict):
         raise DataError(path, None, f"{EXPECTED}; it holds a {type(checkpoint).__name__}")
     for key in ("state_dict", "hyper_parameters"):
