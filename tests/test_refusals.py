@@ -254,3 +254,34 @@ def test_code_stats_names_a_file_that_is_not_a_codes_file(tmp_path: Path) -> Non
         with pytest.raises(DataError) as error:
             code_stats.load(path)
         assert str(error.value).startswith(str(path)) and "expected" in str(error.value)
+
+
+def test_refusals_end_to_end_leave_nothing(tmp_path: Path) -> None:
+    """The trial's cases at the command line, in parallel: exit 2, one error line naming the
+    key or folder, no run folder left, the shared store and a finished run's files as they
+    were."""
+    from cli_runs import TINY_ARGS, start
+    from test_run_lifecycle import finish, one_error_line
+
+    data, logs = tmp_path / "data", tmp_path / "logs"
+    data.mkdir()
+    make_synthetic(data / "synthetic.h5", seed=0, **TINY_DATA_PARAMS)
+    store = (data / "synthetic.h5").read_bytes()
+    finished = tmp_path / "finished"
+    finished.mkdir()
+    (finished / "results.json").write_text('{"status": "completed"}')
+    base = [*TINY_ARGS, f"paths.data_dir={data}", f"paths.log_dir={logs}", "logger=none"]
+    cases = {
+        "data.batch_size": ["data.synthetic.n_train=2"],
+        "trainer.limit_train_batches": ["debug=limit"],
+        "foo": ["+foo=1"],
+        f"{finished} holds an earlier run": [f"hydra.run.dir={finished}"],
+    }
+    runs = {key: start("train.py", [*base, *extra], tmp_path) for key, extra in cases.items()}
+    for key, process in runs.items():
+        status, out, err = finish(process)
+        assert status == 2 and key in one_error_line(err, out, alone=False), (key, err[-2000:])
+    assert (data / "synthetic.h5").read_bytes() == store
+    assert sorted(p.name for p in data.iterdir()) == ["synthetic.h5"]
+    assert not [p for p in logs.rglob("*") if p.is_file()], list(logs.rglob("*"))
+    assert sorted(p.name for p in finished.iterdir()) == ["results.json"]
