@@ -35,6 +35,7 @@ from src.utils.checkpoints import (  # noqa: E402
     check_finite_weights,
     check_resumable,
     last_good_words,
+    names_last_good,
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
@@ -65,7 +66,9 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
             raise KeyboardInterrupt from None
         raise
     except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
-        # store, a full disk: the last good checkpoint is kept, name it
+        # store, a full disk: the last good checkpoint is kept, name it (the checkpoint
+        if names_last_good(err):  # callback has, once it wrote its pending best file)
+            raise
         raise naming_last_good(err, cfg, trainer) from err
 
 

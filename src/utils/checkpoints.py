@@ -242,3 +242,25 @@ def last_good_words(folder: str | os.PathLike | None, *also: object) -> str:
         f"last good checkpoint: {latest.path} (weights only, after epoch {latest.epochs}: "
         f"test it with src/eval.py ckpt_path=...; {then})"
     )
+
+
+# how `last_good_words` begins, in each of its cases
+LAST_GOOD_WORDS = (
+    "last good checkpoint: ",
+    "no checkpoint was written yet",
+    "no intact checkpoint",
+)
+
+
+def names_last_good(exc: BaseException) -> bool:
+    """Whether the message of ``exc`` already names the last good checkpoint."""
+    return any(words in str(exc) for words in LAST_GOOD_WORDS)
+
+
+def add_last_good(exc: BaseException, folder: str | os.PathLike | None, *also: object) -> None:
+    """Append `last_good_words` to the message of a project error ``exc`` (in place) that
+    does not name the last good checkpoint yet; other exceptions are left alone."""
+    from src.utils.errors import AGCHError
+
+    if isinstance(exc, AGCHError) and not names_last_good(exc):
+        exc.args = (f"{exc}; {last_good_words(folder, *also)}",)
