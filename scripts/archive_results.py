@@ -27,7 +27,7 @@ import rootutils
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout's src)
-from src.utils.errors import ArgumentParser, existing_path  # noqa: E402
+from src.utils.errors import ArgumentParser, existing_path, output_path  # noqa: E402
 
 EVIDENCE = ("results.json", "curves.json")
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
     parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=existing_path("dir"), help="run or sweep folders")
-    parser.add_argument("--dest", type=Path, default=Path("results"))
+    parser.add_argument("--dest", type=output_path("dir"), default=Path("results"))
     return parser
 
 

@@ -22,23 +22,46 @@ import torch  # noqa: E402
 
 from src.metrics.functional import mean_average_precision  # noqa: E402
 from src.models.base import code_statistics  # noqa: E402
-from src.utils.errors import ArgumentParser, existing_path, integer_at_least  # noqa: E402
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    DataError,
+    existing_path,
+    integer_at_least,
+    one_line_errors,
+)
 
+EXPECTED = "expected a codes file of src/eval.py export_codes=true"
 MODALITIES = ("image", "text")
 SPLITS = ("query", "retrieval")
 
 
 def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
-    """codes_image, codes_text (n, c) in {-1, +1} and label (n, L) of both splits."""
-    with h5py.File(path, "r") as h5:
-        out = {}
-        for split in SPLITS:
-            keys = [f"{split}/codes_{m}" for m in MODALITIES] + [f"{split}/label"]
-            missing = [k for k in keys if k not in h5]
-            if missing:
-                raise KeyError(f"{path} [{missing[0]}]: missing; export with export_codes=true")
-            out[split] = {k.split("/")[1]: h5[k][:] for k in keys}
+    """codes_image, codes_text (n, c) in {-1, +1} and label (n, L) of both splits. Raises
+    DataError naming the file (and the dataset) when it is not an HDF5 file, lacks a dataset
+    or holds one of another shape than src/eval.py export_codes=true writes."""
+    try:
+        with h5py.File(path, "r") as h5:
+            out = {split: _split(h5, path, split) for split in SPLITS}
+    except OSError as err:  # not HDF5, truncated, unreadable
+        reason = " ".join(str(err).split())[:160]
+        raise DataError(path, None, f"{EXPECTED}; cannot read it as HDF5 ({reason})") from err
+    widths = {a.shape[1] for part in out.values() for k, a in part.items() if k != "label"}
+    if len(widths) != 1 or out["query"]["label"].shape[1] != out["retrieval"]["label"].shape[1]:
+        raise DataError(path, None, f"{EXPECTED}; its code or label widths differ")
     return out
+
+
+def _split(h5: h5py.File, path: Path, split: str) -> dict[str, np.ndarray]:
+    """The codes and labels of one split, each (n, width) with one n."""
+    keys = [f"{split}/codes_{m}" for m in MODALITIES] + [f"{split}/label"]
+    for key in keys:
+        if key not in h5 or not isinstance(h5[key], h5py.Dataset):
+            raise DataError(path, key, f"missing; {EXPECTED}")
+    arrays = {key.split("/")[1]: h5[key][()] for key in keys}
+    rows = {a.shape[0] if a.ndim == 2 else -1 for a in arrays.values()}
+    if len(rows) != 1 or -1 in rows or 0 in rows:
+        raise DataError(path, split, f"{EXPECTED}; expected (n, width) arrays of one n >= 1")
+    return arrays
 
 
 def code_stats(codes: dict[str, dict[str, np.ndarray]], topk: int) -> dict[str, float]:
@@ -80,13 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    rows = []
-    for path in args.paths:
-        try:
-            rows.append((path, code_stats(load(path), args.topk)))
-        except (OSError, KeyError) as err:
-            print(f"error: {str(err).strip(chr(39))}", file=sys.stderr)
-            return 2
+    with one_line_errors():  # every file is read before any line is printed
+        rows = [(path, code_stats(load(path), args.topk)) for path in args.paths]
     names = list(rows[0][1])
     print("| codes | " + " | ".join(names) + " |")
     print("|" + "---|" * (len(names) + 1))

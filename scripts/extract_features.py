@@ -34,6 +34,7 @@ from src.data.extract import (  # noqa: E402  (this checkout's src, first on sys
 )
 from src.data.matlab import open_mat  # noqa: E402
 from src.utils.errors import (  # noqa: E402
+    output_path,
     ArgumentParser,
     device_name,
     existing_path,
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--images", type=existing_path("any"), required=True, help="folder, list or .mat"
     )
     parser.add_argument("--key", default="IAll", help="array name in a .mat file")
-    parser.add_argument("--out", type=Path, required=True, help="output .npy file")
+    parser.add_argument("--out", type=output_path("file"), required=True, help="output .npy file")
     parser.add_argument("--arch", choices=ARCHS, default="efficientnet_lite0")
     parser.add_argument(
         "--weights",

@@ -26,6 +26,7 @@ from src.data import converters  # noqa: E402  (this checkout's src, first on sy
 from src.data.images import ARCHS, PRECISIONS  # noqa: E402
 from src.data.store import StoreInfo  # noqa: E402
 from src.utils.errors import (  # noqa: E402
+    output_path,
     ArgumentParser,
     device_name,
     existing_path,
@@ -36,7 +37,9 @@ from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="output store (default: data/<dataset>.h5)")
+    parser.add_argument(
+        "--out", type=output_path("file"), help="output store (default: data/<dataset>.h5)"
+    )
     parser.add_argument(
         "--seed", type=integer_at_least(0), default=0, help="split seed, stored as split_seed"
     )

@@ -49,6 +49,7 @@ from src.report.tables import (  # noqa: E402
     markdown,
 )
 from src.utils.errors import (  # noqa: E402
+    output_path,
     ArgumentParser,
     DataError,
     existing_path,
@@ -80,13 +81,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders searched for results.json")
     target = parser.add_mutually_exclusive_group()
-    target.add_argument("--out", help="new markdown file (default: standard output)")
+    target.add_argument(
+        "--out",
+        type=output_path("file", new=True),
+        help="new markdown file in an existing folder (default: standard output)",
+    )
     target.add_argument(
         "--update",
         type=existing_path("file"),
         help=f"existing markdown file: rewrite between {BEGIN} and {END}",
     )
-    parser.add_argument("--plots-dir", type=Path, help="folder of the PNG plots (default: none)")
+    parser.add_argument(
+        "--plots-dir",
+        type=output_path("dir"),
+        help="folder of the PNG plots, made if its parent exists (default: none)",
+    )
     parser.add_argument(
         "--paper",
         type=existing_path("file"),
@@ -115,14 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def check_target(args: argparse.Namespace) -> str | None:
     """Check the markdown target before anything is written; return the text of the
     --update file (None for --out or standard output). Raises DataError naming the file."""
-    if args.out is not None:
-        raw, args.out = str(args.out), Path(args.out)  # Path drops the "/" of "--out DIR/"
-        if raw.endswith(("/", os.sep)) or args.out.is_dir():
-            raise DataError(args.out, None, "expected a new file, not a folder (--out FILE.md)")
-        if args.out.exists():
-            raise DataError(args.out, None, "expected a new file (--update rewrites one)")
-        if args.out.parent.exists():  # a missing folder is made when the file is written
-            check_output_path(args.out, "--out")
+    if args.out is not None:  # a new file in an existing folder (the flag's type)
+        check_output_path(args.out, "--out")
         return None
     if args.update is None:
         return None
@@ -245,7 +248,7 @@ def run(args: argparse.Namespace) -> None:
     else:  # hand-written text around the markers stays as it is
         head, rest = old.split(BEGIN, 1)
         new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
-    write_text_atomic(target, new, "--out" if args.out else "--update", parents=True)
+    write_text_atomic(target, new, "--out" if args.out else "--update")
     where = f"; {len(plots)} plots in {args.plots_dir}" if args.plots_dir else ""
     if args.plots_dir and not plots:
         where += " (plots are drawn for experiments as configured, official runs without "

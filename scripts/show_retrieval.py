@@ -24,7 +24,7 @@ from src.report.gallery import DIRECTIONS, choose_queries, gallery_figure  # noq
 from src.report.gallery_codes import read_codes  # noqa: E402
 from src.report.plots import save  # noqa: E402
 from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa: E402
-from src.utils.errors import one_line_errors  # noqa: E402
+from src.utils.errors import existing_path, one_line_errors, output_path  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
@@ -32,9 +32,11 @@ MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one fig
 
 def parse_args(argv: list[str] | None):
     parser = ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("codes", type=Path, help="codes.h5 of src/eval.py export_codes=true")
+    parser.add_argument(
+        "codes", type=existing_path("file"), help="codes.h5 of src/eval.py export_codes=true"
+    )
     parser.add_argument("--source", type=Path, help="release folder of the raw images and texts")
-    parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+    parser.add_argument("--out", type=output_path("file"), required=True, help="PNG file to write")
     parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="t2i")
     # a figure of more than MAX_CELLS rows or columns is unreadable and takes minutes to draw
     parser.add_argument(
@@ -44,7 +46,9 @@ def parse_args(argv: list[str] | None):
         "--top", type=integer_at_least(1, MAX_CELLS), default=6, help="results per query"
     )
     parser.add_argument("--seed", type=integer_at_least(0), default=0, help="query draw seed")
-    parser.add_argument("--store", type=Path, help="feature store (for codes.h5 without attrs)")
+    parser.add_argument(
+        "--store", type=existing_path("file"), help="feature store (for codes.h5 without attrs)"
+    )
     return parser.parse_args(argv)
 
 

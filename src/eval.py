@@ -145,7 +145,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         log.info(f"Seed set to {cfg.seed}")
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
+    topk = read_checkpoint(cfg.ckpt_path)["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
+    # a synthetic store to (re)make is checked before it replaces data.path
+    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
     check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk)
     data = data_fields(datamodule)

@@ -34,6 +34,8 @@ from src.utils.checkpoints import (  # noqa: E402
     check_checkpoint_fits,
     check_finite_weights,
     check_resumable,
+    last_good_words,
+    names_last_good,
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
@@ -64,20 +66,19 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
             raise KeyboardInterrupt from None
         raise
     except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
-        # store, a full disk: the last good checkpoint is kept, name it
-        if "checkpoint:" in str(err):  # the model already named it
+        # store, a full disk: the last good checkpoint is kept, name it (the checkpoint
+        if names_last_good(err):  # callback has, once it wrote its pending best file)
             raise
         raise naming_last_good(err, cfg, trainer) from err
 
 
 def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
-    """``err`` with the last good checkpoint named: this fit's last.ckpt, else the checkpoint
-    it resumed from (kept whatever stopped the run: a non-finite loss, a changed store)."""
+    """``err`` with the run's last good checkpoint named as the disk holds it
+    (`last_good_words`: the latest intact one of the checkpoint folder or the checkpoint the
+    run resumed from), or the truth that there is none."""
     callback = trainer.checkpoint_callback
-    last = getattr(callback, "last_model_path", "") if callback else ""
-    last = last if last and Path(last).is_file() else cfg.get("ckpt_path")
-    where = f"last good checkpoint: {last}" if last else "no checkpoint was written yet"
-    return TrainingError(f"{err}; {where}")
+    folder = getattr(callback, "dirpath", None) if callback else None
+    return TrainingError(f"{err}; {last_good_words(folder, cfg.get('ckpt_path'))}")
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str | None, str | None]:
@@ -127,12 +128,18 @@ def _build(
     (with the configured callbacks and `curves`, always on: curves.json whatever they are)."""
     log.info(f"Instantiating datamodule <{cfg.data._target_}>")
     datamodule = hydra.utils.instantiate(cfg.data)
-    image_dim, text_dim = datamodule.feature_dims()  # makes a synthetic store if missing
-    check_run(cfg, datamodule.split_sizes(), cfg.model.get("eval_topk"))  # before any work
+    topk = cfg.model.get("eval_topk")
+    # a synthetic store to (re)make is checked before it replaces data.path; any store is
+    # checked before any work
+    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
+    image_dim, text_dim = datamodule.feature_dims()
+    check_run(cfg, datamodule.split_sizes(), topk)
     data = data_fields(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
-    if not cfg.get("ckpt_path"):  # a resumed run restores the statistics from its checkpoint
+    if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
+        check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
+    else:  # with; a resumed run restores the input statistics from its checkpoint
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -155,8 +162,6 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
-    if cfg.get("ckpt_path"):  # another method, code length or width than it was trained with
-        check_checkpoint_fits(model, cfg.ckpt_path)
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):

@@ -72,6 +72,8 @@ def test_missing_codes_is_one_line(code_stats, tmp_path: Path, capsys) -> None:
     path = tmp_path / "codes.h5"
     with h5py.File(path, "w") as h5:
         h5["query/codes_image"] = np.ones((1, 2), dtype=np.int8)
-    assert code_stats.main([str(path)]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        code_stats.main([str(path)])
+    assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path} [query/codes_text]: missing") and "\n" not in err

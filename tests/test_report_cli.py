@@ -59,10 +59,11 @@ def test_bad_targets_are_one_line_and_write_nothing(
     write(tmp_path / "r" / "results.json", result("agch", 16, 0))
     out, plots = tmp_path / "out.md", tmp_path / "figures"
     args = [str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(plots)]
+    flag = "argument --out: expected"  # the flag's type, before any work
     expected = {
-        "out exists": f"error: {out}: expected a new file (--update rewrites one)",
+        "out exists": f"{flag} a new file (this one exists), got {str(out)!r}",
         "paper unreadable": f"error: {tmp_path / 'paper.json'}: expected the paper's numbers",
-        "out is a directory": f"error: {out}: expected a new file",
+        "out is a directory": f"{flag} an output file, not a folder, got {str(out)!r}",
     }[case]
     if case == "out exists":
         out.write_text("mine\n")
@@ -74,7 +75,8 @@ def test_bad_targets_are_one_line_and_write_nothing(
     with pytest.raises(SystemExit) as exit_:
         report.main(args)
     err = capsys.readouterr().err.strip().splitlines()
-    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith(expected), err
+    assert exit_.value.code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    assert expected in err[0], err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     assert not plots.exists()
 

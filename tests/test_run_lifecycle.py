@@ -119,9 +119,29 @@ def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
         check_resumable(last, 1)
     again = tmp_path / "again"
     resume = [*args[:-1], f"ckpt_path={last}", f"hydra.run.dir={again}"]
-    status, out, err = finish(start("train.py", resume, tmp_path))
-    assert status == 2 and "nothing left to train" in one_error_line(err, out)
+    results = (run / "results.json").read_bytes()
+    runs = [  # in parallel: resumed as finished, another code length, the finished run's folder
+        start("train.py", resume, tmp_path),
+        start(
+            "train.py",
+            [
+                *resume[:-1],
+                "trainer.max_epochs=2",
+                "model.code_length=32",
+                f"hydra.run.dir={again}_2",
+            ],
+            tmp_path,
+        ),
+        start("train.py", args, tmp_path),
+    ]
+    (s1, o1, e1), (s2, o2, e2), (s3, o3, e3) = [finish(p) for p in runs]
+    assert s1 == 2 and "nothing left to train" in one_error_line(e1, o1)
     assert not (again / "results.json").exists()
+    # refused before Lightning prints its device lines (one_error_line: nothing else on stderr)
+    assert s2 == 2 and one_error_line(e2, o2).startswith(f"error: ckpt_path: {last}: weights")
+    assert s3 == 2 and f"{run} holds an earlier run" in one_error_line(e3, o3)
+    assert (run / "results.json").read_bytes() == results
+    assert not Path(f"{again}_2").exists()
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,10 @@ def bad_values(kind: str, folder: Path) -> list[str]:
         "dir": [missing, str(folder / "a_file"), ""],
         "device": ["abc", "cuda:x", "", "gpu0"],
         "pair": ["a", "a:", ":b", ""],
+        # outputs: a missing folder (never made), a folder for a file, a file for a folder
+        "outfile": [f"{missing}.out", str(folder), f"{folder}/x/", f"{folder}/a_file/x", ""],
+        "newfile": [f"{missing}.md", str(folder), f"{folder}/x/", str(folder / "a_file"), ""],
+        "outdir": [str(folder / "a_file"), missing, str(folder / "a_file" / "sub"), ""],
     }[kind]
 
 
@@ -95,6 +99,17 @@ FLAGS = [
         ]
     ),
     ("report", ["{dir}"], "--update", "file", []),
+    ("report", ["{dir}"], "--out", "newfile", []),
+    ("report", ["{dir}"], "--plots-dir", "outdir", []),
+    ("archive_results", ["{dir}"], "--dest", "outdir", []),
+    ("show_retrieval", ["{file}"], "--out", "outfile", []),
+    ("show_retrieval", [], None, "file", []),
+    ("show_retrieval", ["{file}"], "--store", "file", []),
+    ("show_retrieval", ["{file}"], "--queries", "int>=1", []),
+    ("show_retrieval", ["{file}"], "--top", "int>=1", []),
+    ("show_retrieval", ["{file}"], "--seed", "int>=0", []),
+    ("extract_features", ["--images", "{dir}"], "--out", "outfile", []),
+    ("prepare_data", ["wiki", "--source", "{dir}"], "--out", "outfile", []),
     ("report", ["{dir}"], "--paper", "file", []),
 ]
 
@@ -141,10 +156,7 @@ def test_every_typed_flag_is_in_the_table() -> None:
         for action in all_actions(script(name)):
             typed = action.type is not None and action.type is not str
             flag = action.option_strings[-1] if action.option_strings else None
-            output = flag in ("--out", "--dest", "--plots-dir") or action.dest in (
-                "dirs",
-                "source",
-            )
+            output = action.dest in ("dirs", "source")
             if typed and not output and action.type not in (int, float):
                 assert (name, flag) in checked, (name, flag, action.type)
             assert action.type not in (int, float), (name, flag, "unchecked number")

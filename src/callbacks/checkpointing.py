@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
 from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
+from src.utils.checkpoints import add_last_good
 from src.utils.io import atomic_path
 
 # what a weights-only Lightning checkpoint leaves out (Trainer.save_checkpoint(weights_only=True))
@@ -130,6 +131,8 @@ class EpochEndCheckpoint(ModelCheckpoint):
     ) -> None:
         self._flush(trainer)  # the best state seen so far, also when the run fails
         super().on_exception(trainer, pl_module, exc)
+        # the error line names the last good checkpoint as the disk now holds it
+        add_last_good(exc, self.dirpath, getattr(trainer, "ckpt_path", None))
 
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """The pending best file, and last.ckpt if the run ended outside a writing epoch (e.g.

@@ -10,7 +10,7 @@ so memory stays bounded at NUS-WIDE scale when the cache is off.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from src.data.splits import VAL_MODES, validation_sets
 from src.data.store import StoreInfo, validate_store
 from src.data.synthetic import make_synthetic, matches_params
 from src.utils.errors import ConfigError, DataError
+from src.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,13 @@ class AGCHDataModule(LightningDataModule):
 
     # ---- preparation and header ----
 
-    def prepare_data(self) -> None:
-        """Generate the synthetic store when configured and missing or made differently."""
+    def prepare_data(self, accept: Callable[[dict[str, int]], None] | None = None) -> None:
+        """Generate the synthetic store when configured and missing or made differently.
+
+        The store is generated under a temporary name beside ``data.path`` and moved in only
+        once ``accept`` (the run's checks, given the `split_sizes` the new store gives) has
+        returned: a run refused there (it raises) leaves the store as it was, e.g. a shared
+        data/synthetic.h5 made with other parameters."""
         if self.synthetic is None:
             return
         if self.path.is_file():
@@ -110,7 +116,19 @@ class AGCHDataModule(LightningDataModule):
             if matches_params(info, self.synthetic):
                 return
             log.info("Synthetic store %s was made with other parameters: regenerating", self.path)
-        make_synthetic(self.path, **self.synthetic)
+        with atomic_path(self.path, key="data.path", parents=True) as staged:
+            make_synthetic(staged, **self.synthetic)
+            if accept is not None:
+                accept(self._sizes_of(staged))
+
+    def _sizes_of(self, path: Path) -> dict[str, int]:
+        """`split_sizes` of the store at ``path`` (a staged one), this datamodule unchanged."""
+        kept = self.path, self.info, self.fingerprint, self.splits
+        self.path, self.info, self.fingerprint, self.splits = Path(path), None, None, {}
+        try:
+            return self.split_sizes()
+        finally:
+            self.path, self.info, self.fingerprint, self.splits = kept
 
     def feature_dims(self) -> tuple[int, int]:
         """(image_dim, text_dim) from the store header, preparing a synthetic store first."""

@@ -127,18 +127,16 @@ class CrossModalHashingModule(L.LightningModule):
     # ----------------------------------------------------------------------------- training
     def check_finite(self, terms: dict[str, Tensor], phase: str = "") -> None:
         """Raise a one-line `TrainingError` when the total ``terms["L"]`` is not finite, naming
-        the phase (if any), epoch, global step, the non-finite terms and the last good
-        checkpoint (``last.ckpt``, written every ``last_every_n_epochs`` epochs)."""
+        the phase (if any), epoch, global step and the non-finite terms. The checkpoint callback
+        (`EpochEndCheckpoint.on_exception`, else src/train.py) adds the last good checkpoint
+        once it has written its pending best file (`src.utils.checkpoints.last_good_words`)."""
         if torch.isfinite(terms["L"]):
             return
         bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]
-        callback = self.trainer.checkpoint_callback if self._trainer is not None else None
-        last = getattr(callback, "last_model_path", "") or "none saved yet"
         where = f" in phase {phase}" if phase else ""
         raise TrainingError(
             f"non-finite loss{where} at epoch {self.current_epoch}, global step "
-            f"{self.global_step}: term {', '.join(bad)}; training stopped, last good "
-            f"checkpoint: {last}"
+            f"{self.global_step}: term {', '.join(bad)}; training stopped"
         )
 
     # ---------------------------------------------------------------------- collapse check

@@ -74,11 +74,11 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         raise Skip(f"unreadable ({type(err).__name__}: {err})") from err
     if not isinstance(data, dict):
         raise Skip("unreadable (not a JSON object)")
-    if data.get("status", "completed") != "completed":  # a failed sweep job
-        raise Skip(f"status {data['status']}: {data.get('error')}")
-    problem = record_problem(data)
+    problem = record_problem(data)  # first: a status of another type is no failed run
     if problem is not None:
         raise Skip(f"not a results.json as src/train.py writes it: {problem}")
+    if data.get("status", "completed") != "completed":  # a failed sweep job
+        raise Skip(f"status {data['status']}: {data.get('error') or 'no reason recorded'}")
     missing = [key for key in RUN_KEYS if key not in data]
     if missing:
         raise Skip(f"missing keys: {', '.join(missing)}")

@@ -224,9 +224,17 @@ def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Check every value of `RULES` present in ``cfg`` and the model's hyper-parameters
-    (`check_model_config`), before any work; raise ConfigError on the first bad one."""
+    """Check every key added with ``+`` (`src.utils.added_keys`), every value of `RULES`
+    present in ``cfg`` and the model's hyper-parameters (`check_model_config`), before any
+    work; raise ConfigError on the first bad one."""
     values = resolved(cfg)
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.added_keys import added_keys, check_added_key
+
+    if HydraConfig.initialized():  # keys added on the command line with +key=...
+        for key in added_keys(HydraConfig.get().overrides.task):
+            check_added_key(key, values, RULES)
     for key, rule in RULES.items():
         present, value = _select(values, key)
         if present and value != "???":

@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from src.utils.checkpoints import good_checkpoints, last_good_words
 from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
@@ -118,7 +119,8 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
                 return _interruptible(cfg, task)
         except SystemExit as exit_:
             if exit_.code == EXIT_USER_ERROR:
-                drop_unused_run_dir(Path(HydraConfig.get().runtime.output_dir))
+                output_dir = Path(HydraConfig.get().runtime.output_dir)
+                drop_unused_run_dir(output_dir, scaffold(cfg))
             raise
     try:
         return _interruptible(cfg, task)
@@ -132,12 +134,22 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
         return _failed_value()
 
 
-def drop_unused_run_dir(run_dir: Path) -> bool:
-    """Remove ``run_dir`` when it holds only the start-up files of `RUN_SCAFFOLD`, so that a
-    run refused on bad input leaves nothing behind (its error line said why); return whether
-    it was removed. A directory holding anything else (a checkpoint, results.json, a file of
-    the user's) is kept whole."""
-    if not run_dir.is_dir() or any(p.name not in RUN_SCAFFOLD for p in run_dir.iterdir()):
+def scaffold(cfg: DictConfig) -> frozenset[str]:
+    """`RUN_SCAFFOLD` plus the log file this run's Hydra logging writes (``<task_name>.log``:
+    ``debug.log`` under the debug presets, whatever file ``job_logging`` names)."""
+    names = {f"{cfg.get('task_name')}.log"}
+    if HydraConfig.initialized():
+        handler = OmegaConf.select(HydraConfig.get(), "job_logging.handlers.file.filename")
+        names |= {Path(str(handler)).name} if handler else set()
+    return RUN_SCAFFOLD | names
+
+
+def drop_unused_run_dir(run_dir: Path, names: frozenset[str] = RUN_SCAFFOLD) -> bool:
+    """Remove ``run_dir`` when it holds only the start-up files ``names`` (`scaffold`), so
+    that a run refused on bad input leaves nothing behind (its error line said why); return
+    whether it was removed. A directory holding anything else (a checkpoint, results.json, a
+    file of the user's) is kept whole."""
+    if not run_dir.is_dir() or any(p.name not in names for p in run_dir.iterdir()):
         return False
     for path in run_dir.iterdir():
         if path.is_dir() and not path.is_symlink():
@@ -164,17 +176,27 @@ def last_checkpoint(cfg: DictConfig) -> Path:
 
 
 def resume_hint(cfg: DictConfig) -> str:
-    """The command that resumes this run in its own directory from its last.ckpt (the end of
-    the last epoch it was written at: every ``last_every_n_epochs``), or what to do when there
-    is none."""
-    last = last_checkpoint(cfg)
-    if cfg.get("task_name") != "train" or not last.is_file():
-        return "no checkpoint was written yet; run the command again to start over"
+    """The command that resumes this run in its own directory from its latest intact
+    checkpoint that holds the optimiser state (`good_checkpoints`: last.ckpt, written every
+    ``last_every_n_epochs``, unless damaged), or what to do when there is none."""
+    if cfg.get("task_name") != "train":
+        return "nothing to resume (not a training run); run the command again"
+    folder = last_checkpoint(cfg).parent
+    good = good_checkpoints(folder, cfg.get("ckpt_path"))
+    resumable = next((g for g in good if g.resumable), None)
+    if resumable is None:
+        return (
+            f"{last_good_words(folder, cfg.get('ckpt_path'))}; run the command again to start over"
+        )
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     kept = [o for o in overrides if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
     output_dir = Path(cfg.paths.output_dir)
-    words = ["python", sys.argv[0], *kept, f"ckpt_path={last}", f"hydra.run.dir={output_dir}"]
-    return "resume (from the last epoch written to last.ckpt) with: " + shlex.join(words)
+    words = ["python", sys.argv[0], *kept, f"ckpt_path={resumable.path}"]
+    words.append(f"hydra.run.dir={output_dir}")
+    return (
+        f"resume (from the end of epoch {resumable.epochs}, the last checkpoint written) with: "
+        + shlex.join(words)
+    )
 
 
 def _job_record(job_dir: Path) -> tuple[str, str, list[str]]:

@@ -131,6 +131,49 @@ def release_run_dir(descriptor: int | None) -> None:
     os.close(descriptor)
 
 
+def earlier_run(run_dir: Path) -> str | None:
+    """What of an earlier run ``run_dir`` holds (its results.json, its checkpoints), or None
+    for a missing or fresh directory (Hydra's start-up files, a user's notes)."""
+    if not run_dir.is_dir():
+        return None
+    found = [p.name for p in (run_dir / "results.json",) if p.is_file()]
+    found += sorted(
+        {p.name for p in run_dir.glob("checkpoints/*.ckpt")}
+        | {p.name for p in run_dir.glob("*.ckpt")}
+    )
+    return ", ".join(found[:3]) + (", ..." if len(found) > 3 else "") if found else None
+
+
+def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
+    """Refuse (ConfigError) to start a run in a directory holding an earlier run's results or
+    checkpoints, which it would overwrite; the one exception is train.py resuming from a
+    checkpoint inside that directory, as the printed resume command does
+    (``ckpt_path=<dir>/checkpoints/last.ckpt hydra.run.dir=<dir>``)."""
+    from src.utils.errors import ConfigError
+
+    if any(int(os.environ.get(name) or 0) > 0 for name in RANK_VARIABLES):
+        return  # another rank of a run that rank zero started here
+    run_dir = Path(run_dir)
+    found = earlier_run(run_dir)
+    if found is None:
+        return
+    ckpt = OmegaConf.select(config, "ckpt_path", default=None, throw_on_resolution_failure=False)
+    inside = ckpt is not None and Path(os.path.realpath(str(ckpt))).is_relative_to(
+        os.path.realpath(run_dir)
+    )
+    training = OmegaConf.select(config, "train", default=False) is True
+    if inside and training and OmegaConf.select(config, "task_name", default=None) == "train":
+        return
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume = (
+        f", or resume it with ckpt_path={last} hydra.run.dir={run_dir}" if last.is_file() else ""
+    )
+    raise ConfigError(
+        f"hydra.run.dir: {run_dir} holds an earlier run ({found}) that this run would "
+        f"overwrite; expected a new or empty directory: give another hydra.run.dir{resume}"
+    )
+
+
 class HoldRunDir(Callback):
     """Hydra callback: hold the run directory (a sweep's directory) before Hydra writes
     ``.hydra/*.yaml`` and the log into it. Hydra calls ``on_run_start`` before it creates the
@@ -138,20 +181,23 @@ class HoldRunDir(Callback):
     the files of the process that holds the directory stay as they are."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._hold(config.hydra.run.dir)
+        self._hold(config.hydra.run.dir, config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._hold(config.hydra.sweep.dir)
 
     @staticmethod
-    def _hold(run_dir: str) -> None:
-        """Make and hold ``run_dir`` for the whole process; a directory in use ends it (exit 2:
-        Hydra turns a callback's exception into a warning, not an exit)."""
+    def _hold(run_dir: str, config: DictConfig | None = None) -> None:
+        """Make and hold ``run_dir`` for the whole process; a directory in use, or holding an
+        earlier run (`check_run_dir_free`, single runs), ends it (exit 2: Hydra turns a
+        callback's exception into a warning, not an exit)."""
         from src.utils.errors import AGCHError, exit_on_user_error
 
         try:
             Path(run_dir).mkdir(parents=True, exist_ok=True)
             hold_run_dir(run_dir)
+            if config is not None:  # held first: a second copy is told "in use"
+                check_run_dir_free(run_dir, config)
         except AGCHError as exc:
             exit_on_user_error(exc)
         except Exception:  # noqa: BLE001  a path too long, read-only or not resolvable:
