@@ -21,6 +21,7 @@ from src.models.cmfh import CMFHModule  # noqa: E402
 from src.models.dgcpn_module import DGCPNModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
+from src.models.ucch_module import UCCHModule  # noqa: E402
 from src.callbacks.curves import CurveRecorder  # noqa: E402
 from src.report.gallery_codes import store_attrs  # noqa: E402
 from src.utils import (  # noqa: E402
@@ -56,6 +57,7 @@ METHODS: tuple[type[CrossModalHashingModule], ...] = (
     JDSHModule,
     CMFHModule,
     DGCPNModule,
+    UCCHModule,
 )
 
 

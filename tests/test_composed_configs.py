@@ -52,6 +52,7 @@ BASES = [(d, "agch") for d in ("mirflickr", "wiki", "nuswide", "uci", "news")] +
 ]
 # the peer methods of the bench have experiments on every data set
 BASES += [(d, m) for d in ("mirflickr", "wiki", "nuswide", "uci") for m in PEERS]
+BASES += [(d, "ucch") for d in ("mirflickr", "wiki", "nuswide", "uci", "news")]
 
 
 @pytest.mark.parametrize("dataset, method", BASES)

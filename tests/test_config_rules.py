@@ -19,6 +19,7 @@ from src.data.sources import read_list_classes
 from src.models.agch_module import AGCHModule
 from src.models.cca_itq import CCAITQModule
 from src.models.djsrh_module import DJSRHModule
+from src.models.ucch_module import UCCHModule
 from src.utils import jobs
 from src.utils.config_rules import RULES, Rule, check_config
 from src.utils.errors import ConfigError, DataError
@@ -95,9 +96,17 @@ def test_every_declared_key_refuses_what_its_rule_does_not_allow(key: str) -> No
         assert "\n" not in message
 
 
-METHODS = {"agch": AGCHModule, "djsrh": DJSRHModule, "cca_itq": CCAITQModule}
+METHODS = {
+    "agch": AGCHModule,
+    "djsrh": DJSRHModule,
+    "cca_itq": CCAITQModule,
+    "ucch": UCCHModule,
+}
 BAD = {
     "positive_ints": ["abc", 0, -1, 1.5, True, None],
+    "non_negative_ints": ["abc", -1, 1.5, True, None],
+    "below_one": ["abc", -0.1, 1.0, math.nan, math.inf],
+    "optional_positive": ["abc", 0, -1.0, math.nan, math.inf],
     "non_negative": ["abc", -0.1, math.nan, math.inf, True],
     "positive": ["abc", 0, -1, math.nan, math.inf, -math.inf],
     "unit_interval": ["abc", -0.1, 1.1, math.nan, math.inf],

@@ -71,7 +71,7 @@ def test_every_option_named_in_the_method_exists() -> None:
     named = set(re.findall(r"`((?:model|data)\.[a-z_]+)", METHOD.read_text()))
     assert {"model.loss_scale", "model.gamma_mode", "data.val_mode"} <= named
     keys = set()
-    for model in ("agch", "djsrh", "cca_itq", "jdsh", "cmfh", "dgcpn"):
+    for model in ("agch", "djsrh", "cca_itq", "jdsh", "cmfh", "dgcpn", "ucch"):
         keys |= set(flatten(composed("train", [f"model={model}", "data=wiki"])))
     assert not named - keys, f"options docs/method.md names that no config has: {named - keys}"
 

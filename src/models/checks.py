@@ -26,6 +26,7 @@ def _fail(key: str, expected: str, value: Any) -> None:
 def check_rules(
     hp: Mapping[str, Any],
     positive_ints: Iterable[str] = (),
+    non_negative_ints: Iterable[str] = (),
     non_negative: Iterable[str] = (),
     positive: Iterable[str] = (),
     unit_interval: Iterable[str] = (),
@@ -38,6 +39,9 @@ def check_rules(
     for key in positive_ints:
         if not _is_int(hp[key]) or hp[key] <= 0:
             _fail(key, "a positive integer", hp[key])
+    for key in non_negative_ints:
+        if not _is_int(hp[key]) or hp[key] < 0:
+            _fail(key, "a non-negative integer", hp[key])
     for key in non_negative:
         if not _is_real(hp[key]) or hp[key] < 0:
             _fail(key, "a finite non-negative number", hp[key])

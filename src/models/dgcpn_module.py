@@ -35,11 +35,9 @@ from torch import Tensor
 from src.data.loading import read_features
 from src.metrics import DEFAULT_KS
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, HealthSpec, sign_codes
+from src.models.train_items import epoch_generator, fit_train_rows, row_positions
 from src.models.twin_nets import TANH_SCALES, TwinHashModule, cosine_affinity
 from src.utils.errors import ConfigError
-
-# odd 64-bit constant (the golden ratio's): spreads the per-epoch dropout seeds
-_SEED_STRIDE = 0x9E3779B97F4A7C15
 
 
 def neighbour_count(n: int, fraction: float) -> int:
@@ -171,26 +169,21 @@ class DGCPNModule(TwinHashModule):
     def on_train_start(self) -> None:
         """Build the graph over the datamodule's train rows (every start, resumed ones too:
         it is a function of the train features alone and is not checkpointed)."""
-        dm = getattr(self.trainer, "datamodule", None)
-        if dm is None or "train" not in getattr(dm, "splits", {}):
-            raise ConfigError("DGCPN builds its graph over the train split: fit with a datamodule")
-        rows = dm.splits["train"]
-        self.build_graph(torch.from_numpy(rows), *read_features(dm.path, rows))
+        rows = fit_train_rows(self.trainer, "DGCPN builds its graph")
+        self.build_graph(
+            torch.from_numpy(rows), *read_features(self.trainer.datamodule.path, rows)
+        )
 
     def batch_similarity(self, index: Tensor) -> Tensor:
         """The target S (m, m) of a batch of store rows ``index`` (m,)."""
-        index = index.to(self.graph_rows.device)
-        pos = torch.searchsorted(self.graph_rows, index).clamp_max(self.graph_rows.numel() - 1)
-        if not torch.equal(self.graph_rows[pos], index):
-            raise ValueError("a training batch holds rows outside DGCPN's graph")
+        pos = row_positions(self.graph_rows, index, "DGCPN's graph")  # (m,)
         return self.graph[pos][:, pos]
 
     # ----------------------------------------------------------------------------- training
     def on_train_epoch_start(self) -> None:
         """Also seed this epoch's dropout masks from (dropout_seed, epoch)."""
         super().on_train_epoch_start()
-        seed = (int(self.dropout_seed) + self.current_epoch * _SEED_STRIDE) % 2**63
-        self.dropout_rng = torch.Generator().manual_seed(seed)
+        self.dropout_rng = epoch_generator(int(self.dropout_seed), self.current_epoch)
 
     def _loss(self, S: Tensor, B_I: Tensor, B_T: Tensor, phase: str) -> dict[str, Tensor]:
         hp = self.hparams
