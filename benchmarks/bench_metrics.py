@@ -36,6 +36,7 @@ import torch
 
 from src.metrics import kernels, packed
 from src.metrics.functional import evaluate_retrieval
+from src.metrics.fused import FusedWork
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(5000, 18015, 46144, 92289, 184_577), check=40)
@@ -194,6 +195,31 @@ def run_scaling(args, sizes: dict) -> None:
         print(row(str(nr), interleaved(tasks(case), args.repeat, args.device)), flush=True)
 
 
+def run_stages(args, sizes: dict) -> None:
+    """Where an evaluation's CPU time goes, MIRFlickr size: the kernels' distance pass alone,
+    the kernels ranking the first 50 items and the full order (distances included), and the
+    whole `evaluate_retrieval` call (inputs checked, codes and labels packed, torch glue)."""
+    if not kernels.AVAILABLE:
+        print("\n(no stage table: numba, the [fast] extra, is not installed)")
+        return
+    names = ("distances", "kernel: first 50", "kernel: full order", "mAP@50", "mAP@all")
+    print(f"\nStages, {sizes['nq']} queries x {sizes['mir']} items (s, median [min-max])")
+    print("| bits | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1))
+    for c in args.bits:
+        case, _ = make_case(args.data_dir, "cpu", sizes["nq"], sizes["mir"], c)
+        work, every, task = FusedWork(*case), slice(0, sizes["nq"]), tasks(case)
+        fns = {
+            "distances": task["floor"],
+            "kernel: first 50": lambda: work.rank(every, 50, False, [], False),
+            "kernel: full order": lambda: work.rank(every, None, True, [], False),
+            "mAP@50": task["mAP@50"],
+            "mAP@all": task["mAP@all"],
+        }
+        times = interleaved(fns, args.repeat, "cpu")
+        cells = [f"{statistics.median(t):.3f} [{min(t):.3f}-{max(t):.3f}]" for t in times.values()]
+        print(f"| {c} | " + " | ".join(cells) + " |", flush=True)
+
+
 def _status_mib(field: str) -> float:
     """A field of /proc/self/status (VmRSS: resident now, VmHWM: its peak) in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -234,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-sizes", type=int, nargs="+", help="retrieval sizes to time")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="tiny sizes, a few seconds")
+    parser.add_argument("--stages", action="store_true", help="only the table of stages")
     parser.add_argument("--rss-child", type=float, nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
@@ -249,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"device {args.device}; faiss: {'yes' if faiss_top50(*tiny[:2]) else 'not installed'}")
     how = "compiled kernel (numba)" if kernels.AVAILABLE else "numpy (numba not installed)"
     print(f"floor and metrics on the CPU: {how}")
+    if args.stages:
+        run_stages(args, sizes)
+        return 0
     run_size(args, sizes, "MIRFlickr", sizes["mir"], args.bits)
     run_size(args, sizes, "NUS-WIDE", sizes["nus"], args.nus_bits)
     run_scaling(args, sizes)

@@ -34,7 +34,7 @@ def ranges(text: str) -> list[Requirement]:
     project = tomllib.loads(text)["project"]
     lines = list(project["dependencies"])
     for extra in TESTED_EXTRAS:
-        lines += project["optional-dependencies"][extra]
+        lines += project["optional-dependencies"].get(extra, [])
     required = [Requirement(line) for line in lines]
     return [r for r in required if canonicalize_name(r.name) != canonicalize_name(project["name"])]
 
