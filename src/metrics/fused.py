@@ -32,7 +32,6 @@ class FusedWork:
         self.PrT = np.ascontiguousarray(packed.pack_codes(Br).T)  # (w, nr) uint64
         self.Mq = packed.pack_codes(Lq)  # (nq, C') uint64 label bits
         self.MrT = np.ascontiguousarray(packed.pack_codes(Lr).T)  # (C', nr) uint64
-        self.inv = 1.0 / np.maximum(np.arange(self.nr + 1), 1)  # (nr + 1,) 1 / position
 
     def rank(
         self, sl: slice, k: int | None, map_all: bool, ks: list[int], counts: bool
@@ -44,7 +43,7 @@ class FusedWork:
         items r per distance value 0..c, (q, c + 1) float64 each, else None.
 
         AP@k and the hits come from the first K = max(k, ks) items and equal the per-query
-        loop's bit for bit; AP over the whole set from the full order (`kernels.all_sum`).
+        loop's bit for bit, and so does AP over the whole set (`kernels.all_sum`).
         """
         q, K, full = sl.stop - sl.start, max([k or 0, *ks]), map_all or counts
         ends = np.asarray([k] if k else [], dtype=np.int64)
@@ -52,7 +51,7 @@ class FusedWork:
         cnt = np.zeros((q if counts else 0, 2, self.c + 1))  # (q, 2, c + 1) float64
         kernels.rank_queries(
             self.Pq[sl], self.PrT, self.Mq[sl], self.MrT, self.c, K, full, ends,
-            np.asarray(ks, dtype=np.int64), self.inv, out, cnt,
+            np.asarray(ks, dtype=np.int64), out, cnt,
         )  # fmt: skip
         res, metrics = torch.from_numpy(out), {}
         if k:

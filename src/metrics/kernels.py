@@ -92,17 +92,17 @@ def relevance_row(m: np.ndarray, MrT: np.ndarray, acc: np.ndarray, rel: np.ndarr
 
 
 @_jit
-def all_sum(d, rel, n, r, rec, inv) -> float:
+def all_sum(d, rel, n, r, rec, order) -> float:
     """Sum of h / p over every relevant item of the row (p: its position in the stable
     order, h: its rank among the relevant), the numerator of AP over the whole set; also the
     counts per distance value, n (c + 1,) int64 of all items and r (c + 1,) of the relevant.
 
-    d (nr,) distances, rel (nr,) uint8, rec (nr + 1,) int64 scratch, inv (nr + 1,) float64
-    with inv[p] = 1 / p. One pass in index order counts the items per distance and records
-    each relevant item's distance s and rank u among the items at s so far; then p = (items
-    at distances below s) + u and h = (relevant items below s) + (its rank among the relevant
-    at s). The terms h * inv[p] are added in index order into four partial sums (float64
-    rounding differs from the loop's running sum by ~1e-16 relative, not in the order).
+    d (nr,) distances, rel (nr,) uint8, rec (nr + 1,) and order (nr,) int64 scratch. One pass
+    in index order counts the items per distance and records each relevant item's distance s
+    and rank u among the items at s so far; a counting sort by (s, u) then lists the relevant
+    items' positions p = (items at distances below s) + u in ascending order, and the terms
+    h / p are added in that order into one running float64 sum: the per-query loop's
+    operations in the loop's order, so the sum equals the loop's bit for bit.
     """
     n[:] = 0
     R = 0
@@ -115,28 +115,16 @@ def all_sum(d, rel, n, r, rec, inv) -> float:
     r[:] = 0
     for i in range(R):
         r[rec[i] & 65535] += 1
-    below, upto = np.cumsum(n) - n, np.cumsum(r)  # items below s, relevant items up to s
-    t0 = t1 = t2 = t3 = 0.0  # four independent chains of additions
-    i = R - 1  # backwards: at each distance, h counts down from upto[s]
-    while i >= 3:
-        t0 += _term(rec[i], below, upto, inv)
-        t1 += _term(rec[i - 1], below, upto, inv)
-        t2 += _term(rec[i - 2], below, upto, inv)
-        t3 += _term(rec[i - 3], below, upto, inv)
-        i -= 4
-    for i in range(i, -1, -1):
-        t0 += _term(rec[i], below, upto, inv)
-    return (t0 + t1) + (t2 + t3)
-
-
-@_jit
-def _term(x, below, upto, inv) -> float:
-    """h / p of the relevant item recorded as x = u * 65536 + s (see `all_sum`), taking the
-    last unused rank h at its distance s (upto[s], then decremented)."""
-    s = x & 65535
-    h = upto[s]
-    upto[s] = h - 1
-    return h * inv[below[s] + (x >> 16)]
+    below = np.cumsum(n) - n  # (c + 1,) items at distances below s
+    fill = np.cumsum(r) - r  # (c + 1,) relevant items below s: where s's positions go
+    for i in range(R):  # within one s the records come in index order, so u ascends
+        s = rec[i] & 65535
+        order[fill[s]] = below[s] + (rec[i] >> 16)
+        fill[s] += 1
+    total = 0.0
+    for h in range(1, R + 1):
+        total += h / order[h - 1]
+    return total
 
 
 @_jit
@@ -221,7 +209,7 @@ def running_sums(pos, R: int, ends, ks, sums, found, hits) -> None:
 
 
 @_jit
-def rank_queries(Pq, PrT, Mq, MrT, c: int, K: int, full: bool, ends, ks, inv, out, counts):
+def rank_queries(Pq, PrT, Mq, MrT, c: int, K: int, full: bool, ends, ks, out, counts):
     """Per query i of packed codes Pq (q, w) and label bits Mq (q, lw) against the items
     PrT (w, nr), MrT (lw, nr) (uint64), into out[i] (2 + 2E + len(ks),) float64:
 
@@ -229,7 +217,6 @@ def rank_queries(Pq, PrT, Mq, MrT, c: int, K: int, full: bool, ends, ks, inv, ou
       and the counts per distance into counts (q, 2, c + 1) float64 when it has q rows;
     - when K > 0: from the first K items (`top_order`), the sums and numbers of `running_sums`
       for each of `ends` and the hits at each of `ks` (every end and k at most K).
-    inv (nr + 1,) float64: inv[p] = 1 / p.
     """
     nr, E = PrT.shape[1], ends.shape[0]
     d = np.empty(nr, np.uint16)  # (nr,) distances of one query
@@ -241,7 +228,7 @@ def rank_queries(Pq, PrT, Mq, MrT, c: int, K: int, full: bool, ends, ks, inv, ou
         row = out[i]
         if full:
             relevance_row(Mq[i], MrT, acc, rel)
-            row[0] = all_sum(d, rel, n, r, scratch, inv)
+            row[0] = all_sum(d, rel, n, r, scratch, pos)
             row[1] = r.sum()
             if counts.shape[0] > 0:
                 counts[i, 0, :] = n
