@@ -1,17 +1,19 @@
 """Retrieval metrics against their floor, the packed-bit Hamming distances, in the same run.
 
-The floor is XOR and popcount of the packed codes for every (query, retrieval item) pair
-(`src.metrics.packed.hamming_into`, codes packed beforehand, 512 query rows at a time into
-one reused uint8 buffer): the least any exact Hamming ranking must compute. Beside it, in
-interleaved repetitions (median and spread): the float product of the +-1 codes (the
-previous floor), faiss's exact top 50 (`IndexBinaryFlat`, one thread; a column of "-" when
-faiss-cpu is not installed), mAP@50 and mAP@all, at the MIRFlickr size (2,000 queries x
-18,015 items, the real labels of mirflickr25k-lall.mat when present), the NUS-WIDE size
-(2,000 x 184,577, generated labels) and against the retrieval size; then the peak growth of
-the resident memory (RSS) of one evaluation at the NUS-WIDE size, each in a fresh process.
-Each metric is checked against the per-query numpy loop on the first queries. Random codes
-(seed 0). Not a test; ``--small`` (a few seconds) is run by tests/test_bench_metrics.py. From
-the repository root:
+The floor is XOR and popcount of the packed codes for every (query, retrieval item) pair, 512
+query rows at a time into one reused buffer (codes packed beforehand): the least any exact
+Hamming ranking must compute, by the compiled kernel of `src.metrics.kernels` when numba (the
+[fast] extra) is installed, else by numpy (`src.metrics.packed.hamming_into`); numpy's is also
+a column of its own. Beside it, in interleaved repetitions (median and spread): the float
+product of the +-1 codes, faiss's exact top 50 (`IndexBinaryFlat`, one thread; a column of
+"-" when faiss-cpu is not installed), mAP@50 and mAP@all (`evaluate_retrieval`, inputs
+checked and codes packed inside each call), at the MIRFlickr size (2,000 queries x 18,015
+items, the real labels of mirflickr25k-lall.mat when present), the NUS-WIDE size (2,000 x
+184,577, generated labels) and against the retrieval size; then the peak growth of the
+resident memory (RSS) of one evaluation at the NUS-WIDE size, each in a fresh process. Each
+metric is checked against the per-query numpy loop on the first queries. Random codes (seed
+0). Not a test; ``--small`` (a few seconds) is run by tests/test_bench_metrics.py. From the
+repository root:
 
     OMP_NUM_THREADS=1 python -m benchmarks.bench_metrics [--small] [--device cpu|cuda]
 """
@@ -32,13 +34,14 @@ import numpy as np
 import scipy.io
 import torch
 
-from src.metrics import packed
+from src.metrics import kernels, packed
 from src.metrics.functional import evaluate_retrieval
+from src.metrics.fused import FusedWork
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(5000, 18015, 46144, 92289, 184_577), check=40)
 SMALL = dict(nq=100, mir=900, nus=4000, scale=(900, 2000, 4000), check=20)
-COLUMNS = ("floor", "float product", "faiss top-50", "mAP@50", "mAP@all")
+COLUMNS = ("floor", "numpy XOR+popcount", "float product", "faiss top-50", "mAP@50", "mAP@all")
 
 
 def loop_map(Bq: np.ndarray, Br: np.ndarray, Lq: np.ndarray, Lr: np.ndarray, topk) -> float:
@@ -88,20 +91,27 @@ def faiss_top50(Bq: torch.Tensor, Br: torch.Tensor) -> Callable[[], object] | No
 def tasks(case: list[torch.Tensor]) -> dict[str, Callable[[], object] | None]:
     Bq, Br, Lq, Lr = case
     Pq, Pr = packed.pack_codes(Bq), packed.pack_codes(Br)  # (n, w) uint64
+    PrT = np.ascontiguousarray(Pr.T)  # (w, nr) one row per word, the kernels' layout
     buf = np.empty((512, Br.shape[0]), dtype=packed.distance_dtype(Br.shape[1]))  # reused
     fbuf = torch.empty(512, Br.shape[0], device=Bq.device)  # (512, nr) reused float32
 
-    def floor() -> None:  # every distance, 512 query rows at a time into one buffer
+    def numpy_floor() -> None:  # every distance, 512 query rows at a time into one buffer
         for s in range(0, len(Pq), 512):
             packed.hamming_into(Pq[s : s + 512], Pr, buf[: len(Pq[s : s + 512])])
+
+    def kernel_floor() -> None:  # the same with the compiled kernel (numba)
+        for s in range(0, len(Pq), 512):
+            kernels.distances_rows(Pq[s : s + 512], PrT, buf[: len(Pq[s : s + 512])])
 
     def product() -> None:  # the float product of the codes, the same chunks
         for s in range(0, len(Bq), 512):
             torch.mm(Bq[s : s + 512], Br.T, out=fbuf[: len(Bq[s : s + 512])])
 
     cpu = Bq.device.type == "cpu"
+    floor = (kernel_floor if kernels.AVAILABLE else numpy_floor) if cpu else product
     return {
-        "floor": floor if cpu else product,
+        "floor": floor,
+        "numpy XOR+popcount": numpy_floor if cpu else None,
         "float product": product,
         "faiss top-50": faiss_top50(Bq, Br),
         "mAP@50": lambda: evaluate_retrieval(Bq, Br, Lq, Lr, topk=50, map_all=False),
@@ -185,6 +195,31 @@ def run_scaling(args, sizes: dict) -> None:
         print(row(str(nr), interleaved(tasks(case), args.repeat, args.device)), flush=True)
 
 
+def run_stages(args, sizes: dict) -> None:
+    """Where an evaluation's CPU time goes, MIRFlickr size: the kernels' distance pass alone,
+    the kernels ranking the first 50 items and the full order (distances included), and the
+    whole `evaluate_retrieval` call (inputs checked, codes and labels packed, torch glue)."""
+    if not kernels.AVAILABLE:
+        print("\n(no stage table: numba, the [fast] extra, is not installed)")
+        return
+    names = ("distances", "kernel: first 50", "kernel: full order", "mAP@50", "mAP@all")
+    print(f"\nStages, {sizes['nq']} queries x {sizes['mir']} items (s, median [min-max])")
+    print("| bits | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1))
+    for c in args.bits:
+        case, _ = make_case(args.data_dir, "cpu", sizes["nq"], sizes["mir"], c)
+        work, every, task = FusedWork(*case), slice(0, sizes["nq"]), tasks(case)
+        fns = {
+            "distances": task["floor"],
+            "kernel: first 50": lambda: work.rank(every, 50, False, [], False),
+            "kernel: full order": lambda: work.rank(every, None, True, [], False),
+            "mAP@50": task["mAP@50"],
+            "mAP@all": task["mAP@all"],
+        }
+        times = interleaved(fns, args.repeat, "cpu")
+        cells = [f"{statistics.median(t):.3f} [{min(t):.3f}-{max(t):.3f}]" for t in times.values()]
+        print(f"| {c} | " + " | ".join(cells) + " |", flush=True)
+
+
 def _status_mib(field: str) -> float:
     """A field of /proc/self/status (VmRSS: resident now, VmHWM: its peak) in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -225,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-sizes", type=int, nargs="+", help="retrieval sizes to time")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--small", action="store_true", help="tiny sizes, a few seconds")
+    parser.add_argument("--stages", action="store_true", help="only the table of stages")
     parser.add_argument("--rss-child", type=float, nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_child:
@@ -238,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"torch {torch.__version__}, numpy {np.__version__}, {torch.get_num_threads()} threads")
     tiny = make_case(args.data_dir, "cpu", 2, 2, 8)[0]
     print(f"device {args.device}; faiss: {'yes' if faiss_top50(*tiny[:2]) else 'not installed'}")
+    how = "compiled kernel (numba)" if kernels.AVAILABLE else "numpy (numba not installed)"
+    print(f"floor and metrics on the CPU: {how}")
+    if args.stages:
+        run_stages(args, sizes)
+        return 0
     run_size(args, sizes, "MIRFlickr", sizes["mir"], args.bits)
     run_size(args, sizes, "NUS-WIDE", sizes["nus"], args.nus_bits)
     run_scaling(args, sizes)

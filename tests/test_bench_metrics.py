@@ -17,3 +17,13 @@ def test_bench_metrics_small(capsys: pytest.CaptureFixture) -> None:
     assert len(rows) == 2 + 2 + 3  # bits at both sizes, then the retrieval sizes
     growth = re.findall(r"^\| mAP@\w+ \| \d+ \| \d+ \| (-?\d+) \|$", out, flags=re.M)
     assert len(growth) == 3  # the peak RSS growth of three evaluations
+
+
+def test_bench_metrics_stages_small(capsys: pytest.CaptureFixture) -> None:
+    assert bench_metrics.main(["--small", "--stages", "--repeat", "1", "--bits", "16"]) == 0
+    out = capsys.readouterr().out
+    if not bench_metrics.kernels.AVAILABLE:
+        assert "no stage table" in out
+        return
+    cells = re.findall(r"^\| 16 \| (.*) \|$", out, flags=re.M)
+    assert len(cells) == 1 and len(re.findall(r"[\d.]+ \[[\d.]+-[\d.]+\]", cells[0])) == 5

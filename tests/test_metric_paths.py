@@ -1,5 +1,6 @@
-"""Every internal path of the stable ranking (top k by fused keys in one or several blocks, the
-full counting sort, chunks of any size) gives the per-query loop's numbers, on generated cases
+"""Every internal path of the stable ranking (the compiled kernels' first K or full order, the
+numpy path's top k by fused keys in one or several blocks, its full counting sort, chunks of
+any size) gives the per-query loop's numbers, on generated cases
 with ties everywhere, k above N and queries without a relevant item, at 16 to 128 bits."""
 
 from __future__ import annotations
@@ -9,16 +10,23 @@ import pytest
 import torch
 
 from metric_reference import random_case, ref_map, ref_precision_at_k
-from src.metrics import evaluate_retrieval, functional, packed, ranking
+from src.metrics import evaluate_retrieval, functional, kernels, packed, ranking
 
+NUMPY = {(functional, "USE_KERNELS"): False}  # the numpy/torch path, numba or not
 PATHS = {
-    "default": {},
+    # the compiled kernels (numba, the [fast] extra): the first K alone, or the full order
+    "kernels": {},
+    "kernels-full-order": {(functional, "_TOPK_LIMIT"): 0},
+    "kernels-top-k": {(functional, "_TOPK_LIMIT"): 10**9},
+    "kernels-one-row-chunks": {(functional, "_KERNEL_ROWS"): 1},
+    "numpy": NUMPY,
     # the threshold selection of `stable_topk` for every k, up to k = N
-    "selection": {(functional, "_TOPK_LIMIT"): 10**9},
+    "selection": {**NUMPY, (functional, "_TOPK_LIMIT"): 10**9},
     # the full counting sort for every k, never torch.topk
-    "full-order": {(functional, "_TOPK_LIMIT"): 0},
+    "full-order": {**NUMPY, (functional, "_TOPK_LIMIT"): 0},
     # one query row per chunk and per ranking group, one item per tile of the product
     "tiny-work-sizes": {
+        **NUMPY,
         (ranking, "MAX_CHUNK_ROWS"): 1,
         (ranking, "GROUP_PAIRS"): 1,
         (ranking, "TILE_PAIRS"): 1,
@@ -46,6 +54,8 @@ def generated_case(seed: int):
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("seed", range(16))
 def test_paths_match_loop(monkeypatch: pytest.MonkeyPatch, path: str, seed: int) -> None:
+    if path.startswith("kernels") and not kernels.AVAILABLE:
+        pytest.skip("numba (the [fast] extra) is not installed")
     for (module, name), value in PATHS[path].items():
         monkeypatch.setattr(module, name, value)
     Bq, Br, Lq, Lr, topk, ks = generated_case(seed)
@@ -81,7 +91,8 @@ def test_stable_topk_is_the_head_of_a_stable_argsort(seed: int) -> None:
 def test_tie_average_does_not_depend_on_chunks(monkeypatch: pytest.MonkeyPatch, seed: int):
     Bq, Br, Lq, Lr, topk, ks = generated_case(100 + seed)
     args = dict(topk=topk, ks=ks, pr_curve=True, ties="average")
-    want = evaluate_retrieval(Bq, Br, Lq, Lr, **args)
+    want = evaluate_retrieval(Bq, Br, Lq, Lr, **args)  # the kernels when numba is installed
+    monkeypatch.setattr(functional, "USE_KERNELS", False)
     for name in ("MAX_CHUNK_ROWS", "GROUP_PAIRS", "TILE_PAIRS"):
         monkeypatch.setattr(ranking, name, 1)
     got = evaluate_retrieval(Bq, Br, Lq, Lr, **args)

@@ -10,7 +10,7 @@ from packaging.version import Version
 tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from 3.11")
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTED_EXTRAS = ("dev", "sweep")  # [extract] and [fc7]: optional, pinned exactly
+TESTED_EXTRAS = ("dev", "sweep", "fast")  # [extract] and [fc7]: optional, pinned exactly
 
 
 def pins(text: str) -> dict[str, Version]:
@@ -34,7 +34,7 @@ def ranges(text: str) -> list[Requirement]:
     project = tomllib.loads(text)["project"]
     lines = list(project["dependencies"])
     for extra in TESTED_EXTRAS:
-        lines += project["optional-dependencies"][extra]
+        lines += project["optional-dependencies"].get(extra, [])
     required = [Requirement(line) for line in lines]
     return [r for r in required if canonicalize_name(r.name) != canonicalize_name(project["name"])]
 

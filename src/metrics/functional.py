@@ -42,12 +42,13 @@ P@k with k above the retrieval size N is the precision over the N items: it is n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
 
-from src.metrics import ranking, tie_average
+from src.metrics import fused, ranking, tie_average
 from src.metrics.inputs import ArrayLike, check_code_pair, check_label_pair, in_float32
 
 TIES = ("stable", "average")
@@ -60,6 +61,12 @@ _BYTES_PER_PAIR = 2
 # The first K items of the stable order come from `ranking.stable_topk` up to this K, from
 # the full counting sort above it (where the selection stops paying).
 _TOPK_LIMIT = 1024
+# On the CPU with numba installed (the [fast] extra) the compiled kernels of
+# `src.metrics.kernels` rank each query row (tests set this False to run the numpy path).
+USE_KERNELS = True
+# Query rows per call of the kernels: their buffers are one row of nr items; what grows with
+# the rows is the output, 16 bytes per distance value per row when the counts are asked for.
+_KERNEL_ROWS = 4096
 
 
 def effective_ks(ks: Sequence[int], n: int) -> list[int]:
@@ -134,7 +141,11 @@ def _stable_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tens
 def _average_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
     """Tie-averaged metrics of the query rows `sl`, from the per-distance counts."""
     D, R = work.distances(sl), work.relevance(sl)  # (q, nr) uint8, bool
-    counts = ranking.bucket_counts(D, R, work.c)  # 2 x (q, c + 1)
+    yield _average_metrics(ranking.bucket_counts(D, R, work.c), k, map_all, ks, pr_curve)
+
+
+def _average_metrics(counts: tuple[Tensor, Tensor], k, map_all, ks, pr_curve) -> dict:
+    """Tie-averaged metrics from the counts n, r (q, c + 1) float64 per distance value."""
     out: dict[str, Tensor] = {}
     if k:
         out["ap_k"] = tie_average.expected_ap(*counts, k)
@@ -143,6 +154,17 @@ def _average_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Ten
     if ks:
         out["hits"] = torch.stack([tie_average.expected_hits(*counts, x) for x in ks], 1)
     if pr_curve:
+        out["pr"] = _pr_sums(*counts)
+    return out
+
+
+def _fused_chunk(work, sl, k, map_all, ks, pr_curve, ties) -> Iterator[dict[str, Tensor]]:
+    """Metrics of the query rows `sl` from the compiled kernels (`src.metrics.fused`)."""
+    if ties == "average":
+        yield _average_metrics(work.rank(sl, None, False, [], True)[1], k, map_all, ks, pr_curve)
+        return
+    out, counts = work.rank(sl, k, map_all, ks, pr_curve)
+    if counts is not None:
         out["pr"] = _pr_sums(*counts)
     yield out
 
@@ -178,10 +200,15 @@ def evaluate_retrieval(
     nr = Br.shape[0]
     k = None if topk is None else min(int(topk), nr)
     ks_used = effective_ks(ks, nr)
-    chunk = _stable_chunk if ties == "stable" else _average_chunk
     acc: dict[str, list[Tensor]] = {}
-    rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
-    work = ranking.ChunkWork(Bq, Br, Lq, Lr, rows)  # packed codes, reused buffers
+    if USE_KERNELS and fused.usable(Bq):  # rows of nr items, counts of c + 1 values
+        work = fused.FusedWork(Bq, Br, Lq, Lr)  # packed codes and label bits
+        rows = max(1, min(_KERNEL_ROWS, int(memory_budget_mb * 2**20 // (16 * Br.shape[1] + 16))))
+        chunk = functools.partial(_fused_chunk, ties=ties)
+    else:
+        chunk = _stable_chunk if ties == "stable" else _average_chunk
+        rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
+        work = ranking.ChunkWork(Bq, Br, Lq, Lr, rows)  # packed codes, reused buffers
     for sl in ranking.query_chunks(Bq.shape[0], rows):
         for part in chunk(work, sl, k, map_all, ks_used, pr_curve):
             for key, value in part.items():
