@@ -87,6 +87,8 @@ def test_cached_features_are_reused_only_for_the_same_images(
     monkeypatch.setattr(news_convert, "extract_images", lambda *a: calls.append(a))
     news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=2)
     assert calls == []  # same images, same network: the cache is read
+    news_convert.convert_news(tmp_path / "src", tmp_path / "b.h5", vocab_size=3)
+    assert calls == []  # another store (vocabulary size) beside it: the same cache
     image_path(tmp_path / "src", "7").write_bytes(image_path(tmp_path / "src", "8").read_bytes())
     with pytest.raises(DataError, match="not found"):  # another image: a new cache (none here)
         news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5")
