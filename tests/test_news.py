@@ -191,3 +191,16 @@ def test_release_quirks_are_read(tmp_path: Path) -> None:
     assert by_id[DUPLICATED_ID].image == image_path(tmp_path, DUPLICATED_ID)
     assert "people's_livelihood" in {pair.image.parent.name for pair in pairs}
     assert dropped == [MISSING_ID]
+
+
+def test_one_default_vocabulary_size(tmp_path: Path) -> None:
+    """The command line and the converter share one default vocabulary size."""
+    import inspect
+    import runpy
+
+    from src.data.news import NEWS_VOCAB_SIZE
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "prepare_data.py"))
+    args = script["build_parser"]().parse_args(["news", "--source", str(tmp_path)])
+    default = inspect.signature(news_convert.convert_news).parameters["vocab_size"].default
+    assert args.vocab_size == default == NEWS_VOCAB_SIZE
