@@ -4,7 +4,7 @@
     python scripts/prepare_data.py mirflickr --source DIR [--image-file F --image-key K]
     python scripts/prepare_data.py nuswide --source DIR
     python scripts/prepare_data.py uci --source ../shared/data/uci
-    python scripts/prepare_data.py news --source ../shared/data/news [--vocab-size 1000]
+    python scripts/prepare_data.py news --source ../shared/data/news [--vocab-size 4000]
     python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
 
 The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
