@@ -4,9 +4,10 @@ training-health figures of each setting (docs/model.md, "Making AGCH's parts lea
 FOLDER holds archived held-out runs, one sub-folder per setting (``results/<dataset>/
 <method>/<bits>bit/heldout/<setting>/seed<seed>/results.json``, scripts/archive_results.py).
 Each ``--pair SETTING:BASE`` (folder names) gives a row: the setting's last-epoch validation
-mAP@50 (mean ± sample std over seeds), its change from BASE paired by seed with the 95 %
-t-interval (n - 1 degrees of freedom) and its reading, and the mean of each GCN's final
-weight change, own-loss ratio and codes' pairwise cosine (AGCH; "-" for other methods).
+mAP@50 of each direction and of their mean (mean ± sample std over seeds; "-" where a run lacks
+it), its change from BASE paired by seed with the 95 % t-interval (n - 1 degrees of freedom)
+and its reading, and the mean of each GCN's final weight change, own-loss ratio and codes'
+pairwise cosine (AGCH; "-" for other methods).
 Each ``--modules SETTING`` prints the health figures of every module of that setting.
 
     python scripts/heldout_intervals.py results/wiki/agch/32bit/heldout \\
@@ -33,7 +34,8 @@ from src.utils.errors import (  # noqa: E402
     one_line_errors,
 )
 
-DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50"}
+# the two directions and their mean (val/map@50: the figure a selection rule can ask for)
+DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50", "mean": "val/map@50"}
 HEALTH = ("weight_change", "own_loss_ratio", "pairwise_cos")
 
 
@@ -50,15 +52,21 @@ def load(folder: Path) -> dict[int, dict[str, float]]:
     return runs
 
 
-def spread(values: list[float]) -> str:
-    """Mean ± sample standard deviation as a cell (the mean alone for one run)."""
+def spread(values: list[float | None]) -> str:
+    """Mean ± sample standard deviation as a cell (the mean alone for one run; "-" when a value
+    is missing)."""
+    if any(v is None for v in values):
+        return "-"
     mean, std = mean_std(values)
     return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
 
 
 def change(runs: dict, base: dict, metric: str) -> str:
     """The paired change of ``metric`` from ``base`` as a cell."""
-    diffs = [runs[s][metric] - base[s][metric] for s in sorted(runs) if s in base]
+    shared = [s for s in sorted(runs) if s in base]
+    if any(metric not in runs[s] or metric not in base[s] for s in shared):
+        return "-"
+    diffs = [runs[s][metric] - base[s][metric] for s in shared]
     if len(diffs) < 2:
         return f"{diffs[0]:+.3f} (n=1)" if diffs else "no shared seed"
     mean, low, high = paired_t_interval(diffs)
@@ -123,7 +131,7 @@ def main(argv: list[str]) -> None:
         name, _, base_name = pair.partition(":")
         runs, base = load(args.folder / name), load(args.folder / base_name)
         row = [f"`{name}`", ", ".join(map(str, sorted(runs)))]
-        row += [spread([m[k] for m in runs.values()]) for k in DIRECTIONS.values()]
+        row += [spread([m.get(k) for m in runs.values()]) for k in DIRECTIONS.values()]
         row += [f"`{base_name}`", *(change(runs, base, k) for k in DIRECTIONS.values())]
         print("| " + " | ".join(row + [health(runs, h) for h in HEALTH]) + " |")
 

@@ -4,7 +4,7 @@
     python scripts/prepare_data.py mirflickr --source DIR [--image-file F --image-key K]
     python scripts/prepare_data.py nuswide --source DIR
     python scripts/prepare_data.py uci --source ../shared/data/uci
-    python scripts/prepare_data.py news --source ../shared/data/news [--vocab-size 1000]
+    python scripts/prepare_data.py news --source ../shared/data/news [--vocab-size 4000]
     python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
 
 The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
@@ -24,6 +24,7 @@ ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=Tru
 
 from src.data import converters  # noqa: E402  (this checkout's src, first on sys.path)
 from src.data.images import ARCHS, PRECISIONS  # noqa: E402
+from src.data.news import NEWS_VOCAB_SIZE  # noqa: E402
 from src.data.store import StoreInfo  # noqa: E402
 from src.utils.errors import (  # noqa: E402
     output_path,
@@ -83,7 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = commands.add_parser("news", help="convert the news release (raw images and texts)")
     sub.add_argument("--source", type=Path, required=True, help="folder of the release")
     sub.add_argument(
-        "--vocab-size", type=integer_at_least(1), default=1000, help="words of the text BoW"
+        "--vocab-size",
+        type=integer_at_least(1),
+        default=NEWS_VOCAB_SIZE,
+        help=f"words of the text BoW (default {NEWS_VOCAB_SIZE})",
     )
     _common(sub)
     _images(sub, arch="efficientnet_lite0")

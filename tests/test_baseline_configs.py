@@ -8,8 +8,11 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
+from src.data.news import NEWS_VOCAB_SIZE
+
 ROOT = Path(__file__).resolve().parents[1]
-FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64), "news": (1280, 1000)}  # (image, text)
+# (image, text) feature widths of each dataset's store
+FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64), "news": (1280, NEWS_VOCAB_SIZE)}
 EXPERIMENTS = [
     (dataset, method, bits)
     for dataset in ("wiki", "uci", "news")

@@ -87,6 +87,8 @@ def test_cached_features_are_reused_only_for_the_same_images(
     monkeypatch.setattr(news_convert, "extract_images", lambda *a: calls.append(a))
     news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=2)
     assert calls == []  # same images, same network: the cache is read
+    news_convert.convert_news(tmp_path / "src", tmp_path / "b.h5", vocab_size=3)
+    assert calls == []  # another store (vocabulary size) beside it: the same cache
     image_path(tmp_path / "src", "7").write_bytes(image_path(tmp_path / "src", "8").read_bytes())
     with pytest.raises(DataError, match="not found"):  # another image: a new cache (none here)
         news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5")
@@ -189,3 +191,16 @@ def test_release_quirks_are_read(tmp_path: Path) -> None:
     assert by_id[DUPLICATED_ID].image == image_path(tmp_path, DUPLICATED_ID)
     assert "people's_livelihood" in {pair.image.parent.name for pair in pairs}
     assert dropped == [MISSING_ID]
+
+
+def test_one_default_vocabulary_size(tmp_path: Path) -> None:
+    """The command line and the converter share one default vocabulary size."""
+    import inspect
+    import runpy
+
+    from src.data.news import NEWS_VOCAB_SIZE
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "prepare_data.py"))
+    args = script["build_parser"]().parse_args(["news", "--source", str(tmp_path)])
+    default = inspect.signature(news_convert.convert_news).parameters["vocab_size"].default
+    assert args.vocab_size == default == NEWS_VOCAB_SIZE

@@ -22,6 +22,9 @@ from src.data.sources import reading
 from src.utils.errors import DataError
 
 NEWS_CLASSES = 10
+# words of the text bag (``prepare_data.py news --vocab-size``): tuned, chosen among 250-4000 on
+# held-out pairs with CCA-ITQ (docs/data.md, "Choice of the text feature"; 1000 before)
+NEWS_VOCAB_SIZE = 4000
 LISTS = {"train": "trainset_txt_img_cat.list", "test": "testset_txt_img_cat.list"}
 # image ids of the published release (1599421259/Web_News_Datasets) listed with no image file in
 # any category folder: their pairs are left out (1,696 train + 497 test pairs remain)

@@ -1,8 +1,9 @@
 """``prepare_data.py news``: the news release (src/data/news.py) into the HDF5 feature store.
 
 Image side: EfficientNet-Lite0's pooled penultimate layer (1280-d, src/data/backbones.py) of
-every image, cached beside the output (``<out stem>-<arch>-<12 hex>.npy``, named by a digest of
-the image files and the extractor, so a cache is reused only for the same images and network;
+every image, cached in the output's folder (``news-<arch>-<12 hex>.npy``, named by a digest of
+the image files and the extractor, not by the output's name: every store built there from the
+same images and network, e.g. one per vocabulary size, reuses it, and no other does;
 resumable). Text side: a binary bag of the most frequent words (src/data/text_bow.py), the
 vocabulary from the training articles only. Official split (test = queries, retrieval = train),
 validation queries drawn from train as for Wiki.
@@ -22,6 +23,7 @@ from src.data.matlab import open_mat
 from src.data.news import (
     LISTS,
     NEWS_CLASSES,
+    NEWS_VOCAB_SIZE,
     NewsPair,
     folder_digest,
     provenance,
@@ -32,8 +34,6 @@ from src.data.splits import official_split
 from src.data.store import StoreInfo, write_store
 from src.data.text_bow import binary_bow, build_vocabulary, words
 from src.utils.errors import ConfigError, DataError
-
-NEWS_VOCAB_SIZE = 1000  # docs/data.md, "The news set": chosen on held-out pairs
 
 
 def article_words(pairs: list[NewsPair], articles: list[str]) -> list[set[str]]:
@@ -50,10 +50,11 @@ def article_words(pairs: list[NewsPair], articles: list[str]) -> list[set[str]]:
 
 
 def feature_cache(out: Path, digest: str, extract: ExtractOptions) -> tuple[Path, str]:
-    """(cache file of the image features, its resume tag): named by a digest of the image
-    files (``digest``) and the extractor, so that it is reused only for the same inputs."""
+    """(cache file of the image features, its resume tag): in ``out``'s folder, named by a digest
+    of the image files (``digest``) and the extractor but not by ``out``'s name, so that it is
+    reused by every store of the same inputs there (one per vocabulary size) and by no other."""
     tag = f"{digest}|{extract.describe()}"
-    name = f"{out.stem}-{extract.arch}-{hashlib.sha256(tag.encode()).hexdigest()[:12]}.npy"
+    name = f"news-{extract.arch}-{hashlib.sha256(tag.encode()).hexdigest()[:12]}.npy"
     return out.with_name(name), tag
 
 
