@@ -212,8 +212,10 @@ def test_figure_size_flags_are_bounded(tmp_path, capsys, flag: str, value: str) 
     """At most 20 rows and 20 columns: --queries 10000 once became a 497-row figure that drew
     for minutes; a value outside [1, 20] is refused before any file is read."""
     script = load_script("show_retrieval")
+    codes = tmp_path / "codes.h5"  # exists (the codes argument must), never read
+    codes.write_bytes(b"")
     with pytest.raises(SystemExit) as exit_:
-        script.main([str(tmp_path / "none.h5"), "--out", str(tmp_path / "x.png"), flag, value])
+        script.main([str(codes), "--out", str(tmp_path / "x.png"), flag, value])
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_.value.code == 2 and flag in line and "expected an integer in [1, 20]" in line
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [codes]

@@ -47,6 +47,7 @@ def logs(tmp_path: Path) -> Path:
 
 def test_table_means_stds_and_skips(report, logs: Path, tmp_path: Path, capsys) -> None:
     out, plots = tmp_path / "docs" / "results.md", tmp_path / "docs" / "figures"
+    out.parent.mkdir()  # the report writes into an existing folder (it never makes one)
     assert report.main([str(logs), "--out", str(out), "--plots-dir", str(plots)]) == 0
     printed = capsys.readouterr().err
     for name, reason in [
