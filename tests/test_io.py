@@ -130,6 +130,7 @@ def _writer_script(target: Path, size_limit: int | None) -> str:
                         handle.flush()
                         print("writing", flush=True)
                         time.sleep(0.01)
+                    time.sleep(120)  # still inside the write when the signal comes, however late
     """
     return "\n".join(lines) + textwrap.dedent(body)
 
