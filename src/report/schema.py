@@ -5,8 +5,6 @@ expected, never a traceback or an odd row."""
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,36 +33,13 @@ RECORD_RULES: dict[str, Rule] = {
 }
 
 
-# a retrieval metric's name (test/i2t_map@50, val/map@all, test/t2i_p@100, ...): a fraction
-RETRIEVAL_METRIC = re.compile(r"(^|[/_])(map|p)@")
-
-
-def metric_problem(field: str, metrics: Mapping[str, Any]) -> str | None:
-    """``"<field>.<name>: expected a number in [0, 1], got ..."`` for the first retrieval
-    metric (mAP@k, mAP@all, P@k: fractions by definition) of ``metrics`` that is not a finite
-    number in [0, 1], else None. Other figures (losses, health, times) are not bounded."""
-    for name, value in metrics.items():
-        if not RETRIEVAL_METRIC.search(str(name)):
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number and math.isfinite(value) and 0.0 <= value <= 1.0):
-            return f"{field}.{name}: expected a number in [0, 1], got {value!r}"
-    return None
-
-
 def record_problem(record: Mapping[str, Any]) -> str | None:
     """``"<field>: expected ..., got ..."`` for the first field of a results.json record that
-    breaks `RECORD_RULES` (absent fields are left to the caller), or a retrieval metric of
-    ``metrics``/``best_metrics`` outside [0, 1] (`metric_problem`), else None."""
+    breaks `RECORD_RULES` (absent fields are left to the caller), else None."""
     for key, rule in RECORD_RULES.items():
         if key in record:
             try:
                 rule.check(key, record[key])
             except ConfigError as err:
                 return str(err)
-    for field in ("metrics", "best_metrics"):
-        if isinstance(record.get(field), Mapping):
-            problem = metric_problem(field, record[field])
-            if problem:
-                return problem
     return None
