@@ -114,6 +114,9 @@ def test_stale_temps_of_dead_writers_are_removed(tmp_path: Path) -> None:
 def _writer_script(target: Path, size_limit: int | None) -> str:
     """A process that writes 12.5 MB slowly through atomic_path (under a file-size limit)."""
     lines = ["import resource, signal, sys, time", f"sys.path.insert(0, {str(ROOT)!r})"]
+    # Ctrl-C as at a terminal, even where pytest itself runs with SIGINT ignored (a background
+    # job of a non-interactive shell, where Python would otherwise never see the signal)
+    lines.append("signal.signal(signal.SIGINT, signal.default_int_handler)")
     if size_limit is not None:  # a full disk, honestly: writes fail with EFBIG
         lines += [
             "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)",
