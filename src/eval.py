@@ -150,9 +150,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     topk = read_checkpoint(cfg.ckpt_path)["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
     # a synthetic store to (re)make is checked before it replaces data.path
-    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
+    source = str(cfg.ckpt_path)  # eval_topk is the checkpoint's, not a setting of eval.py
+    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk, source))
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
-    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk)
+    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk, source)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]

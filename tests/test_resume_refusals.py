@@ -184,3 +184,46 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
         status, _, err = finish(process)
         assert status == 0, err[-2000:]
     assert '"status": "completed"' in (folder / "results.json").read_text()
+
+
+def test_the_store_changed_line_prints_the_command_that_goes_on(tmp_path, monkeypatch) -> None:
+    """The line of a store changed under a run names the last good checkpoint and, in place
+    of "run again" (refused: it needs ckpt_path and hydra.run.dir), resume_hint's command: a
+    resume in the run's folder while epochs are left (run by
+    test_run_lifecycle.py::test_ctrl_c_prints_the_command_that_resumes_in_the_same_directory),
+    the eval.py command once the checkpoint finished them (run above)."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from test_checkpoint_integrity import write_checkpoint
+
+    from src.train import naming_last_good
+    from src.utils.errors import StoreChanged
+
+    monkeypatch.setattr(sys, "argv", ["src/train.py"])
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / ".hydra").mkdir()
+    last = write_checkpoint(run / "checkpoints" / "last.ckpt")  # one epoch done
+    trainer = SimpleNamespace(checkpoint_callback=SimpleNamespace(dirpath=run / "checkpoints"))
+    for max_epochs, words in ((5, "resume (from the end of epoch 1"), (1, "test it with: ")):
+        cfg = OmegaConf.create(
+            {
+                "task_name": "train",
+                "ckpt_path": None,
+                "paths": {"output_dir": str(run)},
+                "trainer": {"max_epochs": max_epochs},
+                "data": {"path": str(tmp_path / "store.h5")},
+            }
+        )
+        line = str(naming_last_good(StoreChanged("s.h5: the feature store changed"), cfg, trainer))
+        assert "run again" not in line and f"last good checkpoint: {last}" in line, line
+        command = shlex.split(line.split(" with: ", 1)[1])
+        assert command[0] == "python" and f"ckpt_path={last}" in command, line
+        assert words in line, line
+        if max_epochs == 5:
+            assert f"hydra.run.dir={run}" in command and command[1] == "src/train.py"
+        else:
+            assert (
+                command[1].endswith("eval.py") and f"data.path={tmp_path / 'store.h5'}" in command
+            )
