@@ -40,6 +40,7 @@ from src.utils.checkpoints import (  # noqa: E402
 )
 from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E402
+from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.commands import eval_command, train_command  # noqa: E402
 from src.utils.jobs import resume_hint, run_cli, run_job  # noqa: E402
@@ -185,6 +186,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             )
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
+    work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):

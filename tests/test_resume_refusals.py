@@ -20,7 +20,7 @@ from cli_runs import TINY_ARGS, TINY_STORE, start
 from test_run_lifecycle import finish, one_error_line
 
 from src.data.synthetic import make_synthetic
-from src.utils.run_dir_guard import restore_run_dir, snapshot_run_dir
+from src.utils.run_dir_guard import restore_run_dir, snapshot_run_dir, work_starts
 
 
 def state(folder: Path) -> dict[str, tuple]:
@@ -82,18 +82,23 @@ def refused_writes(root: Path, rng: np.random.Generator, work: bool) -> None:
 
 def test_a_refused_run_leaves_an_existing_folder_as_it_was(tmp_path: Path) -> None:
     """40 generated folders and refused runs: every file's bytes and modification time, and
-    the listing, as before; a run that wrote a checkpoint keeps what it wrote."""
+    the listing, as before; a run that wrote a checkpoint, or failed after its checks passed,
+    keeps what it wrote."""
     rng = np.random.default_rng(22)
     for case in range(40):
         root = tmp_path / f"run{case}"
         make_run_folder(root, rng)
         before = state(root)
         snapshot_run_dir(root)
-        work = rng.random() < 0.25
+        work, started = rng.random() < 0.25, rng.random() < 0.2
+        if started:  # the run passed its checks: a later error keeps what it wrote
+            work_starts()
         refused_writes(root, rng, work)
-        assert restore_run_dir(root)
+        assert restore_run_dir(root)  # recorded: never removed, whatever happened
         after = state(root)
-        if work:
+        if started:
+            assert after != before and len(after) >= len(before)
+        elif work:
             assert "checkpoints/epoch_001.ckpt" in after and after != before
         else:
             assert after == before, case
@@ -164,7 +169,8 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["state_dict"]["image_std"][0] = 0.0
     torch.save(checkpoint, edited)
-    evaluated = start("eval.py", [*base, f"ckpt_path={edited}"], tmp_path)
+    eval_base = [a for a in base if not a.startswith("model.")]  # the checkpoint's model
+    evaluated = start("eval.py", [*eval_base, f"ckpt_path={edited}"], tmp_path)
     lines = {}
     for words, process in runs.items():
         status, out, err = finish(process)

@@ -10,7 +10,8 @@ other process writes there meanwhile): every file's size and modification time, 
 bytes of the files Hydra writes. `restore_run_dir`, called when the job ends with a user
 error (`src.utils.jobs.run_job`), puts those files back in place (same bytes, same
 modification time, the same inode for a file Hydra rewrote) and removes what the refused run
-added, unless the run did work there (a checkpoint or results written, another file changed):
+added, unless the run did work there: it passed its checks (`work_starts`, called by train.py
+and eval.py before fit or test), or wrote a checkpoint or results, or changed another file;
 then the folder and its log stay as the run left them.
 """
 
@@ -36,7 +37,7 @@ class Snapshot:
     dirs: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-_SNAPSHOTS: dict[str, Snapshot] = {}
+_SNAPSHOTS: dict[str, Snapshot | None] = {}  # None: work started, nothing to restore
 
 
 def hydra_writes(relative: str) -> bool:
@@ -71,6 +72,13 @@ def snapshot_run_dir(run_dir: str | os.PathLike) -> None:
     _SNAPSHOTS[os.path.realpath(root)] = snapshot
 
 
+def work_starts() -> None:
+    """The run's checks passed and its work starts (training, testing): a later error keeps
+    the folder as the run leaves it (its log says what happened); nothing is restored."""
+    for key in _SNAPSHOTS:
+        _SNAPSHOTS[key] = None
+
+
 def _did_work(snapshot: Snapshot, now: dict[str, os.stat_result]) -> bool:
     """Whether the run changed a file that Hydra does not write, or wrote a work file."""
     for relative, (size, mtime) in snapshot.files.items():
@@ -88,11 +96,11 @@ def restore_run_dir(run_dir: str | os.PathLike) -> bool:
     (module docstring). Returns whether ``run_dir`` was recorded (it existed before the run,
     so it is never removed); False for a folder this run made."""
     root = Path(run_dir)
-    snapshot = _SNAPSHOTS.pop(os.path.realpath(root), None)
-    if snapshot is None:
+    if os.path.realpath(root) not in _SNAPSHOTS:
         return False
+    snapshot = _SNAPSHOTS.pop(os.path.realpath(root))
     now, dirs = _walk(root)
-    if _did_work(snapshot, now):
+    if snapshot is None or _did_work(snapshot, now):
         return True
     for relative in set(now) - set(snapshot.files):
         (root / relative).unlink()
