@@ -11,48 +11,101 @@ docs/results.md from files kept in the repository (checkpoints and logs stay in 
 which git ignores; the full command, with the paper's numbers and the plots, is at the top of
 docs/results.md). It never overwrites another run's files (exit status 1 when it refused one).
 
+Every results.json is checked before anything is written (src/report/schema.py): a JSON
+object of the schema src/train.py writes, whose dataset and method are plain names
+([A-Za-z0-9_.=,+-], not . or ..), so that no value can place files outside --dest; a bad one
+is one line ``error: <results.json> [<key>]: <what was expected>`` with exit status 2 and
+nothing archived. The overrides' folder name is made plain (other characters become _) and
+bounded (`variant_folder`: a readable prefix and a hash of the whole when longer than 200
+bytes); report.py groups runs by the overrides inside results.json, never by folder names.
+
     python scripts/archive_results.py logs/train/multiruns/2026-11-21_20-59-00 --dest results
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import hashlib
+import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import rootutils
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout's src)
-from src.utils.errors import ArgumentParser, existing_path, output_path  # noqa: E402
+from src.report.schema import (  # noqa: E402
+    MAX_PATH_PART,
+    check_record,
+    path_part_problem,
+    read_record,
+)
+from src.utils.errors import (  # noqa: E402
+    ArgumentParser,
+    DataError,
+    existing_path,
+    one_line_errors,
+    output_path,
+)
 
 EVIDENCE = ("results.json", "curves.json")
+PATH_KEYS = ("dataset", "method", "code_length", "seed")  # the fields that make the folder
+HASH_CHARS = 12  # hex digits of sha256 that tell apart long variants with one prefix
 
 
 class Conflict(ValueError):
     """The run's folder in the archive holds another run's results.json."""
 
 
-def archive(run_dir: Path, dest: Path) -> Path:
-    """Copy one run's evidence files; return the folder they went to."""
-    results = json.loads((run_dir / "results.json").read_text())
-    if results.get("synthetic"):
-        raise ValueError(f"{run_dir}: synthetic data, not archived as a result")
-    status = results.get("status", "completed")  # runs written before the key: completed
-    if status != "completed":  # a failed sweep job (src/utils/jobs.py)
-        raise ValueError(f"{run_dir}: status {status} ({results.get('error')}), not archived")
-    bits = results.get("code_length")
-    target = dest / str(results["dataset"]) / str(results["method"]) / f"{bits}bit"
-    mode, var = setting(results)  # var: the overrides beyond the experiment and data.val_mode
-    folder = var.replace("/", "_")
+def variant_folder(variant: str) -> str:
+    """``variant`` (overrides joined by ",") as one plain folder name: characters outside
+    [A-Za-z0-9_.=,+-] become "_"; a name over `MAX_PATH_PART` bytes is cut to a readable
+    prefix + "-" + the first `HASH_CHARS` hex digits of the sha256 of the whole variant."""
+    name = re.sub(r"[^A-Za-z0-9_.=,+-]", "_", variant)
+    if len(name) > MAX_PATH_PART:  # ASCII only now: one byte a character
+        digest = hashlib.sha256(variant.encode()).hexdigest()[:HASH_CHARS]
+        name = f"{name[: MAX_PATH_PART - HASH_CHARS - 1]}-{digest}"
+    return name
+
+
+def check_path_parts(path: Path, data: dict[str, Any]) -> None:
+    """Raise DataError naming ``path`` and the key when the dataset or method of a checked
+    record is no plain folder name (`path_part_problem`)."""
+    for key in ("dataset", "method"):
+        problem = path_part_problem(data[key])
+        if problem is not None:
+            raise DataError(path, key, f"expected {problem}, got {data[key]!r}")
+
+
+def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
+    """(folder in ``dest``, "") for a run to archive, (None, reason) for one that is not
+    archived (synthetic data, a failed sweep job). Writes nothing; raises DataError for a bad
+    results.json."""
+    path = run_dir / "results.json"
+    data = read_record(path)
+    if data.get("status") == "failed":  # a failed sweep job (src/utils/jobs.py)
+        return None, f"status failed ({data.get('error')}), not archived"
+    check_record(path, data, PATH_KEYS)
+    check_path_parts(path, data)
+    if data.get("synthetic"):
+        return None, "synthetic data, not archived as a result"
+    try:
+        mode, var = setting(data)  # the overrides beyond the experiment and data.val_mode
+    except Skip as reason:
+        raise DataError(path, "overrides", str(reason)) from None
+    target = dest / data["dataset"] / data["method"] / f"{data['code_length']}bit"
     if mode == HELDOUT:  # a selection run: never among the runs of the protocol tables
-        target = target / HELDOUT / (folder or "configured")
-    elif folder:  # an ablation or another non-default setting: apart from the experiment's runs
-        target = target / folder
-    target = target / f"seed{results['seed']}"
+        target = target / HELDOUT / (variant_folder(var) or "configured")
+    elif var:  # an ablation or another non-default setting: apart from the experiment's runs
+        target = target / variant_folder(var)
+    return target / f"seed{data['seed']}", ""
+
+
+def archive(run_dir: Path, target: Path) -> Path:
+    """Copy one run's evidence files into ``target``; Conflict when it holds another run."""
     kept = target / "results.json"
     if kept.is_file() and kept.read_bytes() != (run_dir / "results.json").read_bytes():
         raise Conflict(f"{kept} holds another run; not overwritten (remove it first)")
@@ -72,13 +125,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Check every run's results.json, then copy; 0 when all went, 1 when nothing was found or
+    a run was refused (another run in its folder), 2 for a bad input (nothing written)."""
     args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
+    with one_line_errors():  # every record is checked before anything is written
+        targets = [(run_dir, *target_of(run_dir, args.dest)) for run_dir in found]
     conflicts = 0
-    for run_dir in found:
+    for run_dir, target, reason in targets:
         try:
-            print(f"{run_dir} -> {archive(run_dir, args.dest)}")
-        except (OSError, KeyError, ValueError, Skip) as err:  # synthetic, failed, unreadable
+            if target is None:
+                raise ValueError(reason)
+            print(f"{run_dir} -> {archive(run_dir, target)}")
+        except (OSError, ValueError) as err:
             print(f"skipped {run_dir}: {err}", file=sys.stderr)
             conflicts += isinstance(err, Conflict)
     return 0 if found and not conflicts else 1  # 1: nothing found, or a run refused

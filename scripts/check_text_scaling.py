@@ -34,6 +34,7 @@ from src.data.datamodule import STD_EPS  # noqa: E402
 from src.data.matlab import load_mat  # noqa: E402
 from src.models.collapse import code_statistics  # noqa: E402
 from src.utils.errors import (  # noqa: E402
+    check_at_most,
     ArgumentParser,
     existing_path,
     integer_at_least,
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     with one_line_errors():  # a missing or unreadable file: one "error:" line, exit 2
         tags = load_mat(args.tags, "YAll").astype(np.float32)  # (20015, 1386), 0/1
+        check_at_most("--n-train", args.n_train, tags.shape[0], "the items of YAll", args.tags)
     rows = np.sort(np.random.default_rng(args.seed).permutation(tags.shape[0])[: args.n_train])
     x_t = tags[rows]  # (n_train, 1386): real tags
     x_v = stand_in_images(x_t, args.image_dim, args.seed)  # (n_train, image_dim): generated

@@ -23,6 +23,7 @@ import torch  # noqa: E402
 from src.metrics.functional import mean_average_precision  # noqa: E402
 from src.models.base import code_statistics  # noqa: E402
 from src.utils.errors import (  # noqa: E402
+    check_at_most,
     ArgumentParser,
     DataError,
     existing_path,
@@ -49,6 +50,15 @@ def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
     if len(widths) != 1 or out["query"]["label"].shape[1] != out["retrieval"]["label"].shape[1]:
         raise DataError(path, None, f"{EXPECTED}; its code or label widths differ")
     return out
+
+
+def checked_load(path: Path, topk: int) -> dict[str, dict[str, np.ndarray]]:
+    """`load`, and --topk checked against the file's retrieval items: mAP@k over more items
+    than there are is another metric (mAP@all), so it is refused, never capped."""
+    codes = load(path)
+    n_items = codes["retrieval"]["label"].shape[0]
+    check_at_most("--topk", topk, n_items, "the retrieval items of this file", path)
+    return codes
 
 
 def _split(h5: h5py.File, path: Path, split: str) -> dict[str, np.ndarray]:
@@ -104,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with one_line_errors():  # every file is read before any line is printed
-        rows = [(path, code_stats(load(path), args.topk)) for path in args.paths]
+        rows = [
+            (path, code_stats(checked_load(path, args.topk), args.topk)) for path in args.paths
+        ]
     names = list(rows[0][1])
     print("| codes | " + " | ".join(names) + " |")
     print("|" + "---|" * (len(names) + 1))

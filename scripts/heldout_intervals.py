@@ -17,7 +17,6 @@ Each ``--modules SETTING`` prints the health figures of every module of that set
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -27,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from src.report.intervals import interval_reading, paired_t_interval  # noqa: E402
 from src.report.runs import mean_std  # noqa: E402
+from src.report.schema import check_record, read_record  # noqa: E402
 from src.utils.errors import (  # noqa: E402
     ArgumentParser,
     DataError,
@@ -40,10 +40,12 @@ HEALTH = ("weight_change", "own_loss_ratio", "pairwise_cos")
 
 
 def load(folder: Path) -> dict[int, dict[str, float]]:
-    """Seed -> metrics of the runs under ``folder``. Raises DataError when there are none."""
+    """Seed -> metrics of the runs under ``folder``. Raises DataError when there are none,
+    or naming the file and field when one is unreadable or breaks src/report/schema.py."""
     runs = {}
     for path in sorted(folder.glob("seed*/results.json")):
-        data = json.loads(path.read_text())
+        data = read_record(path)  # a bad file: one line naming it and the field, exit 2
+        check_record(path, data, ("seed", "metrics"))
         runs[data["seed"]] = data["metrics"]
     if not runs:
         raise DataError(

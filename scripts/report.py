@@ -33,7 +33,7 @@ from pathlib import Path
 
 import rootutils
 
-rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
 from src.report.health import health_tables  # noqa: E402
@@ -51,6 +51,7 @@ from src.report.tables import (  # noqa: E402
 from src.utils.errors import (  # noqa: E402
     output_path,
     ArgumentParser,
+    ConfigError,
     DataError,
     existing_path,
     one_line_errors,
@@ -73,8 +74,31 @@ HEALTH_NOTE = (
     "`pairwise_cos` the mean pairwise cosine of its codes in a batch (near 1: all alike). Runs "
     "made before the figures existed are not listed.\n\n"
 )
+KNOWN_METHODS = sorted(p.stem for p in (ROOT / "configs" / "model").glob("*.yaml"))
+DEFAULT_MARGINS = "agch"
 # docs/results.md keeps its hand-written text; the generated tables go between these lines
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
+
+
+def method_name(text: str) -> str:
+    """An argparse ``type``: a method of configs/model (or "" for none)."""
+    if text and text not in KNOWN_METHODS:
+        raise argparse.ArgumentTypeError(
+            f"expected one of {KNOWN_METHODS} (or '' for none), got {text!r}"
+        )
+    return text
+
+
+def check_margins(args: argparse.Namespace, runs: list[Run]) -> None:
+    """A --margins method named on the command line must be among the runs read (else the
+    margins section would silently be missing); the default is kept quietly when absent."""
+    methods = sorted({run.method for run in runs})
+    if args.margins and args.margins not in methods:
+        raise ConfigError(
+            f"--margins {args.margins}: expected a method among the runs read {methods}"
+        )
+    if args.margins is None:
+        args.margins = DEFAULT_MARGINS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -104,9 +128,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--margins",
-        default="agch",
+        type=method_name,
         metavar="METHOD",
-        help="method compared with each other one, per cell ('' for none; default agch)",
+        help=f"method compared with each other one, per cell, one of {KNOWN_METHODS} ('' for "
+        f"none; default {DEFAULT_MARGINS})",
     )
     parser.add_argument(
         "--selection-ref",
@@ -234,6 +259,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"skipped {line}", file=sys.stderr)
     if not runs:
         raise DataError(", ".join(map(str, args.dirs)), None, "expected usable results.json")
+    check_margins(args, runs)
     official, selection = split_modes(runs)
     text, plots = protocol_sections(official, selection, args, len(skipped))
     target = args.out or args.update

@@ -24,7 +24,8 @@ from src.report.gallery import DIRECTIONS, choose_queries, gallery_figure  # noq
 from src.report.gallery_codes import read_codes  # noqa: E402
 from src.report.plots import save  # noqa: E402
 from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa: E402
-from src.utils.errors import existing_path, one_line_errors, output_path  # noqa: E402
+from src.utils.errors import check_at_most, existing_path, one_line_errors  # noqa: E402
+from src.utils.errors import output_path  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
@@ -56,11 +57,14 @@ def run(args) -> Path:
     """Read the codes and the raw items, draw the figure, write the PNG; returns its path."""
     check_output_path(args.out, "--out")
     codes, attrs = read_codes(args.codes, args.store)
+    n_query, n_items = (len(codes[split]["index"]) for split in ("query", "retrieval"))
+    check_at_most("--queries", args.queries, n_query, "the queries of this file", args.codes)
+    check_at_most("--top", args.top, n_items, "the retrieval items of this file", args.codes)
     try:
         items = raw_items(attrs, args.source, int(attrs["store_rows"]))
     except RawUnavailable as reason:
         raise DataError(args.codes, None, str(reason)) from None
-    queries = choose_queries(len(codes["query"]["index"]), args.queries, args.seed)
+    queries = choose_queries(n_query, args.queries, args.seed)
     figure = gallery_figure(codes, items, args.direction, queries, args.top)
     return save(figure, args.out)
 

@@ -27,7 +27,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
 from src.data.loading import read_rows  # noqa: E402
-from src.data.store import read_split  # noqa: E402
+from src.data.store import read_split, validate_store  # noqa: E402
 from src.models.similarity import SCALES, aggregated_similarity  # noqa: E402
 from src.utils.config_rules import check_model_config, resolved  # noqa: E402
 from src.utils.errors import ConfigError, DataError, one_line_errors  # noqa: E402
@@ -44,7 +44,8 @@ def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
 
 def compose_checked(overrides: list[str]) -> DictConfig:
     """train.yaml with ``overrides``: Hydra's composition errors (an unknown experiment, a
-    misspelt key) and bad model values as one ConfigError line, as train.py reports them."""
+    misspelt key) and bad model values as one ConfigError line, as train.py reports them; a
+    missing store, or one whose features are not finite (`validate_store`), as a DataError."""
     try:
         with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
             cfg = compose("train", overrides=overrides)
@@ -53,11 +54,22 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     check_model_config(resolved(cfg.model))
     if not isinstance(cfg.data.get("path"), str) or not Path(cfg.data.path).is_file():
         raise DataError(cfg.data.get("path"), "data.path", "expected an existing store file")
+    # the store's schema and values, as a run's datamodule checks them (src/data/store.py):
+    # NaN/Inf features or bad labels are one line naming the store, key and row, never a nan
+    validate_store(cfg.data.path, check_values=True)
     return cfg
 
 
-def main(overrides: list[str]) -> None:
-    cfg = compose_checked(overrides)
+def main(overrides: list[str]) -> int:
+    """Print the statistics for train.py's ``overrides``; a bad input is one ``error:`` line
+    and exit status 2 (`one_line_errors`)."""
+    with one_line_errors():
+        print_stats(compose_checked(overrides))
+    return 0
+
+
+def print_stats(cfg: DictConfig) -> None:
+    """The fractions of negative targets per ``s_scale`` and the D-versus-C deviation."""
     rows = read_split(cfg.data.path, "train")
     with h5py.File(cfg.data.path, "r") as h5:
         image, text, label = (torch.as_tensor(a) for a in read_rows(h5, rows))
@@ -77,5 +89,4 @@ def main(overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with one_line_errors():
-        main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

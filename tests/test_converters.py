@@ -20,7 +20,7 @@ from src.data.converters import (
 )
 from src.data.matlab import ReversedRows, load_mat, open_mat
 from src.data.splits import MIRFLICKR_SIZES, LabelSplitSizes, djsrh_split, val_split
-from src.utils.errors import DataError
+from src.utils.errors import ConfigError, DataError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -95,8 +95,10 @@ def test_val_split_rules() -> None:
     assert val.size == 9  # round(0.1 * 90)
     assert np.isin(val, np.arange(40, 100)).all()  # retrieval minus train
     official = {**split, "retrieval": split["train"]}
-    val = val_split(official, seed=0, size=50)
-    assert val.size == 30 and np.isin(val, split["train"]).all()  # capped at the pool
+    val = val_split(official, seed=0, size=30)
+    assert val.size == 30 and np.isin(val, split["train"]).all()  # the whole pool
+    with pytest.raises(ConfigError, match="--val-size 50: expected at most 30, the training"):
+        val_split(official, seed=0, size=50)  # more than the pool: refused, not capped
 
 
 # ---------------------------------------------------------------- Wiki and UCI

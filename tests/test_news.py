@@ -27,7 +27,7 @@ from news_release import (
 from src.data import news_convert
 from src.data.extract import IMAGENET_MEAN, IMAGENET_STD
 from src.data.text_bow import is_word
-from src.utils.errors import DataError
+from src.utils.errors import ConfigError, DataError
 
 
 def _fake_words(text: str) -> set[str]:
@@ -82,7 +82,7 @@ def test_cached_features_are_reused_only_for_the_same_images(
     tmp_path: Path, fakes: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     make_news(tmp_path / "src")
-    news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5")
+    news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=4)
     calls = []
     monkeypatch.setattr(news_convert, "extract_images", lambda *a: calls.append(a))
     news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=2)
@@ -91,7 +91,7 @@ def test_cached_features_are_reused_only_for_the_same_images(
     assert calls == []  # another store (vocabulary size) beside it: the same cache
     image_path(tmp_path / "src", "7").write_bytes(image_path(tmp_path / "src", "8").read_bytes())
     with pytest.raises(DataError, match="not found"):  # another image: a new cache (none here)
-        news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5")
+        news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=4)
     assert len(calls) == 1
 
 
@@ -204,3 +204,28 @@ def test_one_default_vocabulary_size(tmp_path: Path) -> None:
     args = script["build_parser"]().parse_args(["news", "--source", str(tmp_path)])
     default = inspect.signature(news_convert.convert_news).parameters["vocab_size"].default
     assert args.vocab_size == default == NEWS_VOCAB_SIZE
+
+
+def test_a_vocabulary_larger_than_the_training_words_is_refused(
+    tmp_path: Path, fakes: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--vocab-size up to the distinct words of the training articles (counted here by a
+    plain loop) makes a store of that width; one more is a ConfigError naming that maximum,
+    raised before any image is extracted and with no store written."""
+    articles = make_news(tmp_path / "src")
+    train = [i for i in pair_ids()[0] if i != MISSING_ID]
+    distinct = len({w for pair_id in train for w in _fake_words(articles[pair_id])})
+    info = news_convert.convert_news(tmp_path / "src", tmp_path / "a.h5", vocab_size=distinct)
+    assert info.text_dim == distinct
+    calls = []
+    monkeypatch.setattr(news_convert, "extract_images", lambda *a: calls.append(a))
+    (tmp_path / "a.h5").unlink()
+    for cache in tmp_path.glob("*.npy"):  # no cache: the refusal must come before extraction
+        cache.unlink()
+    with pytest.raises(ConfigError) as error:
+        news_convert.convert_news(tmp_path / "src", tmp_path / "b.h5", vocab_size=distinct + 1)
+    assert str(error.value) == (
+        f"--vocab-size {distinct + 1}: expected at most {distinct}, the distinct words of the "
+        "training articles"
+    )
+    assert calls == [] and not (tmp_path / "b.h5").exists()

@@ -2,6 +2,8 @@
 one with a line naming the file, the field and what was expected (issue 22, kind 9)."""
 
 import copy
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -101,3 +103,104 @@ def test_out_naming_a_folder_is_refused(tmp_path: Path, capsys) -> None:
         )
         assert line.endswith(f"got {out!r} (see --help)"), line
     assert not (tmp_path / "new").exists()
+
+
+# every metric name the project writes that has a domain, and what it is (written out by hand:
+# the reference for METRIC_RULES); other figures (losses, balances, times) are unbounded
+DOMAINS = {
+    "test/i2t_map@50": (0, 1),
+    "test/t2i_map@all": (0, 1),
+    "val/map@50": (0, 1),
+    "best/i2t_p@100": (0, 1),
+    "val/t2i_p@1": (0, 1),
+    "test/map@all": (0, 1),
+    "health/gcn_image/pairwise_cos": (-1, 1),
+    "health/fusion/weight_change": (0, math.inf),
+    "health/text_encoder/own_loss": (0, math.inf),
+    "health/hash_text/own_loss_ratio": (0, math.inf),
+}
+FREE = ["train/loss", "train/bit_balance_image", "val/objective", "train/gap_v_h", "time_s"]
+
+
+def in_domain(name: str, value: object) -> bool:
+    """The reference: a finite number inside its name's domain, or a non-finite metric
+    (null/NaN/inf, what train.py writes for NaN) left to the report's finite-metrics skip."""
+    if value is None:
+        return True
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    low, high = DOMAINS[name]
+    return not math.isfinite(value) or low <= value <= high
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_metrics_outside_their_domain_skip_the_record(seed: int, tmp_path: Path) -> None:
+    """Generated records: one figure set to a value drawn across and beyond its domain
+    (1.7, -0.5, 1 + 1e-9, -1e-12, strings, bools...); the record is skipped with a line naming
+    the file and the figure exactly when the hand-written reference says it is out of its
+    domain; unbounded figures of any size never are."""
+    rng = np.random.default_rng(seed)
+    odd = [1.7, -0.5, 1 + 1e-9, -1e-12, 2.0, -1.0001, 0.0, 1.0, -1.0, 1e6, "0.3", True, [0.1]]
+    for index in range(12):
+        record = result("agch", 16, index % 2)
+        field = ["metrics", "best_metrics"][int(rng.integers(2))]
+        figures = {n: float(rng.uniform(*DOMAINS[n][:1], 1)) for n in DOMAINS}
+        figures |= {n: float(rng.normal(0, 1e3)) for n in FREE}
+        name = list(DOMAINS)[int(rng.integers(len(DOMAINS)))]
+        value = odd[int(rng.integers(len(odd)))] if rng.random() < 0.8 else float(rng.random())
+        figures[name] = value
+        record[field] = figures if field == "best_metrics" else record["metrics"] | figures
+        path = write(tmp_path / f"s{seed}_{index}" / "results.json", record)
+        problem = record_problem(record)
+        if in_domain(name, value):
+            assert problem is None, (name, value, problem)
+            continue
+        assert problem is not None and problem.startswith(f"{field}.{name}: expected "), problem
+        assert problem.endswith(f"got {value!r}")
+        with pytest.raises(Skip, match=re.escape(f"{field}.{name}: expected")):
+            load_run(path, None)
+
+
+def test_a_trial_s_out_of_range_maps_never_reach_a_mean(tmp_path: Path) -> None:
+    """The trial's case: mAPs of 1.7 and -0.5 beside good runs; the row holds the good runs
+    alone and stderr names both files and their field."""
+    report = load_script("report")
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        write(root / f"good{seed}" / "results.json", result("agch", 16, seed))
+    for name, value in (("high", 1.7), ("low", -0.5)):
+        bad = result("agch", 16, 2)
+        bad["metrics"]["test/i2t_map@50"] = value
+        write(root / name / "results.json", bad)
+    out = tmp_path / "r.md"
+    assert report.main([str(root), "--out", str(out), "--margins", ""]) == 0
+    assert "| wiki | agch | - | 16 | 0.4100 ± 0.0141 |" in out.read_text()  # (0.40, 0.42)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_epochs_and_code_lengths_the_report_interprets_are_checked(seed: int) -> None:
+    """``trainer.max_epochs`` (recorded setting or command override) and the recorded
+    ``model.code_length`` must be integers >= 1 (code length <= 32767); generated values
+    against that rule written out here."""
+    rng = np.random.default_rng(seed)
+    values = [0, -1, 1, 5, 150, 2.5, "abc", None, True, 32767, 32768]
+    for value in rng.permutation(np.array(values, dtype=object)):
+        for key in ("trainer.max_epochs", "model.code_length"):
+            record = result("agch", 16, 0)
+            record["settings"] = {**record["settings"], key: value}
+            top = 32767 if key == "model.code_length" else math.inf
+            ok = type(value) is int and 1 <= value <= top
+            problem = record_problem(record)
+            assert (problem is None) == ok, (key, value, problem)
+            if not ok:
+                assert problem.startswith(f"settings.{key}: expected an integer"), problem
+        text = "true" if value is True else str(value)
+        record = result("agch", 16, 0)
+        record["overrides"] = [*record["overrides"], f"trainer.max_epochs={text}"]
+        ok = type(value) is int and value >= 1
+        problem = record_problem(record)
+        assert (problem is None) == ok, (value, problem)
+        if not ok:
+            assert problem == (
+                f"overrides: trainer.max_epochs: expected an integer >= 1, got {text!r}"
+            )

@@ -48,6 +48,8 @@ def bad_values(kind: str, folder: Path) -> list[str]:
         "any": [missing, str(folder / "a_file" / "below"), ""],
         "dir": [missing, str(folder / "a_file"), ""],
         "device": ["abc", "cuda:x", "", "gpu0"],
+        # a method: a name outside configs/model ("" is none, and allowed)
+        "method": ["nosuchmethod", "AGCH", "agch ", "../agch", "agch,djsrh", "1"],
         "pair": ["a", "a:", ":b", ""],
         # outputs: a missing folder (never made), a folder for a file, a file for a folder
         "outfile": [f"{missing}.out", str(folder), f"{folder}/x/", f"{folder}/a_file/x", ""],
@@ -111,6 +113,7 @@ FLAGS = [
     ("extract_features", ["--images", "{dir}"], "--out", "outfile", []),
     ("prepare_data", ["wiki", "--source", "{dir}"], "--out", "outfile", []),
     ("report", ["{dir}"], "--paper", "file", []),
+    ("report", ["{dir}"], "--margins", "method", []),
 ]
 
 

@@ -33,7 +33,7 @@ from src.data.news import (
 from src.data.splits import official_split
 from src.data.store import StoreInfo, write_store
 from src.data.text_bow import binary_bow, build_vocabulary, words
-from src.utils.errors import ConfigError, DataError
+from src.utils.errors import ConfigError, DataError, check_at_most
 
 
 def article_words(pairs: list[NewsPair], articles: list[str]) -> list[set[str]]:
@@ -83,7 +83,8 @@ def convert_news(
     pairs without image left out); image [N, 1280] float32 CNN features, text [N, vocab_size]
     binary BoW, label one-hot [N, 10]; official split (query = test, retrieval = train).
 
-    Raises DataError (a bad or missing file, naming it), ConfigError (vocab_size < 1)."""
+    Raises DataError (a bad or missing file, naming it), ConfigError (vocab_size < 1, or more
+    than the distinct words of the training articles; a val_size over the validation pool)."""
     if vocab_size < 1:
         raise ConfigError(f"the vocabulary size must be positive, got {vocab_size}")
     source = _source_dir(source)
@@ -102,11 +103,13 @@ def convert_news(
     documents = article_words(pairs, articles)
     is_train = [pair.part == "train" for pair in pairs]
     vocabulary = build_vocabulary([d for d, t in zip(documents, is_train) if t], vocab_size)
+    words = "the distinct words of the training articles"
+    check_at_most("--vocab-size", vocab_size, len(vocabulary), words)
     text = binary_bow(documents, vocabulary)  # (N, V)
+    n_train = sum(is_train)  # the splits are checked (--val-size) before the extraction
+    splits = _with_val(official_split(n_train, len(pairs) - n_train), seed, val_size)
     if not cache.is_file():
         extract_images(images, cache, tag, extract)
-    n_train = sum(is_train)
-    splits = _with_val(official_split(n_train, len(pairs) - n_train), seed, val_size)
     attrs = {
         "dataset": "news",
         "source_files": provenance(source, digests, dropped),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, check_at_most
 
 VAL_STREAM = 1  # the val subset draws from its own stream: its size never moves the split
 # data.val_mode (docs/data.md, "Validation modes"):
@@ -102,12 +102,18 @@ def default_val_size(n_retrieval: int) -> int:
 def val_split(splits: dict[str, np.ndarray], seed: int, size: int | None = None) -> np.ndarray:
     """Validation queries: a seeded random subset of retrieval minus train when that is not
     empty (MIRFlickr, NUS-WIDE), else of train (Wiki, UCI); never a query. ``size`` defaults
-    to min(1000, round(0.1 * n_retrieval)) and is capped at the pool size."""
+    to min(1000, round(0.1 * n_retrieval)), capped at the pool size; a ``size`` given
+    (prepare_data.py ``--val-size``) larger than the pool is a ConfigError naming the pool size,
+    never capped."""
     pool = np.setdiff1d(splits["retrieval"], splits["train"])
+    words = "the retrieval items outside the training set (the validation pool)"
     if pool.size == 0:
-        pool = splits["train"]
+        pool, words = splits["train"], "the training items (the validation pool)"
     pool = np.setdiff1d(pool, splits["query"])
-    size = default_val_size(splits["retrieval"].size) if size is None else size
+    if size is None:
+        size = default_val_size(splits["retrieval"].size)
+    else:
+        check_at_most("--val-size", size, pool.size, f"{words} that are not test queries")
     if size < 1:
         raise ConfigError(f"the validation size must be positive, got {size}")
     rng = np.random.default_rng([seed, VAL_STREAM])

@@ -116,6 +116,18 @@ def one_line_errors() -> Iterator[None]:
         exit_on_user_error(error)
 
 
+def check_at_most(
+    flag: str, value: int, maximum: int, what: str, path: object | None = None
+) -> None:
+    """Refuse a flag's value that the data cannot hold (never cap it silently): raise
+    `ConfigError` (`DataError` naming ``path`` when given) ``"<flag> <value>: expected at most
+    <maximum>, <what>"`` when ``value > maximum``; ``what`` says what bounds it ("the
+    retrieval items of this file")."""
+    if value > maximum:
+        message = f"{flag} {value}: expected at most {maximum}, {what}"
+        raise ConfigError(message) if path is None else DataError(path, None, message)
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse for the scripts: a usage error is one ``error:`` line and exit 2 as well
     (``--help`` still shows the usage)."""
