@@ -45,6 +45,7 @@ from src.utils.records import (  # noqa: E402
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
 from src.utils.run_checks import check_machine, check_run  # noqa: E402
+from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -150,9 +151,10 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     topk = read_checkpoint(cfg.ckpt_path)["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
     # a synthetic store to (re)make is checked before it replaces data.path
-    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
+    source = str(cfg.ckpt_path)  # eval_topk is the checkpoint's, not a setting of eval.py
+    datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk, source))
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
-    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk)
+    check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk, source)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
@@ -160,6 +162,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if cfg.get("export_codes") and trainer.world_size > 1:
         raise ConfigError("export_codes: needs a single process (trainer.devices=1)")
+    work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     run = run_info(cfg, data, commit)

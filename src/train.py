@@ -39,8 +39,11 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.config_rules import check_config  # noqa: E402
+from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E402
+from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
-from src.utils.jobs import run_cli, run_job  # noqa: E402
+from src.utils.commands import eval_command, train_command  # noqa: E402
+from src.utils.jobs import resume_hint, run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
     data_fields,
@@ -66,19 +69,35 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
             raise KeyboardInterrupt from None
         raise
     except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
-        # store, a full disk: the last good checkpoint is kept, name it (the checkpoint
-        if names_last_good(err):  # callback has, once it wrote its pending best file)
+        # store, a full disk: the last good checkpoint is kept, name it (unless the checkpoint
+        # callback has, once it wrote its pending best file)
+        if names_last_good(err) and not isinstance(err, StoreChanged):
             raise
         raise naming_last_good(err, cfg, trainer) from err
+
+
+def _finished(cfg: DictConfig, done: int) -> str:
+    """What to run instead of resuming a checkpoint that finished its epochs: the commands
+    that train on (one epoch more; any number above ``done``) or test it."""
+    extend = train_command(cfg.ckpt_path, trainer__max_epochs=done + 1)
+    return f"train on with: {extend} (any trainer.max_epochs above {done}); or test it with: " + (
+        eval_command(cfg, cfg.ckpt_path)
+    )
 
 
 def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
     """``err`` with the run's last good checkpoint named as the disk holds it
     (`last_good_words`: the latest intact one of the checkpoint folder or the checkpoint the
-    run resumed from), or the truth that there is none."""
-    callback = trainer.checkpoint_callback
-    folder = getattr(callback, "dirpath", None) if callback else None
-    return TrainingError(f"{err}; {last_good_words(folder, cfg.get('ckpt_path'))}")
+    run resumed from), or the truth that there is none; for a changed store also the command
+    that goes on once it is restored (`resume_hint`)."""
+    text = str(err)
+    if not names_last_good(err):
+        callback = trainer.checkpoint_callback
+        folder = getattr(callback, "dirpath", None) if callback else None
+        text += f"; {last_good_words(folder, cfg.get('ckpt_path'))}"
+    if isinstance(err, StoreChanged):
+        text += f"; once it is restored, {resume_hint(cfg)}"
+    return TrainingError(text)
 
 
 def _checkpoints(trainer: L.Trainer) -> tuple[str | None, str | None]:
@@ -137,9 +156,12 @@ def _build(
     data = data_fields(datamodule)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
+    model.run_settings = run_settings(cfg)  # saved in every checkpoint; a resume must match
     if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
-    else:  # with; a resumed run restores the input statistics from its checkpoint
+        # with, or other settings; a resumed run restores the input statistics from it
+        check_same_settings(cfg, model, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+    else:
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
@@ -159,9 +181,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("ckpt_path"):  # a bad or finished checkpoint fails before any data is read
         read_checkpoint(cfg.ckpt_path)
         if cfg.get("train"):
-            check_resumable(cfg.ckpt_path, cfg.trainer.get("max_epochs"))
+            check_resumable(
+                cfg.ckpt_path, cfg.trainer.get("max_epochs"), lambda done: _finished(cfg, done)
+            )
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
+    work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):

@@ -110,6 +110,20 @@ def test_a_top_k_beyond_the_retrieval_set_is_refused() -> None:
         check_run(cfg, SIZES, topk=SIZES["retrieval"] + 1)
 
 
+def test_a_top_k_read_from_a_checkpoint_is_named_as_the_checkpoint_s() -> None:
+    """eval.py's cut-off is the checkpoint's: the line says so and asks for other data, not
+    for a value of model.eval_topk (which eval.py does not take)."""
+    cfg = config(32, True, 1, 1.0)
+    for extra in (1, 7, 10_000):
+        topk = SIZES["retrieval"] + extra
+        with pytest.raises(ConfigError) as error:
+            check_run(cfg, SIZES, topk, "runs/a/last.ckpt")
+        line = str(error.value)
+        assert line.startswith(f"model.eval_topk: {topk}, the value saved in the checkpoint ")
+        assert "runs/a/last.ckpt" in line and f"at least {topk} retrieval items" in line
+    check_run(cfg, SIZES, SIZES["retrieval"], "runs/a/last.ckpt")
+
+
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason="checks the refusal on a machine without GPU"
 )

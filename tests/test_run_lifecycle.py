@@ -189,7 +189,7 @@ def test_a_refused_run_leaves_no_run_directory(tmp_path: Path) -> None:
     (kept / "notes.txt").write_text("mine")
     status, out, err = finish(start("train.py", [*args, f"hydra.run.dir={kept}"], tmp_path))
     assert status == 2 and (kept / "notes.txt").read_text() == "mine"
-    assert (kept / ".hydra").is_dir()
+    assert [p.name for p in kept.iterdir()] == ["notes.txt"]  # no .hydra/, no train.log
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 240) -> None:

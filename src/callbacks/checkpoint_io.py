@@ -19,6 +19,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.pytorch import Trainer
 
+from src.utils.checkpoint_content import with_digest
 from src.utils.io import atomic_path
 
 
@@ -28,7 +29,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     The checkpoint is written with ``torch.save`` into a Python file object, so that a failed
     write (ENOSPC, EDQUOT, EFBIG) reaches Python as an OSError with its errno, which
     `atomic_path` turns into a `DataError` naming the checkpoint (torch's own file writer
-    reports only "file write failed"). Loading is Lightning's.
+    reports only "file write failed"), with the project's content digest
+    (`src.utils.checkpoint_content.with_digest`) that every load verifies. Loading is
+    Lightning's.
     """
 
     def save_checkpoint(
@@ -40,7 +43,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} does not take storage_options")
         with atomic_path(path, key="checkpoint", parents=True) as tmp, open(tmp, "wb") as file:
-            torch.save(checkpoint, file)
+            torch.save(with_digest(checkpoint), file)
 
 
 def use_atomic_checkpoint_io(trainer: Trainer) -> None:

@@ -31,7 +31,9 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from torch import Tensor
 
 from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
-from src.utils.checkpoints import add_last_good
+from src.utils.checkpoint_content import DIGEST_KEY, digest_problem, with_digest
+from src.utils.checkpoints import add_last_good, check_archive
+from src.utils.errors import DataError
 from src.utils.io import atomic_path
 
 # what a weights-only Lightning checkpoint leaves out (Trainer.save_checkpoint(weights_only=True))
@@ -40,16 +42,22 @@ TRAINING_STATE = ("optimizer_states", "lr_schedulers", "callbacks", "native_amp_
 
 def drop_training_state(path: str | os.PathLike) -> bool:
     """Rewrite the checkpoint at `path` without its optimiser, scheduler and callback state
-    (atomically: a temporary file beside it, then a rename). Returns False when it had none."""
+    (atomically: a temporary file beside it, then a rename), with the digest of what it keeps.
+    The file is verified first (its archive checksums and digest: a damaged or edited file is
+    not given a new digest; DataError). Returns False when it had none."""
     path = Path(path)
+    check_archive(path)
     lazy = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    problem = digest_problem(lazy)
+    if problem is not None:
+        raise DataError(path, DIGEST_KEY, problem)
     if not any(key in lazy for key in TRAINING_STATE):
         return False
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     for key in TRAINING_STATE:
         checkpoint.pop(key, None)
     with atomic_path(path, key="checkpoint") as tmp, open(tmp, "wb") as file:
-        torch.save(checkpoint, file)
+        torch.save(with_digest(checkpoint), file)
     return True
 
 

@@ -120,8 +120,7 @@ def check_unchanged(path: Path, expected: tuple[int, ...]) -> None:
         raise StoreChanged(
             f"{path}: the feature store changed while the run read it (size, modification "
             f"time, change time or inode {expected} became {now}); the run stopped before "
-            "using what it read: restore the store and run again (training resumes from its "
-            "last checkpoint)"
+            "using what it read: restore the store"
         )
 
 

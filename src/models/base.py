@@ -29,6 +29,8 @@ Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
 # checkpoint entry naming the LightningModule class (a plain string: weights_only loading works)
 MODULE_CLASS_KEY = "module_class"
+# checkpoint entry holding the run's resolved settings (src.utils.resume_checks.run_settings)
+RUN_SETTINGS_KEY = "run_settings"
 # encoder inputs (docs/model.md, "Encoder inputs"); text_norm None follows input_norm
 INPUT_NORMS = ("standardize", "none")
 TEXT_NORMS = (None, "standardize", "none", "l2", "rms")
@@ -82,11 +84,16 @@ class CrossModalHashingModule(L.LightningModule):
         self._term_names: tuple[str, ...] = ()
         self._term_sums: Tensor | None = None  # (n_terms,) float32, sum of term * batch size
         self._term_count = 0
+        self.run_settings: dict[str, Any] | None = None  # src.utils.resume_checks.run_settings
 
     # ----------------------------------------------------------------------------- encoding
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Name the module class, so that eval.py rebuilds the right method."""
+        """Name the module class, so that eval.py rebuilds the right method, and keep the run's
+        settings (``run_settings``, set by src/train.py), which a resume must match
+        (`src.utils.resume_checks`)."""
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
+        if self.run_settings is not None:
+            checkpoint[RUN_SETTINGS_KEY] = self.run_settings
 
     def set_input_stats(self, stats: dict[str, np.ndarray | Tensor]) -> None:
         """Copy the train-split feature means and standard deviations into the buffers."""

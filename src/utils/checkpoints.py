@@ -7,8 +7,9 @@ first, so that no number comes out of a damaged or non-finite one."""
 from __future__ import annotations
 
 import os
+import sys
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +17,12 @@ from typing import Any
 
 import torch
 
+from src.utils.checkpoint_content import (
+    DIGEST_KEY,
+    check_input_stats,
+    digest_problem,
+    has_digest,
+)
 from src.utils.errors import ConfigError, DataError, TrainingError
 
 EXPECTED = "expected a checkpoint written by src/train.py"
@@ -68,28 +75,70 @@ def first_non_finite(tree: Any) -> str | None:
     return None
 
 
+def check_checkpoint_path(path: Path) -> None:
+    """Raise DataError saying truly why ``path`` is no checkpoint file: missing (a link to a
+    missing file), a folder (naming the last.ckpt inside it, if any), or not a regular file
+    (a device, a pipe). An unreadable file is reported where it is read (`check_archive`)."""
+    if path.is_dir():
+        inside = [p for p in (path / "checkpoints/last.ckpt", path / "last.ckpt") if p.is_file()]
+        hint = f" such as {inside[0]}" if inside else ""
+        raise DataError(path, None, f"is a folder; expected a checkpoint file (.ckpt){hint}")
+    if path.is_symlink() and not path.exists():
+        raise DataError(path, None, f"a link to a missing file ({os.readlink(path)})")
+    if not path.exists():
+        raise DataError(path, None, "no such file; expected a checkpoint file (ckpt_path=...)")
+    if not path.is_file():
+        raise DataError(path, None, "not a regular file; expected a checkpoint file (.ckpt)")
+
+
 @lru_cache(maxsize=16)
 def _verify(path: Path, size: int, mtime_ns: int) -> None:
-    """`check_archive` once per (file, size, modification time): eval and resume read a
-    checkpoint more than once."""
+    """Everything `read_checkpoint` checks, once per (file, size, modification time): eval
+    and resume read a checkpoint more than once."""
     check_archive(path)
+    checkpoint = _load(path)
+    bad = first_non_finite(checkpoint)
+    if bad is not None:
+        raise DataError(
+            path, bad, "expected finite values, found NaN/Inf; use an earlier checkpoint"
+        )
+    problem = digest_problem(checkpoint)
+    if problem is not None:
+        raise DataError(path, DIGEST_KEY, problem)
+    check_input_stats(path, checkpoint["state_dict"])
+    if not has_digest(checkpoint):
+        print(
+            f"warning: {path}: this checkpoint carries no content digest (written before the "
+            "project wrote one, or by another tool): only its archive checksums and finite "
+            "values are verified",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint at `path` (loaded with ``weights_only=True``, memory-mapped, on the CPU),
-    verified whole (`check_archive`) and finite (every floating-point tensor, optimiser states
-    included).
+    verified whole (`check_archive`), finite (every floating-point tensor, optimiser states
+    included), as the project wrote it (its content digest, `src.utils.checkpoint_digest`;
+    a checkpoint without one is read with a warning line on stderr) and with possible input
+    statistics (`check_input_stats`).
 
-    Raises DataError naming the file when it is missing, unreadable (random bytes, truncated,
-    not a torch file), damaged (a CRC-32 mismatch), holds a NaN/Inf (naming the tensor), or is
-    a torch file that is not a Lightning checkpoint with hyper-parameters and weights
+    Raises DataError naming the file when it is missing, a folder or not a regular file
+    (`check_checkpoint_path`), unreadable (random bytes, truncated, not a torch file), damaged
+    (a CRC-32 mismatch), holds a NaN/Inf (naming the tensor), was edited (a digest mismatch),
+    or is a torch file that is not a Lightning checkpoint with hyper-parameters and weights
     (``state_dict``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, None, "checkpoint not found (ckpt_path=...)")
+    check_checkpoint_path(path)
     stat = path.stat()
     _verify(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    return _load(path)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """torch.load of a checkpoint whose archive passed `check_archive`, memory-mapped; its
+    structure checked (a dict with ``state_dict`` and ``hyper_parameters``)."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a file that is not its own
@@ -105,11 +154,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("state_dict", "hyper_parameters"):
         if not isinstance(checkpoint.get(key), dict):
             raise DataError(path, key, f"{EXPECTED}; this key is missing")
-    bad = first_non_finite(checkpoint)
-    if bad is not None:
-        raise DataError(
-            path, bad, "expected finite values, found NaN/Inf; use an earlier checkpoint"
-        )
     return checkpoint
 
 
@@ -147,15 +191,20 @@ def epochs_done(checkpoint: dict[str, Any]) -> int:
     return int(processed) if processed is not None else int(checkpoint.get("epoch", -1)) + 1
 
 
-def check_resumable(path: str | os.PathLike, max_epochs: int | None) -> None:
+def check_resumable(
+    path: str | os.PathLike,
+    max_epochs: int | None,
+    advice: Callable[[int], str] | None = None,
+) -> None:
     """Refuse to resume from a checkpoint whose run already trained ``max_epochs`` epochs: fit
-    would do nothing, and the test would run on a finished model (ConfigError)."""
+    would do nothing, and the test would run on a finished model (ConfigError). ``advice``
+    (of the epochs done) says what to run instead (src/train.py: whole commands)."""
     done = epochs_done(read_checkpoint(path))
     if max_epochs is not None and max_epochs >= 0 and done >= max_epochs:
+        then = advice(done) if advice is not None else "raise trainer.max_epochs to train on"
         raise ConfigError(
             f"ckpt_path: {path}: its run finished {done} of trainer.max_epochs={max_epochs} "
-            "epochs, nothing left to train; raise trainer.max_epochs to train on, or test it "
-            "with python src/eval.py ckpt_path=..."
+            f"epochs, nothing left to train; {then}"
         )
 
 

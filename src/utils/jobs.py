@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.checkpoints import good_checkpoints, last_good_words
+from src.utils.commands import eval_command, train_command
 from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
@@ -36,6 +36,7 @@ from src.utils.errors import (
 )
 from src.utils.pylogger import RankedLogger
 from src.utils.records import FAILED, git_commit, write_failed_record
+from src.utils.run_dir_guard import restore_run_dir
 from src.utils.run_dirs import hold_run_dir, pin_run_dir, release_run_dir
 
 log = RankedLogger(__name__, rank_zero_only=True)
@@ -118,9 +119,10 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
             with one_line_errors():
                 return _interruptible(cfg, task)
         except SystemExit as exit_:
-            if exit_.code == EXIT_USER_ERROR:
-                output_dir = Path(HydraConfig.get().runtime.output_dir)
-                drop_unused_run_dir(output_dir, scaffold(cfg))
+            if exit_.code == EXIT_USER_ERROR:  # refused: a folder that existed is put back
+                output_dir = Path(HydraConfig.get().runtime.output_dir)  # as it was, one made
+                if not restore_run_dir(output_dir):  # for the run is removed
+                    drop_unused_run_dir(output_dir, scaffold(cfg))
             raise
     try:
         return _interruptible(cfg, task)
@@ -176,9 +178,11 @@ def last_checkpoint(cfg: DictConfig) -> Path:
 
 
 def resume_hint(cfg: DictConfig) -> str:
-    """The command that resumes this run in its own directory from its latest intact
-    checkpoint that holds the optimiser state (`good_checkpoints`: last.ckpt, written every
-    ``last_every_n_epochs``, unless damaged), or what to do when there is none."""
+    """The command that goes on with this run from its latest intact checkpoint that holds the
+    optimiser state (`good_checkpoints`: last.ckpt, written every ``last_every_n_epochs``,
+    unless damaged): train.py resuming it in its own directory, or -- when that checkpoint
+    finished ``trainer.max_epochs`` (a resume would have nothing to train) -- eval.py testing
+    it (`src.utils.commands`); or what to do when there is none."""
     if cfg.get("task_name") != "train":
         return "nothing to resume (not a training run); run the command again"
     folder = last_checkpoint(cfg).parent
@@ -188,14 +192,15 @@ def resume_hint(cfg: DictConfig) -> str:
         return (
             f"{last_good_words(folder, cfg.get('ckpt_path'))}; run the command again to start over"
         )
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    kept = [o for o in overrides if not o.startswith(("ckpt_path=", "hydra.run.dir="))]
-    output_dir = Path(cfg.paths.output_dir)
-    words = ["python", sys.argv[0], *kept, f"ckpt_path={resumable.path}"]
-    words.append(f"hydra.run.dir={output_dir}")
+    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    if isinstance(max_epochs, int) and 0 <= max_epochs <= resumable.epochs:
+        return (
+            f"its training finished ({resumable.epochs} epochs, {resumable.path}); test it with: "
+            + eval_command(cfg, resumable.path)
+        )
     return (
         f"resume (from the end of epoch {resumable.epochs}, the last checkpoint written) with: "
-        + shlex.join(words)
+        + train_command(resumable.path, **{"hydra__run__dir": Path(cfg.paths.output_dir)})
     )
 
 

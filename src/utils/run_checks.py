@@ -72,13 +72,23 @@ def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tu
                 )
 
 
-def check_topk(topk: int, sizes: dict[str, int]) -> None:
-    """The mAP cut-off cannot exceed the retrieval set (a silently different metric)."""
-    if topk > sizes["retrieval"]:
+def check_topk(topk: int, sizes: dict[str, int], source: str | None = None) -> None:
+    """The mAP cut-off cannot exceed the retrieval set (a silently different metric).
+    ``source``: the checkpoint the value was read from (eval.py), named in the message: the
+    user did not set it, and the remedy is other data, not another value."""
+    if topk <= sizes["retrieval"]:
+        return
+    if source is None:
         raise ConfigError(
             f"model.eval_topk: {topk} is more than the {sizes['retrieval']} retrieval items; "
             f"expected at most {sizes['retrieval']}"
         )
+    raise ConfigError(
+        f"model.eval_topk: {topk}, the value saved in the checkpoint {source} (eval.py "
+        f"evaluates with the checkpoint's), is more than the {sizes['retrieval']} retrieval "
+        f"items of this data; expected data with at least {topk} retrieval items (the data "
+        "the checkpoint was trained on)"
+    )
 
 
 def check_machine(trainer: DictConfig) -> None:
@@ -105,12 +115,14 @@ def check_machine(trainer: DictConfig) -> None:
         )
 
 
-def check_run(cfg: DictConfig, sizes: dict[str, int], topk: int | None) -> None:
+def check_run(
+    cfg: DictConfig, sizes: dict[str, int], topk: int | None, topk_from: str | None = None
+) -> None:
     """Every check of this module for a run of train.py (``cfg.train``/``cfg.test``) or
-    eval.py (test only)."""
+    eval.py (test only; ``topk_from``: the checkpoint that ``topk`` comes from)."""
     if cfg.get("train"):
         check_trains_something(cfg, sizes)
     stages = (("val",) if cfg.get("train") else ()) + (("test",) if cfg.get("test", True) else ())
     check_evaluates_something(cfg, sizes, stages)
     if topk is not None:
-        check_topk(topk, sizes)
+        check_topk(topk, sizes, topk_from)

@@ -190,14 +190,21 @@ class HoldRunDir(Callback):
     def _hold(run_dir: str, config: DictConfig | None = None) -> None:
         """Make and hold ``run_dir`` for the whole process; a directory in use, or holding an
         earlier run (`check_run_dir_free`, single runs), ends it (exit 2: Hydra turns a
-        callback's exception into a warning, not an exit)."""
+        callback's exception into a warning, not an exit). A single run's folder that existed
+        before (not made for this run) is recorded first, so that a refused run leaves it as
+        it was (`src.utils.run_dir_guard`)."""
         from src.utils.errors import AGCHError, exit_on_user_error
+        from src.utils.run_dir_guard import snapshot_run_dir
 
         try:
+            claimed = {os.path.realpath(d) for d in _CLAIMED.values()}
+            existed = Path(run_dir).is_dir() and os.path.realpath(run_dir) not in claimed
             Path(run_dir).mkdir(parents=True, exist_ok=True)
-            hold_run_dir(run_dir)
+            held = hold_run_dir(run_dir)
             if config is not None:  # held first: a second copy is told "in use"
                 check_run_dir_free(run_dir, config)
+                if existed and held is not None:  # a refused run leaves it as it was
+                    snapshot_run_dir(run_dir)
         except AGCHError as exc:
             exit_on_user_error(exc)
         except Exception:  # noqa: BLE001  a path too long, read-only or not resolvable:

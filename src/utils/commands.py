@@ -1,0 +1,76 @@
+"""Commands that error lines print: whole command lines that work, built from this run's own
+command-line overrides (Hydra's task overrides), never a fragment with ``...`` to fill in.
+
+`train_command` resumes or extends a training run: the run's overrides, a checkpoint and the
+run folder it belongs to. `eval_command` tests a checkpoint with src/eval.py on the run's data:
+eval.py has no ``experiment`` or ``model`` group (the checkpoint holds the model), so only the
+overrides of the groups it shares are kept, and the store is named by its resolved path.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+# config groups and keys of configs/eval.yaml that a training run's overrides may set
+EVAL_KEYS = ("data", "paths", "trainer", "extras", "logger", "callbacks", "seed")
+
+
+def task_overrides() -> list[str]:
+    """This run's command-line overrides ([] outside a Hydra run)."""
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _key(override: str) -> str:
+    """The key an override sets (``+data.x=1`` -> ``data.x``)."""
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def run_folder(ckpt: str | os.PathLike) -> Path | None:
+    """The run folder a checkpoint belongs to (``<run>/checkpoints/<name>.ckpt`` with
+    ``<run>/.hydra``), else None."""
+    parent = Path(os.path.abspath(ckpt)).parent
+    if parent.name == "checkpoints" and (parent.parent / ".hydra").is_dir():
+        return parent.parent
+    return None
+
+
+def train_command(ckpt: str | os.PathLike, **values: Any) -> str:
+    """``python src/train.py`` with this run's overrides, ``ckpt_path=<ckpt>``, the given
+    ``values`` (``trainer__max_epochs=3`` sets ``trainer.max_epochs=3``) and the folder to run
+    in: the one the command named, else the checkpoint's own run folder (`run_folder`)."""
+    sets = {key.replace("__", "."): value for key, value in values.items()}
+    overrides = task_overrides()
+    kept = [o for o in overrides if _key(o) not in {"ckpt_path", *sets}]
+    words = ["python", sys.argv[0], *kept, f"ckpt_path={os.path.abspath(ckpt)}"]
+    words += [f"{key}={value}" for key, value in sets.items()]
+    folder = run_folder(ckpt)
+    named = "hydra.run.dir" in sets or any(_key(o) == "hydra.run.dir" for o in kept)
+    if folder is not None and not named:
+        words.append(f"hydra.run.dir={folder}")
+    return shlex.join(words)
+
+
+def eval_command(cfg: DictConfig, ckpt: str | os.PathLike) -> str:
+    """``python src/eval.py`` testing ``ckpt`` on this run's data: the ``data=`` choice, the
+    overrides of the groups eval.py shares (`EVAL_KEYS`) and the store's resolved path."""
+    choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    kept = [
+        o
+        for o in task_overrides()
+        if _key(o).split(".")[0] in EVAL_KEYS and _key(o) not in ("data", "data.path")
+    ]
+    words = ["python", str(Path(sys.argv[0]).with_name("eval.py"))]
+    if choices.get("data"):
+        words.append(f"data={choices['data']}")
+    words += [*kept, f"ckpt_path={os.path.abspath(ckpt)}"]
+    path = OmegaConf.select(cfg, "data.path", default=None)
+    if path:
+        words.append(f"data.path={os.path.abspath(str(path))}")
+    return shlex.join(words)

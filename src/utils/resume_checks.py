@@ -1,0 +1,144 @@
+"""A resumed run is the run its checkpoint belongs to: the same resolved settings, or a refusal.
+
+Resuming (``ckpt_path=<run>/checkpoints/last.ckpt``) with another value of a setting that
+changes what is computed would make a run that is neither the old one nor the new one, and
+results.json would record the new value as if it had held from the first epoch. Every
+checkpoint the project writes carries ``run_settings`` (`run_settings`: the data, trainer and
+checkpoint-selection values, resolved; the model's are its saved hyper-parameters), and a
+resume compares both with the configuration given now (`check_same_settings`). What may change
+is what cannot change the numbers: paths, loggers, workers and caching (as in results.json's
+``settings``, `src.utils.run_setting.result_settings`), and ``trainer.max_epochs`` / ``max_steps``
+(extending a run is the documented way to train on: README "Errors").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from src.models.base import RUN_SETTINGS_KEY
+from src.utils.errors import ConfigError
+from src.utils.run_setting import result_settings
+
+# trainer values that change what a run computes (the batches trained and validated, their
+# split over processes, the arithmetic, the validation epochs that choose the best checkpoint)
+TRAINER_KEYS = (
+    "precision",
+    "deterministic",
+    "limit_train_batches",
+    "limit_val_batches",
+    "check_val_every_n_epoch",
+    "val_check_interval",
+    "devices",
+    "num_nodes",
+    "use_distributed_sampler",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+)
+CALLBACK_KEYS = ("callbacks.model_checkpoint.monitor", "callbacks.model_checkpoint.mode")
+NOT_SET = "(not set)"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready copy of a config or hyper-parameter value (tuples as lists)."""
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def run_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved values of ``cfg`` beside the model's hyper-parameters that a resume must
+    keep: ``seed``, the ``data.*`` values of results.json's settings, ``data.seed``,
+    ``data.synthetic`` (which data a synthetic store holds), `TRAINER_KEYS` and
+    `CALLBACK_KEYS` (those set). Keys are dotted config paths."""
+    settings = {k: v for k, v in result_settings(cfg).items() if k.startswith("data.")}
+    settings["seed"] = cfg.get("seed")
+    for key in ("data.seed", "data.synthetic", *CALLBACK_KEYS):
+        value = OmegaConf.select(cfg, key, default=NOT_SET)
+        if value != NOT_SET:
+            settings[key] = value
+    trainer = cfg.get("trainer") or {}
+    settings |= {f"trainer.{k}": trainer.get(k) for k in TRAINER_KEYS if k in trainer}
+    return {key: _plain(value) for key, value in sorted(settings.items())}
+
+
+def trained_hparams(model: torch.nn.Module, checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint's model hyper-parameters in today's terms: as saved, and -- for one
+    written before an option existed -- the value the method's ``on_load_checkpoint`` gives
+    that option when it rebuilds such a checkpoint (e.g. AGCH's ``loss_scale`` "tuned")."""
+    saved = dict(checkpoint["hyper_parameters"])
+    if set(getattr(model, "hparams", {})) <= set(saved):
+        return saved
+    try:
+        rebuilt = type(model)(**saved)
+    except (ConfigError, TypeError):
+        return saved  # not rebuildable: the missing options count as not set
+    rebuilt.on_load_checkpoint(checkpoint)
+    return dict(rebuilt.hparams)
+
+
+def setting_differences(
+    trained: dict[str, Any], now: dict[str, Any]
+) -> list[tuple[str, Any, Any]]:
+    """(key, checkpoint value, value now) for every key whose values differ; a key on one side
+    only has `NOT_SET` on the other. Sorted by key."""
+    differ = []
+    for key in sorted(set(trained) | set(now)):
+        old, new = _plain(trained.get(key, NOT_SET)), _plain(now.get(key, NOT_SET))
+        if old != new:
+            differ.append((key, old, new))
+    return differ
+
+
+def override_value(value: Any) -> str:
+    """``value`` as a Hydra command-line override writes it (null, true, [1,5], 'a b')."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ",".join(override_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{override_value(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    return repr(text) if any(c in text for c in " ,=[]{}()'\"") else text
+
+
+def restoring_override(key: str, old: Any, new: Any) -> str:
+    """The command-line override that gives ``key`` its checkpoint value ``old`` again: a
+    key the checkpoint's run did not set is removed (``~key``), one missing now is added."""
+    if old == NOT_SET:
+        return f"~{key}"
+    return f"{'+' if new == NOT_SET else ''}{key}={override_value(old)}"
+
+
+def check_same_settings(
+    cfg: DictConfig, model: torch.nn.Module, checkpoint: dict[str, Any], path: object
+) -> None:
+    """Raise ConfigError when the configuration differs from the checkpoint's run: its model
+    hyper-parameters (`trained_hparams`, as ``model.<key>``) against ``model``'s, built from
+    ``cfg``; when training, also its `run_settings` against ``cfg``'s (a checkpoint written
+    before the project saved them is compared on the model alone). One line names every
+    differing key with both values and the overrides that resume the run as it was."""
+    differ = setting_differences(
+        {f"model.{k}": v for k, v in trained_hparams(model, checkpoint).items()},
+        {f"model.{k}": v for k, v in dict(model.hparams).items()},
+    )
+    saved = checkpoint.get(RUN_SETTINGS_KEY)
+    if cfg.get("train") and isinstance(saved, dict):
+        differ += setting_differences(saved, run_settings(cfg))
+    if not differ:
+        return
+    pairs = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, old, new in differ)
+    restore = " ".join(restoring_override(k, old, new) for k, old, new in differ)
+    raise ConfigError(
+        f"ckpt_path: {path}: expected the settings its run was trained with, {len(differ)} "
+        f"differ ({pairs}): resuming would make a run that is neither; give {restore}"
+        " to go on with it, or start a new run without ckpt_path"
+    )
