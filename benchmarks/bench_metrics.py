@@ -34,9 +34,9 @@ import numpy as np
 import scipy.io
 import torch
 
+from benchmarks import metric_stages
 from src.metrics import kernels, packed
 from src.metrics.functional import evaluate_retrieval
-from src.metrics.fused import FusedWork
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = dict(nq=2000, mir=18015, nus=184_577, scale=(5000, 18015, 46144, 92289, 184_577), check=40)
@@ -196,28 +196,11 @@ def run_scaling(args, sizes: dict) -> None:
 
 
 def run_stages(args, sizes: dict) -> None:
-    """Where an evaluation's CPU time goes, MIRFlickr size: the kernels' distance pass alone,
-    the kernels ranking the first 50 items and the full order (distances included), and the
-    whole `evaluate_retrieval` call (inputs checked, codes and labels packed, torch glue)."""
+    """Where mAP@all's CPU time goes, MIRFlickr size (benchmarks/metric_stages.py)."""
     if not kernels.AVAILABLE:
         print("\n(no stage table: numba, the [fast] extra, is not installed)")
         return
-    names = ("distances", "kernel: first 50", "kernel: full order", "mAP@50", "mAP@all")
-    print(f"\nStages, {sizes['nq']} queries x {sizes['mir']} items (s, median [min-max])")
-    print("| bits | " + " | ".join(names) + " |\n|" + "---|" * (len(names) + 1))
-    for c in args.bits:
-        case, _ = make_case(args.data_dir, "cpu", sizes["nq"], sizes["mir"], c)
-        work, every, task = FusedWork(*case), slice(0, sizes["nq"]), tasks(case)
-        fns = {
-            "distances": task["floor"],
-            "kernel: first 50": lambda: work.rank(every, 50, False, [], False),
-            "kernel: full order": lambda: work.rank(every, None, True, [], False),
-            "mAP@50": task["mAP@50"],
-            "mAP@all": task["mAP@all"],
-        }
-        times = interleaved(fns, args.repeat, "cpu")
-        cells = [f"{statistics.median(t):.3f} [{min(t):.3f}-{max(t):.3f}]" for t in times.values()]
-        print(f"| {c} | " + " | ".join(cells) + " |", flush=True)
+    metric_stages.table(args, sizes, make_case, tasks, interleaved)
 
 
 def _status_mib(field: str) -> float:

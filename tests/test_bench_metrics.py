@@ -26,4 +26,5 @@ def test_bench_metrics_stages_small(capsys: pytest.CaptureFixture) -> None:
         assert "no stage table" in out
         return
     cells = re.findall(r"^\| 16 \| (.*) \|$", out, flags=re.M)
-    assert len(cells) == 1 and len(re.findall(r"[\d.]+ \[[\d.]+-[\d.]+\]", cells[0])) == 5
+    assert len(cells) == 1 and len(re.findall(r"[\d.]+ \[[\d.]+-[\d.]+\]", cells[0])) == 6
+    assert re.search(r"\| \d+ of \d+ terms$", cells[0])

@@ -88,7 +88,8 @@ def test_each_query_ap_equals_the_loop(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(8))
 def test_kernels_equal_the_numpy_path(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
     """Every output (mAP@k, mAP@all, P@k, PR curve; stable and averaged ties) of the kernels
-    equals the numpy path's, class-id and multi-hot labels alike."""
+    equals the numpy path's, class-id and multi-hot labels alike: bit for bit, except the PR
+    curve (to 1e-12)."""
     rng = np.random.default_rng(300 + seed)
     c, nr = int(rng.choice([8, 32, 128])), int(rng.integers(2, 300))
     Bq, Br, Lq, Lr = random_case(rng, c, 6, nr, multi=bool(seed % 2), n_cls=5)
@@ -99,5 +100,6 @@ def test_kernels_equal_the_numpy_path(monkeypatch: pytest.MonkeyPatch, seed: int
         slow = evaluate_retrieval(Bq, Br, Lq, Lr, **args)
         monkeypatch.setattr(functional, "USE_KERNELS", True)
         assert fast.keys() == slow.keys()
-        for key in fast:
-            torch.testing.assert_close(fast[key], slow[key], rtol=0, atol=1e-12)
+        for key in fast:  # the PR sums are added per chunk, whose sizes differ between paths
+            atol = 1e-12 if key.startswith("pr_") else 0.0
+            torch.testing.assert_close(fast[key], slow[key], rtol=0, atol=atol)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from metric_reference import random_case, ref_map, ref_precision_at_k
+from metric_reference import (
+    random_case,
+    ref_ap,
+    ref_distances,
+    ref_map,
+    ref_precision_at_k,
+    ref_relevance,
+)
 from src.metrics import evaluate_retrieval, functional, kernels, packed, ranking
 
 NUMPY = {(functional, "USE_KERNELS"): False}  # the numpy/torch path, numba or not
@@ -67,6 +74,59 @@ def test_paths_match_loop(monkeypatch: pytest.MonkeyPatch, path: str, seed: int)
         assert res["ks"].tolist() == sorted(want)
         np.testing.assert_allclose(res["p@k"].numpy(), [want[k] for k in sorted(want)], atol=1e-7)
     assert float(res["map@all"]) == pytest.approx(ref_map(Bq, Br, Lq, Lr), abs=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_ranked_sums_equal_the_loop(seed: int) -> None:
+    """AP over the first e items (sum / hits found) of every row, bit for bit the loop's, for
+    rows with no hit, few, half or only hits, and ends from 1 to n."""
+    rng = np.random.default_rng(500 + seed)
+    q, n = int(rng.integers(1, 7)), int(rng.integers(1, 700))
+    rel = rng.random((q, n)) < rng.choice([0.0, 0.02, 0.5, 1.0])
+    rel[0] = False  # a row without any hit
+    ends = sorted({1, n, *(int(e) for e in rng.integers(1, n + 1, 3))})
+    ks = sorted({1, n, int(rng.integers(1, n + 1))})
+    sums, found, hits = ranking.ranked_sums(torch.as_tensor(rel), ends, ks)
+    for i in range(q):
+        for j, e in enumerate(ends):
+            assert float(sums[i, j] / found[i, j].clamp(min=1)) == ref_ap(rel[i, :e], None)
+            assert found[i, j] == rel[i, :e].sum()
+        assert hits[i].tolist() == [rel[i, :k].sum() for k in ks]
+
+
+def loop_means(Bq, Br, Lq, Lr, topk: int, ks: list[int]) -> dict[str, float]:
+    """The loop's AP of each query (`ref_ap`), averaged once over all queries by torch."""
+    at_k, at_all = [], []
+    for bq, lq in zip(Bq, Lq):
+        rel = ref_relevance(lq, Lr)[np.argsort(ref_distances(bq, Br), kind="stable")]
+        at_k.append(ref_ap(rel[:topk], None))
+        at_all.append(ref_ap(rel, int(rel.sum())))
+    mean = lambda x: torch.tensor(x, dtype=torch.float64).mean().item()  # noqa: E731
+    return {f"map@{topk}": mean(at_k), "map@all": mean(at_all)}
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_every_cpu_path_gives_the_same_bits(monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    """mAP@k, mAP@all and P@k are bit-identical on every CPU path and chunking (compiled
+    kernels or numpy), and the mAPs equal the mean of the loop's per-query APs: each query's AP
+    is the loop's, and the mean is taken once over all queries in order, whatever the chunks."""
+    Bq, Br, Lq, Lr, topk, ks = generated_case(400 + seed)
+    results = {}
+    for path, patches in PATHS.items():
+        if path.startswith("kernels") and not kernels.AVAILABLE:
+            continue
+        with monkeypatch.context() as patch:
+            for (module, name), value in patches.items():
+                patch.setattr(module, name, value)
+            results[path] = evaluate_retrieval(Bq, Br, Lq, Lr, topk=topk, ks=ks)
+    want = results["numpy"]
+    for path, res in results.items():
+        assert res.keys() == want.keys()
+        for key in want:
+            assert torch.equal(res[key], want[key]), (path, key)
+    k = min(topk, len(Br))
+    for key, value in loop_means(Bq, Br, Lq, Lr, k, ks).items():
+        assert float(want[key.replace(f"@{k}", f"@{topk}")]) == value, key
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -92,17 +92,15 @@ def relevance_row(m: np.ndarray, MrT: np.ndarray, acc: np.ndarray, rel: np.ndarr
 
 
 @_jit
-def all_sum(d, rel, n, r, rec, order) -> float:
-    """Sum of h / p over every relevant item of the row (p: its position in the stable
-    order, h: its rank among the relevant), the numerator of AP over the whole set; also the
-    counts per distance value, n (c + 1,) int64 of all items and r (c + 1,) of the relevant.
+def relevant_positions(d, rel, n, r, rec, order) -> int:
+    """The positions in the stable (distance, index) order of the relevant items of the row,
+    ascending, into order[:R] (int64); returns R. Also the counts per distance value, n (c + 1,)
+    int64 of all items and r (c + 1,) of the relevant.
 
-    d (nr,) distances, rel (nr,) uint8, rec (nr + 1,) and order (nr,) int64 scratch. One pass
-    in index order counts the items per distance and records each relevant item's distance s
-    and rank u among the items at s so far; a counting sort by (s, u) then lists the relevant
-    items' positions p = (items at distances below s) + u in ascending order, and the terms
-    h / p are added in that order into one running float64 sum: the per-query loop's
-    operations in the loop's order, so the sum equals the loop's bit for bit.
+    d (nr,) distances, rel (nr,) uint8, rec (nr + 1,) int64 scratch. One pass in index order
+    counts the items per distance and records each relevant item's distance s and rank u among
+    the items at s so far; a counting sort by (s, u) then lists the relevant items' positions
+    p = (items at distances below s) + u in ascending order.
     """
     n[:] = 0
     R = 0
@@ -121,10 +119,26 @@ def all_sum(d, rel, n, r, rec, order) -> float:
         s = rec[i] & 65535
         order[fill[s]] = below[s] + (rec[i] >> 16)
         fill[s] += 1
+    return R
+
+
+@_jit
+def ap_sum(order, R: int) -> float:
+    """Sum of h / p over h = 1..R, p = order[h - 1]: one float64 division and addition each,
+    into one running sum in rank order, as the per-query loop adds them (bit for bit)."""
     total = 0.0
     for h in range(1, R + 1):
         total += h / order[h - 1]
     return total
+
+
+@_jit
+def all_sum(d, rel, n, r, rec, order) -> float:
+    """Sum of h / p over every relevant item of the row (p: its position in the stable
+    order, h: its rank among the relevant), the numerator of AP over the whole set, equal to
+    the per-query loop's bit for bit; the counts per distance into n and r, scratch rec and
+    order (`relevant_positions`, `ap_sum`)."""
+    return ap_sum(order, relevant_positions(d, rel, n, r, rec, order))
 
 
 @_jit

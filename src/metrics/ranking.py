@@ -219,17 +219,21 @@ def ranked_sums(rel: Tensor, ends: list[int], ks: list[int]) -> tuple[Tensor, Te
     h / p. Returns, per end e of `ends` (each 1..n), the sum of h / p over the hits at p <= e
     and the number of those hits, both float64 (q, E), and the hits at p <= k for each k of
     `ks` float64 (q, len(ks)). AP@e is the first over the second; AP over the whole set (e = n)
-    divides by all relevant items. h is exact (int32); each sum is a float64 product with 1 / p.
+    divides by all relevant items. h is exact (int32); each term h / p is one float64 division
+    and the terms are added by a running float64 sum along the row (`torch.cumsum`, a
+    sequential scan on the CPU; the zero terms of the misses leave it unchanged), so on the CPU
+    each sum equals the per-query loop's (tests/metric_reference.py `ref_ap`) and the compiled
+    kernels' bit for bit.
     """
     q, n = rel.shape
     cum = rel.cumsum(1, dtype=torch.int32)  # (q, n) h: hits up to each position, exact
     found = cum[:, [e - 1 for e in ends]].double()  # (q, E)
     hits = cum[:, [k - 1 for k in ks]].double()  # (q, len(ks))
-    at_hits = cum.mul_(rel).double()  # (q, n) h at the hits, 0 elsewhere
-    inv = 1.0 / torch.arange(1, n + 1, device=rel.device, dtype=torch.float64)  # (n,) 1 / p
-    sums = [at_hits[:, :e] @ inv[:e] for e in ends]  # (q,) each
-    sums_t = torch.stack(sums, 1) if sums else torch.zeros(q, 0, dtype=torch.float64)
-    return sums_t, found, hits
+    terms = cum.mul_(rel).double()  # (q, n) h at the hits, 0 elsewhere
+    terms.div_(torch.arange(1, n + 1, device=rel.device, dtype=torch.float64))  # (q, n) h / p
+    running = terms.cumsum_(1) if ends else terms  # (q, n) sum of the terms up to each p
+    sums = running[:, [e - 1 for e in ends]]  # (q, E)
+    return sums, found, hits
 
 
 def bucket_counts(D: Tensor, R: Tensor, c: int) -> tuple[Tensor, Tensor]:
