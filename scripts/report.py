@@ -36,11 +36,22 @@ import rootutils
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
+from src.report.headline import headline_tables  # noqa: E402
 from src.report.health import health_tables  # noqa: E402
+from src.report.markers import (  # noqa: E402
+    BEGIN,
+    END,
+    HEADLINE_BEGIN,
+    HEADLINE_END,
+    has_headline,
+    markers_problem,
+    splice,
+)
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.protocols import EPOCHS_KEY, by_epochs, protocol_note  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
 from src.report.selection import reference, selection_tables  # noqa: E402
+from src.report.stores import label_stores  # noqa: E402
 from src.report.tables import (  # noqa: E402
     ablation_tables,
     bits_tables,
@@ -73,8 +84,6 @@ HEALTH_NOTE = (
     "`pairwise_cos` the mean pairwise cosine of its codes in a batch (near 1: all alike). Runs "
     "made before the figures existed are not listed.\n\n"
 )
-# docs/results.md keeps its hand-written text; the generated tables go between these lines
-BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -133,10 +142,9 @@ def check_target(args: argparse.Namespace) -> str | None:
         old = args.update.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(args.update, None, f"expected a readable markdown file ({err})") from err
-    if not (BEGIN in old and END in old.split(BEGIN, 1)[1]):
-        raise DataError(
-            args.update, None, f"expected the lines {BEGIN} ... {END} to rewrite between"
-        )
+    problem = markers_problem(old)
+    if problem:
+        raise DataError(args.update, None, problem)
     check_output_path(args.update, "--update")
     return old
 
@@ -230,24 +238,29 @@ def run(args: argparse.Namespace) -> None:
         if not folder.exists():
             raise DataError(folder, None, "no such file or folder (give folders of runs)")
     runs, skipped = collect(args.dirs, set(args.tasks) if args.tasks else None)
+    runs = label_stores(runs)  # a dataset's stores apart (src/report/stores.py)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
     if not runs:
         raise DataError(", ".join(map(str, args.dirs)), None, "expected usable results.json")
     official, selection = split_modes(runs)
     text, plots = protocol_sections(official, selection, args, len(skipped))
+    headline = headline_tables(group(by_epochs(official).get(None, [])))
     target = args.out or args.update
     base = target.parent if target is not None else Path.cwd()
     links = [f"![{p.stem}]({os.path.relpath(p, base)})" for p in plots]
     block = text + ("\n## Plots\n\n" + "\n\n".join(links) + "\n" if links else "")
+    if old is None or not has_headline(old):  # the headline heads the tables
+        block = headline + block
     if target is None:
         sys.stdout.write(f"# Results\n\n{block}")
         return
     if old is None:
         new = f"# Results\n\n{BEGIN}\n{block}{END}\n"
     else:  # hand-written text around the markers stays as it is
-        head, rest = old.split(BEGIN, 1)
-        new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
+        new = splice(old, BEGIN, END, block)
+        if has_headline(old):
+            new = splice(new, HEADLINE_BEGIN, HEADLINE_END, headline)
     write_text_atomic(target, new, "--out" if args.out else "--update")
     where = f"; {len(plots)} plots in {args.plots_dir}" if args.plots_dir else ""
     if args.plots_dir and not plots:

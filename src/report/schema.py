@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from src.models.checks import MAX_CODE_LENGTH
-from src.utils.config_rules import SEED_MAX, STR, Rule, choice, integer
+from src.utils.config_rules import SEED_MAX, STR, Rule, choice, integer, real
 from src.utils.errors import ConfigError
 
 MAPPING = Rule("mapping")
@@ -30,16 +30,35 @@ RECORD_RULES: dict[str, Rule] = {
     "settings": Rule("mapping", nullable=True),
     "metrics": MAPPING,
     "best_metrics": Rule("mapping", nullable=True),
+    # the store's identity beyond its path (absent before they were recorded: one unnamed store)
+    "image_dim": integer(1, nullable=True),
+    "text_dim": integer(1, nullable=True),
+    "feature_extractor": Rule("str", nullable=True),
+    "timing": Rule("mapping", nullable=True),
+}
+# results.json ``timing`` (src/utils/timing.py), checked as ``timing.<key>``
+TIMING_RULES: dict[str, Rule] = {
+    "total_s": real(0, nullable=True),
+    "fit_s": real(0, nullable=True),
+    "test_s": real(0, nullable=True),
+    "resumed": Rule("bool", nullable=True),
+    "device": Rule("str", nullable=True),
+    "threads": integer(1, nullable=True),
 }
 
 
 def record_problem(record: Mapping[str, Any]) -> str | None:
     """``"<field>: expected ..., got ..."`` for the first field of a results.json record that
-    breaks `RECORD_RULES` (absent fields are left to the caller), else None."""
-    for key, rule in RECORD_RULES.items():
-        if key in record:
+    breaks `RECORD_RULES` (or, inside ``timing``, `TIMING_RULES` as ``timing.<key>``; absent
+    fields are left to the caller), else None."""
+    timing = record.get("timing") or {}
+    fields = [(key, rule, record) for key, rule in RECORD_RULES.items()]
+    fields += [(f"timing.{key}", rule, timing) for key, rule in TIMING_RULES.items()]
+    for name, rule, where in fields:
+        key = name.rsplit(".", 1)[-1]
+        if isinstance(where, Mapping) and key in where:
             try:
-                rule.check(key, record[key])
+                rule.check(name, where[key])
             except ConfigError as err:
                 return str(err)
     return None
