@@ -13,7 +13,11 @@ Regenerate docs/results.md and its figures from the archived runs with:
     python scripts/report.py results --update docs/results.md --plots-dir docs/figures \\
         --paper docs/paper_results.json
 
-Rows group runs by (dataset, method, variant, bits) (src/report/runs.py); the tables are those
+The headline table comes first (src/report/headline.py: per dataset every method at every code
+length, mean ± standard error over seeds, the best of each code length in bold, the time per
+run), between its own marker lines when the --update file has them (src/report/markers.py).
+Rows group runs by (dataset, method, variant, bits) (src/report/runs.py), a dataset with runs
+of several stores (feature widths) split by store (src/report/stores.py); the tables are those
 of src/report/tables.py, the plots those of src/report/plots.py. Runs whose command chose
 another number of epochs (``trainer.max_epochs=N``) are reported apart, a section per N with
 the same tables among themselves (src/report/protocols.py). Only official runs
