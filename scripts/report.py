@@ -13,7 +13,11 @@ Regenerate docs/results.md and its figures from the archived runs with:
     python scripts/report.py results --update docs/results.md --plots-dir docs/figures \\
         --paper docs/paper_results.json
 
-Rows group runs by (dataset, method, variant, bits) (src/report/runs.py); the tables are those
+The headline table comes first (src/report/headline.py: per dataset every method at every code
+length, mean ± standard error over seeds, the best of each code length in bold, the time per
+run), between its own marker lines when the --update file has them (src/report/markers.py).
+Rows group runs by (dataset, method, variant, bits) (src/report/runs.py), a dataset with runs
+of several stores (feature widths) split by store (src/report/stores.py); the tables are those
 of src/report/tables.py, the plots those of src/report/plots.py. Runs whose command chose
 another number of epochs (``trainer.max_epochs=N``) are reported apart, a section per N with
 the same tables among themselves (src/report/protocols.py). Only official runs
@@ -36,11 +40,28 @@ import rootutils
 ROOT = rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.report.defaults import defaults_tables  # noqa: E402 (this checkout's src)
+from src.report.headline import headline_tables  # noqa: E402
 from src.report.health import health_tables  # noqa: E402
+from src.report.margins import (  # noqa: E402
+    DEFAULT_MARGINS,
+    KNOWN_METHODS,
+    check_margins,
+    method_name,
+)
+from src.report.markers import (  # noqa: E402
+    BEGIN,
+    END,
+    HEADLINE_BEGIN,
+    HEADLINE_END,
+    has_headline,
+    markers_problem,
+    splice,
+)
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.protocols import EPOCHS_KEY, by_epochs, protocol_note  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
 from src.report.selection import reference, selection_tables  # noqa: E402
+from src.report.stores import label_stores  # noqa: E402
 from src.report.tables import (  # noqa: E402
     ablation_tables,
     bits_tables,
@@ -51,7 +72,6 @@ from src.report.tables import (  # noqa: E402
 from src.utils.errors import (  # noqa: E402
     output_path,
     ArgumentParser,
-    ConfigError,
     DataError,
     existing_path,
     one_line_errors,
@@ -74,31 +94,6 @@ HEALTH_NOTE = (
     "`pairwise_cos` the mean pairwise cosine of its codes in a batch (near 1: all alike). Runs "
     "made before the figures existed are not listed.\n\n"
 )
-KNOWN_METHODS = sorted(p.stem for p in (ROOT / "configs" / "model").glob("*.yaml"))
-DEFAULT_MARGINS = "agch"
-# docs/results.md keeps its hand-written text; the generated tables go between these lines
-BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
-
-
-def method_name(text: str) -> str:
-    """An argparse ``type``: a method of configs/model (or "" for none)."""
-    if text and text not in KNOWN_METHODS:
-        raise argparse.ArgumentTypeError(
-            f"expected one of {KNOWN_METHODS} (or '' for none), got {text!r}"
-        )
-    return text
-
-
-def check_margins(args: argparse.Namespace, runs: list[Run]) -> None:
-    """A --margins method named on the command line must be among the runs read (else the
-    margins section would silently be missing); the default is kept quietly when absent."""
-    methods = sorted({run.method for run in runs})
-    if args.margins and args.margins not in methods:
-        raise ConfigError(
-            f"--margins {args.margins}: expected a method among the runs read {methods}"
-        )
-    if args.margins is None:
-        args.margins = DEFAULT_MARGINS
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -158,10 +153,9 @@ def check_target(args: argparse.Namespace) -> str | None:
         old = args.update.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise DataError(args.update, None, f"expected a readable markdown file ({err})") from err
-    if not (BEGIN in old and END in old.split(BEGIN, 1)[1]):
-        raise DataError(
-            args.update, None, f"expected the lines {BEGIN} ... {END} to rewrite between"
-        )
+    problem = markers_problem(old)
+    if problem:
+        raise DataError(args.update, None, problem)
     check_output_path(args.update, "--update")
     return old
 
@@ -255,6 +249,7 @@ def run(args: argparse.Namespace) -> None:
         if not folder.exists():
             raise DataError(folder, None, "no such file or folder (give folders of runs)")
     runs, skipped = collect(args.dirs, set(args.tasks) if args.tasks else None)
+    runs = label_stores(runs)  # a dataset's stores apart (src/report/stores.py)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
     if not runs:
@@ -262,18 +257,22 @@ def run(args: argparse.Namespace) -> None:
     check_margins(args, runs)
     official, selection = split_modes(runs)
     text, plots = protocol_sections(official, selection, args, len(skipped))
+    headline = headline_tables(group(by_epochs(official).get(None, [])))
     target = args.out or args.update
     base = target.parent if target is not None else Path.cwd()
     links = [f"![{p.stem}]({os.path.relpath(p, base)})" for p in plots]
     block = text + ("\n## Plots\n\n" + "\n\n".join(links) + "\n" if links else "")
+    if old is None or not has_headline(old):  # the headline heads the tables
+        block = headline + block
     if target is None:
         sys.stdout.write(f"# Results\n\n{block}")
         return
     if old is None:
         new = f"# Results\n\n{BEGIN}\n{block}{END}\n"
     else:  # hand-written text around the markers stays as it is
-        head, rest = old.split(BEGIN, 1)
-        new = f"{head}{BEGIN}\n{block}{END}{rest.split(END, 1)[1]}"
+        new = splice(old, BEGIN, END, block)
+        if has_headline(old):
+            new = splice(new, HEADLINE_BEGIN, HEADLINE_END, headline)
     write_text_atomic(target, new, "--out" if args.out else "--update")
     where = f"; {len(plots)} plots in {args.plots_dir}" if args.plots_dir else ""
     if args.plots_dir and not plots:

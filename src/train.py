@@ -55,6 +55,7 @@ from src.utils.records import (  # noqa: E402
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
 from src.utils.run_checks import check_machine, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
+from src.utils.timing import RunClock  # noqa: E402
 
 log = RankedLogger(__name__, rank_zero_only=True)
 register_resolvers()
@@ -173,6 +174,7 @@ def _build(
 @task_wrapper
 def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit and test the model; returns (metrics by logged name, the objects built)."""
+    clock = RunClock()  # results.json's timing: from here to its writing
     commit = git_commit()  # now: a commit made while a long run trains is not its code
     if cfg.get("seed") is not None:
         # Lightning's own "Seed set to" line goes to stderr, before any error line
@@ -190,7 +192,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     log_hyperparameters(cfg, model, trainer, commit)
     best_path, last_path = None, None
     if cfg.get("train"):
-        _fit(cfg, trainer, model, datamodule)
+        with clock.phase("fit"):
+            _fit(cfg, trainer, model, datamodule)
         best_path, last_path = _checkpoints(trainer)
     metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/", "health/"))
     best_metrics = None
@@ -199,7 +202,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         chosen_on_heldout = getattr(datamodule, "val_is_heldout", True)
         tested_best = best_path if chosen_on_heldout else None
         try:
-            test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
+            with clock.phase("test"):
+                test_metrics, best_metrics = _test(cfg, trainer, model, datamodule, tested_best)
         except StoreChanged as err:  # no number of another store; the checkpoints stay
             raise naming_last_good(err, cfg, trainer) from err
         metrics.update(test_metrics)
@@ -210,6 +214,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "best_ckpt_path": best_path,
         "last_ckpt_path": last_path,
         "checkpoint_files": checkpoint_files(Path(last_path).parent if last_path else None),
+        "timing": clock.record(trainer, resumed=bool(cfg.get("ckpt_path"))),
     }
     write_run_records(cfg, trainer, run, fields, curves.curves)
     if trainer.is_global_zero:

@@ -13,12 +13,16 @@ from src.data.news import NEWS_VOCAB_SIZE
 ROOT = Path(__file__).resolve().parents[1]
 # (image, text) feature widths of each dataset's store
 FEATURE_DIMS = {"wiki": (128, 10), "uci": (76, 64), "news": (1280, NEWS_VOCAB_SIZE)}
+PEER_DIMS = {"mirflickr": (4096, 1386), "nuswide": (4096, 1000)} | FEATURE_DIMS
 EXPERIMENTS = [
     (dataset, method, bits)
-    for dataset in ("wiki", "uci", "news")
+    for dataset in ("wiki", "uci", "news", "mirflickr", "nuswide")
     for method in ("djsrh", "cca_itq")
     for bits in (16, 32, 64, 128)
 ]
+# DJSRH's release (zs-zhong/DJSRH settings.py): beta, lambda1, lambda2 and epochs per dataset;
+# UCI and news take Wiki's
+DJSRH_RELEASE = {"mirflickr": (0.9, 0.1, 0.1, 80), "nuswide": (0.6, 0.1, 0.1, 80)}
 
 
 def compose_experiment(name: str, *overrides: str) -> DictConfig:
@@ -39,14 +43,15 @@ def test_experiment_composes(dataset: str, method: str, bits: int) -> None:
     assert cfg.model.code_length == bits
     assert list(cfg.tags) == [dataset, method, f"{bits}bit"]
     if method == "djsrh":
-        assert cfg.trainer.max_epochs == 200
-        assert (cfg.model.beta, cfg.model.lambda1, cfg.model.lambda2) == (0.3, 0.3, 0.3)
+        beta, lambda1, lambda2, epochs = DJSRH_RELEASE.get(dataset, (0.3, 0.3, 0.3, 200))
+        assert cfg.trainer.max_epochs == epochs
+        assert (cfg.model.beta, cfg.model.lambda1, cfg.model.lambda2) == (beta, lambda1, lambda2)
         assert (cfg.model.eta, cfg.model.mu) == (0.4, 1.5)
         # UCI's Karhunen-Loeve text is signed: its cosine is not rescaled
         assert cfg.model.rescale_text == (dataset != "uci")
     else:
         assert cfg.trainer.max_epochs == 1 and cfg.data.drop_last is False
-    image_dim, text_dim = FEATURE_DIMS[dataset]
+    image_dim, text_dim = PEER_DIMS[dataset]
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     assert type(model).__name__ == {"djsrh": "DJSRHModule", "cca_itq": "CCAITQModule"}[method]
     assert model.hparams.code_length == bits
@@ -64,11 +69,10 @@ def test_cca_itq_rotation_seed_follows_the_run_seed(dataset: str) -> None:
 # (dataset, method) experiment bases of the peer methods, on every data set
 PEER_EXPERIMENTS = [
     (dataset, method, bits)
-    for dataset in ("wiki", "uci", "mirflickr", "nuswide")
+    for dataset in ("wiki", "uci", "news", "mirflickr", "nuswide")
     for method in ("jdsh", "cmfh", "dgcpn")
     for bits in (16, 32, 64, 128)
 ]
-PEER_DIMS = {"mirflickr": (4096, 1386), "nuswide": (4096, 1000)} | FEATURE_DIMS
 # the authors' NUS-WIDE values that differ from the MIRFlickr defaults
 NUSWIDE_JDSH = dict(weight_image=0.4, weight_text=0.3, weight_joint=0.3, weight_left=0.2)
 # DGCPN's release (Atmegal/DGCPN train.py): a1, a2, scale / K, dw, cw, K, lr, dropout

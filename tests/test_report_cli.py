@@ -20,7 +20,9 @@ def test_update_keeps_the_text_around_the_markers(report, tmp_path: Path, capsys
     args = [str(tmp_path / "r"), "--update", str(out), "--plots-dir", str(tmp_path / "p")]
     assert report.main(args) == 0
     text = out.read_text()
-    assert text.startswith(f"# Mine\n\nintro\n\n{report.BEGIN}\n## All runs")
+    # without markers of its own, the headline heads the block (tests/test_report_headline.py)
+    assert text.startswith(f"# Mine\n\nintro\n\n{report.BEGIN}\n## Headline: every method")
+    assert "\n## All runs" in text
     assert text.endswith(f"{report.END}\n\noutro\n") and "stale table" not in text
     assert "| wiki | agch | - | 16 | 0.4000 |" in text and "](p/map50_wiki.png)" in text
     assert report.main(args) == 0 and out.read_text() == text  # idempotent
@@ -46,7 +48,7 @@ def test_nothing_is_written_unless_asked(report, tmp_path: Path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert report.main(["r"]) == 0
     printed = capsys.readouterr().out
-    assert printed.startswith("# Results\n\n## All runs") and "| wiki | agch | - | 16 |" in printed
+    assert printed.startswith("# Results\n\n## Headline") and "| wiki | agch | - | 16 |" in printed
     assert "## Plots" not in printed and report.BEGIN not in printed
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert "kept" in (docs / "results.md").read_text()

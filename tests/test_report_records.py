@@ -36,6 +36,10 @@ def expected_ok(key: str, value: object) -> bool:
         "settings": value is None or flat(value),
         "metrics": flat(value),
         "best_metrics": value is None or flat(value),
+        "image_dim": value is None or (type(value) is int and value >= 1),
+        "text_dim": value is None or (type(value) is int and value >= 1),
+        "feature_extractor": value is None or string,
+        "timing": value is None or flat(value),
     }[key]
 
 

@@ -58,7 +58,8 @@ def test_heldout_runs_stay_out_of_protocol_tables(report, logs, tmp_path, capsys
     err = capsys.readouterr().err
     assert "h_noval/results.json: missing keys: metrics/val/t2i_map@50" in err
     text = out.read_text()
-    protocol = text.split("## Held-out validation")[0]
+    headline, protocol = text.split("## Held-out validation")[0].split("\n## All runs")
+    assert "| 0.0100" not in headline and "loss_scale" not in headline  # 0.0100: a SE there
     assert "0.0100" not in protocol and "loss_scale" not in protocol
     assert "## Ablations" not in protocol  # held-out settings are no variants
     assert "6 held-out selection runs are not (see below)." in protocol

@@ -43,6 +43,10 @@ RESULT_KEYS = {
     "best_ckpt_path",
     "last_ckpt_path",
     "checkpoint_files",
+    "image_dim",
+    "text_dim",
+    "feature_extractor",
+    "timing",
 }
 
 
@@ -133,6 +137,26 @@ def test_train_writes_results_and_checkpoints(trained: tuple[Path, Path]) -> Non
     assert results["best_metrics"] is None and results["best_ckpt_path"] is None
     assert Path(results["last_ckpt_path"]) == run / "checkpoints" / "last.ckpt"
     assert (run / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_results_name_the_store_widths_and_the_time(trained: tuple[Path, Path]) -> None:
+    """results.json records the store's feature widths and extractor as the file holds them
+    (read here with h5py), and the run's wall-clock time: its phases within the total."""
+    import torch
+
+    run, data = trained
+    results = json.loads((run / "results.json").read_text())
+    with h5py.File(data, "r") as h5:
+        widths = h5["image"].shape[1], h5["text"].shape[1]
+        extractor = str(h5.attrs["feature_extractor"])
+    assert (results["image_dim"], results["text_dim"]) == widths
+    assert results["feature_extractor"] == extractor
+    timing = results["timing"]
+    assert set(timing) == {"total_s", "fit_s", "test_s", "resumed", "device", "threads"}
+    assert 0 < timing["fit_s"] and 0 < timing["test_s"]
+    assert timing["fit_s"] + timing["test_s"] <= timing["total_s"] + 0.1  # rounded to 0.1 s
+    assert timing["resumed"] is False and timing["device"] == "cpu"
+    assert timing["threads"] == torch.get_num_threads()
 
 
 def test_curves_json_does_not_need_the_configured_callbacks(

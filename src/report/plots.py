@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
 
 from src.report.runs import DIRECTIONS, Key, Run, configured, mean_std
+from src.report.stores import file_tag
 from src.utils.io import atomic_path
 
 
@@ -101,7 +102,7 @@ def plot_map_vs_bits(
         figure = map_vs_bits_figure(groups, dataset, paper or {})
         if note:
             figure.suptitle(f"{dataset}{note} (trainer.max_epochs={epochs})")
-        written.append(save(figure, out_dir / f"map50_{dataset}{suffix}.png"))
+        written.append(save(figure, out_dir / f"map50_{file_tag(dataset)}{suffix}.png"))
     return written
 
 
@@ -153,7 +154,9 @@ def plot_curves(
             continue
         figure = curves_figure(groups, keys)
         figure.suptitle(f"{dataset}, {bits} bits{note} (test, last epoch; mean over seeds)")
-        written.append(save(figure, out_dir / f"curves_{dataset}_{bits}bits{suffix}.png"))
+        written.append(
+            save(figure, out_dir / f"curves_{file_tag(dataset)}_{bits}bits{suffix}.png")
+        )
     return written
 
 

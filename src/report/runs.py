@@ -64,6 +64,20 @@ class Run:
     # final training-health figures, "<module>/<figure>" -> value (src/callbacks/health.py);
     # empty for runs made before the callback or methods without trained modules
     health: dict[str, float] = field(default_factory=dict)
+    # (image_dim, text_dim) of the run's store; None for results.json written before they were
+    # recorded (one unnamed store per dataset, src/report/stores.py)
+    store: tuple[int, int] | None = None
+    # results.json timing.total_s of a run not resumed (a resumed run timed its part only), and
+    # the device and threads it ran with; None when not recorded (src/utils/timing.py)
+    time_s: float | None = None
+    machine: str | None = None
+    # the dataset's own name where ``dataset`` names its store too (src/report/stores.py)
+    base: str = ""
+
+    @property
+    def config_dataset(self) -> str:
+        """The dataset as its configs name it (``configs/experiment/<dataset>_...``)."""
+        return self.base or self.dataset
 
 
 def load_run(path: Path, tasks: set[str] | None) -> Run:
@@ -104,7 +118,28 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         val_metrics=val_metrics,
         curves=load_curves(path.with_name("curves.json")),
         health=health_figures(data["metrics"]),
+        store=store_widths(data),
+        **run_time(data.get("timing") or {}),
     )
+
+
+def store_widths(data: dict[str, Any]) -> tuple[int, int] | None:
+    """(image_dim, text_dim) of a results.json's store; None unless both are recorded."""
+    dims = data.get("image_dim"), data.get("text_dim")
+    return None if None in dims else (int(dims[0]), int(dims[1]))
+
+
+def run_time(timing: dict[str, Any]) -> dict[str, Any]:
+    """``time_s`` (the whole run's wall-clock seconds, None for a resumed run or without a
+    record) and ``machine`` ("<device>, <threads> threads") of a results.json ``timing``."""
+    total = timing.get("total_s")
+    device, threads = timing.get("device"), timing.get("threads")
+    plural = "" if threads == 1 else "s"
+    machine = (
+        None if device is None else device + (f", {threads} thread{plural}" if threads else "")
+    )
+    whole = total is not None and not timing.get("resumed")
+    return {"time_s": float(total) if whole else None, "machine": machine}
 
 
 def health_figures(metrics: dict[str, Any]) -> dict[str, float]:

@@ -43,6 +43,20 @@ RECORD_RULES: dict[str, Rule] = {
     "settings": Rule("mapping", nullable=True),
     "metrics": MAPPING,
     "best_metrics": Rule("mapping", nullable=True),
+    # the store's identity beyond its path (absent before they were recorded: one unnamed store)
+    "image_dim": integer(1, nullable=True),
+    "text_dim": integer(1, nullable=True),
+    "feature_extractor": Rule("str", nullable=True),
+    "timing": Rule("mapping", nullable=True),
+}
+# results.json ``timing`` (src/utils/timing.py), checked as ``timing.<key>``
+TIMING_RULES: dict[str, Rule] = {
+    "total_s": real(0, nullable=True),
+    "fit_s": real(0, nullable=True),
+    "test_s": real(0, nullable=True),
+    "resumed": Rule("bool", nullable=True),
+    "device": Rule("str", nullable=True),
+    "threads": integer(1, nullable=True),
 }
 
 # metric names (src/metrics/retrieval.py, src/callbacks/health.py) and their domains
@@ -119,13 +133,17 @@ def path_part_problem(value: Any) -> str | None:
 
 def record_problem(record: Mapping[str, Any]) -> str | None:
     """``"<field>: expected ..., got ..."`` for the first field of a results.json record that
-    breaks `RECORD_RULES` (absent fields are left to the caller), a figure of
-    ``metrics``/``best_metrics`` outside its domain (`metric_problem`), or a setting the
-    report interprets (`setting_problem`); else None."""
-    for key, rule in RECORD_RULES.items():
-        if key in record:
+    breaks `RECORD_RULES` (or, inside ``timing``, `TIMING_RULES` as ``timing.<key>``; absent
+    fields are left to the caller), a figure of ``metrics``/``best_metrics`` outside its domain
+    (`metric_problem`), or a setting the report interprets (`setting_problem`); else None."""
+    timing = record.get("timing") or {}
+    fields = [(key, rule, record) for key, rule in RECORD_RULES.items()]
+    fields += [(f"timing.{key}", rule, timing) for key, rule in TIMING_RULES.items()]
+    for name, rule, where in fields:
+        key = name.rsplit(".", 1)[-1]
+        if isinstance(where, Mapping) and key in where:
             try:
-                rule.check(key, record[key])
+                rule.check(name, where[key])
             except ConfigError as err:
                 return str(err)
     for field in ("metrics", "best_metrics"):

@@ -51,7 +51,8 @@ def selection_tables(groups: dict[Key, list[Run]], ref_flag: str) -> str:
             for k, runs in groups.items()
             if (k[0], k[1], k[3]) == (dataset, method, bits)
         }
-        ref = group_reference(ref_flag, dataset, method, bits)
+        config_dataset = next(iter(rows.values()))[0].config_dataset  # not a store's label
+        ref = group_reference(ref_flag, config_dataset, method, bits)
         base = {run.seed: run for run in rows.get(ref, [])}
         header = ["setting", "val I->T mAP@50", "val T->I mAP@50"]
         header += [f"{DIRECTIONS[d]} change vs reference" for d in DIRECTIONS] + ["seeds"]

@@ -1,10 +1,11 @@
 """Run records: what a run writes about itself, assembled in one place.
 
-``results.json`` (identity of the run: task, dataset as the store names it, method, code
-length, seed, commit, command, overrides, variant, settings; its status; the final metrics; the
-checkpoints), ``curves.json`` (the test P@k and precision-recall curves) and the HPARAMS entry
-of TensorBoard. src/train.py and src/eval.py call ``write_run_records`` once at the end of a
-run, and a sweep job that fails calls ``write_failed_record``.
+``results.json`` (identity of the run: task, dataset as the store names it and the store's
+feature widths, method, code length, seed, commit, command, overrides, variant, settings; its
+status; the final metrics; the checkpoints; src/train.py adds its wall-clock ``timing``,
+src/utils/timing.py), ``curves.json`` (the test P@k and precision-recall curves) and the
+HPARAMS entry of TensorBoard. src/train.py and src/eval.py call ``write_run_records`` once at
+the end of a run, and a sweep job that fails calls ``write_failed_record``.
 """
 
 from __future__ import annotations
@@ -90,15 +91,22 @@ def store_dataset(path: str | os.PathLike, attrs: Mapping[str, Any]) -> str | No
 def data_fields(datamodule: Any) -> dict[str, Any]:
     """The data fields of results.json: ``dataset`` as the store names it (its header's
     ``dataset`` attribute, checked against the ``data=`` choice by ``store_dataset``),
-    ``synthetic`` and ``val_mode`` (data.val_mode, docs/data.md). The store is checked
-    against the fingerprint of the run's first read (StoreChanged), as every read of it."""
+    ``synthetic``, ``val_mode`` (data.val_mode, docs/data.md) and the store's identity beyond
+    its path: ``image_dim`` and ``text_dim`` (its feature widths, so that the report never
+    averages runs of two stores of one dataset, e.g. news bags of 1,000 and 4,000 words) and
+    its ``feature_extractor`` attribute (docs/data.md). The store is checked against the
+    fingerprint of the run's first read (StoreChanged), as every read of it."""
     reading = getattr(datamodule, "reading", contextlib.nullcontext)
     with reading():
         info = validate_store(datamodule.path, check_values=False)
+    extractor = info.attrs.get("feature_extractor")
     return {
         "dataset": store_dataset(datamodule.path, info.attrs),
         "synthetic": bool(datamodule.is_synthetic or info.synthetic),
         "val_mode": getattr(datamodule, "val_mode", None),
+        "image_dim": int(info.image_dim),
+        "text_dim": int(info.text_dim),
+        "feature_extractor": str(extractor) if extractor not in (None, "") else None,
     }
 
 
@@ -119,6 +127,10 @@ def run_info(cfg: DictConfig, data: Mapping[str, Any], commit: str) -> dict[str,
         "code_length": model_cfg.get("code_length") if model_cfg else None,
         "seed": cfg.get("seed"),
         "val_mode": data.get("val_mode"),
+        # the store's feature widths and extractor (None in a failed run's record)
+        "image_dim": data.get("image_dim"),
+        "text_dim": data.get("text_dim"),
+        "feature_extractor": data.get("feature_extractor"),
         "git_commit": commit,
         "command": " ".join(sys.argv),
         "overrides": overrides,

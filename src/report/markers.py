@@ -1,0 +1,52 @@
+"""The marker lines of a markdown file that scripts/report.py --update rewrites between.
+
+docs/results.md keeps its hand-written text; the generated parts go between marker lines: the
+tables and plots between ``BEGIN`` and ``END`` (required), the headline table
+(src/report/headline.py) between ``HEADLINE_BEGIN`` and ``HEADLINE_END`` (optional: a file
+without them gets the headline at the top of the ``BEGIN`` block). Everything outside the
+markers stays as it is.
+"""
+
+from __future__ import annotations
+
+BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
+HEADLINE_BEGIN = "<!-- report.py: headline begin -->"
+HEADLINE_END = "<!-- report.py: headline end -->"
+
+
+def span(text: str, begin: str, end: str) -> tuple[int, int] | None:
+    """(start of ``begin``, end of ``end``) of the first ``begin`` followed by an ``end``, or
+    None when there is none."""
+    start = text.find(begin)
+    stop = text.find(end, start + len(begin)) if start >= 0 else -1
+    return None if stop < 0 else (start, stop + len(end))
+
+
+def markers_problem(text: str) -> str | None:
+    """What is wrong with the markers of a file to --update, in words (None when fine): the
+    ``BEGIN ... END`` lines are required; the headline lines, when either is there, must come
+    as a pair outside the ``BEGIN ... END`` block."""
+    main = span(text, BEGIN, END)
+    if main is None:
+        return f"expected the lines {BEGIN} ... {END} to rewrite between"
+    if HEADLINE_BEGIN not in text and HEADLINE_END not in text:
+        return None
+    head = span(text, HEADLINE_BEGIN, HEADLINE_END)
+    if head is None or not (head[1] <= main[0] or head[0] >= main[1]):
+        return (
+            f"expected the lines {HEADLINE_BEGIN} ... {HEADLINE_END} as a pair outside "
+            f"{BEGIN} ... {END}"
+        )
+    return None
+
+
+def has_headline(text: str) -> bool:
+    """Whether ``text`` has the headline's marker lines (checked by :func:`markers_problem`)."""
+    return span(text, HEADLINE_BEGIN, HEADLINE_END) is not None
+
+
+def splice(text: str, begin: str, end: str, block: str) -> str:
+    """``text`` with what lies between its ``begin`` and ``end`` lines replaced by ``block``
+    (which ends with a newline)."""
+    head, rest = text.split(begin, 1)
+    return f"{head}{begin}\n{block}{end}{rest.split(end, 1)[1]}"
