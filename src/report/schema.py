@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from src.models.checks import MAX_CODE_LENGTH
-from src.utils.config_rules import SEED_MAX, STR, Rule, choice, integer
+from src.utils.rule_kinds import SEED_MAX, STR, Rule, choice, integer
 from src.utils.errors import ConfigError
 
 MAPPING = Rule("mapping")

@@ -86,6 +86,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     (``state_dict``).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(path, "ckpt_path", "is a folder; expected a checkpoint file (.ckpt)")
     if not path.is_file():
         raise DataError(path, None, "checkpoint not found (ckpt_path=...)")
     stat = path.stat()
