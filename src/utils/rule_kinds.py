@@ -130,11 +130,15 @@ def folder_problem(text: str) -> str | None:
     parents must be makeable and writable. The nearest existing ancestor must be a folder in
     which a folder can be made (tried: a probe folder made and removed at once, the only test
     that holds for root and on /proc), and every name must fit the file system's limits."""
-    path = Path(os.path.abspath(text))
+    path = Path(text).absolute()  # ".." kept: "file/../x" cannot be made, as the kernel sees it
     try:
         if path.exists() and not path.is_dir():
             return f"{path} is a file"
-        ancestor = next(p for p in (path, *path.parents) if p.exists())
+        for ancestor in (path, *path.parents):
+            if ancestor.is_symlink() and not ancestor.exists():
+                return f"{ancestor} is a broken link"
+            if ancestor.exists():
+                break
         if not ancestor.is_dir():
             return f"{ancestor} is a file"
         name_max = os.pathconf(ancestor, "PC_NAME_MAX")
@@ -144,7 +148,7 @@ def folder_problem(text: str) -> str | None:
             return "the path is longer than this system allows"
         os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=ancestor))
     except OSError as exc:  # a name too long for stat, a loop of links, no folder made
-        if "ancestor" not in locals():
+        if exc.filename is None or "write-probe" not in str(exc.filename):
             return exc.strerror
         return f"no folder can be made in {ancestor}: {exc.strerror}"
     return None
