@@ -152,7 +152,8 @@ def test_an_output_folder_is_allowed_exactly_when_it_can_be_made(tmp_path: Path)
 
 def test_a_run_folder_of_other_files_is_refused(tmp_path: Path) -> None:
     """40 generated folders: refused exactly when the folder exists, holds something and has
-    no .hydra/ record (a user's folder); empty, missing and run folders are accepted."""
+    no .hydra/ record nor an earlier run's results.json (a user's folder); empty, missing and
+    run folders are accepted."""
     rng = np.random.default_rng(5)
     for case in range(40):
         folder = tmp_path / f"f{case}"
@@ -162,7 +163,7 @@ def test_a_run_folder_of_other_files_is_refused(tmp_path: Path) -> None:
                 target = folder / str(name)
                 target.mkdir(exist_ok=True) if name in (".hydra", "data") else target.touch()
         names = os.listdir(folder) if folder.is_dir() else []
-        refused = bool(names) and ".hydra" not in names
+        refused = bool(names) and ".hydra" not in names and "results.json" not in names
         if refused:
             with pytest.raises(ConfigError, match=rf"^hydra\.run\.dir: {folder} is a folder of"):
                 check_not_a_user_folder(folder)
@@ -350,3 +351,85 @@ def test_the_trial_cases_end_to_end_leave_nothing(tmp_path: Path) -> None:
 def test_every_trial_case_end_to_end_leaves_nothing(tmp_path: Path) -> None:
     """The 14 cases of the trial and their kin at the command line, in parallel."""
     check_refused_leave_nothing(tmp_path, start_refused(tmp_path))
+
+
+def interrupted_runs(tmp_path: Path, delays: list[float]) -> list[tuple[float, int, str, Path]]:
+    """Start one tiny run per delay, send it Ctrl-C (SIGINT) after that many seconds; return
+    (delay, exit status, stderr + stdout, its logs folder)."""
+    import signal
+    import time
+
+    from cli_runs import TINY_ARGS, start
+    from test_run_lifecycle import finish
+
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    runs = []
+    for n, delay in enumerate(delays):
+        logs = tmp_path / f"logs{n}"
+        args = [
+            *TINY_ARGS,
+            f"paths.data_dir={data}",
+            f"paths.log_dir={logs}",
+            "logger=tensorboard",
+        ]
+        runs.append((delay, start("train.py", [*args, "trainer.max_epochs=50"], tmp_path), logs))
+    began = time.monotonic()
+    for delay, process, _ in sorted(runs, key=lambda run: run[0]):
+        time.sleep(max(0.0, began + delay - time.monotonic()))
+        process.send_signal(signal.SIGINT)
+    results = []
+    for delay, process, logs in runs:
+        status, out, err = finish(process)
+        results.append((delay, status, err + out, logs))
+    return results
+
+
+def check_interrupted(results: list) -> None:
+    """Exit 130 and one ``error: interrupted`` line, no traceback; a run folder is left only
+    once training began (health_initial.pt is written when fit starts)."""
+    for delay, status, text, logs in results:
+        lines = [line for line in text.splitlines() if line.startswith("error")]
+        assert status == 130 and "Traceback" not in text, (delay, status, text[-2000:])
+        assert len(lines) == 1 and lines[0].startswith("error: interrupted"), (delay, lines)
+        runs = [p for p in logs.rglob("runs/*") if p.is_dir()] if logs.exists() else []
+        for run in runs:
+            assert (run / "health_initial.pt").is_file(), (delay, sorted(run.rglob("*")))
+
+
+def test_ctrl_c_while_starting_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    """Two runs interrupted at generated moments of their start-up (imports, composition)."""
+    rng = np.random.default_rng(130)
+    check_interrupted(interrupted_runs(tmp_path, sorted(rng.uniform(0.3, 6.0, 2).tolist())))
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_any_moment_is_one_line(tmp_path: Path) -> None:
+    """Eight runs interrupted at generated moments from start-up to training."""
+    rng = np.random.default_rng(131)
+    check_interrupted(interrupted_runs(tmp_path, sorted(rng.uniform(0.3, 90.0, 8).tolist())))
+
+
+@pytest.mark.slow
+def test_the_validation_metric_names_are_those_a_run_logs(tmp_path: Path) -> None:
+    """A real one-epoch run: the val/ names in its results.json are `validation_metrics` of its
+    model's metric settings (the list check_optimized_metric accepts)."""
+    import hydra
+
+    from cli_runs import TINY_ARGS, TINY_STORE, start
+    from test_run_lifecycle import finish
+
+    from src.models.agch_module import AGCHModule
+
+    run_dir = tmp_path / "run"
+    args = [*TINY_ARGS, f"paths.data_dir={tmp_path}", f"hydra.run.dir={run_dir}", "logger=none"]
+    process = start("train.py", [*args, "trainer.max_epochs=1", "test=false"], tmp_path)
+    status, out, err = finish(process)
+    assert status == 0, err[-2000:]
+    record = json.loads((run_dir / "results.json").read_text())
+    logged = {name for name in record["metrics"] if name.startswith("val/")}
+    model = AGCHModule(image_dim=TINY_STORE["image_dim"], text_dim=TINY_STORE["text_dim"])
+    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    sizes = hydra.utils.instantiate(config.data).split_sizes()
+    assert logged == validation_metrics(model.val_metric, sizes["val_retrieval"])
+    assert len(logged) >= 10

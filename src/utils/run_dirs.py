@@ -200,13 +200,13 @@ def check_run_folder_path(run_dir: str) -> None:
 
 def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
     """Refuse (ConfigError) a run folder that exists, holds files and is not a run folder of
-    this project (no ``.hydra/`` record): Hydra would add .hydra/ and the logs to a user's own
-    folder. An empty folder and a run folder (to resume in) are accepted."""
+    this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra would add .hydra/
+    and the logs to a user's own folder. An empty folder and a run folder are accepted."""
     from src.utils.errors import ConfigError
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir():
-        return
+    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir() or earlier_run(run_dir):
+        return  # an earlier run's folder: `check_run_dir_free` says what it holds
     names = sorted(p.name for p in run_dir.iterdir())
     if names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
