@@ -2,17 +2,24 @@
 Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
 
 import inspect
+import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
-import lightning as L
-import numpy as np
-import rootutils
-import torch
-from omegaconf import DictConfig, OmegaConf
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, before rootutils
+from src.utils.startup import quiet_start  # noqa: E402  (standard library only)
+
+quiet_start()  # Ctrl-C while rootutils, torch and Lightning load: one line, exit 130
+
+import rootutils  # noqa: E402
 
 rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
+
+import hydra  # noqa: E402
+import lightning as L  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be on sys.path)
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402

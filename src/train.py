@@ -2,8 +2,18 @@
 results.json. Usage: python src/train.py [experiment=...] [key=value ...]"""
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, before rootutils
+from src.utils.startup import quiet_start  # noqa: E402  (standard library only)
+
+quiet_start()  # Ctrl-C while rootutils, torch and Lightning load: one line, exit 130
+
+import rootutils  # noqa: E402
+
+rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 # torch's CPU allocator: large blocks 2 MiB-aligned and backed by transparent huge pages, so
 # the freshly allocated GCN gradients of each step fault in 512 times fewer pages; read once
@@ -13,11 +23,8 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import hydra  # noqa: E402
 import lightning as L  # noqa: E402
-import rootutils  # noqa: E402
 import torch  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
-
-rootutils.setup_root(__file__, indicator="pyproject.toml", pythonpath=True)
 
 from src.callbacks.curves import CurveRecorder  # noqa: E402  (the root must be on sys.path)
 from src.utils import (  # noqa: E402
@@ -43,7 +50,8 @@ from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.commands import eval_command, train_command  # noqa: E402
-from src.utils.jobs import resume_hint, run_cli, run_job  # noqa: E402
+from src.utils.instantiators import build  # noqa: E402
+from src.utils.jobs import fit_started, resume_hint, run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
     data_fields,
@@ -53,7 +61,11 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
-from src.utils.run_checks import check_machine, check_run  # noqa: E402
+from src.utils.run_checks import (  # noqa: E402
+    check_machine,
+    check_optimized_metric,
+    check_run,
+)
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 from src.utils.timing import RunClock  # noqa: E402
 
@@ -63,6 +75,7 @@ register_resolvers()
 
 def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodule: Any) -> None:
     """trainer.fit; a TrainingError (non-finite loss) names the last good checkpoint."""
+    fit_started()  # from here a refused or interrupted run keeps its folder
     try:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except SystemExit:
@@ -154,10 +167,12 @@ def _build(
     datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk))
     image_dim, text_dim = datamodule.feature_dims()
     check_run(cfg, datamodule.split_sizes(), topk)
-    data = data_fields(datamodule)
+    datamodule.setup("fit" if cfg.get("train") else "test")  # the store's values, before any
+    data = data_fields(datamodule)  # file is written (fit's own setup finds it done)
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     model.run_settings = run_settings(cfg)  # saved in every checkpoint; a resume must match
+    check_optimized_metric(cfg, model, datamodule.split_sizes())
     if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
         # with, or other settings; a resumed run restores the input statistics from it
@@ -167,7 +182,7 @@ def _build(
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
     return datamodule, data, model, trainer
 
 

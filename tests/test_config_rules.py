@@ -5,6 +5,7 @@ and every shipped configuration still accepted."""
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ BASE = RECORDED["train"]["composed"]
 # values of every kind a user can type on the command line, as Hydra parses them
 CANDIDATES = [
     *("abc", "", "auto", "warn", "32-true", "16-mixed", "max", "official", "float16", "1"),
+    *("..", ".", "a/b", "gloo", "ddp", "step"),
     *(None, True, False, [1], ["a"], {"a": 1}),
     *(-2, -1, 0, 1, 2, 3, 2**32 - 1, 2**32, 32768),
     *(0.0, 0.5, 1.0, 1.5, -0.5, math.nan, math.inf, -math.inf),
@@ -43,10 +45,22 @@ def oracle(rule: Rule, value: object) -> bool:
     if any(type(value) is type(x) and value == x for x in rule.also):
         return True
     kind = rule.kind
-    if kind == "bool" or kind == "str" or kind == "list_str":
+    if kind == "any_of":
+        return any(oracle(option, value) for option in rule.options)
+    if kind in ("bool", "str", "text", "name", "folder", "target", "list_str"):
         return {
             "bool": type(value) is bool,
             "str": type(value) is str and len(value) > 0,
+            "text": type(value) is str,
+            # a plain name: one path component that is neither "." nor ".."
+            "name": type(value) is str
+            and value not in ("", ".", "..")
+            and os.path.basename(value) == value
+            and "\\" not in value,
+            # the candidates are relative names, makeable here (test_object_rules.py tries
+            # the file-system part)
+            "folder": type(value) is str and len(value) > 0,
+            "target": type(value) is dict and type(value.get("_target_")) is str,
             "list_str": type(value) is list and all(type(x) is str for x in value),
         }[kind]
     if kind == "choice":
@@ -66,8 +80,10 @@ def with_value(key: str, value: object) -> OmegaConf:
     tree = copy.deepcopy(BASE)
     node = tree
     *parents, last = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
+    for depth, part in enumerate(parents):
+        # a parent with a rule of its own (trainer.strategy) is a mapping that builds a target
+        parent = ".".join(parents[: depth + 1])
+        node = node.setdefault(part, {"_target_": "a.Target"} if parent in RULES else {})
     node[last] = value
     return OmegaConf.create(tree)
 

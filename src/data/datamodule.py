@@ -31,7 +31,7 @@ from src.data.loading import (
     whole_batch,
 )
 from src.data.splits import VAL_MODES, validation_sets
-from src.data.store import StoreInfo, validate_store
+from src.data.store import StoreInfo, missing_store, validate_store
 from src.data.synthetic import make_synthetic, matches_params
 from src.utils.errors import ConfigError, DataError
 from src.utils.io import atomic_path
@@ -147,7 +147,7 @@ class AGCHDataModule(LightningDataModule):
     def _validate(self, check_values: bool) -> StoreInfo:
         if not self.path.is_file():
             hint = self.prepare_hint or "prepare it with scripts/prepare_data.py"
-            raise DataError(self.path, None, f"file not found; {hint}")
+            raise missing_store(self.path, hint)
         with self.reading():
             return validate_store(self.path, check_values=check_values)
 

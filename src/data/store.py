@@ -198,6 +198,14 @@ def _check_values(datasets: Mapping[str, SourceRows], path: Path) -> None:
         check_label_block(datasets["label"][start : start + ROW_CHUNK], path, rows)
 
 
+def missing_store(path: Path, hint: str) -> DataError:
+    """The error for a store path that is not a file: a folder is called a folder (not "not
+    found"); ``hint`` says how to make a missing one."""
+    if path.is_dir():
+        return DataError(path, "data.path", "is a folder; expected an HDF5 feature store file")
+    return DataError(path, None, f"file not found; {hint}")
+
+
 def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreInfo:
     """Check a store file against the schema; raise `DataError` naming the file and key.
 
@@ -206,7 +214,7 @@ def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreI
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, None, "file not found (prepare it with scripts/prepare_data.py)")
+        raise missing_store(path, "prepare it with scripts/prepare_data.py")
     with reading(path, None, "an HDF5 feature store"):
         h5 = h5py.File(path, "r")
     with h5:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from src.utils.config_rules import is_int as _is_int
-from src.utils.config_rules import is_real as _is_real  # finite: inf and nan are refused
+from src.utils.rule_kinds import is_int as _is_int
+from src.utils.rule_kinds import is_real as _is_real  # finite: inf and nan are refused
 from src.utils.errors import ConfigError
 
 EVAL_CHOICES = {"eval_ties": ("stable", "average")}

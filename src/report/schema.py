@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from src.models.checks import MAX_CODE_LENGTH
-from src.utils.config_rules import SEED_MAX, STR, Rule, choice, integer, real
 from src.utils.errors import ConfigError, DataError
+from src.utils.rule_kinds import SEED_MAX, STR, Rule, choice, integer, real
 
 MAPPING = Rule("mapping")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from src.utils.errors import ConfigError
+from src.utils.suggest import did_you_mean
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 # mappings that a function takes as its keyword arguments (not a ``_target_`` of their own)
@@ -80,6 +81,7 @@ def check_added_key(key: str, values: Mapping[str, Any], declared: Iterable[str]
         raise ConfigError(
             f"{key}: unknown key (added with +); expected an argument of {NESTED[parent]}: "
             + ", ".join(sorted(accepted))
+            + did_you_mean(key, {f"{parent}.{a}" for a in accepted})
         )
     parts = key.split(".")
     nodes: list[Any] = [values]
@@ -93,12 +95,14 @@ def check_added_key(key: str, values: Mapping[str, Any], declared: Iterable[str]
             if accepted is None or parts[depth] in accepted:
                 return
             where = ".".join(parts[:depth]) or "the configuration"
+            prefix = ".".join(parts[:depth] + [""])
             raise ConfigError(
                 f"{key}: unknown key (added with +); expected an argument of {where}'s "
                 f"{node['_target_']}: {', '.join(sorted(accepted))}"
+                + did_you_mean(key, {prefix + a for a in accepted} | set(declared))
             )
     raise ConfigError(
         f"{key}: unknown key (added with +); expected a key the configuration has "
         "(python src/train.py --cfg job lists them) or a declared option "
-        "(src/utils/config_rules.py RULES)"
+        "(src/utils/config_rules.py RULES)" + did_you_mean(key)
     )

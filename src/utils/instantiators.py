@@ -1,8 +1,12 @@
 """Build callbacks and loggers from their config groups."""
 
+from typing import Any
+
 import hydra
+from hydra.errors import InstantiationException
 from lightning import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
 from src.utils.errors import ConfigError
@@ -22,11 +26,25 @@ def _instantiate_group(group_cfg: DictConfig | None, group: str, kind: type) -> 
     for name, entry in group_cfg.items():
         if isinstance(entry, DictConfig) and "_target_" in entry:
             log.info(f"Instantiating {group[:-1]} <{entry._target_}>")
-            built = hydra.utils.instantiate(entry)
+            built = build(entry, f"{group}.{name}")
             if not isinstance(built, kind):
                 raise ConfigError(f"{group}.{name}: {entry._target_} is not a {kind.__name__}")
             objects.append(built)
     return objects
+
+
+def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(node, **kwargs)``; a value the built class refuses
+    (Lightning's MisconfigurationException, a ValueError: a key added with ``+`` that no rule
+    of src/utils/config_rules.py covers) is a ConfigError naming ``key``, not a traceback."""
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, (MisconfigurationException, ValueError)):
+            reason = " ".join(str(cause).split())
+            raise ConfigError(f"{key}: {node.get('_target_')} refused its settings: {reason}")
+        raise
 
 
 def instantiate_callbacks(callbacks_cfg: DictConfig | None) -> list[Callback]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -37,7 +38,16 @@ from src.utils.errors import (
 from src.utils.pylogger import RankedLogger
 from src.utils.records import FAILED, git_commit, write_failed_record
 from src.utils.run_dir_guard import restore_run_dir
-from src.utils.run_dirs import hold_run_dir, pin_run_dir, release_run_dir
+from src.utils.run_dirs import (
+    claimed_dirs,
+    earlier_run,
+    hold_run_dir,
+    made_here,
+    pin_run_dir,
+    release_run_dir,
+)
+from src.utils.startup import started
+from src.utils.suggest import did_you_mean
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -64,7 +74,16 @@ def _failed_value() -> float | None:
     return {"maximize": -math.inf, "minimize": math.inf}.get(str(direction).lower())
 
 
+_NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _JOB_STARTED = False  # set once Hydra has composed a configuration and called the job
+_FIT_STARTED = False  # set by `fit_started` when training begins (train.py, before fit)
+
+
+def fit_started() -> None:
+    """Mark that training begins: from here a refused or interrupted run keeps its folder
+    (what was trained is resumable; its logs say how far it went)."""
+    global _FIT_STARTED
+    _FIT_STARTED = True
 
 
 def run_cli(main: Callable[[], Any]) -> None:
@@ -74,8 +93,14 @@ def run_cli(main: Callable[[], Any]) -> None:
     2 instead of Hydra's multi-line message and exit 1. Errors of the job itself are handled by
     `run_job`; a bug in it keeps its traceback."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
+    started()  # Ctrl-C raises KeyboardInterrupt again from here (src/utils/startup.py)
     try:
         main()
+    except KeyboardInterrupt:  # while Hydra composes or ends: the job's handler did not see it
+        for claimed in claimed_dirs():
+            drop_unused_run_dir(Path(claimed))
+        when = "after the run" if _JOB_STARTED else "while starting; nothing was run"
+        exit_on_user_error(AGCHError(f"interrupted (Ctrl-C) {when}"), EXIT_INTERRUPTED)
     except Exception as exc:
         if _JOB_STARTED:
             raise
@@ -93,6 +118,13 @@ def composition_error(exc: BaseException) -> str:
         text = f"{override!r}: {text}"
     if "Config group override must be a string" in text:
         text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
+    unknown = _NOT_IN_CONFIG.search(text)
+    if unknown:  # a misspelt key more often than a new one (Hydra's hint is only the +)
+        key = unknown[1]
+        text = (
+            f"{key}: not a key of the configuration{did_you_mean(key)} (a new key is added "
+            f"with +{key}=...)"
+        )
     return f"command line: {text}"
 
 
@@ -119,10 +151,10 @@ def _run_held(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
             with one_line_errors():
                 return _interruptible(cfg, task)
         except SystemExit as exit_:
-            if exit_.code == EXIT_USER_ERROR:  # refused: a folder that existed is put back
-                output_dir = Path(HydraConfig.get().runtime.output_dir)  # as it was, one made
-                if not restore_run_dir(output_dir):  # for the run is removed
-                    drop_unused_run_dir(output_dir, scaffold(cfg))
+            if exit_.code in (EXIT_USER_ERROR, EXIT_INTERRUPTED):  # refused or interrupted:
+                output_dir = Path(HydraConfig.get().runtime.output_dir)  # a folder that existed
+                if not restore_run_dir(output_dir):  # is put back as it was, one made for the
+                    discard_untrained_run_dir(output_dir, cfg)  # run is removed
             raise
     try:
         return _interruptible(cfg, task)
@@ -144,6 +176,17 @@ def scaffold(cfg: DictConfig) -> frozenset[str]:
         handler = OmegaConf.select(HydraConfig.get(), "job_logging.handlers.file.filename")
         names |= {Path(str(handler)).name} if handler else set()
     return RUN_SCAFFOLD | names
+
+
+def discard_untrained_run_dir(run_dir: Path, cfg: DictConfig) -> None:
+    """After a refusal or Ctrl-C: a folder this process made (`made_here`) before training
+    began holds only this start-up's files (.hydra/, the log, a logger's first files), so it
+    goes whole; any other folder loses only the start-up files (`drop_unused_run_dir`), and a
+    folder holding a checkpoint or results.json is kept."""
+    if made_here(run_dir) and not _FIT_STARTED and earlier_run(run_dir) is None:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    else:
+        drop_unused_run_dir(run_dir, scaffold(cfg))
 
 
 def drop_unused_run_dir(run_dir: Path, names: frozenset[str] = RUN_SCAFFOLD) -> bool:

@@ -5,6 +5,7 @@ nothing, and a preset that cannot run on this machine, are refused with one `Con
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from omegaconf import DictConfig
@@ -93,7 +94,8 @@ def check_topk(topk: int, sizes: dict[str, int], source: str | None = None) -> N
 
 def check_machine(trainer: DictConfig) -> None:
     """Refuse a trainer preset this machine cannot run: a GPU accelerator (trainer=gpu/ddp)
-    without a visible CUDA GPU, more GPUs than there are, float16 mixed precision on a CPU."""
+    without a visible CUDA GPU, "mps" without an Apple GPU, more GPUs than there are, float16
+    mixed precision on a CPU."""
     accelerator = str(trainer.get("accelerator", "auto"))
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     devices = trainer.get("devices", 1)
@@ -107,11 +109,53 @@ def check_machine(trainer: DictConfig) -> None:
             f"trainer.devices: {devices} GPUs asked for, {gpus} visible here; expected at most "
             f"{gpus}"
         )
+    if accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(
+            "trainer.accelerator: 'mps' needs an Apple GPU (Metal) and none is available "
+            "here; use trainer=cpu"
+        )
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
     if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
         raise ConfigError(
             f"trainer.precision: {trainer.precision!r} needs a GPU; on a CPU use 32-true or "
             "bf16-mixed"
+        )
+
+
+def validation_metrics(metric: Any, n_retrieval: int) -> set[str]:
+    """The names a validation logs (`CrossModalRetrievalMetric.compute` under ``val/``, and
+    ``val/collapsed``, ``val/objective`` of `CrossModalHashingModule.on_validation_epoch_end`)
+    for a metric with ``topk``, ``ks``, ``compute_map_all`` and ``n_retrieval`` items."""
+    from src.metrics.functional import effective_ks
+
+    kinds = [f"map@{metric.topk}"] if metric.topk is not None else []
+    kinds += ["map@all"] if metric.compute_map_all else []
+    names = {"collapsed", "objective"}
+    names |= {f"{d}{kind}" for kind in kinds for d in ("", "i2t_", "t2i_")}
+    names |= {f"{d}_p@{k}" for k in effective_ks(metric.ks, n_retrieval) for d in ("i2t", "t2i")}
+    return {f"val/{name}" for name in names}
+
+
+def check_optimized_metric(cfg: DictConfig, model: Any, sizes: dict[str, int]) -> None:
+    """``optimized_metric`` (what a sweeper optimises, read after training) must be a metric
+    that this run's validation logs: refused before training, not after it."""
+    name = cfg.get("optimized_metric")
+    metric = getattr(model, "val_metric", None)
+    if name is None or not cfg.get("train") or metric is None:
+        return
+    trainer = cfg.trainer
+    if trainer.get("limit_val_batches") == 0 or (trainer.get("check_val_every_n_epoch") or 1) > (
+        trainer.get("max_epochs") or 1
+    ):
+        raise ConfigError(
+            f"optimized_metric: {name!r} is a validation metric and this run never validates "
+            "(trainer.limit_val_batches or check_val_every_n_epoch); set optimized_metric=null"
+        )
+    names = validation_metrics(metric, sizes["val_retrieval"])
+    if name not in names:
+        raise ConfigError(
+            f"optimized_metric: expected a validation metric this run logs (one of "
+            f"{sorted(names)}), got {name!r}"
         )
 
 

@@ -26,6 +26,13 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 RESOLVER = "unique_dir"
 # base name -> directory claimed by this process (a config copy re-resolves the name)
 _CLAIMED: dict[str, str] = {}
+# run folders this process made (claimed, or made from an explicit hydra.run.dir)
+_MADE: set[str] = set()
+
+
+def made_here(run_dir: str | os.PathLike) -> bool:
+    """Whether this process made ``run_dir`` (so every file in it is this run's own)."""
+    return os.path.realpath(run_dir) in _MADE
 
 
 def _shared_suffix() -> str | None:
@@ -40,12 +47,13 @@ def claim_dir(base: str) -> str:
 
     Creating the directory is the claim (``os.mkdir`` fails on an existing one), so concurrent
     processes never get the same directory and an existing one is never reused. Repeated calls
-    with the same ``base`` in one process return the same directory. Raises OSError when the
-    parent cannot be created.
+    with the same ``base`` in one process return the same directory. Raises ConfigError
+    (`check_run_folder_path`) when no folder can be made there, before anything is made.
     """
     if base in _CLAIMED:
         return _CLAIMED[base]
     path = Path(base)
+    check_run_folder_path(base)
     path.parent.mkdir(parents=True, exist_ok=True)
     shared = _shared_suffix()
     if shared is not None:
@@ -60,6 +68,8 @@ def claim_dir(base: str) -> str:
             except FileExistsError:
                 continue
     _CLAIMED[base] = str(claimed)
+    if shared is None:
+        _MADE.add(os.path.realpath(claimed))
     return str(claimed)
 
 
@@ -174,6 +184,54 @@ def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
     )
 
 
+def check_run_folder_path(run_dir: str) -> None:
+    """Refuse (ConfigError naming hydra.run.dir) a run folder that cannot be made and written
+    (`folder_problem`: under /proc, below a file, a name too long, a read-only disk), before
+    anything is made: Hydra's own attempt ended in Errno text."""
+    from src.utils.errors import ConfigError
+    from src.utils.rule_kinds import FOLDER, folder_problem
+
+    problem = folder_problem(str(run_dir))
+    if problem:
+        raise ConfigError(
+            f"hydra.run.dir: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}"
+        )
+
+
+def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
+    """Refuse (ConfigError) a run folder that exists, holds files and is not a run folder of
+    this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra would add .hydra/
+    and the logs to a user's own folder. An empty folder and a run folder are accepted."""
+    from src.utils.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir() or earlier_run(run_dir):
+        return  # an earlier run's folder: `check_run_dir_free` says what it holds
+    names = sorted(p.name for p in run_dir.iterdir())
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ConfigError(
+            f"hydra.run.dir: {run_dir} is a folder of other files ({shown}), not a run folder "
+            "of this project (no .hydra/); expected a new or empty folder, or a run folder"
+        )
+
+
+def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
+    """What decides where the run folder goes, checked before it is made: task_name a plain
+    name (``task_name=../..`` made a folder outside logs/), and a search preset
+    (hparams_search) only with ``-m`` (without it the preset's sweeper is not run)."""
+    from src.utils.config_rules import RULES
+    from src.utils.errors import ConfigError
+
+    RULES["task_name"].check("task_name", OmegaConf.select(config, "task_name"))
+    search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
+    if search is not None and not sweep:
+        raise ConfigError(
+            f"hparams_search: {search} runs a search of many jobs and needs -m: python "
+            f"src/train.py -m hparams_search={search} ..."
+        )
+
+
 class HoldRunDir(Callback):
     """Hydra callback: hold the run directory (a sweep's directory) before Hydra writes
     ``.hydra/*.yaml`` and the log into it. Hydra calls ``on_run_start`` before it creates the
@@ -181,31 +239,45 @@ class HoldRunDir(Callback):
     the files of the process that holds the directory stay as they are."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._hold(config.hydra.run.dir, config)
+        self._hold(config, sweep=False)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._hold(config.hydra.sweep.dir)
+        self._hold(config, sweep=True)
 
     @staticmethod
-    def _hold(run_dir: str, config: DictConfig | None = None) -> None:
-        """Make and hold ``run_dir`` for the whole process; a directory in use, or holding an
-        earlier run (`check_run_dir_free`, single runs), ends it (exit 2: Hydra turns a
-        callback's exception into a warning, not an exit). A single run's folder that existed
-        before (not made for this run) is recorded first, so that a refused run leaves it as
-        it was (`src.utils.run_dir_guard`)."""
-        from src.utils.errors import AGCHError, exit_on_user_error
+    def _hold(config: DictConfig, sweep: bool) -> None:
+        """Check where the folder goes (`check_before_run_folder`; for a single run also that
+        it can be made and is not a user's folder), then make and hold it for the whole
+        process; a directory in use, or holding an earlier run (`check_run_dir_free`, single
+        runs), ends it (exit 2: Hydra turns a callback's exception into a warning). A single
+        run's folder that existed before (not made for this run) is recorded first, so that a
+        refused run leaves it as it was (`src.utils.run_dir_guard`)."""
+        from src.utils.errors import exit_on_user_error, user_error
         from src.utils.run_dir_guard import snapshot_run_dir
 
         try:
+            check_before_run_folder(config, sweep)
+            run_dir = str(config.hydra.sweep.dir if sweep else config.hydra.run.dir)
+            if not sweep:
+                check_run_folder_path(run_dir)
+                check_not_a_user_folder(run_dir)
             claimed = {os.path.realpath(d) for d in _CLAIMED.values()}
             existed = Path(run_dir).is_dir() and os.path.realpath(run_dir) not in claimed
-            Path(run_dir).mkdir(parents=True, exist_ok=True)
+            if not Path(run_dir).exists():
+                Path(run_dir).mkdir(parents=True)
+                _MADE.add(os.path.realpath(run_dir))
             held = hold_run_dir(run_dir)
-            if config is not None:  # held first: a second copy is told "in use"
+            if not sweep:  # held first: a second copy is told "in use"
                 check_run_dir_free(run_dir, config)
                 if existed and held is not None:  # a refused run leaves it as it was
                     snapshot_run_dir(run_dir)
-        except AGCHError as exc:
-            exit_on_user_error(exc)
-        except Exception:  # noqa: BLE001  a path too long, read-only or not resolvable:
-            return  # Hydra's own attempt to make it reports that as one line (run_cli)
+        except Exception as exc:  # noqa: BLE001  also through OmegaConf's resolver wrapper
+            error = user_error(exc)
+            if error is not None:
+                exit_on_user_error(error)
+            return  # not resolvable: Hydra's own attempt reports that as one line (run_cli)
+
+
+def claimed_dirs() -> list[str]:
+    """The run folders this process claimed (`claim_dir`)."""
+    return list(_CLAIMED.values())

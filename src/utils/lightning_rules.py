@@ -1,0 +1,137 @@
+"""Rules of every key that reaches an object Lightning or Hydra builds -- the trainer, the
+callbacks, the loggers -- checked before any of them is built (a value refused inside
+Lightning's constructors was a traceback after the data had been read). Joined into `RULES`
+(src/utils/config_rules.py); tests/test_object_rules.py asserts that every such key of every
+config file has one.
+
+Sources: the signatures of ``lightning.pytorch.Trainer``, ``ModelCheckpoint``,
+``ModelSummary``, ``LearningRateMonitor``, ``TensorBoardLogger``, ``CSVLogger`` (Lightning
+2.6) and of the project's callbacks (src/callbacks/).
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+
+from src.utils.rule_kinds import (
+    BOOL,
+    FOLDER,
+    FRACTION,
+    SEED_MAX,
+    STR,
+    TEXT,
+    Rule,
+    any_of,
+    choice,
+    integer,
+    real,
+)
+
+PRECISIONS = (
+    *("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"),
+    *("64", "32", "16", "bf16", 64, 32, 16),
+)
+
+
+def _installed(module: str) -> bool:
+    return find_spec(module) is not None
+
+
+# what Lightning can use on this installation: a TPU needs torch_xla, deepspeed its package
+ACCELERATORS = (
+    "auto",
+    "cpu",
+    "gpu",
+    "cuda",
+    "mps",
+    *(("tpu",) if _installed("torch_xla") else ()),
+)
+
+
+def strategies() -> tuple[str, ...]:
+    """Lightning's registered strategy names that this installation can run ("auto" first):
+    the deepspeed ones only with deepspeed installed, the XLA/TPU ones only with torch_xla."""
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    names = []
+    for name in StrategyRegistry.available_strategies():
+        needs = "deepspeed" if "deepspeed" in name else None
+        needs = "torch_xla" if ("xla" in name or "tpu" in name) else needs
+        if needs is None or _installed(needs):
+            names.append(name)
+    return ("auto", *names)
+
+
+TRAINER_RULES: dict[str, Rule] = {
+    "trainer.max_epochs": integer(1),
+    "trainer.min_epochs": integer(0, nullable=True),
+    "trainer.max_steps": integer(1, also=(-1,)),
+    "trainer.accelerator": choice(*ACCELERATORS),
+    "trainer.strategy": any_of(choice(*strategies()), Rule("target")),
+    "trainer.strategy.process_group_backend": choice("gloo", "nccl", "mpi", nullable=True),
+    "trainer.strategy.find_unused_parameters": BOOL,
+    "trainer.devices": integer(1, also=("auto", -1)),
+    "trainer.num_nodes": integer(1),
+    "trainer.precision": choice(*PRECISIONS),
+    "trainer.check_val_every_n_epoch": integer(1, nullable=True),
+    "trainer.log_every_n_steps": integer(1),
+    "trainer.num_sanity_val_steps": integer(-1),
+    "trainer.deterministic": Rule("bool", also=("warn",)),
+    "trainer.enable_model_summary": BOOL,
+    "trainer.enable_progress_bar": BOOL,
+    "trainer.enable_checkpointing": BOOL,
+    "trainer.detect_anomaly": BOOL,
+    "trainer.fast_dev_run": integer(0, also=(True, False)),
+    "trainer.limit_train_batches": FRACTION,
+    "trainer.limit_val_batches": FRACTION,
+    "trainer.limit_test_batches": FRACTION,
+    "trainer.overfit_batches": FRACTION,
+    "trainer.sync_batchnorm": BOOL,
+    "trainer.use_distributed_sampler": BOOL,
+    "trainer.default_root_dir": FOLDER,
+    "trainer.profiler": choice("simple", "advanced", "pytorch", nullable=True),
+    "trainer.accumulate_grad_batches": choice(1),  # manual optimisation: the model steps
+    "trainer.gradient_clip_val": choice(None),  # manual optimisation: model.grad_clip clips
+}
+
+CHECKPOINT = "callbacks.model_checkpoint"
+CALLBACK_RULES: dict[str, Rule] = {
+    f"{CHECKPOINT}.dirpath": FOLDER,
+    f"{CHECKPOINT}.filename": Rule("str", nullable=True),
+    f"{CHECKPOINT}.monitor": Rule("str", nullable=True),
+    f"{CHECKPOINT}.mode": choice("min", "max"),
+    f"{CHECKPOINT}.save_last": Rule("bool", also=("link",), nullable=True),
+    f"{CHECKPOINT}.last_every_n_epochs": integer(1),
+    f"{CHECKPOINT}.save_top_k": integer(-1),
+    f"{CHECKPOINT}.auto_insert_metric_name": BOOL,
+    f"{CHECKPOINT}.save_weights_only": BOOL,
+    f"{CHECKPOINT}.best_weights_only": BOOL,
+    f"{CHECKPOINT}.verbose": BOOL,
+    f"{CHECKPOINT}.every_n_epochs": integer(1, nullable=True),
+    f"{CHECKPOINT}.save_on_train_epoch_end": Rule("bool", nullable=True),
+    "callbacks.model_summary.max_depth": integer(-1),
+    "callbacks.progress_bar.refresh_rate": integer(0),
+    "callbacks.lr_monitor.logging_interval": choice("epoch", "step", nullable=True),
+    "callbacks.lr_monitor.log_momentum": BOOL,
+    "callbacks.retrieval_figures.validation": BOOL,
+    "callbacks.retrieval_figures.histograms": BOOL,
+    "callbacks.retrieval_gallery.queries": integer(1),
+    "callbacks.retrieval_gallery.top_k": integer(1),
+    "callbacks.retrieval_gallery.seed": integer(0, SEED_MAX),
+    "callbacks.training_health.min_weight_change": real(0),
+}
+
+LOGGER_RULES: dict[str, Rule] = {
+    "logger.tensorboard.save_dir": FOLDER,
+    "logger.tensorboard.name": Rule("text", nullable=True),
+    "logger.tensorboard.version": any_of(integer(0), STR, nullable=True),
+    "logger.tensorboard.log_graph": BOOL,
+    "logger.tensorboard.default_hp_metric": BOOL,
+    "logger.tensorboard.prefix": TEXT,
+    "logger.csv.save_dir": FOLDER,
+    "logger.csv.name": Rule("text", nullable=True),
+    "logger.csv.version": any_of(integer(0), STR, nullable=True),
+    "logger.csv.prefix": TEXT,
+}
+
+LIGHTNING_RULES = TRAINER_RULES | CALLBACK_RULES | LOGGER_RULES

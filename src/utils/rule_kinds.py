@@ -1,0 +1,193 @@
+"""What a configuration key takes, by declaration: `Rule` and its kinds (src/utils/config_rules.py
+holds the keys). A rule is checked before any work; the first value that breaks one is one
+`ConfigError` line naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+from src.utils.errors import ConfigError
+
+SEED_MAX = 2**32 - 1  # numpy's seeds (Lightning's seed_everything) are uint32
+
+WORDS = {
+    "int": "an integer",
+    "real": "a finite number",
+    "fraction": "a fraction in [0, 1] or a whole number of batches >= 0",
+    "bool": "true or false",
+    "str": "a non-empty string",
+    "text": "a string",
+    "name": "a plain name (not empty, no '/' or '\\', not '.' or '..')",
+    "folder": "a folder that can be made and written",
+    "target": "a mapping with a _target_ class name",
+    "list_str": "a list of strings",
+    "mapping": "a mapping of names to numbers, strings, booleans, null or lists of them",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a key takes: ``kind`` "int", "real" (finite), "fraction" ([0, 1] or an int >= 0,
+    Lightning's limit_*_batches), "bool", "str" (non-empty), "text" (any string), "name" (a
+    plain file name: `is_plain_name`), "folder" (an output folder: `folder_problem`), "choice"
+    (one of ``choices``), "target" (a mapping with a ``_target_``), "list_str", "mapping"
+    (names to JSON scalars or lists of them) or "any_of" (one of the rules ``options``);
+    ``low``/``high`` bound numbers; ``also`` are further values allowed as they are."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    nullable: bool = False
+    also: tuple[Any, ...] = ()
+    options: tuple[Rule, ...] = ()
+
+    def allows(self, value: Any) -> bool:
+        """Whether ``value`` keeps the rule."""
+        if (value is None and self.nullable) or any(_same(value, x) for x in self.also):
+            return True
+        if self.kind in ("int", "real"):
+            ok = is_int(value) if self.kind == "int" else is_real(value)
+            return (
+                ok
+                and (self.low is None or value >= self.low)
+                and (self.high is None or value <= self.high)
+            )
+        checks = {
+            "fraction": lambda v: (is_real(v) and 0 <= v <= 1) or (is_int(v) and v >= 0),
+            "bool": lambda v: isinstance(v, bool),
+            "str": lambda v: isinstance(v, str) and v != "",
+            "text": lambda v: isinstance(v, str),
+            "name": is_plain_name,
+            "folder": lambda v: isinstance(v, str) and v != "" and folder_problem(v) is None,
+            "choice": lambda v: any(_same(v, x) for x in self.choices),
+            "target": lambda v: isinstance(v, Mapping) and isinstance(v.get("_target_"), str),
+            "list_str": lambda v: isinstance(v, (list, tuple))
+            and all(isinstance(x, str) for x in v),
+            "mapping": lambda v: isinstance(v, Mapping)
+            and all(isinstance(k, str) and _plain(x) for k, x in v.items()),
+            "any_of": lambda v: any(rule.allows(v) for rule in self.options),
+        }
+        return checks[self.kind](value)
+
+    def expected(self) -> str:
+        """What the rule allows, in words."""
+        if self.kind == "any_of":
+            words = " or ".join(rule.expected() for rule in self.options)
+        elif self.kind == "choice":
+            words = f"one of {list(self.choices)}"
+        else:
+            words = WORDS[self.kind]
+        if self.low is not None and self.high is not None:
+            words += f" in [{_num(self.low)}, {_num(self.high)}]"
+        elif self.low is not None:
+            words += f" >= {_num(self.low)}"
+        elif self.high is not None:
+            words += f" <= {_num(self.high)}"
+        extra = [repr(x) for x in self.also] + (["null"] if self.nullable else [])
+        return words + (f" (or {', '.join(extra)})" if extra else "")
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise ConfigError naming ``key`` when ``value`` breaks the rule (for a folder, with
+        why it cannot be one)."""
+        if self.allows(value):
+            return
+        why = folder_problem(value) if self.kind == "folder" and isinstance(value, str) else None
+        expected = self.expected() + (f" ({why})" if why else "")
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+
+
+def is_int(value: Any) -> bool:
+    """An integer, not a bool."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """A finite real number (an int or a float), not a bool."""
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_plain_name(value: Any) -> bool:
+    """A name that stays inside the folder it is joined to: a non-empty string without a path
+    separator or NUL, not "." or ".." (``task_name=../..`` named a folder outside logs/)."""
+    return (
+        isinstance(value, str)
+        and value not in ("", ".", "..")
+        and not any(c in value for c in "/\\\0")
+    )
+
+
+def folder_problem(text: str) -> str | None:
+    """Why ``text`` cannot be an output folder, or None when it can: the folder and its missing
+    parents must be makeable and writable. The nearest existing ancestor must be a folder in
+    which a folder can be made (tried: a probe folder made and removed at once, the only test
+    that holds for root and on /proc), and every name must fit the file system's limits."""
+    path = Path(text).absolute()  # ".." kept: "file/../x" cannot be made, as the kernel sees it
+    try:
+        if path.exists() and not path.is_dir():
+            return f"{path} is a file"
+        for ancestor in (path, *path.parents):
+            if ancestor.is_symlink() and not ancestor.exists():
+                return f"{ancestor} is a broken link"
+            if ancestor.exists():
+                break
+        if not ancestor.is_dir():
+            return f"{ancestor} is a file"
+        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+        if any(len(part.encode()) > name_max for part in path.parts):
+            return f"a name in it is longer than {name_max} bytes"
+        if len(str(path).encode()) >= os.pathconf(ancestor, "PC_PATH_MAX"):
+            return "the path is longer than this system allows"
+        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=ancestor))
+    except OSError as exc:  # a name too long for stat, a loop of links, no folder made
+        if exc.filename is None or "write-probe" not in str(exc.filename):
+            return exc.strerror
+        return f"no folder can be made in {ancestor}: {exc.strerror}"
+    return None
+
+
+def _plain(value: Any, nested: bool = True) -> bool:
+    """A JSON scalar, or (``nested``) a list of them."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return True
+    return nested and isinstance(value, (list, tuple)) and all(_plain(x, False) for x in value)
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    return type(value) is type(allowed) and value == allowed
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def integer(low: int | None = None, high: int | None = None, **kw: Any) -> Rule:
+    """An integer in [low, high]."""
+    return Rule("int", low, high, **kw)
+
+
+def real(low: float | None = None, high: float | None = None, **kw: Any) -> Rule:
+    """A finite number in [low, high]."""
+    return Rule("real", low, high, **kw)
+
+
+def choice(*choices: Any, **kw: Any) -> Rule:
+    """One of ``choices`` (compared with their type: "1" is not 1)."""
+    return Rule("choice", choices=choices, **kw)
+
+
+def any_of(*options: Rule, **kw: Any) -> Rule:
+    """A value that keeps one of ``options``."""
+    return Rule("any_of", options=options, **kw)
+
+
+BOOL, STR, FRACTION = Rule("bool"), Rule("str"), Rule("fraction")
+TEXT, NAME, FOLDER = Rule("text"), Rule("name"), Rule("folder")
