@@ -185,3 +185,34 @@ def test_an_agch_module_checkpoint_names_its_run_settings(tmp_path: Path) -> Non
     model.run_settings = {"seed": 3}
     model.on_save_checkpoint(checkpoint)
     assert checkpoint["run_settings"] == {"seed": 3}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_digest_removed_or_nulled_from_a_settings_checkpoint_is_refused(tmp_path, seed) -> None:
+    """The project writes ``run_settings`` and the digest together, so a checkpoint holding
+    run_settings whose digest is missing or null was edited after it was written (a trial
+    deleted the key, then negated a hash layer: it evaluated with a warning). Generated
+    cases: with/without run_settings x digest absent/null x an edit or none; the rule written
+    out: refused exactly when run_settings is there or the key is there with null."""
+    rng = np.random.default_rng(seed)
+    checkpoint = torch.load(digested(tmp_path), weights_only=True)
+    with_settings = bool(rng.integers(2))
+    if with_settings:
+        checkpoint["run_settings"] = {"seed": int(rng.integers(100)), "data.batch_size": 32}
+    nulled = bool(rng.integers(2))
+    if nulled:
+        checkpoint[DIGEST_KEY] = None
+    else:
+        del checkpoint[DIGEST_KEY]
+    if rng.integers(2):
+        edit(checkpoint, rng)
+    path = tmp_path / f"case{seed}.ckpt"
+    torch.save(checkpoint, path)
+    if with_settings or nulled:
+        with pytest.raises(DataError, match=rf"\[{DIGEST_KEY}\]: expected a SHA-256 hex string"):
+            read_checkpoint(path)
+    else:
+        try:
+            read_checkpoint(path)
+        except DataError as err:  # an edit the other checks catch (an impossible std)
+            assert DIGEST_KEY not in str(err)

@@ -23,6 +23,8 @@ import torch
 from src.utils.errors import DataError
 
 DIGEST_KEY = "content_sha256"
+# the run's settings (src.models.base.RUN_SETTINGS_KEY), written since the digest was
+SETTINGS_KEY = "run_settings"
 
 
 def _key_order(key: Any) -> tuple[str, str]:
@@ -73,8 +75,17 @@ def with_digest(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 def digest_problem(checkpoint: Mapping[str, Any]) -> str | None:
     """What is wrong with the checkpoint's digest, in the words of an error line, or None when
-    it matches. A checkpoint without one is not a problem here (`has_digest`)."""
+    it matches. A checkpoint without one is not a problem here (`has_digest`) unless it
+    carries ``run_settings`` (`SETTINGS_KEY`): the project wrote both from the same commit
+    on, so such a file lost its digest after it was written (removed or set to null by an
+    edit) and is refused like any other edit."""
     saved = checkpoint.get(DIGEST_KEY)
+    if saved is None and (DIGEST_KEY in checkpoint or SETTINGS_KEY in checkpoint):
+        return (
+            f"expected a SHA-256 hex string (a checkpoint carrying {SETTINGS_KEY} is written "
+            "with its content digest), found none: edited after it was written; use the "
+            "checkpoint as train.py wrote it, or retrain"
+        )
     if saved is None:
         return None
     if not isinstance(saved, str):
