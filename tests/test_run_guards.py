@@ -97,9 +97,37 @@ def test_evaluation_limits_that_leave_no_batch(stage_limits, key) -> None:
         with pytest.raises(ConfigError, match="limit_val_batches"):
             check_run(cfg, SIZES, topk=50)
         cfg.train = False  # no validation without training: only the test stage counts
+        cfg.ckpt_path = "last.ckpt"  # (train=false tests a checkpoint)
         check_run(cfg, SIZES, topk=50)
         return
     with pytest.raises(ConfigError, match=rf"^trainer\.{key}: "):
+        check_run(cfg, SIZES, topk=50)
+
+
+@pytest.mark.parametrize(
+    "train, test, ckpt",
+    list(
+        __import__("itertools").product(
+            [True, False, None], [True, False, None], [None, "", "runs/x/last.ckpt"]
+        )
+    ),
+)
+def test_train_py_without_training_needs_a_checkpoint_to_test(train, test, ckpt) -> None:
+    """train.py with train=false tests ckpt_path's weights: without one a trial's run tested
+    the untrained model and recorded it as completed; with test=false too nothing ran. Every
+    combination of the three keys (None: the key absent, as in eval.py's configuration)
+    against the rule written out."""
+    cfg = config(32, True, 1, 1.0)
+    for key, value in (("train", train), ("test", test), ("ckpt_path", ckpt)):
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    refused = train is False and (not test or not ckpt)
+    if refused:
+        with pytest.raises(ConfigError, match=r"^(ckpt_path|train, test): "):
+            check_run(cfg, SIZES, topk=50)
+    else:
         check_run(cfg, SIZES, topk=50)
 
 

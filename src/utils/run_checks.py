@@ -159,6 +159,19 @@ def check_optimized_metric(cfg: DictConfig, model: Any, sizes: dict[str, int]) -
         )
 
 
+def check_tests_a_checkpoint(cfg: DictConfig) -> None:
+    """train.py with ``train=false`` tests the weights of ``ckpt_path``: refuse it without a
+    checkpoint (the untrained model would be tested and recorded as a completed run) or with
+    ``test=false`` as well (nothing would run). Raises ConfigError."""
+    if not cfg.get("test"):
+        raise ConfigError("train, test: both false: expected at least one of them true")
+    if not cfg.get("ckpt_path"):
+        raise ConfigError(
+            "ckpt_path: train=false tests a checkpoint: expected ckpt_path=<a .ckpt file> "
+            "(without one the untrained model would be tested); or src/eval.py ckpt_path=..."
+        )
+
+
 def check_run(
     cfg: DictConfig, sizes: dict[str, int], topk: int | None, topk_from: str | None = None
 ) -> None:
@@ -166,6 +179,8 @@ def check_run(
     eval.py (test only; ``topk_from``: the checkpoint that ``topk`` comes from)."""
     if cfg.get("train"):
         check_trains_something(cfg, sizes)
+    elif "train" in cfg:  # train.py without training
+        check_tests_a_checkpoint(cfg)
     stages = (("val",) if cfg.get("train") else ()) + (("test",) if cfg.get("test", True) else ())
     check_evaluates_something(cfg, sizes, stages)
     if topk is not None:
