@@ -22,7 +22,11 @@ from src.utils.config_rules import RULES, check_config
 from src.utils.errors import ConfigError
 from src.utils.rule_kinds import FOLDER
 from src.utils.run_checks import check_optimized_metric, validation_metrics
-from src.utils.run_dirs import check_before_run_folder, check_not_a_user_folder
+from src.utils.run_dirs import (
+    check_before_run_folder,
+    check_not_a_user_folder,
+    check_run_folder_path,
+)
 from src.utils.suggest import closest, known_keys
 
 OBJECT_GROUPS = ("trainer", "callbacks", "logger")
@@ -148,6 +152,18 @@ def test_an_output_folder_is_allowed_exactly_when_it_can_be_made(tmp_path: Path)
         if not allowed:
             with pytest.raises(ConfigError, match=r"^k: expected a folder that can be made and "):
                 FOLDER.check("k", str(path))
+
+
+def test_an_empty_run_folder_path_is_refused(tmp_path: Path) -> None:
+    """hydra.run.dir='' made a trial's run write .hydra/, checkpoints/ and results.json into
+    the checkout (Path("") is the current folder): refused with one line, as is every
+    output-folder key given ""; a named folder next to it is accepted."""
+    with pytest.raises(ConfigError, match=r"^hydra\.run\.dir: expected .*an empty path"):
+        check_run_folder_path("")
+    with pytest.raises(ConfigError, match=r"^k: expected a folder"):
+        FOLDER.check("k", "")
+    check_run_folder_path(str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_run_folder_of_other_files_is_refused(tmp_path: Path) -> None:
