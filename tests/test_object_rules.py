@@ -158,7 +158,8 @@ def test_an_empty_run_folder_path_is_refused(tmp_path: Path) -> None:
     """hydra.run.dir='' made a trial's run write .hydra/, checkpoints/ and results.json into
     the checkout (Path("") is the current folder): refused with one line, as is every
     output-folder key given ""; a named folder next to it is accepted."""
-    with pytest.raises(ConfigError, match=r"^hydra\.run\.dir: expected .*an empty path"):
+    empty = r"^hydra\.run\.dir: expected .*an empty path, the current folder"
+    with pytest.raises(ConfigError, match=empty):
         check_run_folder_path("")
     with pytest.raises(ConfigError, match=r"^k: expected a folder"):
         FOLDER.check("k", "")

@@ -130,8 +130,6 @@ def folder_problem(text: str) -> str | None:
     parents must be makeable and writable. The nearest existing ancestor must be a folder in
     which a folder can be made (tried: a probe folder made and removed at once, the only test
     that holds for root and on /proc), and every name must fit the file system's limits."""
-    if not text:  # Path("") is the current folder: a run would write into the checkout
-        return "an empty path, which would be the current folder"
     path = Path(text).absolute()  # ".." kept: "file/../x" cannot be made, as the kernel sees it
     try:
         if path.exists() and not path.is_dir():

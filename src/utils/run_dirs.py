@@ -191,7 +191,7 @@ def check_run_folder_path(run_dir: str) -> None:
     from src.utils.errors import ConfigError
     from src.utils.rule_kinds import FOLDER, folder_problem
 
-    problem = folder_problem(str(run_dir))
+    problem = folder_problem(str(run_dir)) if str(run_dir) else "an empty path, the current folder"
     if problem:
         raise ConfigError(
             f"hydra.run.dir: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}"
