@@ -41,10 +41,9 @@ from src.utils.checkpoints import (  # noqa: E402
     check_checkpoint_fits,
     check_finite_weights,
     check_resumable,
-    last_good_words,
-    names_last_good,
     read_checkpoint,
 )
+from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
 from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402

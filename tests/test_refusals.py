@@ -22,10 +22,11 @@ from src.data.datamodule import AGCHDataModule
 from src.data.synthetic import make_synthetic
 from src.report.runs import Skip, load_run
 from src.utils.added_keys import check_added_key, parameters
-from src.utils.checkpoints import good_checkpoints, last_good_words, read_checkpoint
+from src.utils.checkpoints import read_checkpoint
 from src.utils.config_rules import RULES
 from src.utils.errors import ConfigError, DataError
 from src.utils.jobs import RUN_SCAFFOLD, drop_unused_run_dir
+from src.utils.last_good import good_checkpoints, last_good_words
 from src.utils.run_dirs import check_run_dir_free
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,7 +32,8 @@ from torch import Tensor
 
 from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 from src.utils.checkpoint_content import DIGEST_KEY, digest_problem, with_digest
-from src.utils.checkpoints import add_last_good, check_archive
+from src.utils.checkpoints import check_archive
+from src.utils.last_good import add_last_good
 from src.utils.errors import DataError
 from src.utils.io import atomic_path
 

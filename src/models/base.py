@@ -136,7 +136,7 @@ class CrossModalHashingModule(L.LightningModule):
         """Raise a one-line `TrainingError` when the total ``terms["L"]`` is not finite, naming
         the phase (if any), epoch, global step and the non-finite terms. The checkpoint callback
         (`EpochEndCheckpoint.on_exception`, else src/train.py) adds the last good checkpoint
-        once it has written its pending best file (`src.utils.checkpoints.last_good_words`)."""
+        once it has written its pending best file (`src.utils.last_good.last_good_words`)."""
         if torch.isfinite(terms["L"]):
             return
         bad = [k for k, v in terms.items() if k != "L" and not torch.isfinite(v)] or ["L"]

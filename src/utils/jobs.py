@@ -24,7 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from src.utils.checkpoints import good_checkpoints, last_good_words
+from src.utils.last_good import good_checkpoints, last_good_words
 from src.utils.commands import eval_command, train_command
 from src.utils.errors import (
     EXIT_INTERRUPTED,
