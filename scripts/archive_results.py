@@ -86,8 +86,9 @@ def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
     results.json."""
     path = run_dir / "results.json"
     data = read_record(path)
-    if data.get("status") == "failed":  # a failed sweep job (src/utils/jobs.py)
-        return None, f"status failed ({data.get('error')}), not archived"
+    status = data.get("status", "completed")
+    if status in ("failed", "incomplete"):  # a failed sweep job, a run without some metrics
+        return None, f"status {status} ({data.get('error')}), not archived"
     check_record(path, data, PATH_KEYS)
     check_path_parts(path, data)
     if data.get("synthetic"):

@@ -41,8 +41,8 @@ from src.utils import (  # noqa: E402
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
-from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
+from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
     git_commit,
@@ -51,7 +51,7 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
-from src.utils.run_checks import check_machine, check_run  # noqa: E402
+from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
@@ -181,7 +181,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         attrs |= store_attrs(datamodule.path)  # what a retrieval gallery needs (show_retrieval)
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
-    write_run_records(cfg, trainer, run, fields, curves.curves)
+    expected = expected_metrics(model, datamodule.split_sizes(), recorded_stages(cfg))
+    write_run_records(cfg, trainer, run, fields, curves.curves, expected)
     if trainer.is_global_zero:
         print_metrics_table(metrics, "test", table_title("Test", run))
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
@@ -200,8 +201,7 @@ def _eval_job(cfg: DictConfig) -> None:
     """Check that a checkpoint is given, then evaluate it."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
-    check_config(cfg)  # every value at the door, before any work
-    check_machine(cfg.trainer)
+    check_at_the_door(cfg)  # every value, and the machine, before any work
     extras(cfg)
     evaluate(cfg)
 

@@ -44,7 +44,6 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
-from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
@@ -60,11 +59,12 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
-from src.utils.run_checks import (  # noqa: E402
-    check_machine,
-    check_optimized_metric,
-    check_run,
+from src.utils.metric_names import (  # noqa: E402
+    check_metric_names,
+    expected_metrics,
+    recorded_stages,
 )
+from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 from src.utils.timing import RunClock  # noqa: E402
 
@@ -171,7 +171,7 @@ def _build(
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     model.run_settings = run_settings(cfg)  # saved in every checkpoint; a resume must match
-    check_optimized_metric(cfg, model, datamodule.split_sizes())
+    check_metric_names(cfg, model, datamodule.split_sizes())  # monitors, optimized_metric
     if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
         # with, or other settings; a resumed run restores the input statistics from it
@@ -230,7 +230,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "checkpoint_files": checkpoint_files(Path(last_path).parent if last_path else None),
         "timing": clock.record(trainer, resumed=bool(cfg.get("ckpt_path"))),
     }
-    write_run_records(cfg, trainer, run, fields, curves.curves)
+    stages = recorded_stages(cfg, best_tested=best_metrics is not None)
+    expected = expected_metrics(model, datamodule.split_sizes(), stages)
+    write_run_records(cfg, trainer, run, fields, curves.curves, expected)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
@@ -248,8 +250,7 @@ def _print_tables(
 
 def _train_job(cfg: DictConfig) -> float | None:
     """Train and return the metric a sweeper optimises (a validation one, never a test one)."""
-    check_config(cfg)  # every value at the door, before any work
-    check_machine(cfg.trainer)
+    check_at_the_door(cfg)  # every value, and the machine, before any work
     extras(cfg)
     metrics, _ = train(cfg)
     return get_metric_value(metrics, cfg.get("optimized_metric"))

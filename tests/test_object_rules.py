@@ -21,7 +21,7 @@ from src.data.store import missing_store
 from src.utils.config_rules import RULES, check_config
 from src.utils.errors import ConfigError
 from src.utils.rule_kinds import FOLDER
-from src.utils.run_checks import check_optimized_metric, validation_metrics
+from src.utils.metric_names import check_metric_names, validation_metrics
 from src.utils.run_dirs import (
     check_before_run_folder,
     check_not_a_user_folder,
@@ -234,10 +234,10 @@ def test_optimized_metric_is_one_that_validation_logs() -> None:
                 {"train": True, "optimized_metric": name, "trainer": {"max_epochs": 3}}
             )
             if name in listed:
-                check_optimized_metric(cfg, model, {"val_retrieval": n})
+                check_metric_names(cfg, model, {"val_retrieval": n})
                 cfg.trainer.limit_val_batches = 0
             with pytest.raises(ConfigError, match=r"^optimized_metric: "):
-                check_optimized_metric(cfg, model, {"val_retrieval": n})
+                check_metric_names(cfg, model, {"val_retrieval": n})
 
 
 def misspellings(key: str, rng: np.random.Generator) -> str:
@@ -430,7 +430,7 @@ def test_ctrl_c_at_any_moment_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_validation_metric_names_are_those_a_run_logs(tmp_path: Path) -> None:
     """A real one-epoch run: the val/ names in its results.json are `validation_metrics` of its
-    model's metric settings (the list check_optimized_metric accepts)."""
+    model's metric settings (the list check_metric_names accepts)."""
     import hydra
 
     from cli_runs import TINY_ARGS, TINY_STORE, start

@@ -22,7 +22,7 @@ def expected_ok(key: str, value: object) -> bool:
     """The schema of src/utils/records.py, read by hand (the reference for `record_problem`)."""
     string = type(value) is str and value != ""
     return {
-        "status": value in ("completed", "failed") and type(value) is str,
+        "status": value in ("completed", "failed", "incomplete") and type(value) is str,
         "task_name": value is None or string,
         "dataset": string,
         "synthetic": value is None or type(value) is bool,

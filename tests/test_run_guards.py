@@ -91,13 +91,18 @@ SIZES = {"train": 160, "query": 40, "retrieval": 260, "val_query": 40, "val_retr
 )
 def test_evaluation_limits_that_leave_no_batch(stage_limits, key) -> None:
     """debug=limit's fractions on a small store: a loader of 3 batches times 0.05 is 0
-    batches (Lightning's traceback); 0 turns a stage off on purpose."""
+    batches (Lightning's traceback); 0 turns validation off on purpose, but a run that tests
+    with a test limit of 0 would record no test metric."""
     cfg = config(32, True, 1, 1.0, stage_limits)
     if key is None:
         with pytest.raises(ConfigError, match="limit_val_batches"):
             check_run(cfg, SIZES, topk=50)
         cfg.train = False  # no validation without training: only the test stage counts
         cfg.ckpt_path = "last.ckpt"  # (train=false tests a checkpoint)
+        with pytest.raises(ConfigError, match=r"^trainer\.limit_test_batches: 0 runs no test"):
+            check_run(cfg, SIZES, topk=50)
+        cfg.test = True
+        cfg.trainer.limit_test_batches = 1.0
         check_run(cfg, SIZES, topk=50)
         return
     with pytest.raises(ConfigError, match=rf"^trainer\.{key}: "):
@@ -131,11 +136,16 @@ def test_train_py_without_training_needs_a_checkpoint_to_test(train, test, ckpt)
         check_run(cfg, SIZES, topk=50)
 
 
+# the test cut-off's bound alone: a validation retrieval set above every k tried
+BIG_VAL = {**SIZES, "val_retrieval": 100_000}
+
+
 def test_a_top_k_beyond_the_retrieval_set_is_refused() -> None:
+    """(A validation retrieval set larger than any k here: its own bound is tested apart.)"""
     cfg = config(32, True, 1, 1.0)
-    check_run(cfg, SIZES, topk=SIZES["retrieval"])
+    check_run(cfg, BIG_VAL, topk=SIZES["retrieval"])
     with pytest.raises(ConfigError, match=r"^model\.eval_topk: 261 is more than the 260"):
-        check_run(cfg, SIZES, topk=SIZES["retrieval"] + 1)
+        check_run(cfg, BIG_VAL, topk=SIZES["retrieval"] + 1)
 
 
 def test_a_top_k_read_from_a_checkpoint_is_named_as_the_checkpoint_s() -> None:
@@ -145,11 +155,11 @@ def test_a_top_k_read_from_a_checkpoint_is_named_as_the_checkpoint_s() -> None:
     for extra in (1, 7, 10_000):
         topk = SIZES["retrieval"] + extra
         with pytest.raises(ConfigError) as error:
-            check_run(cfg, SIZES, topk, "runs/a/last.ckpt")
+            check_run(cfg, BIG_VAL, topk, "runs/a/last.ckpt")
         line = str(error.value)
         assert line.startswith(f"model.eval_topk: {topk}, the value saved in the checkpoint ")
         assert "runs/a/last.ckpt" in line and f"at least {topk} retrieval items" in line
-    check_run(cfg, SIZES, SIZES["retrieval"], "runs/a/last.ckpt")
+    check_run(cfg, BIG_VAL, SIZES["retrieval"], "runs/a/last.ckpt")
 
 
 @pytest.mark.skipif(

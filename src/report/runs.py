@@ -91,7 +91,7 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
     problem = record_problem(data)  # first: a status of another type is no failed run
     if problem is not None:
         raise Skip(f"not a results.json as src/train.py writes it: {problem}")
-    if data.get("status", "completed") != "completed":  # a failed sweep job
+    if data.get("status", "completed") != "completed":  # a failed job, an incomplete run
         raise Skip(f"status {data['status']}: {data.get('error') or 'no reason recorded'}")
     missing = [key for key in RUN_KEYS if key not in data]
     if missing:

@@ -29,7 +29,8 @@ MAPPING = Rule("mapping")
 
 # results.json fields (src/utils/records.py: run_info, write_run_records, write_failed_record)
 RECORD_RULES: dict[str, Rule] = {
-    "status": choice("completed", "failed"),
+    # "incomplete": a run that ended without a metric the protocol expects (never tabled)
+    "status": choice("completed", "failed", "incomplete"),
     "task_name": Rule("str", nullable=True),
     "dataset": STR,
     "synthetic": Rule("bool", nullable=True),

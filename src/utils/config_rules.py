@@ -31,9 +31,13 @@ from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocab
     real,
 )
 
+# a run is reproducible by its seed: the data order, the splits carved and the weights follow
+# it (and the data loaders' seeding takes no null)
+REPRODUCIBLE = "a run is reproducible by its seed; null is not a seed"
+
 # Every option of the configuration groups (configs/*) and the entry configs, by dotted key.
 RULES: dict[str, Rule] = {
-    "seed": integer(0, SEED_MAX, nullable=True),
+    "seed": integer(0, SEED_MAX, why=REPRODUCIBLE),
     "train": BOOL,
     "test": BOOL,
     "ckpt_path": Rule("str", nullable=True),
@@ -54,7 +58,7 @@ RULES: dict[str, Rule] = {
     "data.device_cache": BOOL,
     "data.pin_memory": BOOL,
     "data.drop_last": BOOL,
-    "data.seed": integer(0, SEED_MAX, nullable=True),
+    "data.seed": integer(0, SEED_MAX, why=REPRODUCIBLE),
     "data.val_retrieval_limit": integer(1, nullable=True),
     "data.val_mode": choice("official", "heldout"),
     "data.prepare_hint": Rule("str", nullable=True),
@@ -90,17 +94,19 @@ def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Check every key added with ``+`` (`src.utils.added_keys`), every value of `RULES`
-    present in ``cfg`` and the model's hyper-parameters (`check_model_config`), before any
-    work; raise ConfigError on the first bad one."""
-    values = resolved(cfg)
+    """Check every key deleted with ``~`` or added with ``+`` (`src.utils.added_keys`), every
+    value of `RULES` present in ``cfg`` and the model's hyper-parameters
+    (`check_model_config`), before any work; raise ConfigError on the first bad one."""
     from hydra.core.hydra_config import HydraConfig
 
-    from src.utils.added_keys import added_keys, check_added_key
+    from src.utils.added_keys import added_keys, check_added_key, check_deleted_key, deleted_keys
 
-    if HydraConfig.initialized():  # keys added on the command line with +key=...
-        for key in added_keys(HydraConfig.get().overrides.task):
-            check_added_key(key, values, RULES)
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    for key in deleted_keys(overrides):  # ~key: before a value is read
+        check_deleted_key(key, RULES)
+    values = resolved(cfg)
+    for key in added_keys(overrides):  # keys added on the command line with +key=...
+        check_added_key(key, values, RULES)
     for key, rule in RULES.items():
         present, value = _select(values, key)
         if present and value != "???":

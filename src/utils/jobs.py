@@ -36,7 +36,7 @@ from src.utils.errors import (
     user_error,
 )
 from src.utils.pylogger import RankedLogger
-from src.utils.records import FAILED, git_commit, write_failed_record
+from src.utils.records import FAILED, INCOMPLETE, git_commit, write_failed_record
 from src.utils.run_dir_guard import restore_run_dir
 from src.utils.run_dirs import (
     claimed_dirs,
@@ -47,7 +47,7 @@ from src.utils.run_dirs import (
     release_run_dir,
 )
 from src.utils.startup import started
-from src.utils.suggest import did_you_mean
+from src.utils.suggest import did_you_mean, script_name
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -120,10 +120,12 @@ def composition_error(exc: BaseException) -> str:
         text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
     unknown = _NOT_IN_CONFIG.search(text)
     if unknown:  # a misspelt key more often than a new one (Hydra's hint is only the +)
-        key = unknown[1]
-        text = (
-            f"{key}: not a key of the configuration{did_you_mean(key)} (a new key is added "
-            f"with +{key}=...)"
+        key, script = unknown[1], script_name()
+        text = f"{key}: not a key of {script}'s configuration{did_you_mean(key)} " + (
+            "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
+            "remove the override)"
+            if script == "eval.py" and key.split(".")[0] == "model"
+            else f"(a new key is added with +{key}=...)"
         )
     return f"command line: {text}"
 
@@ -275,7 +277,7 @@ def sweep_failures(sweep_dir: Path) -> tuple[int, list[str]]:
     shared = set.intersection(*(set(r[2]) for r in records)) if len(records) > 1 else set()
     lines = []
     for job, (status, why, overrides) in zip(jobs, records):
-        if status == FAILED:
+        if status in (FAILED, INCOMPLETE):
             own = " ".join(o for o in overrides if o not in shared)
             lines.append(f"  {job} ({own}): {why}")
     return len(jobs), lines

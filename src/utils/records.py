@@ -15,8 +15,9 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from lightning import Trainer
@@ -26,11 +27,16 @@ from omegaconf import DictConfig, OmegaConf
 from src.data.store import validate_store
 from src.utils.errors import DataError
 from src.utils.jsonio import write_json
+from src.utils.metric_names import missing_metrics
+from src.utils.pylogger import RankedLogger
 from src.utils.run_setting import result_settings, variant
 
-COMPLETED, FAILED = "completed", "failed"
+# a run that computed every metric the protocol expects; one that failed; one that ended
+# without some of them (``error`` says which): never tabled or archived
+COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
 # configs/data/<name>.yaml: the datasets a config choice can name
 DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
+log = RankedLogger(__name__, rank_zero_only=True)
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
@@ -195,21 +201,40 @@ def write_run_records(
     run: Mapping[str, Any],
     fields: Mapping[str, Any],
     curves: list[Any],
+    expected: Iterable[str] = (),
 ) -> None:
     """Write results.json and curves.json into the run directory and the HPARAMS entry.
 
     `run`: ``run_info``; `fields`: ``metrics`` (and ``best_metrics``, checkpoint paths...);
     `curves`: the test curves of each ``trainer.test`` call, in order (the last epoch, then
-    the best checkpoint when it was tested too). Rank zero only writes.
+    the best checkpoint when it was tested too); `expected`: the metric names the protocol
+    expects (`src.utils.metric_names.expected_metrics`). The status is "completed" only when
+    each of them is there and finite, else "incomplete" with an ``error`` naming what is
+    missing (`record_status`). Rank zero only writes.
     """
     if not trainer.is_global_zero:
         return
     out = Path(cfg.paths.output_dir)
-    write_json(out / "results.json", {**run, "status": COMPLETED, **fields})
+    metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
+    status = record_status(metrics, expected)
+    if status["status"] != COMPLETED:
+        log.warning(f"results.json: status {status['status']}: {status['error']}")
+    write_json(out / "results.json", {**run, **status, **fields})
     if curves:
         write_json(out / "curves.json", dict(zip(("test", "best/test"), curves)))
-    metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
     log_hparams_with_metrics(trainer, cfg, run, metrics)
+
+
+def record_status(metrics: Mapping[str, Any], expected: Iterable[str]) -> dict[str, str]:
+    """``{"status": "completed"}`` when every name of ``expected`` is in ``metrics`` and
+    finite, else ``{"status": "incomplete", "error": <which are missing or not finite>}``."""
+    problems = missing_metrics(metrics, expected)
+    if not problems:
+        return {"status": COMPLETED}
+    return {
+        "status": INCOMPLETE,
+        "error": "expected metrics missing or not finite: " + ", ".join(problems),
+    }
 
 
 def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:

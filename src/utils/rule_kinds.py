@@ -40,7 +40,8 @@ class Rule:
     plain file name: `is_plain_name`), "folder" (an output folder: `folder_problem`), "choice"
     (one of ``choices``), "target" (a mapping with a ``_target_``), "list_str", "mapping"
     (names to JSON scalars or lists of them) or "any_of" (one of the rules ``options``);
-    ``low``/``high`` bound numbers; ``also`` are further values allowed as they are."""
+    ``low``/``high`` bound numbers; ``also`` are further values allowed as they are; ``why``
+    says why the rule is what it is, in the line (e.g. why null is not allowed)."""
 
     kind: str
     low: float | None = None
@@ -49,6 +50,7 @@ class Rule:
     nullable: bool = False
     also: tuple[Any, ...] = ()
     options: tuple[Rule, ...] = ()
+    why: str = ""
 
     def allows(self, value: Any) -> bool:
         """Whether ``value`` keeps the rule."""
@@ -93,7 +95,8 @@ class Rule:
         elif self.high is not None:
             words += f" <= {_num(self.high)}"
         extra = [repr(x) for x in self.also] + (["null"] if self.nullable else [])
-        return words + (f" (or {', '.join(extra)})" if extra else "")
+        words += f" (or {', '.join(extra)})" if extra else ""
+        return words + (f" ({self.why})" if self.why else "")
 
     def check(self, key: str, value: Any) -> None:
         """Raise ConfigError naming ``key`` when ``value`` breaks the rule (for a folder, with

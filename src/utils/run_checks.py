@@ -5,12 +5,12 @@ nothing, and a preset that cannot run on this machine, are refused with one `Con
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
+from src.utils.metric_names import validates
 
 GPU_ACCELERATORS = ("gpu", "cuda")
 
@@ -34,9 +34,30 @@ def world_size(trainer: DictConfig) -> int:
     )
 
 
+def effective_limits(trainer: DictConfig) -> dict[str, tuple[float | int, str]]:
+    """(limit, the key that set it) of the "train", "val" and "test" loops as Lightning applies
+    them (``_init_debugging_flags``, lightning/pytorch/trainer/setup.py): ``fast_dev_run=n``
+    (true: 1) runs n batches of each loop, ``overfit_batches > 0`` replaces the train and
+    validation limits (and wins over fast_dev_run's for them), else ``limit_<stage>_batches``
+    (null: all batches, 1.0)."""
+    limits: dict[str, tuple[float | int, str]] = {}
+    for stage in ("train", "val", "test"):
+        value = trainer.get(f"limit_{stage}_batches")
+        limits[stage] = (1.0 if value is None else value, f"trainer.limit_{stage}_batches")
+    fast, overfit = trainer.get("fast_dev_run") or 0, trainer.get("overfit_batches") or 0
+    if fast:
+        for stage in ("test",) if overfit else ("train", "val", "test"):
+            limits[stage] = (int(fast), "trainer.fast_dev_run")
+    if overfit:
+        for stage in ("train", "val"):
+            limits[stage] = (overfit, "trainer.overfit_batches")
+    return limits
+
+
 def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
     """Refuse a run whose training loop would run no batch: a batch size above the training
-    pairs of a process (zero batches), or a limit_train_batches fraction that rounds to 0."""
+    pairs of a process (zero batches), or a train limit (`effective_limits`: limit_train_batches
+    or overfit_batches) that rounds to 0 batches."""
     data, trainer = cfg.data, cfg.trainer
     processes = world_size(trainer)
     pairs = sizes["train"] // processes
@@ -48,29 +69,65 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
             "0 training batches, nothing would be trained; lower data.batch_size (or use more "
             "training data)"
         )
-    limit = trainer.get("limit_train_batches")
-    if limit is not None and limited(full, limit) == 0:
+    limit, key = effective_limits(trainer)["train"]
+    if limited(full, limit) == 0:
         raise ConfigError(
-            f"trainer.limit_train_batches: {limit} of {full} training batches is 0 batches, "
+            f"{key}: {limit} of {full} training batches is 0 batches, "
             "nothing would be trained; raise it (or give a whole number of batches)"
         )
 
 
 def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tuple) -> None:
-    """Refuse a limit_val_batches / limit_test_batches fraction that rounds a loader of the
-    evaluation sets to 0 batches (Lightning stops with a traceback then)."""
+    """Refuse a limit (`effective_limits`) that leaves a loader of an evaluation set with 0
+    batches: a fraction that rounds one to 0 (Lightning stops with a traceback then), or a
+    test limit of 0 in a run that tests (it would record a run without any test metric). A
+    validation limit of 0 turns validation off, on purpose."""
     loaders = {"val": ("val_query", "val_retrieval"), "test": ("query", "retrieval")}
+    limits = effective_limits(cfg.trainer)
     for stage in stages:
-        limit = cfg.trainer.get(f"limit_{stage}_batches")
-        if limit is None or limit == 0:  # 0 turns the stage off, on purpose
+        limit, key = limits[stage]
+        if limit == 0 and stage == "val":
             continue
+        if limit == 0:
+            raise ConfigError(
+                f"{key}: {limit} runs no test batch, nothing would be tested (results.json "
+                "would hold no test metric); expected a limit above 0"
+            )
         for split in loaders[stage]:
             batches = n_batches(sizes[split], cfg.data.eval_batch_size, drop_last=False)
-            if batches and limited(batches, limit) == 0:
+            if batches == 0:
                 raise ConfigError(
-                    f"trainer.limit_{stage}_batches: {limit} of the {batches} batches of the "
-                    f"{split} set is 0 batches; this data is too small for the preset, use 1.0"
+                    f"data: the {split} set of this store is empty, nothing to {stage} on; "
+                    f"expected at least 1 item in it"
                 )
+            if limited(batches, limit) == 0:
+                raise ConfigError(
+                    f"{key}: {limit} of the {batches} batches of the {split} set is 0 batches; "
+                    "this data is too small for the preset, use 1.0"
+                )
+
+
+def check_validation_sets(cfg: DictConfig, sizes: dict[str, int], topk: int | None) -> None:
+    """The validation retrieval set (after ``data.val_retrieval_limit``) must hold at least
+    ``model.eval_topk`` items (val/map@k is another metric below it) and more than
+    1 / ``model.collapse_threshold`` (below that even one code shared by every item is a
+    distinct fraction above the threshold; one item is an all-ties ranking, recorded as a
+    collapse: src/models/collapse.py). Raises ConfigError naming the limit when it is set."""
+    n = sizes["val_retrieval"]
+    threshold = OmegaConf.select(cfg, "model.collapse_threshold", default=None)
+    detector = math.floor(1 / threshold) + 1 if threshold else 1
+    needed = max(topk or 1, detector)
+    if n >= needed:
+        return
+    limit = OmegaConf.select(cfg, "data.val_retrieval_limit", default=None)
+    key = "data.val_retrieval_limit" if limit is not None else "data"
+    why = [f"model.eval_topk is {topk}"] if topk else []
+    if threshold:
+        why.append(f"the collapse detector needs more than 1 / collapse_threshold {threshold}")
+    raise ConfigError(
+        f"{key}: {n} validation retrieval items, expected at least {needed} ({'; '.join(why)}); "
+        + ("raise it or set it to null" if limit is not None else "use more validation data")
+    )
 
 
 def check_topk(topk: int, sizes: dict[str, int], source: str | None = None) -> None:
@@ -90,6 +147,16 @@ def check_topk(topk: int, sizes: dict[str, int], source: str | None = None) -> N
         f"items of this data; expected data with at least {topk} retrieval items (the data "
         "the checkpoint was trained on)"
     )
+
+
+def check_at_the_door(cfg: DictConfig) -> None:
+    """What train.py and eval.py check before anything is read or made, the same for both:
+    every value by its rule (`check_config`) and the trainer against this machine
+    (`check_machine`). Raises ConfigError."""
+    from src.utils.config_rules import check_config
+
+    check_config(cfg)
+    check_machine(cfg.trainer)
 
 
 def check_machine(trainer: DictConfig) -> None:
@@ -122,43 +189,6 @@ def check_machine(trainer: DictConfig) -> None:
         )
 
 
-def validation_metrics(metric: Any, n_retrieval: int) -> set[str]:
-    """The names a validation logs (`CrossModalRetrievalMetric.compute` under ``val/``, and
-    ``val/collapsed``, ``val/objective`` of `CrossModalHashingModule.on_validation_epoch_end`)
-    for a metric with ``topk``, ``ks``, ``compute_map_all`` and ``n_retrieval`` items."""
-    from src.metrics.functional import effective_ks
-
-    kinds = [f"map@{metric.topk}"] if metric.topk is not None else []
-    kinds += ["map@all"] if metric.compute_map_all else []
-    names = {"collapsed", "objective"}
-    names |= {f"{d}{kind}" for kind in kinds for d in ("", "i2t_", "t2i_")}
-    names |= {f"{d}_p@{k}" for k in effective_ks(metric.ks, n_retrieval) for d in ("i2t", "t2i")}
-    return {f"val/{name}" for name in names}
-
-
-def check_optimized_metric(cfg: DictConfig, model: Any, sizes: dict[str, int]) -> None:
-    """``optimized_metric`` (what a sweeper optimises, read after training) must be a metric
-    that this run's validation logs: refused before training, not after it."""
-    name = cfg.get("optimized_metric")
-    metric = getattr(model, "val_metric", None)
-    if name is None or not cfg.get("train") or metric is None:
-        return
-    trainer = cfg.trainer
-    if trainer.get("limit_val_batches") == 0 or (trainer.get("check_val_every_n_epoch") or 1) > (
-        trainer.get("max_epochs") or 1
-    ):
-        raise ConfigError(
-            f"optimized_metric: {name!r} is a validation metric and this run never validates "
-            "(trainer.limit_val_batches or check_val_every_n_epoch); set optimized_metric=null"
-        )
-    names = validation_metrics(metric, sizes["val_retrieval"])
-    if name not in names:
-        raise ConfigError(
-            f"optimized_metric: expected a validation metric this run logs (one of "
-            f"{sorted(names)}), got {name!r}"
-        )
-
-
 def check_tests_a_checkpoint(cfg: DictConfig) -> None:
     """train.py with ``train=false`` tests the weights of ``ckpt_path``: refuse it without a
     checkpoint (the untrained model would be tested and recorded as a completed run) or with
@@ -181,7 +211,10 @@ def check_run(
         check_trains_something(cfg, sizes)
     elif "train" in cfg:  # train.py without training
         check_tests_a_checkpoint(cfg)
-    stages = (("val",) if cfg.get("train") else ()) + (("test",) if cfg.get("test", True) else ())
+    validating = bool(cfg.get("train")) and validates(cfg)
+    stages = (("val",) if validating else ()) + (("test",) if cfg.get("test", True) else ())
     check_evaluates_something(cfg, sizes, stages)
     if topk is not None:
         check_topk(topk, sizes, topk_from)
+    if validating:
+        check_validation_sets(cfg, sizes, topk)

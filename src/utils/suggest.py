@@ -82,3 +82,17 @@ def did_you_mean(key: str, candidates: Iterable[str] | None = None) -> str:
     `known_keys`), or "" when no key is close."""
     match = closest(key, known_keys() if candidates is None else candidates)
     return f"; did you mean {match}?" if match else ""
+
+
+def script_name() -> str:
+    """The entry script that runs ("train.py", "eval.py"), for lines that name it: the Hydra
+    job's config name once Hydra runs, else the command's own file; "train.py" elsewhere (a
+    check called in-process)."""
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized() and HydraConfig.get().job.config_name in ("train", "eval"):
+        return f"{HydraConfig.get().job.config_name}.py"
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name in ("train.py", "eval.py") else "train.py"
