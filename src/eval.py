@@ -51,7 +51,7 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
-from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
+from src.utils.run_checks import check_at_the_door, check_run, partial_coverage  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 
@@ -182,7 +182,9 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
     expected = expected_metrics(model, datamodule.split_sizes(), recorded_stages(cfg))
-    write_run_records(cfg, trainer, run, fields, curves.curves, expected)
+    sizes = datamodule.split_sizes()
+    partial = partial_coverage(cfg, sizes, datamodule.eval_batch_size, ["test"])
+    write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         print_metrics_table(metrics, "test", table_title("Test", run))
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}

@@ -63,8 +63,9 @@ from src.utils.metric_names import (  # noqa: E402
     check_metric_names,
     expected_metrics,
     recorded_stages,
+    validates,
 )
-from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
+from src.utils.run_checks import check_at_the_door, check_run, partial_coverage  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 from src.utils.timing import RunClock  # noqa: E402
 
@@ -232,7 +233,10 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     stages = recorded_stages(cfg, best_tested=best_metrics is not None)
     expected = expected_metrics(model, datamodule.split_sizes(), stages)
-    write_run_records(cfg, trainer, run, fields, curves.curves, expected)
+    covered = ["test"] if cfg.get("test") else []
+    covered += ["val"] if cfg.get("train") and validates(cfg) else []
+    partial = partial_coverage(cfg, datamodule.split_sizes(), datamodule.eval_batch_size, covered)
+    write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)
     return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}

@@ -202,6 +202,7 @@ def write_run_records(
     fields: Mapping[str, Any],
     curves: list[Any],
     expected: Iterable[str] = (),
+    partial: str | None = None,
 ) -> None:
     """Write results.json and curves.json into the run directory and the HPARAMS entry.
 
@@ -210,13 +211,16 @@ def write_run_records(
     the best checkpoint when it was tested too); `expected`: the metric names the protocol
     expects (`src.utils.metric_names.expected_metrics`). The status is "completed" only when
     each of them is there and finite, else "incomplete" with an ``error`` naming what is
-    missing (`record_status`). Rank zero only writes.
+    missing (`record_status`), or with ``partial`` as its error when the metrics cover only
+    part of a split (`src.utils.run_checks.partial_coverage`). Rank zero only writes.
     """
     if not trainer.is_global_zero:
         return
     out = Path(cfg.paths.output_dir)
     metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
     status = record_status(metrics, expected)
+    if partial and status["status"] == COMPLETED:
+        status = {"status": INCOMPLETE, "error": partial}
     if status["status"] != COMPLETED:
         log.warning(f"results.json: status {status['status']}: {status['error']}")
     write_json(out / "results.json", {**run, **status, **fields})
