@@ -75,7 +75,7 @@ def test_default_output_dir_under_logs(task: str, extra: list[str]) -> None:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         default = compose(f"{task}.yaml", extra, return_hydra_config=True)
     run_dir = OmegaConf.to_container(default.hydra.run)["dir"]
-    assert run_dir.startswith("${unique_dir:${paths.log_dir}/${task_name}/runs/${now:")
+    assert run_dir.startswith("${unique_dir:${paths.log_dir},${task_name}/runs/${now:")
     assert Path(default.paths.log_dir) == ROOT / "logs" and cfg.task_name == task
 
 
