@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from src.data.synthetic import store_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -100,7 +101,11 @@ def test_eval_requires_checkpoint() -> None:
 def test_data_options(option: str) -> None:
     cfg = compose_cfg("train.yaml", [f"data={option}"])
     plain = check_resolves(cfg)
-    assert plain["data"]["path"] == str(ROOT / "data" / f"{option}.h5")
+    if option == "synthetic":  # its own file per set of generator parameters
+        expected = store_file(str(ROOT / "data"), plain["data"]["synthetic"])
+    else:
+        expected = str(ROOT / "data" / f"{option}.h5")
+    assert plain["data"]["path"] == expected
     if option != "synthetic":
         assert plain["data"]["synthetic"] is None
         assert f"prepare_data.py {option}" in plain["data"]["prepare_hint"]

@@ -152,6 +152,7 @@ def test_command_lines_refused_in_the_preflight_print_one_line_and_leave_nothing
     nothing else on stdout and stderr (no log line, no Lightning line), no folder under the
     log folder, the stores untouched."""
     from cli_runs import TINY_ARGS, start
+    from conftest import TINY_DATA
     from test_run_lifecycle import finish, one_error_line
 
     data, logs = tmp_path / "data", tmp_path / "logs"
@@ -160,7 +161,11 @@ def test_command_lines_refused_in_the_preflight_print_one_line_and_leave_nothing
     with h5py.File(data / "nan.h5", "a") as h5:
         _nan(h5)
     before = (data / "nan.h5").read_bytes()
-    base = [*TINY_ARGS, f"paths.data_dir={data}", f"paths.log_dir={logs}", "logger=none"]
+    where = [f"paths.data_dir={data}", f"paths.log_dir={logs}"]
+    base = {
+        "train.py": [*TINY_ARGS, *where, "logger=none"],
+        "eval.py": [*TINY_DATA, "trainer=cpu", "extras.print_config=false", *where],
+    }
     cases = {
         ("train.py", "data.synthetic.n_classes: expected an integer >= 2"): [
             "data.synthetic.n_classes=1"
@@ -173,7 +178,7 @@ def test_command_lines_refused_in_the_preflight_print_one_line_and_leave_nothing
         ("train.py", "paths.log_dir: expected a folder"): ["paths.log_dir=/proc/x27"],
         ("train.py", "paths.log_dir: cannot resolve"): ["paths.log_dir=${oc.env:NO_VAR_27}"],
     }
-    runs = {key: start(key[0], [*base, *extra], tmp_path) for key, extra in cases.items()}
+    runs = {key: start(key[0], [*base[key[0]], *extra], tmp_path) for key, extra in cases.items()}
     for key, process in runs.items():
         status, out, err = finish(process)
         assert status == 2 and key[1] in one_error_line(err), (key, err[-2000:])

@@ -171,6 +171,23 @@ def params_differ(info: StoreInfo, params: Mapping[str, Any]) -> str:
     return "; ".join(f"{k} {recorded.get(k)} in the store, {wanted.get(k)} here" for k in names)
 
 
+def register_resolver() -> None:
+    """Register ``${synthetic_store:<folder>,<params node>}`` (configs/data/synthetic.yaml):
+    `store_file` of the parameters. Done when this module is imported (train.py, eval.py, the
+    scripts and the tests import it before composing), never while Ctrl-C is not yet one line
+    (src/utils/startup.py)."""
+    from omegaconf import OmegaConf
+
+    def resolve(folder: Any, params: Any) -> str:
+        is_node = OmegaConf.is_config(params)
+        return store_file(
+            str(folder), OmegaConf.to_container(params, resolve=True) if is_node else {}
+        )
+
+    if not OmegaConf.has_resolver("synthetic_store"):
+        OmegaConf.register_new_resolver("synthetic_store", resolve)
+
+
 def check_existing_store(path: Path, params: Mapping[str, Any]) -> None:
     """The store at ``path`` is the synthetic store of ``params``; it is never replaced (it
     may be shared by other runs): else DataError naming what it is or what differs, and what
@@ -240,3 +257,6 @@ def _splits(
     if n_val:
         splits["val"] = np.sort(rest[n_train : n_train + n_val])
     return splits
+
+
+register_resolver()

@@ -138,8 +138,9 @@ def record_problem(record: Mapping[str, Any]) -> str | None:
     """``"<field>: expected ..., got ..."`` for the first field of a results.json record that
     breaks `RECORD_RULES` (or, inside ``timing``, `TIMING_RULES` as ``timing.<key>``; absent
     fields are left to the caller), a dataset or method that is no plain folder name
-    (`path_part_problem`: archive_results.py and report.py refuse the same records), a figure of ``metrics``/``best_metrics`` outside its domain
-    (`metric_problem`), or a setting the report interprets (`setting_problem`); else None."""
+    (`path_part_problem`: archive_results.py and report.py refuse the same records), a figure
+    of ``metrics``/``best_metrics`` outside its domain (`metric_problem`), or a setting the
+    report interprets (`setting_problem`); else None."""
     timing = record.get("timing") or {}
     fields = [(key, rule, record) for key, rule in RECORD_RULES.items()]
     fields += [(f"timing.{key}", rule, timing) for key, rule in TIMING_RULES.items()]

@@ -97,7 +97,8 @@ class Rule:
         why it cannot be one)."""
         if self.allows(value):
             return
-        why = folder_problem(value) if self.kind == "folder" and isinstance(value, str) else None
+        folder = self.kind == "folder" and isinstance(value, str) and value != ""
+        why = folder_problem(value) if folder else None
         expected = self.expected() + (f" ({why})" if why else "")
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 

@@ -89,7 +89,11 @@ def claim_dir(base: str, below: str | None = None) -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``${unique_dir:...}`` (before Hydra composes the config)."""
+    """Register ``${unique_dir:...}`` and ``${synthetic_store:...}`` (before Hydra composes
+    the config)."""
+    from src.data.synthetic import register_resolver
+
+    register_resolver()
     if not OmegaConf.has_resolver(RESOLVER):
         # cached: every job of a sweep, in any launcher process, sees the launcher's value
         OmegaConf.register_new_resolver(RESOLVER, claim_dir, use_cache=True)
