@@ -1,1 +1,0 @@
-"""AGCH and its peer methods (docs/method.md)."""
