@@ -30,7 +30,6 @@ import re
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
 import rootutils
 
@@ -40,7 +39,6 @@ from src.report.runs import HELDOUT, Skip, setting  # noqa: E402 (this checkout'
 from src.report.schema import (  # noqa: E402
     MAX_PATH_PART,
     check_record,
-    path_part_problem,
     read_record,
 )
 from src.utils.errors import (  # noqa: E402
@@ -71,15 +69,6 @@ def variant_folder(variant: str) -> str:
     return name
 
 
-def check_path_parts(path: Path, data: dict[str, Any]) -> None:
-    """Raise DataError naming ``path`` and the key when the dataset or method of a checked
-    record is no plain folder name (`path_part_problem`)."""
-    for key in ("dataset", "method"):
-        problem = path_part_problem(data[key])
-        if problem is not None:
-            raise DataError(path, key, f"expected {problem}, got {data[key]!r}")
-
-
 def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
     """(folder in ``dest``, "") for a run to archive, (None, reason) for one that is not
     archived (synthetic data, a failed sweep job). Writes nothing; raises DataError for a bad
@@ -89,8 +78,7 @@ def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
     status = data.get("status", "completed")
     if status in ("failed", "incomplete"):  # a failed sweep job, a run without some metrics
         return None, f"status {status} ({data.get('error')}), not archived"
-    check_record(path, data, PATH_KEYS)
-    check_path_parts(path, data)
+    check_record(path, data, PATH_KEYS)  # dataset and method plain folder names too
     if data.get("synthetic"):
         return None, "synthetic data, not archived as a result"
     try:

@@ -29,6 +29,7 @@ from src.report.runs import mean_std  # noqa: E402
 from src.report.schema import check_record, read_record  # noqa: E402
 from src.utils.errors import (  # noqa: E402
     ArgumentParser,
+    ConfigError,
     DataError,
     existing_path,
     one_line_errors,
@@ -46,12 +47,31 @@ def load(folder: Path) -> dict[int, dict[str, float]]:
     for path in sorted(folder.glob("seed*/results.json")):
         data = read_record(path)  # a bad file: one line naming it and the field, exit 2
         check_record(path, data, ("seed", "metrics"))
+        if data.get("val_mode") != "heldout":  # official runs validate on training items
+            got = data.get("val_mode", "official (no val_mode)")
+            raise DataError(
+                path, "val_mode", f"expected a held-out selection run (heldout), got {got!r}"
+            )
         runs[data["seed"]] = data["metrics"]
     if not runs:
         raise DataError(
             folder, None, "expected a folder of archived runs (seed*/results.json), found none"
         )
     return runs
+
+
+def settings(folder: Path) -> list[str]:
+    """The settings under ``folder`` (its sub-folders holding seed*/results.json); DataError
+    when there is none: a folder without held-out runs is said so, never a silent exit 0."""
+    found = sorted(p.parent.parent.name for p in folder.glob("*/seed*/results.json"))
+    if not found:
+        raise DataError(
+            folder,
+            None,
+            "expected a folder of held-out runs (<setting>/seed<seed>/results.json, "
+            "results/<dataset>/<method>/<bits>bit/heldout), found none",
+        )
+    return sorted(set(found))
 
 
 def spread(values: list[float | None]) -> str:
@@ -122,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
+    found = settings(args.folder)
+    if not (args.pair or args.modules):
+        raise ConfigError(
+            f"expected --pair SETTING:BASE or --modules SETTING (settings under {args.folder}: "
+            f"{', '.join(found)})"
+        )
     for name in args.modules:
         module_table(name, load(args.folder / name))
     if not args.pair:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +25,14 @@ os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # the configs' paths resolve a
 import h5py  # noqa: E402
 import torch  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from src.data.loading import read_rows  # noqa: E402
-from src.data.store import read_split, validate_store  # noqa: E402
+from src.data.preflight import preflight_store  # noqa: E402
+from src.data.store import read_split  # noqa: E402
 from src.models.similarity import SCALES, aggregated_similarity  # noqa: E402
-from src.utils.config_rules import check_model_config, resolved  # noqa: E402
+from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.errors import ConfigError, DataError, one_line_errors  # noqa: E402
 from src.utils.jobs import composition_error  # noqa: E402
 
@@ -43,20 +46,33 @@ def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
 
 
 def compose_checked(overrides: list[str]) -> DictConfig:
-    """train.yaml with ``overrides``: Hydra's composition errors (an unknown experiment, a
-    misspelt key) and bad model values as one ConfigError line, as train.py reports them; a
-    missing store, or one whose features are not finite (`validate_store`), as a DataError."""
+    """train.yaml with ``overrides``, checked as train.py checks them before any work:
+    Hydra's composition errors (an unknown experiment, a misspelt key), every value by its rule
+    and keys added with + (`check_config`), and the store as a run's pre-flight checks it
+    (`preflight_store`: a synthetic store made with other parameters, NaN/Inf features or bad
+    labels, a store of another dataset than data=...), each one ConfigError/DataError line;
+    a store that does not exist yet (a synthetic one train.py would make) is a DataError."""
     try:
         with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-            cfg = compose("train", overrides=overrides)
+            cfg = compose("train", overrides=overrides, return_hydra_config=True)
     except Exception as exc:  # Hydra raises several types for a bad command line
         raise ConfigError(composition_error(exc)) from exc
-    check_model_config(resolved(cfg.model))
-    if not isinstance(cfg.data.get("path"), str) or not Path(cfg.data.path).is_file():
-        raise DataError(cfg.data.get("path"), "data.path", "expected an existing store file")
-    # the store's schema and values, as a run's datamodule checks them (src/data/store.py):
-    # NaN/Inf features or bad labels are one line naming the store, key and row, never a nan
-    validate_store(cfg.data.path, check_values=True)
+    with open_dict(cfg):  # no run folder: this script writes nothing
+        cfg.hydra.runtime.output_dir = str(Path(tempfile.gettempdir()) / "similarity_stats")
+        cfg.hydra.runtime.cwd = os.getcwd()
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)  # the data= choice and the overrides, for the checks
+    with open_dict(cfg):
+        del cfg["hydra"]
+    check_config(cfg)
+    preflight_store(cfg)
+    if not Path(cfg.data.path).is_file():
+        raise DataError(
+            cfg.data.path,
+            "data.path",
+            "expected an existing store file (a synthetic one is "
+            "made by python src/train.py with the same overrides)",
+        )
     return cfg
 
 

@@ -27,6 +27,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf, open_dict
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+import src.data.synthetic  # noqa: E402, F401  (the resolver of configs/data/synthetic.yaml)
+
 CONFIGS = ROOT / "configs"
 SNAPSHOT = ROOT / "tests" / "data" / "composed_configs.json"
 PLACEHOLDER_ROOT = "PROJECT_ROOT"

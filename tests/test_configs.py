@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from src.data.synthetic import store_file
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -75,7 +76,7 @@ def test_default_output_dir_under_logs(task: str, extra: list[str]) -> None:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         default = compose(f"{task}.yaml", extra, return_hydra_config=True)
     run_dir = OmegaConf.to_container(default.hydra.run)["dir"]
-    assert run_dir.startswith("${unique_dir:${paths.log_dir}/${task_name}/runs/${now:")
+    assert run_dir.startswith("${unique_dir:${paths.log_dir},${task_name}/runs/${now:")
     assert Path(default.paths.log_dir) == ROOT / "logs" and cfg.task_name == task
 
 
@@ -100,7 +101,11 @@ def test_eval_requires_checkpoint() -> None:
 def test_data_options(option: str) -> None:
     cfg = compose_cfg("train.yaml", [f"data={option}"])
     plain = check_resolves(cfg)
-    assert plain["data"]["path"] == str(ROOT / "data" / f"{option}.h5")
+    if option == "synthetic":  # its own file per set of generator parameters
+        expected = store_file(str(ROOT / "data"), plain["data"]["synthetic"])
+    else:
+        expected = str(ROOT / "data" / f"{option}.h5")
+    assert plain["data"]["path"] == expected
     if option != "synthetic":
         assert plain["data"]["synthetic"] is None
         assert f"prepare_data.py {option}" in plain["data"]["prepare_hint"]

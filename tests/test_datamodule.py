@@ -311,7 +311,7 @@ def test_feature_dims_and_header(synthetic_store: Path) -> None:
     assert dm.info.n_items == 400 and dm.is_synthetic
 
 
-def test_synthetic_config_generates_and_regenerates(
+def test_synthetic_config_generates_and_never_replaces(
     tmp_path: Path, synthetic_store_params: dict, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "gen.h5"
@@ -324,7 +324,9 @@ def test_synthetic_config_generates_and_regenerates(
     AGCHDataModule(str(path), synthetic=synthetic_store_params).prepare_data()
     assert path.stat().st_mtime_ns == mtime  # same parameters: kept
     changed = AGCHDataModule(str(path), synthetic=synthetic_store_params | {"text_dim": 40})
-    assert changed.feature_dims() == (64, 40)  # other parameters: regenerated
+    with pytest.raises(DataError, match=r"\(text_dim 48 in the store, 40 here\); it is never"):
+        changed.feature_dims()  # other parameters: refused, the store kept
+    assert path.stat().st_mtime_ns == mtime
 
 
 def test_synthetic_config_never_overwrites_a_real_store(

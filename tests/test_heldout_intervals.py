@@ -23,7 +23,7 @@ def _archive(folder: Path, metrics: dict[int, dict[str, float]]) -> None:
     """One results.json per seed, laid out as archive_results.py writes them."""
     for seed, values in metrics.items():
         (folder / f"seed{seed}").mkdir(parents=True)
-        record = {"seed": seed, "metrics": values}
+        record = {"seed": seed, "metrics": values, "val_mode": "heldout"}
         (folder / f"seed{seed}" / "results.json").write_text(json.dumps(record))
 
 

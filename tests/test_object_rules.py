@@ -277,10 +277,10 @@ def test_a_misspelt_key_is_told_the_closest_known_one() -> None:
 
 def test_a_folder_given_as_the_store_is_called_a_folder(tmp_path: Path) -> None:
     error = missing_store(tmp_path, "prepare it")
-    assert (
-        str(error) == f"{tmp_path} [data.path]: is a folder; expected an HDF5 feature store file"
-    )
-    assert "file not found; prepare it" in str(missing_store(tmp_path / "x.h5", "prepare it"))
+    expected = f"{tmp_path} [data.path]: expected an HDF5 feature store file, found a folder"
+    assert str(error) == expected
+    missing = str(missing_store(tmp_path / "x.h5", "prepare it"))
+    assert missing.endswith("found nothing there (no such file or folder); prepare it")
 
 
 DEFAULT_CASES = (
@@ -300,11 +300,11 @@ def start_refused(tmp_path: Path, chosen: tuple[str, ...] | None = None) -> dict
 
     from cli_runs import TINY_ARGS, start
     from conftest import TINY_DATA_PARAMS
-    from src.data.synthetic import make_synthetic
+    from src.data.synthetic import make_synthetic, store_file
 
     data, logs = tmp_path / "data", tmp_path / "a" / "b" / "logs"
     data.mkdir()
-    make_synthetic(data / "synthetic.h5", seed=0, **TINY_DATA_PARAMS)
+    make_synthetic(store_file(str(data), TINY_DATA_PARAMS), seed=0, **TINY_DATA_PARAMS)
     make_synthetic(data / "nan.h5", seed=0, **TINY_DATA_PARAMS)
     with h5py.File(data / "nan.h5", "a") as h5:
         h5["image"][7, 1] = np.nan
@@ -332,13 +332,15 @@ def start_refused(tmp_path: Path, chosen: tuple[str, ...] | None = None) -> dict
         "did you mean model.alpha?": ["model.alhpa=1"],
         "did you mean trainer.max_epochs?": ["trainer.max_epoch=3"],
         "[image]: expected finite values": ["logger=tensorboard", f"data.path={data / 'nan.h5'}"],
-        f"{tmp_path / 'afile'} is a file": [f"hydra.run.dir={tmp_path / 'afile'}"],
+        f"(found a file), got '{tmp_path / 'afile'}'": [f"hydra.run.dir={tmp_path / 'afile'}"],
     }
     cases = {key: extra for key, extra in cases.items() if chosen is None or key in chosen}
     runs = {key: start("train.py", [*base, *extra], tmp_path) for key, extra in cases.items()}
     if chosen is None:
         wiki = ["data=wiki", f"data.path={data}", "trainer=cpu", f"paths.log_dir={logs}"]
-        runs["is a folder; expected an HDF5"] = start("train.py", wiki, tmp_path)
+        runs["expected an HDF5 feature store file, found a folder"] = start(
+            "train.py", wiki, tmp_path
+        )
     return runs
 
 
@@ -348,13 +350,17 @@ def check_refused_leave_nothing(tmp_path: Path, runs: dict) -> None:
     stores as they were."""
     from test_run_lifecycle import finish, one_error_line
 
-    before = (tmp_path / "data" / "synthetic.h5").read_bytes()
+    from conftest import TINY_DATA_PARAMS
+    from src.data.synthetic import store_file
+
+    shared = Path(store_file(str(tmp_path / "data"), TINY_DATA_PARAMS))
+    before = shared.read_bytes()
     for key, process in runs.items():
         status, out, err = finish(process)
         assert status == 2 and key in one_error_line(err, out, alone=False), (key, err[-2000:])
     files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["afile", "data/nan.h5", "data/synthetic.h5", "mine/notes.txt"], files
-    assert (tmp_path / "data" / "synthetic.h5").read_bytes() == before
+    assert files == ["afile", "data/nan.h5", f"data/{shared.name}", "mine/notes.txt"], files
+    assert shared.read_bytes() == before
     assert not (tmp_path / "runs").exists() and not (tmp_path / "a" / "runs").exists()
 
 

@@ -19,7 +19,7 @@ from config_snapshot import SNAPSHOT
 from conftest import TINY_DATA_PARAMS
 
 from src.data.datamodule import AGCHDataModule
-from src.data.synthetic import make_synthetic
+from src.data.synthetic import make_synthetic, store_file
 from src.report.runs import Skip, load_run
 from src.utils.added_keys import check_added_key, parameters
 from src.utils.checkpoints import read_checkpoint
@@ -125,9 +125,12 @@ def test_a_damaged_zip_directory_is_called_damaged(tmp_path: Path) -> None:
         )
 
 
-def test_a_refused_run_leaves_the_synthetic_store_as_it_was(tmp_path: Path) -> None:
-    """A store made with other parameters is generated beside data.path and moved in only when
-    the run's checks accept it: refused, the old store is untouched and no file is left."""
+def test_a_synthetic_store_is_never_replaced_and_a_new_one_moves_in_when_accepted(
+    tmp_path: Path,
+) -> None:
+    """A store made with other parameters at data.path is refused naming what differs, before
+    anything is written; a missing one is generated beside data.path and moved in only when
+    the run's checks accept it: refused, no file is left."""
     path = tmp_path / "synthetic.h5"
     make_synthetic(path, seed=0, **TINY_DATA_PARAMS)
     before = (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino)
@@ -138,15 +141,18 @@ def test_a_refused_run_leaves_the_synthetic_store_as_it_was(tmp_path: Path) -> N
         seen.append(sizes)
         raise ConfigError("data.batch_size: refused")
 
-    module = AGCHDataModule(path=str(path), batch_size=8, synthetic=other)
+    with pytest.raises(DataError, match=r"n_train 160 in the store, 30 here; seed 0 in the"):
+        AGCHDataModule(path=str(path), batch_size=8, synthetic=other).prepare_data(seen.append)
+    assert not seen and (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
+    new = tmp_path / "other.h5"
+    module = AGCHDataModule(path=str(new), batch_size=8, synthetic=other)
     with pytest.raises(ConfigError):
         module.prepare_data(accept=refuse)
     assert seen and seen[0]["train"] == 30
-    assert (path.read_bytes(), path.stat().st_mtime_ns, path.stat().st_ino) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic.h5"]
     module.prepare_data(accept=seen.append)  # accepted: moved in
     assert module.split_sizes()["train"] == 30 and len(seen) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["synthetic.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.h5", "synthetic.h5"]
 
 
 def test_a_folder_of_only_start_up_files_is_removed(tmp_path: Path) -> None:
@@ -267,8 +273,9 @@ def test_refusals_end_to_end_leave_nothing(tmp_path: Path) -> None:
 
     data, logs = tmp_path / "data", tmp_path / "logs"
     data.mkdir()
-    make_synthetic(data / "synthetic.h5", seed=0, **TINY_DATA_PARAMS)
-    store = (data / "synthetic.h5").read_bytes()
+    shared = Path(store_file(str(data), TINY_DATA_PARAMS))  # the store data.path names
+    make_synthetic(shared, seed=0, **TINY_DATA_PARAMS)
+    store = shared.read_bytes()
     finished = tmp_path / "finished"
     finished.mkdir()
     (finished / "results.json").write_text('{"status": "completed"}')
@@ -283,7 +290,7 @@ def test_refusals_end_to_end_leave_nothing(tmp_path: Path) -> None:
     for key, process in runs.items():
         status, out, err = finish(process)
         assert status == 2 and key in one_error_line(err, out, alone=False), (key, err[-2000:])
-    assert (data / "synthetic.h5").read_bytes() == store
-    assert sorted(p.name for p in data.iterdir()) == ["synthetic.h5"]
+    assert shared.read_bytes() == store
+    assert sorted(p.name for p in data.iterdir()) == [shared.name]
     assert not [p for p in logs.rglob("*") if p.is_file()], list(logs.rglob("*"))
     assert sorted(p.name for p in finished.iterdir()) == ["results.json"]

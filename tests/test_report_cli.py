@@ -63,9 +63,10 @@ def test_bad_targets_are_one_line_and_write_nothing(
     args = [str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(plots)]
     flag = "argument --out: expected"  # the flag's type, before any work
     expected = {
-        "out exists": f"{flag} a new file (this one exists), got {str(out)!r}",
+        "out exists": f"{flag} an output file, found an existing file (a new one is written, "
+        f"never over another), got {str(out)!r}",
         "paper unreadable": f"error: {tmp_path / 'paper.json'}: expected the paper's numbers",
-        "out is a directory": f"{flag} an output file, not a folder, got {str(out)!r}",
+        "out is a directory": f"{flag} an output file, found a folder, got {str(out)!r}",
     }[case]
     if case == "out exists":
         out.write_text("mine\n")

@@ -103,7 +103,7 @@ def test_out_naming_a_folder_is_refused(tmp_path: Path, capsys) -> None:
         assert exit_.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert (
-            line.startswith("error: ") and "argument --out: expected an output file, not" in line
+            line.startswith("error: ") and "argument --out: expected an output file, found" in line
         )
         assert line.endswith(f"got {out!r} (see --help)"), line
     assert not (tmp_path / "new").exists()

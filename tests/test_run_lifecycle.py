@@ -17,6 +17,7 @@ import torch
 
 from cli_runs import TINY_ARGS, TINY_STORE, start
 
+from src.data import preflight
 from src.data.synthetic import make_synthetic
 from src.utils import records
 from src.utils.checkpoints import check_resumable, epochs_done, read_checkpoint
@@ -159,7 +160,9 @@ def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
 def test_the_dataset_comes_from_the_store(
     monkeypatch: pytest.MonkeyPatch, chosen: str, stored: str, expected: str | None
 ) -> None:
-    monkeypatch.setattr(records, "_choice", lambda group: chosen if group == "data" else None)
+    monkeypatch.setattr(
+        preflight, "chosen_option", lambda group: chosen if group == "data" else None
+    )
     attrs = {} if stored is None else {"dataset": stored}
     if expected is None:
         with pytest.raises(DataError, match=rf"^s\.h5 \[dataset\]: the store holds '{stored}'"):

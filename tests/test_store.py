@@ -81,7 +81,7 @@ def test_round_trip_every_array_and_attribute(tmp_path: Path) -> None:
 def test_missing_store_file(tmp_path: Path) -> None:
     with pytest.raises(DataError) as error:
         validate_store(tmp_path / "absent.h5")
-    _assert_one_line(error, "absent.h5", "not found")
+    _assert_one_line(error, "absent.h5", "found nothing there")
 
 
 def test_missing_store_key(tmp_path: Path) -> None:

@@ -61,6 +61,11 @@ def append(path: Path) -> None:
 CHANGES = [truncate, rewrite_dataset, rewrite_with_old_mtime, replace_same_size, touch, append]
 
 
+def read_train_batches(dm: AGCHDataModule) -> None:
+    for _ in dm.train_dataloader():
+        pass
+
+
 def read_test_batches(dm: AGCHDataModule) -> None:
     for loader in dm.test_dataloader():
         for _ in loader:
@@ -74,6 +79,7 @@ STEPS = {
     "train_statistics": lambda dm: dm.train_statistics(),
     "data_fields": data_fields,
     "setup_fit": lambda dm: dm.setup("fit"),
+    "train_batches": read_train_batches,
     "setup_test": lambda dm: dm.setup("test"),
     "test_batches": read_test_batches,
 }
@@ -86,9 +92,10 @@ def test_a_change_after_any_read_stops_the_next(
 ) -> None:
     """For every step of a run after the first, the store changed just before it: that step
     raises StoreChanged naming the store (never a number from the changed file). With the
-    cache, the test batches come from memory, loaded and checked at setup: they read nothing
-    from the file, and the setup of the test stage is the last check."""
-    names = list(STEPS)[: -1 if cache else None]
+    cache, the train and test batches come from memory, loaded and checked at setup: they read
+    nothing from the file, and the setup of the test stage is the last check."""
+    streamed_only = ("train_batches", "test_batches")  # with the cache they read no file
+    names = [name for name in STEPS if not (cache and name in streamed_only)]
     for at in range(1, len(names)):
         path = tmp_path / f"{names[at]}.h5"
         shutil.copy(synthetic_store, path)
@@ -125,3 +132,26 @@ def test_a_same_size_rewrite_with_its_old_mtime_still_differs(
     same = ("st_size", "st_mtime_ns", "st_ino")
     assert [getattr(after, k) for k in same] == [getattr(before, k) for k in same]
     assert after.st_ctime_ns != before.st_ctime_ns
+
+
+@pytest.mark.parametrize(
+    "change", [append, truncate, rewrite_with_old_mtime], ids=lambda c: c.__name__
+)
+def test_a_streamed_epoch_with_a_worker_stops_at_the_next_read(
+    synthetic_store: Path, tmp_path: Path, change
+) -> None:
+    """A store appended to, truncated or rewritten at the same size while a streamed epoch runs
+    in a DataLoader worker: a batch read after the change raises StoreChanged (the worker's
+    wrapper removed from the message) before the epoch ends; batches read before it came from
+    the unchanged file."""
+    path = tmp_path / "store.h5"
+    shutil.copy(synthetic_store, path)
+    dm = AGCHDataModule(str(path), batch_size=8, cache_in_memory=False, num_workers=1)
+    dm.setup("fit")
+    batches = iter(dm.train_dataloader())
+    next(batches)
+    change(path)
+    with pytest.raises(StoreChanged) as error:
+        for _ in batches:
+            pass
+    assert str(error.value).startswith(f"{path}: the feature store changed"), str(error.value)

@@ -31,10 +31,11 @@ from src.data.loading import (
     whole_batch,
 )
 from src.data.splits import VAL_MODES, validation_sets
-from src.data.store import StoreInfo, missing_store, validate_store
-from src.data.synthetic import make_synthetic, matches_params
-from src.utils.errors import ConfigError, DataError
+from src.data.store import StoreInfo, missing_store, validate_store, values_checked
+from src.data.synthetic import check_existing_store, make_synthetic
+from src.utils.errors import ConfigError
 from src.utils.io import atomic_path
+from src.utils.paths import classify, input_problem
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +102,20 @@ class AGCHDataModule(LightningDataModule):
     # ---- preparation and header ----
 
     def prepare_data(self, accept: Callable[[dict[str, int]], None] | None = None) -> None:
-        """Generate the synthetic store when configured and missing or made differently.
+        """Generate the synthetic store when configured and missing.
 
-        The store is generated under a temporary name beside ``data.path`` and moved in only
+        A store at ``data.path`` is used only when it was made with these parameters: one
+        made with others (shared by the runs that use it) or one that is no synthetic store is
+        never replaced; the default ``data.path`` names each set of parameters' own file
+        (`src.data.synthetic.store_file`). A new store is generated under a temporary name
+        beside ``data.path`` (parameters checked before anything is written) and moved in only
         once ``accept`` (the run's checks, given the `split_sizes` the new store gives) has
-        returned: a run refused there (it raises) leaves the store as it was, e.g. a shared
-        data/synthetic.h5 made with other parameters."""
+        returned: a refused run leaves nothing. Raises ConfigError or DataError."""
         if self.synthetic is None:
             return
-        if self.path.is_file():
-            info = validate_store(self.path, check_values=False)
-            if not info.synthetic:
-                raise DataError(self.path, None, "not a synthetic store: refusing to overwrite")
-            if matches_params(info, self.synthetic):
-                return
-            log.info("Synthetic store %s was made with other parameters: regenerating", self.path)
+        if classify(self.path).kind != "missing":
+            check_existing_store(self.path, self.synthetic)
+            return
         with atomic_path(self.path, key="data.path", parents=True) as staged:
             make_synthetic(staged, **self.synthetic)
             if accept is not None:
@@ -145,7 +145,7 @@ class AGCHDataModule(LightningDataModule):
         return self.synthetic is not None or (self.info is not None and self.info.synthetic)
 
     def _validate(self, check_values: bool) -> StoreInfo:
-        if not self.path.is_file():
+        if input_problem(self.path, "file") is not None:
             hint = self.prepare_hint or "prepare it with scripts/prepare_data.py"
             raise missing_store(self.path, hint)
         with self.reading():
@@ -172,13 +172,16 @@ class AGCHDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Validate the store, derive the splits, load the cache once.
 
-        The values (finite features, labels) are checked once: by a scan of the file without a
-        cache, and block by block as the cache loads with one (every row a split uses).
+        The values (finite features, labels) are checked once: by the run's pre-flight scan
+        (`src.data.store.check_store_values`, before its folder exists) when the file is the
+        one it scanned, else by a scan of the file without a cache, and block by block as the
+        cache loads with one (every row a split uses).
         """
         if self.info is not None:  # a later stage (validate, test): the store is unchanged
             self.check_store()
         else:
-            self.info = self._validate(check_values=not self.cache_in_memory)
+            scanned = values_checked(self.path)  # by the run's pre-flight (src/data/preflight.py)
+            self.info = self._validate(check_values=not (self.cache_in_memory or scanned))
             self.splits = self._derive_splits()
             self._warn_if_val_is_trained_on()
         if self.is_synthetic:
@@ -190,7 +193,8 @@ class AGCHDataModule(LightningDataModule):
         if self.cache_in_memory and self._cache is None:
             rows = np.unique(np.concatenate(list(self.splits.values())))
             with self.reading():
-                self._cache = FeatureCache(self.path, rows, self.cache_dtype, check_values=True)
+                checked = values_checked(self.path)  # scanned whole before: not twice
+                self._cache = FeatureCache(self.path, rows, self.cache_dtype, not checked)
 
     def _derive_splits(self) -> dict[str, np.ndarray]:
         """train, query, retrieval, val_query, val_retrieval under ``val_mode``

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import BatchSampler, Dataset, Sampler
 
 from src.data import store
+from src.data.store import fingerprint  # noqa: F401  (re-exported for callers)
 from src.utils.errors import DataError, StoreChanged
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -99,14 +100,6 @@ class FeatureCache:
             self.index[positions],
             self.label[positions].float(),
         )
-
-
-def fingerprint(path: Path) -> tuple[int, int, int, int]:
-    """(size in bytes, modification time in ns, status-change time in ns, inode) of a store
-    file. The status-change time (ctime) moves with every write and cannot be set back by a
-    user, so a same-size rewrite whose modification time was restored (``touch -r``) counts."""
-    stat = os.stat(path)
-    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
 
 
 def check_unchanged(path: Path, expected: tuple[int, ...]) -> None:

@@ -199,11 +199,15 @@ def _check_values(datasets: Mapping[str, SourceRows], path: Path) -> None:
 
 
 def missing_store(path: Path, hint: str) -> DataError:
-    """The error for a store path that is not a file: a folder is called a folder (not "not
-    found"); ``hint`` says how to make a missing one."""
-    if path.is_dir():
-        return DataError(path, "data.path", "is a folder; expected an HDF5 feature store file")
-    return DataError(path, None, f"file not found; {hint}")
+    """The error for a store path that is no readable file, saying truly what it is
+    (`src.utils.paths.input_problem`: a folder, nothing, a loop of links, a link to a missing
+    path, a device...); ``hint`` says how to make a missing one."""
+    from src.utils.paths import classify, input_problem
+
+    problem = input_problem(path, "file", "an HDF5 feature store file")
+    if hint and classify(path).kind in ("missing", "dangling"):
+        problem = f"{problem}; {hint}"
+    return DataError(path, "data.path", f"expected {problem}")
 
 
 def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreInfo:
@@ -213,7 +217,9 @@ def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreI
     empty rows (block by block); the shapes, dtypes and splits are always checked.
     """
     path = Path(path)
-    if not path.is_file():
+    from src.utils.paths import input_problem
+
+    if input_problem(path, "file") is not None:
         raise missing_store(path, "prepare it with scripts/prepare_data.py")
     with reading(path, None, "an HDF5 feature store"):
         h5 = h5py.File(path, "r")
@@ -236,6 +242,37 @@ def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreI
             split_sizes={k: int(v.size) for k, v in splits.items()},
             attrs=attrs,
         )
+
+
+def fingerprint(path: str | os.PathLike) -> tuple[int, int, int, int]:
+    """(size in bytes, modification time in ns, status-change time in ns, inode) of a store
+    file. The status-change time (ctime) moves with every write and cannot be set back by a
+    user, so a same-size rewrite whose modification time was restored (``touch -r``) counts."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+# store (real path) -> its fingerprint when `check_store_values` scanned it whole
+_VALUES_CHECKED: dict[str, tuple[int, int, int, int]] = {}
+
+
+def check_store_values(path: str | os.PathLike) -> StoreInfo:
+    """`validate_store` with the values scanned (the pre-flight of a run, before its folder
+    exists), remembered by the file's `fingerprint`, so that the run's own reads skip a second
+    scan of the same unchanged file (`values_checked`). Raises DataError."""
+    before = fingerprint(path)
+    info = validate_store(path, check_values=True)
+    if fingerprint(path) == before:
+        _VALUES_CHECKED[os.path.realpath(path)] = before
+    return info
+
+
+def values_checked(path: str | os.PathLike) -> bool:
+    """Whether `check_store_values` scanned this very file (same fingerprint) in this process."""
+    try:
+        return _VALUES_CHECKED.get(os.path.realpath(path)) == fingerprint(path)
+    except OSError:
+        return False
 
 
 def read_split(path: str | os.PathLike, name: str) -> np.ndarray:

@@ -13,20 +13,24 @@ learnable but not trivial:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from src.data.store import StoreInfo, write_store
-from src.utils.errors import ConfigError
+from src.data.store import StoreInfo, missing_store, validate_store, write_store
+from src.utils.errors import ConfigError, DataError
+from src.utils.paths import input_problem
 
 GENERATOR_VERSION = 1  # bump when the generator changes: stores made before are regenerated
 TOPIC_TAG_PROB = 0.3  # probability of each topic tag of a class the item carries
 NOISE_TAGS = 2.0  # expected number of random tags per item at noise=1 (4 at the default)
+KEY_CHARS = 12  # hex digits of the parameters' sha256 in a store's file name
 
 
 def make_synthetic(
@@ -107,17 +111,101 @@ def _params_json(params: Mapping[str, Any]) -> str:
 
 
 def _check_sizes(params: Mapping[str, Any]) -> None:
-    for name in ("n_items", "n_query", "n_train", "image_dim", "text_dim", "n_classes"):
+    """The parameters a store can be made of, checked before anything is written: one class
+    at least 2 (with a single class every item is relevant to every query, so mAP is 1 whatever
+    the codes), the splits within the items. Raises ConfigError naming the key."""
+    for name in ("n_items", "n_query", "n_train", "image_dim", "text_dim"):
         if int(params[name]) < 1:
-            raise ConfigError(f"data.synthetic.{name}: expected a positive integer")
+            raise ConfigError(f"data.synthetic.{name}: expected an integer >= 1")
+    if params["n_classes"] < 2:
+        raise ConfigError(
+            f"data.synthetic.n_classes: expected an integer >= 2 (one class makes every item "
+            f"relevant to every query), got {params['n_classes']}"
+        )
+    if params["n_train"] < 2:
+        raise ConfigError("data.synthetic.n_train: expected an integer >= 2 (training pairs)")
     if params["n_val"] < 0:
-        raise ConfigError("data.synthetic.n_val: expected a non-negative integer")
+        raise ConfigError("data.synthetic.n_val: expected an integer >= 0")
     if params["n_query"] + params["n_train"] + params["n_val"] > params["n_items"]:
         raise ConfigError("data.synthetic: n_query + n_train + n_val exceeds n_items")
     if params["n_classes"] > params["n_items"]:
         raise ConfigError("data.synthetic.n_classes: more classes than items")
     if params["noise"] < 0:
-        raise ConfigError("data.synthetic.noise: expected a non-negative value")
+        raise ConfigError("data.synthetic.noise: expected a number >= 0")
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """Generator parameters (the ``data.synthetic`` group) that can make a store, checked
+    before anything is written (`_check_sizes`); raises ConfigError naming the key."""
+    _check_sizes(synthetic_params(**params))
+
+
+def params_key(params: Mapping[str, Any]) -> str:
+    """`KEY_CHARS` hex digits of the sha256 of the parameters as a store records them (every
+    generator default filled in, the generator version included); parameters that are no
+    valid values (checked later, naming the key) get a key of their text."""
+    try:
+        text = _params_json(synthetic_params(**params))
+    except (ConfigError, TypeError, ValueError):
+        text = json.dumps({str(k): str(v) for k, v in params.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:KEY_CHARS]
+
+
+def store_file(folder: str, params: Mapping[str, Any] | None) -> str:
+    """The built-in synthetic store of ``params`` in ``folder``: ``synthetic_<key>.h5``
+    (`params_key`), one file per set of parameters, so that a run with other parameters makes
+    its own store and never replaces the one other runs share (configs/data/synthetic.yaml:
+    ``${synthetic_store:${paths.data_dir},${data.synthetic}}``)."""
+    return str(Path(folder) / f"synthetic_{params_key(dict(params or {}))}.h5")
+
+
+def params_differ(info: StoreInfo, params: Mapping[str, Any]) -> str:
+    """The parameters in which the store ``info`` differs from ``params``, as
+    "n_classes 10 in the store, 1 here; ..." (the generator version included)."""
+    try:
+        recorded = json.loads(info.attrs.get("synthetic_params") or "{}")
+    except ValueError:
+        recorded = {}
+    wanted = synthetic_params(**params)
+    names = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
+    return "; ".join(f"{k} {recorded.get(k)} in the store, {wanted.get(k)} here" for k in names)
+
+
+def register_resolver() -> None:
+    """Register ``${synthetic_store:<folder>,<params node>}`` (configs/data/synthetic.yaml):
+    `store_file` of the parameters. Done when this module is imported (train.py, eval.py, the
+    scripts and the tests import it before composing), never while Ctrl-C is not yet one line
+    (src/utils/startup.py)."""
+    from omegaconf import OmegaConf
+
+    def resolve(folder: Any, params: Any) -> str:
+        is_node = OmegaConf.is_config(params)
+        return store_file(
+            str(folder), OmegaConf.to_container(params, resolve=True) if is_node else {}
+        )
+
+    if not OmegaConf.has_resolver("synthetic_store"):
+        OmegaConf.register_new_resolver("synthetic_store", resolve)
+
+
+def check_existing_store(path: Path, params: Mapping[str, Any]) -> None:
+    """The store at ``path`` is the synthetic store of ``params``; it is never replaced (it
+    may be shared by other runs): else DataError naming what it is or what differs, and what
+    to do."""
+    if input_problem(path, "file") is not None:
+        raise missing_store(path, "")
+    info = validate_store(path, check_values=False)
+    if not info.synthetic:
+        raise DataError(path, "data.path", "not a synthetic store: refusing to overwrite")
+    if not matches_params(info, params):
+        raise DataError(
+            path,
+            "data.path",
+            f"expected the synthetic store of these parameters, found one made with others "
+            f"({params_differ(info, params)}); it is never replaced: leave data.path unset "
+            "(each set of parameters gets its own file, data/synthetic_<key>.h5) or name a "
+            "new file",
+        )
 
 
 def _labels(rng: np.random.Generator, n_items: int, n_classes: int) -> np.ndarray:
@@ -169,3 +257,6 @@ def _splits(
     if n_val:
         splits["val"] = np.sort(rest[n_train : n_train + n_val])
     return splits
+
+
+register_resolver()

@@ -80,6 +80,9 @@ EPOCHS_OVERRIDE = re.compile(r"^[+~]*(trainer\.max_epochs)=(.*)$")
 # a value that becomes one folder name of the archive: a plain name, bounded
 PATH_PART = re.compile(r"[A-Za-z0-9_.=,+-]+")
 MAX_PATH_PART = 200  # bytes; file systems allow 255
+# the fields that name a folder of the archive and a row of the report (code_length is an
+# integer by its rule)
+PATH_PART_KEYS = ("dataset", "method")
 
 
 def metric_problem(field: str, metrics: Mapping[str, Any]) -> str | None:
@@ -135,8 +138,10 @@ def path_part_problem(value: Any) -> str | None:
 def record_problem(record: Mapping[str, Any]) -> str | None:
     """``"<field>: expected ..., got ..."`` for the first field of a results.json record that
     breaks `RECORD_RULES` (or, inside ``timing``, `TIMING_RULES` as ``timing.<key>``; absent
-    fields are left to the caller), a figure of ``metrics``/``best_metrics`` outside its domain
-    (`metric_problem`), or a setting the report interprets (`setting_problem`); else None."""
+    fields are left to the caller), a dataset or method that is no plain folder name
+    (`path_part_problem`: archive_results.py and report.py refuse the same records), a figure
+    of ``metrics``/``best_metrics`` outside its domain (`metric_problem`), or a setting the
+    report interprets (`setting_problem`); else None."""
     timing = record.get("timing") or {}
     fields = [(key, rule, record) for key, rule in RECORD_RULES.items()]
     fields += [(f"timing.{key}", rule, timing) for key, rule in TIMING_RULES.items()]
@@ -147,6 +152,10 @@ def record_problem(record: Mapping[str, Any]) -> str | None:
                 rule.check(name, where[key])
             except ConfigError as err:
                 return str(err)
+    for key in PATH_PART_KEYS:  # the archive's folder names, the report's row names
+        problem = path_part_problem(record[key]) if record.get(key) is not None else None
+        if problem is not None:
+            return f"{key}: expected {problem}, got {record[key]!r}"
     for field in ("metrics", "best_metrics"):
         if isinstance(record.get(field), Mapping):
             problem = metric_problem(field, record[field])

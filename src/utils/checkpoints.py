@@ -75,19 +75,19 @@ def first_non_finite(tree: Any) -> str | None:
 
 
 def check_checkpoint_path(path: Path) -> None:
-    """Raise DataError saying truly why ``path`` is no checkpoint file: missing (a link to a
-    missing file), a folder (naming the last.ckpt inside it, if any), or not a regular file
-    (a device, a pipe). An unreadable file is reported where it is read (`check_archive`)."""
-    if path.is_dir():
-        inside = [p for p in (path / "checkpoints/last.ckpt", path / "last.ckpt") if p.is_file()]
-        hint = f" such as {inside[0]}" if inside else ""
-        raise DataError(path, None, f"is a folder; expected a checkpoint file (.ckpt){hint}")
-    if path.is_symlink() and not path.exists():
-        raise DataError(path, None, f"a link to a missing file ({os.readlink(path)})")
-    if not path.exists():
-        raise DataError(path, None, "no such file; expected a checkpoint file (ckpt_path=...)")
-    if not path.is_file():
-        raise DataError(path, None, "not a regular file; expected a checkpoint file (.ckpt)")
+    """Raise DataError saying truly why ``path`` is no readable checkpoint file
+    (`src.utils.paths.input_problem`: missing, a folder -- naming the last.ckpt inside it, if
+    any --, a loop of links, a link to a missing path, a device or a pipe)."""
+    from src.utils.paths import classify, input_problem
+
+    problem = input_problem(path, "file", "a checkpoint file (ckpt_path=<a .ckpt file>)")
+    if problem is None:
+        return
+    folder = classify(path).kind == "folder"
+    inside = [p for p in (path / "checkpoints/last.ckpt", path / "last.ckpt") if folder]
+    inside = [p for p in inside if p.is_file()]
+    hint = f" such as {inside[0]}" if inside else ""
+    raise DataError(path, None, f"expected {problem}{hint}")
 
 
 @lru_cache(maxsize=16)

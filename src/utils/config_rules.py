@@ -63,8 +63,11 @@ RULES: dict[str, Rule] = {
     "data.val_mode": choice("official", "heldout"),
     "data.prepare_hint": Rule("str", nullable=True),
     "data.raw_source": Rule("str", nullable=True),
-    **{f"data.synthetic.{k}": integer(1) for k in ("n_items", "n_query", "n_train")},
-    **{f"data.synthetic.{k}": integer(1) for k in ("image_dim", "text_dim", "n_classes")},
+    **{f"data.synthetic.{k}": integer(1) for k in ("n_items", "n_query")},
+    **{f"data.synthetic.{k}": integer(1) for k in ("image_dim", "text_dim")},
+    # one class makes every item relevant to every query (mAP 1 whatever the codes)
+    "data.synthetic.n_classes": integer(2),
+    "data.synthetic.n_train": integer(2),  # a batch needs two pairs (data.batch_size >= 2)
     "data.synthetic.n_val": integer(0),
     "data.synthetic.seed": integer(0, SEED_MAX),
     "data.synthetic.noise": real(0),
@@ -83,7 +86,7 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"{key}: cannot resolve its value ({reason})") from exc
 
 
-def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+def select_key(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     """(present, value) of dotted ``key`` in nested mappings."""
     node: Any = tree
     for part in key.split("."):
@@ -108,7 +111,7 @@ def check_config(cfg: DictConfig) -> None:
     for key in added_keys(overrides):  # keys added on the command line with +key=...
         check_added_key(key, values, RULES)
     for key, rule in RULES.items():
-        present, value = _select(values, key)
+        present, value = select_key(values, key)
         if present and value != "???":
             rule.check(key, value)
     if isinstance(values.get("model"), Mapping):

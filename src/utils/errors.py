@@ -10,7 +10,6 @@ calling `exit_on_user_error`.
 
 import argparse
 import errno
-import os
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -153,27 +152,18 @@ def integer_at_least(minimum: int, maximum: int | None = None) -> Callable[[str]
     return parse
 
 
-_PATH_KINDS = {
-    "file": ("an existing file", Path.is_file),
-    "dir": ("an existing folder", Path.is_dir),
-    "any": ("an existing file or folder", Path.exists),
-}
-
-
 def existing_path(kind: str) -> Callable[[str], Path]:
     """An argparse ``type``: a path to an existing ``kind`` ("file", "dir", "any"), so that a
-    missing or wrong input is a usage error before any work (and before any output)."""
-    words, test = _PATH_KINDS[kind]
+    missing or wrong input is a usage error before any work (and before any output); what the
+    path is instead is said truly (`src.utils.paths.input_problem`: a folder, a loop of links,
+    a link to a missing path, a device...)."""
+    from src.utils.paths import input_problem
 
     def parse(text: str) -> Path:
-        path = Path(text)
-        try:
-            ok = text != "" and test(path)
-        except OSError:  # a name too long, a loop of links
-            ok = False
-        if not ok:
-            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
-        return path
+        problem = input_problem(text, kind) if text != "" else f"{kind}, found an empty path"
+        if problem:
+            raise argparse.ArgumentTypeError(f"expected {problem}, got {text!r}")
+        return Path(text)
 
     return parse
 
@@ -192,42 +182,17 @@ def device_name(text: str) -> str:
     return text
 
 
-def _output_problem(text: str, kind: str, new: bool) -> str | None:
-    """What ``text`` lacks as an output of `output_path` (the words after "expected"), or
-    None. May raise OSError (a name too long, a loop of links)."""
-    path = Path(text)
-    if text == "":
-        return "an output path"
-    if kind == "file":
-        if text.endswith(("/", "\\")) or path.is_dir():
-            return "an output file, not a folder"
-        if new and path.exists():
-            return "a new file (this one exists)"
-        folder = path.parent
-    else:
-        if path.exists() and not path.is_dir():
-            return "an output folder, not a file"
-        folder = path if path.is_dir() else path.parent  # a new folder is made in its parent
-    if not folder.is_dir():
-        missing = "is not a folder" if folder.exists() else "is missing"
-        return f"an output path in an existing folder ({folder} {missing})"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"an output path in a writable folder ({folder} is not)"
-    return None
-
-
 def output_path(kind: str, new: bool = False) -> Callable[[str], Path]:
     """An argparse ``type`` for every output flag of the scripts, checked before any work:
     ``kind`` "file" is a file to write (in an existing, writable folder; not a folder, nor a
     name ending in "/"; ``new``: not an existing file either), "dir" a folder to write into
     (an existing one, or a new one whose parent folder exists; never a file). Nothing is
-    created here: a missing parent folder is refused, not made."""
+    created here: a missing parent folder is refused, not made
+    (`src.utils.paths.output_problem`)."""
+    from src.utils.paths import output_problem
 
     def parse(text: str) -> Path:
-        try:
-            problem = _output_problem(text, kind, new)
-        except OSError as exc:  # a name too long, a loop of links
-            problem = f"a usable output path ({exc.strerror})"
+        problem = output_problem(text, kind, new=new, parents=False)
         if problem:
             raise argparse.ArgumentTypeError(f"expected {problem}, got {text!r}")
         return Path(text)

@@ -74,42 +74,27 @@ def remove_stale_temps(target: str | os.PathLike) -> list[Path]:
 def check_output_path(
     target: str | os.PathLike, key: str | None = None, parents: bool = False
 ) -> Path:
-    """``target`` as a Path, after checking that a file can be created there.
+    """``target`` as a Path, after checking that a file can be created there
+    (`src.utils.paths.output_problem`: not a folder, a device, a loop of links or a path below
+    a file; its folder writable; names that fit).
 
-    ``parents`` creates a missing output folder (and its parents) first. Raises `DataError`
-    naming the path when it is a directory, when its folder is missing (and not to be made)
-    or not a directory, when the folder is not writable, or when the path cannot be used at
-    all (a name too long, a loop of links).
+    ``parents`` creates a missing output folder (and its parents) first, once the nearest
+    existing one is known to take it. Raises `DataError` naming the path (and ``key``).
     """
+    from src.utils.paths import output_problem
+
     target = Path(target)
-    try:
-        problem = _output_problem(target, parents)
-    except OSError as exc:
-        problem = f"expected a usable output path ({exc.strerror})"
-    if problem:
-        raise DataError(target, key, problem)
-    return target
-
-
-def _output_problem(target: Path, parents: bool) -> str | None:
-    """What is wrong with ``target`` as an output path (see `check_output_path`), or None."""
-    parent = target.parent
-    if parents and not parent.exists():
+    problem = output_problem(target, "file", parents=parents)
+    if problem is None and len(target.name.encode()) > 200:  # room for the temporary name
+        problem = "an output file name of at most 200 bytes"
+    if problem is None and parents and not target.parent.is_dir():
         try:
-            parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            return f"expected an output folder that can be made, {parent}: {exc.strerror}"
-    if len(target.name.encode()) > 200:  # room for the temporary name beside it
-        return "expected a shorter file name (at most 200 bytes)"
-    if target.is_dir():
-        return "expected an output file path, got a directory"
-    if not parent.exists():
-        return f"expected an existing output folder, {parent} is missing"
-    if not parent.is_dir():
-        return f"expected an output folder, {parent} is not a directory"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"expected a writable output folder, {parent} is not"
-    return None
+            problem = f"an output folder that can be made, {target.parent}: {exc.strerror}"
+    if problem:
+        raise DataError(target, key, f"expected {problem}")
+    return target
 
 
 def check_not_input(target: str | os.PathLike, inputs: list[Path], key: str | None = None) -> None:

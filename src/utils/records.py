@@ -24,8 +24,8 @@ from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from src.data.preflight import chosen_option, store_dataset  # noqa: F401  (re-exported)
 from src.data.store import validate_store
-from src.utils.errors import DataError
 from src.utils.jsonio import write_json
 from src.utils.metric_names import missing_metrics
 from src.utils.pylogger import RankedLogger
@@ -35,7 +35,6 @@ from src.utils.run_setting import result_settings, variant
 # without some of them (``error`` says which): never tabled or archived
 COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
 # configs/data/<name>.yaml: the datasets a config choice can name
-DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
 log = RankedLogger(__name__, rank_zero_only=True)
 
 
@@ -63,35 +62,6 @@ def scalar_metrics(metrics: Mapping[str, Any], prefixes: tuple[str, ...]) -> dic
         if name.startswith(prefixes) and getattr(value, "numel", lambda: 1)() == 1:
             out[name] = float(value)
     return dict(sorted(out.items()))
-
-
-def _choice(group: str) -> str | None:
-    """The option chosen for a config group in this Hydra run (None outside a Hydra run)."""
-    if not HydraConfig.initialized():
-        return None
-    return HydraConfig.get().runtime.choices.get(group)
-
-
-def store_dataset(path: str | os.PathLike, attrs: Mapping[str, Any]) -> str | None:
-    """The dataset the store at `path` holds (its ``dataset`` attribute, docs/data.md),
-    checked against the ``data=`` choice of the run.
-
-    Raises DataError when the store names another dataset that has a config of its own
-    (``data=wiki data.path=data/uci.h5``): the run would be filed under the wrong dataset. A
-    store of a dataset without a config (``prepare_data.py arrays``) is taken as it is.
-    """
-    stored = attrs.get("dataset")
-    stored = None if stored is None else str(stored)
-    chosen = _choice("data")
-    known = {config.stem for config in DATA_CONFIGS.glob("*.yaml")}
-    if chosen and stored and stored != chosen and stored in known:
-        raise DataError(
-            path,
-            "dataset",
-            f"the store holds {stored!r}, the config data={chosen}: choose data={stored} "
-            f"or give data.path of a {chosen} store",
-        )
-    return stored or chosen
 
 
 def data_fields(datamodule: Any) -> dict[str, Any]:
@@ -129,7 +99,7 @@ def run_info(cfg: DictConfig, data: Mapping[str, Any], commit: str) -> dict[str,
         "task_name": cfg.get("task_name"),
         "dataset": data.get("dataset"),
         "synthetic": data.get("synthetic"),
-        "method": _choice("model") or target.rsplit(".", 1)[-1] or None,
+        "method": chosen_option("model") or target.rsplit(".", 1)[-1] or None,
         "code_length": model_cfg.get("code_length") if model_cfg else None,
         "seed": cfg.get("seed"),
         "val_mode": data.get("val_mode"),
@@ -244,6 +214,6 @@ def record_status(metrics: Mapping[str, Any], expected: Iterable[str]) -> dict[s
 def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:
     """results.json of a run that failed: its identity, ``status: failed`` and why."""
     # the store may never have been read: the data as configured, synthetic unknown
-    run = run_info(cfg, {"dataset": _choice("data")}, commit)
+    run = run_info(cfg, {"dataset": chosen_option("data")}, commit)
     payload = {**run, "status": FAILED, "error": error, "metrics": {}}
     write_json(Path(cfg.paths.output_dir, "results.json"), payload)

@@ -6,12 +6,9 @@ holds the keys). A rule is checked before any work; the first value that breaks 
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any
 
 from src.utils.errors import ConfigError
@@ -103,7 +100,8 @@ class Rule:
         why it cannot be one)."""
         if self.allows(value):
             return
-        why = folder_problem(value) if self.kind == "folder" and isinstance(value, str) else None
+        folder = self.kind == "folder" and isinstance(value, str) and value != ""
+        why = folder_problem(value) if folder else None
         expected = self.expected() + (f" ({why})" if why else "")
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
@@ -129,32 +127,12 @@ def is_plain_name(value: Any) -> bool:
 
 
 def folder_problem(text: str) -> str | None:
-    """Why ``text`` cannot be an output folder, or None when it can: the folder and its missing
-    parents must be makeable and writable. The nearest existing ancestor must be a folder in
-    which a folder can be made (tried: a probe folder made and removed at once, the only test
-    that holds for root and on /proc), and every name must fit the file system's limits."""
-    path = Path(text).absolute()  # ".." kept: "file/../x" cannot be made, as the kernel sees it
-    try:
-        if path.exists() and not path.is_dir():
-            return f"{path} is a file"
-        for ancestor in (path, *path.parents):
-            if ancestor.is_symlink() and not ancestor.exists():
-                return f"{ancestor} is a broken link"
-            if ancestor.exists():
-                break
-        if not ancestor.is_dir():
-            return f"{ancestor} is a file"
-        name_max = os.pathconf(ancestor, "PC_NAME_MAX")
-        if any(len(part.encode()) > name_max for part in path.parts):
-            return f"a name in it is longer than {name_max} bytes"
-        if len(str(path).encode()) >= os.pathconf(ancestor, "PC_PATH_MAX"):
-            return "the path is longer than this system allows"
-        os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=ancestor))
-    except OSError as exc:  # a name too long for stat, a loop of links, no folder made
-        if exc.filename is None or "write-probe" not in str(exc.filename):
-            return exc.strerror
-        return f"no folder can be made in {ancestor}: {exc.strerror}"
-    return None
+    """Why ``text`` cannot be an output folder ("found a file", "no folder can be made in
+    /proc: ..."), or None when it can: `src.utils.paths.output_reason` (the folder and its
+    missing parents must be makeable and writable; a probe folder is made and removed)."""
+    from src.utils.paths import output_reason
+
+    return output_reason(text, "dir")
 
 
 def _plain(value: Any, nested: bool = True) -> bool:

@@ -23,6 +23,17 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from src.utils.run_dir_checks import (  # noqa: F401  (check_*: re-exported for callers)
+    RANK_VARIABLES,
+    check_before_run_folder,
+    check_not_a_user_folder,
+    check_run_dir_free,
+    check_run_folder_path,
+    derived_run_dir,
+    earlier_run,
+    resolve_key,
+)
+
 RESOLVER = "unique_dir"
 # base name -> directory claimed by this process (a config copy re-resolves the name)
 _CLAIMED: dict[str, str] = {}
@@ -42,16 +53,20 @@ def _shared_suffix() -> str | None:
     return f"job{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', '0')}"
 
 
-def claim_dir(base: str) -> str:
+def claim_dir(base: str, below: str | None = None) -> str:
     """Create and return the first free one of ``base``, ``base_1``, ``base_2``, ...
 
+    With ``below`` (``${unique_dir:${paths.log_dir},<task>/runs/<time>}``: the folder Hydra
+    derives) the name is ``base/below``, which must lie inside ``base`` (`derived_run_dir`).
     Creating the directory is the claim (``os.mkdir`` fails on an existing one), so concurrent
     processes never get the same directory and an existing one is never reused. Repeated calls
-    with the same ``base`` in one process return the same directory. Raises ConfigError
+    with the same arguments in one process return the same directory. Raises ConfigError
     (`check_run_folder_path`) when no folder can be made there, before anything is made.
     """
-    if base in _CLAIMED:
-        return _CLAIMED[base]
+    key = base if below is None else f"{base}\0{below}"
+    if key in _CLAIMED:
+        return _CLAIMED[key]
+    base = base if below is None else derived_run_dir(base, below)
     path = Path(base)
     check_run_folder_path(base)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,14 +82,18 @@ def claim_dir(base: str) -> str:
                 break
             except FileExistsError:
                 continue
-    _CLAIMED[base] = str(claimed)
+    _CLAIMED[key] = str(claimed)
     if shared is None:
         _MADE.add(os.path.realpath(claimed))
     return str(claimed)
 
 
 def register_resolvers() -> None:
-    """Register ``${unique_dir:...}`` (before Hydra composes the config)."""
+    """Register ``${unique_dir:...}`` and ``${synthetic_store:...}`` (before Hydra composes
+    the config)."""
+    from src.data.synthetic import register_resolver
+
+    register_resolver()
     if not OmegaConf.has_resolver(RESOLVER):
         # cached: every job of a sweep, in any launcher process, sees the launcher's value
         OmegaConf.register_new_resolver(RESOLVER, claim_dir, use_cache=True)
@@ -94,7 +113,6 @@ def pin_run_dir() -> None:
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
 
 
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
 # resolved directory -> descriptor of the lock this process holds on it
 _HELD: dict[str, int] = {}
 
@@ -141,97 +159,6 @@ def release_run_dir(descriptor: int | None) -> None:
     os.close(descriptor)
 
 
-def earlier_run(run_dir: Path) -> str | None:
-    """What of an earlier run ``run_dir`` holds (its results.json, its checkpoints), or None
-    for a missing or fresh directory (Hydra's start-up files, a user's notes)."""
-    if not run_dir.is_dir():
-        return None
-    found = [p.name for p in (run_dir / "results.json",) if p.is_file()]
-    found += sorted(
-        {p.name for p in run_dir.glob("checkpoints/*.ckpt")}
-        | {p.name for p in run_dir.glob("*.ckpt")}
-    )
-    return ", ".join(found[:3]) + (", ..." if len(found) > 3 else "") if found else None
-
-
-def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
-    """Refuse (ConfigError) to start a run in a directory holding an earlier run's results or
-    checkpoints, which it would overwrite; the one exception is train.py resuming from a
-    checkpoint inside that directory, as the printed resume command does
-    (``ckpt_path=<dir>/checkpoints/last.ckpt hydra.run.dir=<dir>``)."""
-    from src.utils.errors import ConfigError
-
-    if any(int(os.environ.get(name) or 0) > 0 for name in RANK_VARIABLES):
-        return  # another rank of a run that rank zero started here
-    run_dir = Path(run_dir)
-    found = earlier_run(run_dir)
-    if found is None:
-        return
-    ckpt = OmegaConf.select(config, "ckpt_path", default=None, throw_on_resolution_failure=False)
-    inside = ckpt is not None and Path(os.path.realpath(str(ckpt))).is_relative_to(
-        os.path.realpath(run_dir)
-    )
-    training = OmegaConf.select(config, "train", default=False) is True
-    if inside and training and OmegaConf.select(config, "task_name", default=None) == "train":
-        return
-    last = run_dir / "checkpoints" / "last.ckpt"
-    resume = (
-        f", or resume it with ckpt_path={last} hydra.run.dir={run_dir}" if last.is_file() else ""
-    )
-    raise ConfigError(
-        f"hydra.run.dir: {run_dir} holds an earlier run ({found}) that this run would "
-        f"overwrite; expected a new or empty directory: give another hydra.run.dir{resume}"
-    )
-
-
-def check_run_folder_path(run_dir: str) -> None:
-    """Refuse (ConfigError naming hydra.run.dir) a run folder that cannot be made and written
-    (`folder_problem`: under /proc, below a file, a name too long, a read-only disk), before
-    anything is made: Hydra's own attempt ended in Errno text."""
-    from src.utils.errors import ConfigError
-    from src.utils.rule_kinds import FOLDER, folder_problem
-
-    problem = folder_problem(str(run_dir)) if str(run_dir) else "an empty path, the current folder"
-    if problem:
-        raise ConfigError(
-            f"hydra.run.dir: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}"
-        )
-
-
-def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
-    """Refuse (ConfigError) a run folder that exists, holds files and is not a run folder of
-    this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra would add .hydra/
-    and the logs to a user's own folder. An empty folder and a run folder are accepted."""
-    from src.utils.errors import ConfigError
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir() or earlier_run(run_dir):
-        return  # an earlier run's folder: `check_run_dir_free` says what it holds
-    names = sorted(p.name for p in run_dir.iterdir())
-    if names:
-        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
-        raise ConfigError(
-            f"hydra.run.dir: {run_dir} is a folder of other files ({shown}), not a run folder "
-            "of this project (no .hydra/); expected a new or empty folder, or a run folder"
-        )
-
-
-def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
-    """What decides where the run folder goes, checked before it is made: task_name a plain
-    name (``task_name=../..`` made a folder outside logs/), and a search preset
-    (hparams_search) only with ``-m`` (without it the preset's sweeper is not run)."""
-    from src.utils.config_rules import RULES
-    from src.utils.errors import ConfigError
-
-    RULES["task_name"].check("task_name", OmegaConf.select(config, "task_name"))
-    search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
-    if search is not None and not sweep:
-        raise ConfigError(
-            f"hparams_search: {search} runs a search of many jobs and needs -m: python "
-            f"src/train.py -m hparams_search={search} ..."
-        )
-
-
 class HoldRunDir(Callback):
     """Hydra callback: hold the run directory (a sweep's directory) before Hydra writes
     ``.hydra/*.yaml`` and the log into it. Hydra calls ``on_run_start`` before it creates the
@@ -246,18 +173,22 @@ class HoldRunDir(Callback):
 
     @staticmethod
     def _hold(config: DictConfig, sweep: bool) -> None:
-        """Check where the folder goes (`check_before_run_folder`; for a single run also that
-        it can be made and is not a user's folder), then make and hold it for the whole
+        """Check where the folder goes (`check_before_run_folder`; for a single run also the
+        store's contents, `src.data.preflight.preflight_store`, and that the folder can be made
+        and is not a user's folder), then make and hold it for the whole
         process; a directory in use, or holding an earlier run (`check_run_dir_free`, single
         runs), ends it (exit 2: Hydra turns a callback's exception into a warning). A single
         run's folder that existed before (not made for this run) is recorded first, so that a
         refused run leaves it as it was (`src.utils.run_dir_guard`)."""
+        from src.data.preflight import preflight_store
         from src.utils.errors import exit_on_user_error, user_error
         from src.utils.run_dir_guard import snapshot_run_dir
 
         try:
             check_before_run_folder(config, sweep)
-            run_dir = str(config.hydra.sweep.dir if sweep else config.hydra.run.dir)
+            if not sweep:  # the store's contents, before the folder exists (a sweep's jobs
+                preflight_store(config)  # differ: each job checks its own and records it)
+            run_dir = str(resolve_key(config, f"hydra.{'sweep' if sweep else 'run'}.dir"))
             if not sweep:
                 check_run_folder_path(run_dir)
                 check_not_a_user_folder(run_dir)

@@ -1,0 +1,98 @@
+"""A run's store checked before its run folder exists (issue 22): a store refused for its
+contents (NaN features, rows without a label, another schema), a synthetic store made with
+other parameters, or generator parameters that cannot make one leave no folder and print no
+Lightning line. `src.utils.run_dirs.HoldRunDir` calls `preflight_store` before Hydra makes
+the folder; the run's datamodule then skips a second scan of the same unchanged file
+(`src.data.store.values_checked`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from src.data.store import check_store_values, missing_store
+from src.data.synthetic import check_existing_store, check_params
+from src.utils.paths import classify, input_problem
+from src.utils.errors import DataError
+
+DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
+
+
+def chosen_option(group: str) -> str | None:
+    """The option chosen for a config group in this Hydra run (None outside a Hydra run)."""
+    if not HydraConfig.initialized():
+        return None
+    return HydraConfig.get().runtime.choices.get(group)
+
+
+def store_dataset(
+    path: str | os.PathLike, attrs: Mapping[str, Any], chosen: str | None = None
+) -> str | None:
+    """The dataset the store at `path` holds (its ``dataset`` attribute, docs/data.md),
+    checked against the ``data=`` choice of the run (``chosen``, default: the Hydra run's).
+
+    Raises DataError when the store names another dataset that has a config of its own
+    (``data=wiki data.path=data/uci.h5``): the run would be filed under the wrong dataset. A
+    store of a dataset without a config (``prepare_data.py arrays``) is taken as it is.
+    """
+    stored = attrs.get("dataset")
+    stored = None if stored is None else str(stored)
+    chosen = chosen or chosen_option("data")
+    known = {config.stem for config in DATA_CONFIGS.glob("*.yaml")}
+    if chosen and stored and stored != chosen and stored in known:
+        raise DataError(
+            path,
+            "dataset",
+            f"the store holds {stored!r}, the config data={chosen}: choose data={stored} "
+            f"or give data.path of a {chosen} store",
+        )
+    return stored or chosen
+
+
+def _data_values(config: DictConfig) -> Mapping[str, Any] | None:
+    """The ``data`` group with its interpolations resolved (None without one), its values
+    checked by their `RULES` (the rest of the configuration is checked in the job). Raises
+    ConfigError naming the key."""
+    from src.utils.config_rules import RULES, select_key
+    from src.utils.run_dir_checks import resolve_key
+
+    node = OmegaConf.select(config, "data", default=None)
+    if not isinstance(node, DictConfig):
+        return None
+    data = OmegaConf.to_container(resolve_key(config, "data"), resolve=True)
+    for key, rule in RULES.items():
+        present, value = select_key({"data": data}, key)
+        if present and value != "???":
+            rule.check(key, value)
+    return data
+
+
+def preflight_store(config: DictConfig) -> None:
+    """Check the run's store (``data.path``) before anything is made: a synthetic one's
+    parameters (and, when the file exists, that it holds the store of these parameters), a
+    missing or unreadable file (named truly: `src.utils.paths`), then the schema and every
+    value (`check_store_values`), and the dataset it holds against the ``data=`` choice
+    (`store_dataset`). Raises ConfigError or DataError; a missing synthetic store
+    is generated later, in the job, under a temporary name."""
+    data = _data_values(config)
+    if data is None or not isinstance(data.get("path"), str):
+        return
+    path = Path(data["path"])
+    synthetic = data.get("synthetic")
+    if isinstance(synthetic, Mapping):
+        check_params(synthetic)
+        if classify(path).kind == "missing":
+            return
+        check_existing_store(path, synthetic)
+    elif input_problem(path, "file") is not None:
+        hint = data.get("prepare_hint") or "prepare it with scripts/prepare_data.py"
+        raise missing_store(path, hint)
+    info = check_store_values(path)
+    chosen = OmegaConf.select(config, "hydra.runtime.choices.data", default=None)
+    store_dataset(path, info.attrs, chosen)  # data=wiki data.path=<a UCI store>: refused

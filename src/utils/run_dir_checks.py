@@ -1,0 +1,145 @@
+"""Where a run folder may go, checked before Hydra makes it (`src.utils.run_dirs.HoldRunDir`
+calls these): every value that becomes the folder's path on its resolved value (`resolve_key`;
+an interpolation error is one line naming its key), the folder Hydra derives inside
+``paths.log_dir`` (`derived_run_dir`), a folder that can be made and written, not a user's
+folder of other files, not one holding an earlier run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")  # set on ranks > 0
+
+
+def derived_run_dir(log_dir: str, below: str) -> str:
+    """``log_dir/below``, the run folder Hydra derives from ``paths.log_dir``, ``task_name`` and
+    the time, checked on its resolved value: ``log_dir`` must be a folder that can be made and
+    written (the error names paths.log_dir, the key the user gave), and the joined path must
+    stay inside it (``task_name=a/../../b`` or any interpolation that climbs out). A folder
+    elsewhere is given as ``hydra.run.dir=...``. Raises ConfigError."""
+    from src.utils.errors import ConfigError
+    from src.utils.rule_kinds import FOLDER
+
+    FOLDER.check("paths.log_dir", log_dir)
+    root = os.path.normpath(os.path.abspath(log_dir))
+    joined = os.path.normpath(os.path.join(root, below))
+    if os.path.commonpath([root, joined]) != root or joined == root:
+        raise ConfigError(
+            f"hydra.run.dir: the run folder derived from task_name and paths.log_dir, {joined}, "
+            f"lies outside paths.log_dir ({root}); expected a task_name that is a plain name, "
+            "or give the folder itself as hydra.run.dir=..."
+        )
+    return os.path.join(log_dir, below)
+
+
+def earlier_run(run_dir: Path) -> str | None:
+    """What of an earlier run ``run_dir`` holds (its results.json, its checkpoints), or None
+    for a missing or fresh directory (Hydra's start-up files, a user's notes)."""
+    if not run_dir.is_dir():
+        return None
+    found = [p.name for p in (run_dir / "results.json",) if p.is_file()]
+    found += sorted(
+        {p.name for p in run_dir.glob("checkpoints/*.ckpt")}
+        | {p.name for p in run_dir.glob("*.ckpt")}
+    )
+    return ", ".join(found[:3]) + (", ..." if len(found) > 3 else "") if found else None
+
+
+def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
+    """Refuse (ConfigError) to start a run in a directory holding an earlier run's results or
+    checkpoints, which it would overwrite; the one exception is train.py resuming from a
+    checkpoint inside that directory, as the printed resume command does
+    (``ckpt_path=<dir>/checkpoints/last.ckpt hydra.run.dir=<dir>``)."""
+    from src.utils.errors import ConfigError
+
+    if any(int(os.environ.get(name) or 0) > 0 for name in RANK_VARIABLES):
+        return  # another rank of a run that rank zero started here
+    run_dir = Path(run_dir)
+    found = earlier_run(run_dir)
+    if found is None:
+        return
+    ckpt = OmegaConf.select(config, "ckpt_path", default=None, throw_on_resolution_failure=False)
+    inside = ckpt is not None and Path(os.path.realpath(str(ckpt))).is_relative_to(
+        os.path.realpath(run_dir)
+    )
+    training = OmegaConf.select(config, "train", default=False) is True
+    if inside and training and OmegaConf.select(config, "task_name", default=None) == "train":
+        return
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume = (
+        f", or resume it with ckpt_path={last} hydra.run.dir={run_dir}" if last.is_file() else ""
+    )
+    raise ConfigError(
+        f"hydra.run.dir: {run_dir} holds an earlier run ({found}) that this run would "
+        f"overwrite; expected a new or empty directory: give another hydra.run.dir{resume}"
+    )
+
+
+def check_run_folder_path(run_dir: str) -> None:
+    """Refuse (ConfigError naming hydra.run.dir) a run folder that cannot be made and written
+    (`folder_problem`: under /proc, below a file, a name too long, a read-only disk), before
+    anything is made: Hydra's own attempt ended in Errno text."""
+    from src.utils.errors import ConfigError
+    from src.utils.rule_kinds import FOLDER, folder_problem
+
+    problem = folder_problem(str(run_dir)) if str(run_dir) else "an empty path, the current folder"
+    if problem:
+        raise ConfigError(
+            f"hydra.run.dir: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}"
+        )
+
+
+def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
+    """Refuse (ConfigError) a run folder that exists, holds files and is not a run folder of
+    this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra would add .hydra/
+    and the logs to a user's own folder. An empty folder and a run folder are accepted."""
+    from src.utils.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir() or earlier_run(run_dir):
+        return  # an earlier run's folder: `check_run_dir_free` says what it holds
+    names = sorted(p.name for p in run_dir.iterdir())
+    if names:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise ConfigError(
+            f"hydra.run.dir: {run_dir} is a folder of other files ({shown}), not a run folder "
+            "of this project (no .hydra/); expected a new or empty folder, or a run folder"
+        )
+
+
+def resolve_key(config: DictConfig, key: str) -> Any:
+    """The value of ``key`` with its interpolations resolved; a failure is one ConfigError
+    naming the key (a project error raised by a resolver, such as `derived_run_dir`'s, as it
+    is), never OmegaConf's multi-line message."""
+    from src.utils.errors import ConfigError, user_error
+
+    try:
+        return OmegaConf.select(config, key, throw_on_resolution_failure=True)
+    except Exception as exc:  # noqa: BLE001  omegaconf's resolution errors and their causes
+        error = user_error(exc)
+        if error is not None:
+            raise error from exc
+        reason = " ".join(str(exc).split("\n")[0].split())
+        raise ConfigError(f"{key}: cannot resolve its value ({reason})") from exc
+
+
+def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
+    """What decides where the run folder goes, checked before it is made: task_name a plain
+    name (``task_name=../..`` made a folder outside logs/), and a search preset
+    (hparams_search) only with ``-m`` (without it the preset's sweeper is not run)."""
+    from src.utils.config_rules import RULES
+    from src.utils.errors import ConfigError
+
+    resolve_key(config, "paths.log_dir")  # an interpolation error names the key it is in
+    RULES["task_name"].check("task_name", resolve_key(config, "task_name"))
+    search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
+    if search is not None and not sweep:
+        raise ConfigError(
+            f"hparams_search: {search} runs a search of many jobs and needs -m: python "
+            f"src/train.py -m hparams_search={search} ..."
+        )
