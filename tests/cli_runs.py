@@ -2,6 +2,7 @@
 settings that make a run take seconds on a CPU."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,5 +28,17 @@ def start(script: str, args: list[str], cwd: Path) -> subprocess.Popen:
     command = [sys.executable, str(ROOT / "src" / script), *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
+
+
+def _sigint_as_at_a_terminal() -> None:
+    """Ctrl-C as a user's terminal delivers it: a suite started in the background (`cmd &`
+    without job control, as CI may) ignores SIGINT, and its children would inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

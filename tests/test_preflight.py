@@ -185,3 +185,21 @@ def test_command_lines_refused_in_the_preflight_print_one_line_and_leave_nothing
         assert out == "", (key, out[-2000:])
     assert not logs.exists() and sorted(p.name for p in data.iterdir()) == ["nan.h5"]
     assert (data / "nan.h5").read_bytes() == before
+
+
+def test_a_bad_value_flowing_into_a_data_key_names_the_key_the_user_set() -> None:
+    """``data.seed: ${oc.select:seed,0}``: `seed=null` is named as ``seed`` (the key given),
+    a bad ``data.seed`` given directly as ``data.seed``; over every interpolation form."""
+    from src.data.preflight import _data_values
+
+    forms = ["${seed}", "${oc.select:seed,0}", "${oc.select:seed}"]
+    for form, bad in [(f, b) for f in forms for b in (None, -1, "abc", 2.5, 2**32)]:
+        config = OmegaConf.create({"seed": bad, "data": {"seed": form}})
+        with pytest.raises(ConfigError) as caught:
+            _data_values(config)
+        assert str(caught.value).startswith("seed: expected an integer"), (form, bad, caught)
+        direct = OmegaConf.create({"seed": 0, "data": {"seed": bad}})
+        with pytest.raises(ConfigError) as caught:
+            _data_values(direct)
+        assert str(caught.value).startswith("data.seed: expected an integer"), (bad, caught)
+    assert _data_values(OmegaConf.create({"seed": 3, "data": {"seed": "${seed}"}})) == {"seed": 3}

@@ -154,7 +154,7 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
             "model.loss_scale=paper",
         ],
         "data.num_workers": ["trainer.max_epochs=2", "data.num_workers=-1"],
-        "is a folder": ["trainer.max_epochs=2", "ckpt_path=FOLDER"],
+        "found a folder": ["trainer.max_epochs=2", "ckpt_path=FOLDER"],
     }
     copies, before, runs = {}, {}, {}
     for n, (words, extra) in enumerate(cases.items()):

@@ -206,5 +206,6 @@ def test_slurm_preset_extends_submitit_and_keeps_the_sweep_layout(tmp_path: Path
     assert launcher.gpus_per_node == 1 and launcher.timeout_min == 240
     assert launcher.submitit_folder == f"{cfg.hydra.sweep.dir}/.submitit/%j"
     sweep = OmegaConf.to_container(cfg.hydra.sweep)  # unresolved: no job number outside a run
-    assert sweep["dir"].endswith("/${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}}")
+    assert sweep["dir"].endswith(",${task_name}/multiruns/${now:%Y-%m-%d}_${now:%H-%M-%S}}")
+    assert sweep["dir"].startswith("${unique_dir:${paths.log_dir},")  # inside paths.log_dir
     assert sweep["subdir"] == "${hydra.job.num}"

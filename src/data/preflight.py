@@ -9,6 +9,7 @@ the folder; the run's datamodule then skips a second scan of the same unchanged 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,25 @@ def _data_values(config: DictConfig) -> Mapping[str, Any] | None:
     for key, rule in RULES.items():
         present, value = select_key({"data": data}, key)
         if present and value != "???":
-            rule.check(key, value)
+            source = _source_key(config, key)  # data.seed: ${seed} is named as `seed`
+            if source in RULES:
+                RULES[source].check(source, value)
+            rule.check(source or key, value)
     return data
+
+
+def _source_key(config: DictConfig, key: str) -> str | None:
+    """The key whose value ``key`` takes when it is a bare interpolation (``${seed}`` or
+    ``${oc.select:seed,0}`` give "seed"), else None: an error then names the key the user
+    set (`seed=null`, not the ``data.seed`` it flows into)."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(config, parent, default=None) if parent else config
+    if not isinstance(node, DictConfig) or leaf not in node:
+        return None
+    raw = node._get_node(leaf)._value()
+    raw = raw if isinstance(raw, str) else ""
+    match = re.fullmatch(r"\$\{(?:oc\.select:)?([\w.]+)(?:,[^{}]*)?\}", raw)
+    return match.group(1) if match else None
 
 
 def preflight_store(config: DictConfig) -> None:
