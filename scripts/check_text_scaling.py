@@ -30,7 +30,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from hydra.utils import instantiate  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-from src.data.datamodule import STD_EPS  # noqa: E402
+from src.data.statistics import STD_EPS  # noqa: E402
 from src.data.matlab import load_mat  # noqa: E402
 from src.models.collapse import code_statistics  # noqa: E402
 from src.utils.errors import (  # noqa: E402

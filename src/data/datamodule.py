@@ -27,10 +27,10 @@ from src.data.loading import (
     StoreRows,
     check_unchanged,
     fingerprint,
-    iter_row_blocks,
     whole_batch,
 )
-from src.data.splits import VAL_MODES, validation_sets
+from src.data.splits import VAL_MODES, carve_val_queries, validation_sets
+from src.data.statistics import feature_statistics
 from src.data.store import StoreInfo, missing_store, validate_store, values_checked
 from src.data.synthetic import check_existing_store, make_synthetic
 from src.utils.errors import ConfigError
@@ -40,9 +40,6 @@ from src.utils.paths import classify, input_problem
 log = logging.getLogger(__name__)
 
 CACHE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-VAL_CARVE_MAX = 1000  # validation queries carved when the store has no split/val ...
-VAL_CARVE_FRACTION = 0.1  # ... at most this fraction of the retrieval set
-STD_EPS = 1e-6
 
 
 class AGCHDataModule(LightningDataModule):
@@ -205,7 +202,15 @@ class AGCHDataModule(LightningDataModule):
         if "val" in splits:
             val_query = splits.pop("val")
         else:
-            val_query = self._carve_val_queries(splits, rng)
+            val_query, source = carve_val_queries(splits, rng)
+            log.info(
+                "%s has no split/val: validation queries are %d seeded items (seed %d) of the "
+                "%s set",
+                self.path,
+                val_query.size,
+                self.seed,
+                source,
+            )
         splits = validation_sets(splits, val_query, self.val_mode)
         limit = self.val_retrieval_limit
         if limit is not None and limit < splits["val_retrieval"].size:
@@ -232,52 +237,15 @@ class AGCHDataModule(LightningDataModule):
                 self.splits["val_query"].size,
             )
 
-    def _carve_val_queries(
-        self, splits: dict[str, np.ndarray], rng: np.random.Generator
-    ) -> np.ndarray:
-        """Seeded validation queries from retrieval minus train (or from train if that is
-        empty), never from the test queries."""
-        pool = np.setdiff1d(splits["retrieval"], np.union1d(splits["train"], splits["query"]))
-        source = "retrieval minus train"
-        if pool.size == 0:
-            pool, source = np.setdiff1d(splits["train"], splits["query"]), "train"
-        size = min(VAL_CARVE_MAX, int(VAL_CARVE_FRACTION * splits["retrieval"].size), pool.size)
-        size = max(size, 1)
-        log.info(
-            "%s has no split/val: validation queries are %d seeded items (seed %d) of the %s "
-            "set",
-            self.path,
-            size,
-            self.seed,
-            source,
-        )
-        return np.sort(rng.choice(pool, size, replace=False))
-
     # ---- statistics ----
 
     def train_statistics(self) -> dict[str, np.ndarray]:
         """Per-feature mean and std (population) over the rows trained on (`_train_rows`: the
         train split, minus the validation queries under ``val_mode="heldout"``), read in row
-        blocks.
-
-        Features constant on the train split (std < STD_EPS, e.g. a tag no train item has) get
-        std 1, so standardising never divides by (almost) zero.
-        """
+        blocks (`src.data.statistics.feature_statistics`; constant features get std 1)."""
         train = self._train_rows()
-        sums: dict[str, np.ndarray] = {}
         with self.reading(), h5py.File(self.path, "r") as h5:
-            for _, image, text, _ in iter_row_blocks(h5, train):
-                for key, block in (("image", image), ("text", text)):
-                    block = block.astype(np.float64)
-                    sums[key] = sums.get(key, 0.0) + block.sum(axis=0)
-                    sums[key + "_sq"] = sums.get(key + "_sq", 0.0) + np.square(block).sum(axis=0)
-        stats = {}
-        for key in ("image", "text"):
-            mean = sums[key] / train.size
-            std = np.sqrt(np.maximum(sums[key + "_sq"] / train.size - np.square(mean), 0.0))
-            stats[f"{key}_mean"] = mean.astype(np.float32)
-            stats[f"{key}_std"] = np.where(std < STD_EPS, 1.0, std).astype(np.float32)
-        return stats
+            return feature_statistics(h5, train)
 
     def split_sizes(self) -> dict[str, int]:
         """Items of each split as this run uses them (train, query, retrieval, val_query,

@@ -15,6 +15,8 @@ VAL_STREAM = 1  # the val subset draws from its own stream: its size never moves
 #   heldout:  the validation queries leave the training set (selection runs)
 #   official: the official training split is trained on whole (protocol runs)
 VAL_MODES = ("heldout", "official")
+VAL_CARVE_MAX = 1000  # validation queries carved when the store has no split/val ...
+VAL_CARVE_FRACTION = 0.1  # ... at most this fraction of the retrieval set
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,19 @@ def validation_sets(
         "val_query": val_query,
         "val_retrieval": np.setdiff1d(splits["retrieval"], val_query).astype(np.int64),
     }
+
+
+def carve_val_queries(
+    splits: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[np.ndarray, str]:
+    """Seeded validation queries for a store without ``split/val``: sorted int64 rows drawn
+    from retrieval minus train (or from train when that is empty), never a test query; at most
+    VAL_CARVE_MAX and VAL_CARVE_FRACTION of the retrieval set, at least 1. Returns the rows and
+    the name of the set they came from."""
+    pool = np.setdiff1d(splits["retrieval"], np.union1d(splits["train"], splits["query"]))
+    source = "retrieval minus train"
+    if pool.size == 0:
+        pool, source = np.setdiff1d(splits["train"], splits["query"]), "train"
+    size = min(VAL_CARVE_MAX, int(VAL_CARVE_FRACTION * splits["retrieval"].size), pool.size)
+    size = max(size, 1)
+    return np.sort(rng.choice(pool, size, replace=False)), source

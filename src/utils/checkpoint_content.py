@@ -108,7 +108,7 @@ def check_input_stats(path: object, state_dict: Mapping[str, Any]) -> None:
     """Raise DataError when a saved input standard deviation (``image_std``, ``text_std``:
     the train split's, `src.data.datamodule.AGCHDataModule.train_statistics`) is below
     ``STD_EPS`` (0, negative): no train split has one (a constant feature gets 1)."""
-    from src.data.datamodule import STD_EPS
+    from src.data.statistics import STD_EPS
 
     for key in ("image_std", "text_std"):
         std = state_dict.get(key)
