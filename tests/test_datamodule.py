@@ -334,7 +334,7 @@ def test_synthetic_config_never_overwrites_a_real_store(
 ) -> None:
     path = tmp_path / "real.h5"
     _copy_without_val(synthetic_store, path)  # written without the synthetic attrs
-    with pytest.raises(DataError, match="not a synthetic store"):
+    with pytest.raises(DataError, match="never overwrites another"):
         AGCHDataModule(str(path), synthetic=synthetic_store_params).prepare_data()
 
 

@@ -65,7 +65,7 @@ def test_similarity_stats_refuses_non_finite_features(tmp_path: Path, capsys, se
             break
     before = path.read_bytes()
     GlobalHydra.instance().clear()
-    line = one_error(capsys, lambda: script.main([f"data.path={path}"]))
+    line = one_error(capsys, lambda: script.main(["data=wiki", f"data.path={path}"]))
     GlobalHydra.instance().clear()
     key, row = expected
     assert line == f"error: {path} [{key}]: expected finite values, found NaN/Inf in row {row}"
@@ -77,7 +77,7 @@ def test_similarity_stats_runs_on_a_finite_store(tmp_path: Path, capsys) -> None
     path = tmp_path / "s.h5"
     small_store(path, np.random.default_rng(0))
     GlobalHydra.instance().clear()
-    assert script.main([f"data.path={path}"]) == 0
+    assert script.main(["data=wiki", f"data.path={path}"]) == 0
     GlobalHydra.instance().clear()
     assert "nan" not in capsys.readouterr().out
 

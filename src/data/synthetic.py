@@ -196,7 +196,15 @@ def check_existing_store(path: Path, params: Mapping[str, Any]) -> None:
         raise missing_store(path, "")
     info = validate_store(path, check_values=False)
     if not info.synthetic:
-        raise DataError(path, "data.path", "not a synthetic store: refusing to overwrite")
+        held = info.attrs.get("dataset")
+        what = f"a store of {held!r}" if held else "a store that is not synthetic"
+        raise DataError(
+            path,
+            "data.path",
+            f"{what}: data=synthetic (the default) reads only the synthetic store of its "
+            "parameters and never overwrites another; choose the store's data= config"
+            + (f" (data={held})" if held else ""),
+        )
     if not matches_params(info, params):
         raise DataError(
             path,
