@@ -157,3 +157,39 @@ def test_a_path_this_user_may_not_use_is_said_so(place: Path, key: str) -> None:
     finally:
         locked.chmod(0o755)
     assert message is not None and "may not" in message, message
+
+
+def test_a_folder_removed_by_another_run_during_the_check_is_no_refusal(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Runs started together share log folders that each may make and drop: when the folder
+    probed vanishes between finding it and probing it, the check starts again from the path
+    (a CI run refused `optimized_metric=...` with 'no folder can be made in ...: No such file
+    or directory'). Generated: the probed ancestor vanishes 1-3 times, at each depth."""
+    import tempfile
+
+    from src.utils import paths
+
+    real = tempfile.mkdtemp
+    for depth in range(1, 4):
+        for vanishings in range(1, 4):
+            root = tmp_path / f"d{depth}v{vanishings}"
+            shared = root.joinpath(*[f"p{i}" for i in range(depth)])
+            shared.mkdir(parents=True)
+            target = shared / "train" / "runs" / "now"
+            left = [vanishings]
+
+            def racing_mkdtemp(*args, dir=None, **kwargs):
+                if left[0] > 0 and Path(dir) == shared:
+                    left[0] -= 1
+                    shared.rmdir()  # another run dropped it just now ...
+                    try:
+                        return real(*args, dir=dir, **kwargs)  # ... so this fails
+                    finally:
+                        shared.mkdir()  # ... and a third made it again
+                return real(*args, dir=dir, **kwargs)
+
+            monkeypatch.setattr(paths.tempfile, "mkdtemp", racing_mkdtemp)
+            assert paths.output_reason(target, "dir") is None, (depth, vanishings)
+            monkeypatch.setattr(paths.tempfile, "mkdtemp", real)
+            assert left[0] == 0

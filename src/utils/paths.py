@@ -117,11 +117,23 @@ def input_problem(path: str | os.PathLike, want: str = "file", what: str = "") -
     return None if reason is None else f"{what or WANTS[want]}, {reason}"
 
 
+class _Vanished(Exception):
+    """The folder probed was removed meanwhile (another run dropping an empty folder it made
+    under a shared log folder): the check starts again from the path."""
+
+
+VANISHED_RETRIES = 20  # checks started again when a probed folder vanished meanwhile
+
+
 def _probe_folder(folder: Path) -> str | None:
     """Why no folder can be made in the existing folder ``folder`` (made and removed at once:
-    the one test that holds for root and on /proc), else None."""
+    the one test that holds for root and on /proc), else None. Raises `_Vanished` when
+    ``folder`` was removed meanwhile (not a reason to refuse: runs started together share
+    ancestors that each may make and remove)."""
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=folder))
+    except FileNotFoundError as exc:  # it was there a moment ago: removed (and maybe made
+        raise _Vanished(folder) from exc  # again) by another run
     except OSError as exc:
         return f"no folder can be made in {folder}: {exc.strerror}"
     return None
@@ -180,13 +192,18 @@ def output_reason(
     if want == "file" and str(path).endswith(("/", "\\")):
         return "found a name ending in '/' (a folder)"
     path = Path(path).absolute()  # ".." kept: "file/../x" cannot be made, as the kernel sees
-    found = classify(path)
-    fits = {"file": ("file", "missing"), "dir": ("folder", "missing")}[want]
-    if found.kind not in fits:
-        return f"found {found.words}"
-    if new and found.kind == "file":
-        return "found an existing file (a new one is written, never over another)"
-    return _folder_reason(path, found, want, parents)
+    for _ in range(VANISHED_RETRIES):
+        found = classify(path)
+        fits = {"file": ("file", "missing"), "dir": ("folder", "missing")}[want]
+        if found.kind not in fits:
+            return f"found {found.words}"
+        if new and found.kind == "file":
+            return "found an existing file (a new one is written, never over another)"
+        try:
+            return _folder_reason(path, found, want, parents)
+        except _Vanished as gone:
+            vanished = gone.args[0]
+    return f"no folder can be made in {vanished}: it is removed as often as it is made"
 
 
 def output_problem(
