@@ -181,8 +181,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         attrs |= store_attrs(datamodule.path)  # what a retrieval gallery needs (show_retrieval)
         export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
-    expected = expected_metrics(model, datamodule.split_sizes(), recorded_stages(cfg))
     sizes = datamodule.split_sizes()
+    expected = expected_metrics(model, sizes, recorded_stages(cfg))
     partial = partial_coverage(cfg, sizes, datamodule.eval_batch_size, ["test"])
     write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:

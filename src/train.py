@@ -231,11 +231,11 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "checkpoint_files": checkpoint_files(Path(last_path).parent if last_path else None),
         "timing": clock.record(trainer, resumed=bool(cfg.get("ckpt_path"))),
     }
-    stages = recorded_stages(cfg, best_tested=best_metrics is not None)
-    expected = expected_metrics(model, datamodule.split_sizes(), stages)
+    sizes = datamodule.split_sizes()
+    expected = expected_metrics(model, sizes, recorded_stages(cfg, best_metrics is not None))
     covered = ["test"] if cfg.get("test") else []
     covered += ["val"] if cfg.get("train") and validates(cfg) else []
-    partial = partial_coverage(cfg, datamodule.split_sizes(), datamodule.eval_batch_size, covered)
+    partial = partial_coverage(cfg, sizes, datamodule.eval_batch_size, covered)
     write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)

@@ -74,3 +74,14 @@ def test_a_cut_validation_is_named_and_an_uncut_one_is_not() -> None:
     assert partial_coverage(cut, sizes, 8, ["test"]) is None
     assert partial_coverage(whole, sizes, 8, ["val"]) is None
     assert "trainer.limit_test_batches=1" in partial_coverage(whole, sizes, 8, ["test"])
+
+
+def test_a_partial_record_is_incomplete_and_names_why() -> None:
+    from src.utils.records import record_status
+
+    metrics, expected = {"test/map@50": 0.5}, ["test/map@50"]
+    assert record_status(metrics, expected) == {"status": "completed"}
+    cut = record_status(metrics, expected, "trainer.limit_test_batches=1: ...")
+    assert cut == {"status": "incomplete", "error": "trainer.limit_test_batches=1: ..."}
+    missing = record_status({}, expected, "trainer.limit_test_batches=1: ...")
+    assert missing["status"] == "incomplete" and "test/map@50 (missing)" in missing["error"]

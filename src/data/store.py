@@ -42,6 +42,7 @@ from src.data.checks import (
 from src.data.sources import SourceRows, reading
 from src.utils.errors import DataError
 from src.utils.io_hdf5 import hdf5_writer
+from src.utils.paths import classify, input_problem
 
 SCHEMA_VERSION = 1
 SCHEMA_DTYPES = {
@@ -202,8 +203,6 @@ def missing_store(path: Path, hint: str) -> DataError:
     """The error for a store path that is no readable file, saying truly what it is
     (`src.utils.paths.input_problem`: a folder, nothing, a loop of links, a link to a missing
     path, a device...); ``hint`` says how to make a missing one."""
-    from src.utils.paths import classify, input_problem
-
     problem = input_problem(path, "file", "an HDF5 feature store file")
     if hint and classify(path).kind in ("missing", "dangling"):
         problem = f"{problem}; {hint}"
@@ -217,8 +216,6 @@ def validate_store(path: str | os.PathLike, check_values: bool = True) -> StoreI
     empty rows (block by block); the shapes, dtypes and splits are always checked.
     """
     path = Path(path)
-    from src.utils.paths import input_problem
-
     if input_problem(path, "file") is not None:
         raise missing_store(path, "prepare it with scripts/prepare_data.py")
     with reading(path, None, "an HDF5 feature store"):

@@ -83,9 +83,8 @@ def check_checkpoint_path(path: Path) -> None:
     problem = input_problem(path, "file", "a checkpoint file (ckpt_path=<a .ckpt file>)")
     if problem is None:
         return
-    folder = classify(path).kind == "folder"
-    inside = [p for p in (path / "checkpoints/last.ckpt", path / "last.ckpt") if folder]
-    inside = [p for p in inside if p.is_file()]
+    candidates = (path / "checkpoints/last.ckpt", path / "last.ckpt")
+    inside = [p for p in candidates if p.is_file()] if classify(path).kind == "folder" else []
     hint = f" such as {inside[0]}" if inside else ""
     raise DataError(path, None, f"expected {problem}{hint}")
 

@@ -24,7 +24,7 @@ from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
-from src.data.preflight import chosen_option, store_dataset  # noqa: F401  (re-exported)
+from src.data.preflight import chosen_option, store_dataset
 from src.data.store import validate_store
 from src.utils.jsonio import write_json
 from src.utils.metric_names import missing_metrics
@@ -34,7 +34,6 @@ from src.utils.run_setting import result_settings, variant
 # a run that computed every metric the protocol expects; one that failed; one that ended
 # without some of them (``error`` says which): never tabled or archived
 COMPLETED, FAILED, INCOMPLETE = "completed", "failed", "incomplete"
-# configs/data/<name>.yaml: the datasets a config choice can name
 log = RankedLogger(__name__, rank_zero_only=True)
 
 
@@ -188,9 +187,7 @@ def write_run_records(
         return
     out = Path(cfg.paths.output_dir)
     metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
-    status = record_status(metrics, expected)
-    if partial and status["status"] == COMPLETED:
-        status = {"status": INCOMPLETE, "error": partial}
+    status = record_status(metrics, expected, partial)
     if status["status"] != COMPLETED:
         log.warning(f"results.json: status {status['status']}: {status['error']}")
     write_json(out / "results.json", {**run, **status, **fields})
@@ -199,16 +196,17 @@ def write_run_records(
     log_hparams_with_metrics(trainer, cfg, run, metrics)
 
 
-def record_status(metrics: Mapping[str, Any], expected: Iterable[str]) -> dict[str, str]:
+def record_status(
+    metrics: Mapping[str, Any], expected: Iterable[str], partial: str | None = None
+) -> dict[str, str]:
     """``{"status": "completed"}`` when every name of ``expected`` is in ``metrics`` and
-    finite, else ``{"status": "incomplete", "error": <which are missing or not finite>}``."""
+    finite and the metrics cover whole splits (``partial`` None), else ``{"status":
+    "incomplete", "error": <which are missing or not finite, else partial>}``."""
     problems = missing_metrics(metrics, expected)
-    if not problems:
-        return {"status": COMPLETED}
-    return {
-        "status": INCOMPLETE,
-        "error": "expected metrics missing or not finite: " + ", ".join(problems),
-    }
+    if problems:
+        error = "expected metrics missing or not finite: " + ", ".join(problems)
+        return {"status": INCOMPLETE, "error": error}
+    return {"status": INCOMPLETE, "error": partial} if partial else {"status": COMPLETED}
 
 
 def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:
