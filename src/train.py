@@ -66,6 +66,7 @@ from src.utils.metric_names import (  # noqa: E402
     validates,
 )
 from src.utils.run_checks import check_at_the_door, check_run, partial_coverage  # noqa: E402
+from src.utils.coverage import partial_training  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 from src.utils.timing import RunClock  # noqa: E402
 
@@ -235,7 +236,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     expected = expected_metrics(model, sizes, recorded_stages(cfg, best_metrics is not None))
     covered = ["test"] if cfg.get("test") else []
     covered += ["val"] if cfg.get("train") and validates(cfg) else []
-    partial = partial_coverage(cfg, sizes, datamodule.eval_batch_size, covered)
+    partial = (partial_training(cfg, trainer) if cfg.get("train") else None) or partial_coverage(
+        cfg, sizes, datamodule.eval_batch_size, covered
+    )
     write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)

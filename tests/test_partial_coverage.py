@@ -85,3 +85,4 @@ def test_a_partial_record_is_incomplete_and_names_why() -> None:
     assert cut == {"status": "incomplete", "error": "trainer.limit_test_batches=1: ..."}
     missing = record_status({}, expected, "trainer.limit_test_batches=1: ...")
     assert missing["status"] == "incomplete" and "test/map@50 (missing)" in missing["error"]
+    assert missing["error"].startswith("trainer.limit_test_batches=1: ...; ")  # the cause first

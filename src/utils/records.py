@@ -189,7 +189,11 @@ def write_run_records(
     metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
     status = record_status(metrics, expected, partial)
     if status["status"] != COMPLETED:
-        log.warning(f"results.json: status {status['status']}: {status['error']}")
+        line = f"warning: {out / 'results.json'}: status {status['status']}: {status['error']}"
+        log.warning(line)
+        print(
+            line, file=sys.stderr, flush=True
+        )  # beside the run's other warnings, not only the log
     write_json(out / "results.json", {**run, **status, **fields})
     if curves:
         write_json(out / "curves.json", dict(zip(("test", "best/test"), curves)))
@@ -201,12 +205,13 @@ def record_status(
 ) -> dict[str, str]:
     """``{"status": "completed"}`` when every name of ``expected`` is in ``metrics`` and
     finite and the metrics cover whole splits (``partial`` None), else ``{"status":
-    "incomplete", "error": <which are missing or not finite, else partial>}``."""
+    "incomplete", "error": <partial first, then which are missing or not finite>}``:
+    ``partial`` (a loop or the training cut short) is the cause when both apply."""
     problems = missing_metrics(metrics, expected)
-    if problems:
-        error = "expected metrics missing or not finite: " + ", ".join(problems)
-        return {"status": INCOMPLETE, "error": error}
-    return {"status": INCOMPLETE, "error": partial} if partial else {"status": COMPLETED}
+    missing = "expected metrics missing or not finite: " + ", ".join(problems) if problems else ""
+    if partial:  # the cause first: a cut-short loop also leaves metrics out
+        return {"status": INCOMPLETE, "error": partial + (f"; {missing}" if missing else "")}
+    return {"status": INCOMPLETE, "error": missing} if missing else {"status": COMPLETED}
 
 
 def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:
