@@ -100,8 +100,12 @@ def commit_changes_when_called(patch: pytest.MonkeyPatch, target: str) -> None:
 
 
 def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
-    """Fit `model` for one epoch with a bare Trainer and save its checkpoint to `ckpt`."""
+    """Fit `model` for one epoch with a bare Trainer and save its checkpoint to `ckpt` as
+    train.py's trainer does (the run's settings and the content digest in it)."""
     import lightning as L
+
+    from checkpoint_files import RUN_SETTINGS
+    from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 
     trainer = L.Trainer(
         max_epochs=1,
@@ -111,6 +115,8 @@ def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
         enable_model_summary=False,
         default_root_dir=ckpt.parent,
     )
+    use_atomic_checkpoint_io(trainer)
+    model.run_settings = RUN_SETTINGS
     trainer.fit(model, datamodule)
     trainer.save_checkpoint(ckpt)
     return ckpt
