@@ -43,6 +43,7 @@ from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
+from src.utils.resume_checks import check_same_data  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
     git_commit,
@@ -154,7 +155,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # Lightning's own "Seed set to" line goes to stderr, before any error line
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         log.info(f"Seed set to {cfg.seed}")
-    module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made
+    module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made,
+    check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)  # as other data
     topk = read_checkpoint(cfg.ckpt_path)["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
     # a synthetic store to (re)make is checked before it replaces data.path

@@ -44,7 +44,11 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
-from src.utils.resume_checks import check_same_settings, run_settings  # noqa: E402
+from src.utils.resume_checks import (  # noqa: E402
+    check_same_run_settings,
+    check_same_settings,
+    run_settings,
+)
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.commands import eval_command, train_command  # noqa: E402
@@ -196,8 +200,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # Lightning's own "Seed set to" line goes to stderr, before any error line
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         log.info(f"Seed set to {cfg.seed}")
-    if cfg.get("ckpt_path"):  # a bad or finished checkpoint fails before any data is read
-        read_checkpoint(cfg.ckpt_path)
+    if cfg.get("ckpt_path"):  # a bad or finished checkpoint, or a resume with other data or
+        # trainer settings, fails before any data is read or generated
+        check_same_run_settings(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
         if cfg.get("train"):
             check_resumable(
                 cfg.ckpt_path, cfg.trainer.get("max_epochs"), lambda done: _finished(cfg, done)

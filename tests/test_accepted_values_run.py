@@ -222,6 +222,7 @@ def test_a_refusal_names_the_script_that_was_run(monkeypatch, script: str) -> No
 
 def tiny_checkpoint(path: Path) -> Path:
     """A checkpoint of a freshly built AGCH model on the tiny store's widths."""
+    from checkpoint_files import as_written
     from cli_runs import TINY_STORE
 
     from src.models.agch_module import AGCHModule
@@ -229,15 +230,13 @@ def tiny_checkpoint(path: Path) -> Path:
 
     dims = (TINY_STORE["image_dim"], TINY_STORE["text_dim"])
     model = AGCHModule(*dims, code_length=16, hidden_dim=32, gcn_dim=16)
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "hyper_parameters": dict(model.hparams),
-            MODULE_CLASS_KEY: "src.models.agch_module.AGCHModule",
-            "epoch": 1,
-        },
-        path,
-    )
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        MODULE_CLASS_KEY: "src.models.agch_module.AGCHModule",
+        "epoch": 1,
+    }
+    torch.save(as_written(checkpoint, {"data.synthetic": dict(TINY_STORE, seed=0)}), path)
     return path
 
 

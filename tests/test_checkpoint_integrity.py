@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from checkpoint_files import as_written
 from cli_runs import start
 from test_run_lifecycle import finish, one_error_line
 
@@ -28,22 +29,20 @@ SMALL = dict(code_length=8, hidden_dim=16, gcn_dim=8, eval_ks=[1])
 
 
 def write_checkpoint(path: Path, cls: type = AGCHModule, **kwargs) -> Path:
-    """A checkpoint shaped as Lightning writes one (weights, hyper-parameters, class name,
-    an optimiser state), of a freshly built small model."""
+    """A checkpoint shaped as src/train.py writes one (weights, hyper-parameters, class name,
+    an optimiser state, the integrity records), of a freshly built small model."""
     model = cls(
         *DIMS, **(SMALL if cls is AGCHModule else {"code_length": 8, "eval_ks": [1]}) | kwargs
     )
     optimizer = {"state": {0: {"exp_avg": torch.zeros(3)}}, "param_groups": [{"lr": 0.1}]}
-    torch.save(
-        {
-            "state_dict": model.state_dict(),
-            "hyper_parameters": dict(model.hparams),
-            MODULE_CLASS_KEY: f"{cls.__module__}.{cls.__qualname__}",
-            "optimizer_states": [optimizer],
-            "epoch": 0,
-        },
-        path,
-    )
+    checkpoint = {
+        "state_dict": model.state_dict(),
+        "hyper_parameters": dict(model.hparams),
+        MODULE_CLASS_KEY: f"{cls.__module__}.{cls.__qualname__}",
+        "optimizer_states": [optimizer],
+        "epoch": 0,
+    }
+    torch.save(as_written(checkpoint), path)
     return path
 
 
@@ -141,7 +140,7 @@ def test_hyper_parameters_that_contradict_the_weights(tmp_path: Path, key: str, 
     path = write_checkpoint(tmp_path / "edited.ckpt")
     checkpoint = torch.load(path, weights_only=True)
     checkpoint["hyper_parameters"][key] = value
-    torch.save(checkpoint, path)
+    torch.save(as_written(checkpoint), path)  # digest recomputed: the weights check decides
     with pytest.raises(ConfigError, match=f"ckpt_path: {path}: weights .* shape"):
         load_model(str(path), *DIMS)
 

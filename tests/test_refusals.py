@@ -15,6 +15,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from checkpoint_files import as_written
 from config_snapshot import SNAPSHOT
 from conftest import TINY_DATA_PARAMS
 
@@ -33,7 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def intact(path: Path) -> bool:
-    """The reference: every zip member passes its CRC and every float tensor is finite."""
+    """The reference: every zip member passes its CRC, every float tensor is finite, and it
+    carries the integrity records (a 64-character digest, a dict of run settings)."""
     try:
         with zipfile.ZipFile(path) as archive:
             if archive.testzip() is not None:
@@ -50,7 +52,9 @@ def intact(path: Path) -> bool:
             stack.extend(item)
         elif torch.is_tensor(item) and item.is_floating_point() and not item.isfinite().all():
             return False
-    return "state_dict" in tree and "hyper_parameters" in tree
+    digest, settings = tree.get("content_sha256"), tree.get("run_settings")
+    signed = isinstance(digest, str) and len(digest) == 64 and isinstance(settings, dict)
+    return signed and "state_dict" in tree and "hyper_parameters" in tree
 
 
 def write(path: Path, step: int, resumable: bool, fault: str) -> None:
@@ -60,7 +64,7 @@ def write(path: Path, step: int, resumable: bool, fault: str) -> None:
     checkpoint = {"state_dict": {"w": weights}, "hyper_parameters": {}, "global_step": step}
     if resumable:
         checkpoint["optimizer_states"] = [{"state": {}}]
-    torch.save(checkpoint, path)
+    torch.save(checkpoint if fault == "unsigned" else as_written(checkpoint), path)
     if fault == "flip":  # a byte in the middle: a member fails its CRC, or a header breaks
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0x10
@@ -79,7 +83,7 @@ def test_the_last_good_checkpoint_is_the_latest_intact_one_on_disk(tmp_path: Pat
         folder.mkdir(parents=True)
         files = []
         for index in range(int(rng.integers(0, 4))):
-            fault = str(rng.choice(["none", "none", "flip", "cut", "nan"]))
+            fault = str(rng.choice(["none", "none", "flip", "cut", "nan", "unsigned"]))
             path = folder / f"epoch_{index:03d}.ckpt"
             write(path, int(rng.integers(0, 50)), bool(rng.integers(0, 2)), fault)
             files.append(path)

@@ -27,7 +27,7 @@ COMPUTING = {
     "data.seed=5": {"data.seed"},
     "trainer.precision=bf16-mixed": {"trainer.precision"},
     "+trainer.limit_train_batches=0.5": {"trainer.limit_train_batches"},
-    "data.synthetic.n_items=500": {"data.synthetic"},
+    "data.synthetic.n_items=500": {"data.synthetic.n_items"},
     "data.val_mode=heldout": {"data.val_mode"},
     "callbacks.model_checkpoint.mode=min": {"callbacks.model_checkpoint.mode"},
 }

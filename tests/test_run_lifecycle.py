@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from checkpoint_files import as_written
 from cli_runs import TINY_ARGS, TINY_STORE, start
 
 from src.data import preflight
@@ -52,7 +53,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lightning_like_checkpoint(path: Path) -> Path:
     """A small file shaped like a Lightning checkpoint (what read_checkpoint accepts)."""
     state = {"layer.weight": torch.ones(4, 3)}
-    torch.save({"state_dict": state, "hyper_parameters": {"code_length": 4}, "epoch": 0}, path)
+    checkpoint = {"state_dict": state, "hyper_parameters": {"code_length": 4}, "epoch": 0}
+    torch.save(as_written(checkpoint), path)
     return path
 
 

@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
+from checkpoint_files import as_written
 from conftest import TINY_DATA
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,8 +100,12 @@ def commit_changes_when_called(patch: pytest.MonkeyPatch, target: str) -> None:
 
 
 def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
-    """Fit `model` for one epoch with a bare Trainer and save its checkpoint to `ckpt`."""
+    """Fit `model` for one epoch with a bare Trainer and save its checkpoint to `ckpt` as
+    train.py's trainer does (the run's settings and the content digest in it)."""
     import lightning as L
+
+    from checkpoint_files import RUN_SETTINGS
+    from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 
     trainer = L.Trainer(
         max_epochs=1,
@@ -110,6 +115,8 @@ def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
         enable_model_summary=False,
         default_root_dir=ckpt.parent,
     )
+    use_atomic_checkpoint_io(trainer)
+    model.run_settings = RUN_SETTINGS
     trainer.fit(model, datamodule)
     trainer.save_checkpoint(ckpt)
     return ckpt
@@ -290,11 +297,12 @@ def test_eval_rebuilds_the_method_that_wrote_the_checkpoint(synthetic_store, tmp
         assert type(loaded) is cls
         for key, value in model.state_dict().items():
             assert torch.equal(loaded.state_dict()[key], value), key
-        del saved[MODULE_CLASS_KEY]  # as written before the entry existed
+        del saved[MODULE_CLASS_KEY]  # no class named: the method is told by its hyper-parameters
+        saved = as_written(saved)
         torch.save(saved, path)
         assert type(load_model(str(path), *dims)) is cls
         saved["hyper_parameters"]["no_such_setting"] = 1
-        torch.save(saved, path)
+        torch.save(as_written(saved), path)
         with pytest.raises(ConfigError, match=r"^ckpt_path: .*cannot tell which method") as err:
             load_model(str(path), *dims)
         assert "\n" not in str(err.value)

@@ -1,21 +1,23 @@
-"""What a checkpoint's content must be: the digest the project writes into it (verified on
-load), and input statistics that a train split can have.
+"""What a checkpoint's content must be: the integrity records the project writes into it
+(verified on load), and input statistics that a train split can have.
 
 A zip archive's CRC-32s prove that its bytes are the ones written, not that the project wrote
 them: a checkpoint loaded, edited (a weight, a saved input statistic, a hyper-parameter) and
 saved again with ``torch.save`` is a whole archive with finite tensors. Every checkpoint the
 project writes (`src.callbacks.checkpoint_io.AtomicCheckpointIO`, `drop_training_state`)
 carries ``content_sha256``: SHA-256 over a canonical encoding of everything else it holds
-(weights, buffers, hyper-parameters, optimiser and loop states), so that any such edit is a
-mismatch. A checkpoint without one (written before the project wrote digests, or by another
-tool) is read with a warning line.
+(weights, buffers, hyper-parameters, optimiser and loop states, the run's settings), so that any
+such edit is a mismatch; and ``run_settings``, the settings a resume or an evaluation must
+match (`src.utils.resume_checks`). A checkpoint missing either record, or holding one that is
+null or of another type, cannot prove that it is whole (deleting the digest would otherwise
+turn an edit into a warning) and is refused (`INTEGRITY_RECORDS`, `digest_problem`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -25,6 +27,7 @@ from src.utils.errors import DataError
 DIGEST_KEY = "content_sha256"
 # the run's settings (src.models.base.RUN_SETTINGS_KEY), written since the digest was
 SETTINGS_KEY = "run_settings"
+HEX_DIGITS = "0123456789abcdef"
 
 
 def _key_order(key: Any) -> tuple[str, str]:
@@ -73,35 +76,57 @@ def with_digest(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return {**checkpoint, DIGEST_KEY: content_digest(checkpoint)}
 
 
-def digest_problem(checkpoint: Mapping[str, Any]) -> str | None:
-    """What is wrong with the checkpoint's digest, in the words of an error line, or None when
-    it matches. A checkpoint without one is not a problem here (`has_digest`) unless it
-    carries ``run_settings`` (`SETTINGS_KEY`): the project wrote both from the same commit
-    on, so such a file lost its digest after it was written (removed or set to null by an
-    edit) and is refused like any other edit."""
-    saved = checkpoint.get(DIGEST_KEY)
-    if saved is None and (DIGEST_KEY in checkpoint or SETTINGS_KEY in checkpoint):
-        return (
-            f"expected a SHA-256 hex string (a checkpoint carrying {SETTINGS_KEY} is written "
-            "with its content digest), found none: edited after it was written; use the "
-            "checkpoint as train.py wrote it, or retrain"
-        )
-    if saved is None:
-        return None
-    if not isinstance(saved, str):
-        return f"expected a SHA-256 hex string, found a {type(saved).__name__}"
-    if saved != content_digest(checkpoint):
-        return (
+def _is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a SHA-256 digest as `content_digest` writes it (64 hex digits)."""
+    return isinstance(value, str) and len(value) == 64 and set(value) <= set(HEX_DIGITS)
+
+
+def _is_settings(value: Any) -> bool:
+    """Whether ``value`` is a run's settings as `src.utils.resume_checks.run_settings` writes
+    them (a non-empty dict keyed by dotted config paths)."""
+    return isinstance(value, dict) and bool(value) and all(isinstance(k, str) for k in value)
+
+
+# every record that proves a checkpoint is the one the project wrote: key -> (what it must be,
+# its test); a record joins here by declaration and is then checked on every load
+INTEGRITY_RECORDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    DIGEST_KEY: ("a SHA-256 hex string (its content digest)", _is_sha256),
+    SETTINGS_KEY: ("a dict of the settings of the run that wrote it", _is_settings),
+}
+
+
+def _found(value: Any) -> str:
+    """What a record holds, in an error line's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, (str, dict)):
+        return f"a {type(value).__name__} that is not one ({str(value)[:40]!r})"
+    return f"a {type(value).__name__}"
+
+
+def digest_problem(
+    checkpoint: Mapping[str, Any], records: Iterable[str] = tuple(INTEGRITY_RECORDS)
+) -> tuple[str, str] | None:
+    """(record key, what is wrong in an error line's words) for the first of ``records`` (keys
+    of `INTEGRITY_RECORDS`, all by default) that is missing, null or of another type, or for a
+    digest that does not match the content; None for a checkpoint as the project wrote it."""
+    for key in dict.fromkeys([DIGEST_KEY, *records]):
+        what, valid = INTEGRITY_RECORDS[key]
+        value = checkpoint.get(key)
+        if not valid(value):
+            found = _found(value) if key in checkpoint else "none"
+            return key, (
+                f"expected {what}, which every checkpoint src/train.py writes carries, found "
+                f"{found}: it cannot prove it is whole (edited, or written by another tool or "
+                "an older version); use the checkpoint as train.py wrote it, or retrain"
+            )
+    if checkpoint[DIGEST_KEY] != content_digest(checkpoint):
+        return DIGEST_KEY, (
             "expected the content the project wrote, found other content (its SHA-256 "
             "differs: weights, statistics or hyper-parameters edited and saved again); use "
             "the checkpoint as train.py wrote it, or retrain"
         )
     return None
-
-
-def has_digest(checkpoint: Mapping[str, Any]) -> bool:
-    """Whether the checkpoint carries a content digest."""
-    return DIGEST_KEY in checkpoint
 
 
 def check_input_stats(path: object, state_dict: Mapping[str, Any]) -> None:

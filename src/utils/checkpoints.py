@@ -1,13 +1,13 @@
 """Reading a checkpoint given on the command line: one error line naming the file when it is
 not a checkpoint of this project, when it is damaged (a member of its zip archive fails its
-CRC-32) or holds a non-finite tensor, or when its weights do not fit the model; and how far its
+CRC-32), holds a non-finite tensor or cannot prove it is whole (an integrity record missing or
+malformed, a content digest that differs), or when its weights do not fit the model; how far its
 training went. Every checkpoint that eval.py tests, train.py resumes or tests is read here
 first, so that no number comes out of a damaged or non-finite one."""
 
 from __future__ import annotations
 
 import os
-import sys
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
@@ -16,12 +16,7 @@ from typing import Any
 
 import torch
 
-from src.utils.checkpoint_content import (
-    DIGEST_KEY,
-    check_input_stats,
-    digest_problem,
-    has_digest,
-)
+from src.utils.checkpoint_content import check_input_stats, digest_problem
 from src.utils.errors import ConfigError, DataError, TrainingError
 
 EXPECTED = "expected a checkpoint written by src/train.py"
@@ -102,29 +97,22 @@ def _verify(path: Path, size: int, mtime_ns: int) -> None:
         )
     problem = digest_problem(checkpoint)
     if problem is not None:
-        raise DataError(path, DIGEST_KEY, problem)
+        raise DataError(path, *problem)
     check_input_stats(path, checkpoint["state_dict"])
-    if not has_digest(checkpoint):
-        print(
-            f"warning: {path}: this checkpoint carries no content digest (written before the "
-            "project wrote one, or by another tool): only its archive checksums and finite "
-            "values are verified",
-            file=sys.stderr,
-            flush=True,
-        )
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint at `path` (loaded with ``weights_only=True``, memory-mapped, on the CPU),
     verified whole (`check_archive`), finite (every floating-point tensor, optimiser states
-    included), as the project wrote it (its content digest, `src.utils.checkpoint_digest`;
-    a checkpoint without one is read with a warning line on stderr) and with possible input
-    statistics (`check_input_stats`).
+    included), as the project wrote it (its integrity records present and of their types, its
+    content digest matching: `src.utils.checkpoint_content.digest_problem`) and with possible
+    input statistics (`check_input_stats`).
 
     Raises DataError naming the file when it is missing, a folder or not a regular file
     (`check_checkpoint_path`), unreadable (random bytes, truncated, not a torch file), damaged
     (a CRC-32 mismatch), holds a NaN/Inf (naming the tensor), was edited (a digest mismatch),
-    or is a torch file that is not a Lightning checkpoint with hyper-parameters and weights
+    lacks an integrity record or holds one null or of another type (naming the record), or is
+    a torch file that is not a Lightning checkpoint with hyper-parameters and weights
     (``state_dict``).
     """
     path = Path(path)

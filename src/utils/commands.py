@@ -2,9 +2,11 @@
 command-line overrides (Hydra's task overrides), never a fragment with ``...`` to fill in.
 
 `train_command` resumes or extends a training run: the run's overrides, a checkpoint and the
-run folder it belongs to. `eval_command` tests a checkpoint with src/eval.py on the run's data:
-eval.py has no ``experiment`` or ``model`` group (the checkpoint holds the model), so only the
-overrides of the groups it shares are kept, and the store is named by its resolved path.
+run folder it belongs to; `folder_resume_command` does the same for a run folder another
+command was pointed at, from the overrides that folder records (``.hydra/overrides.yaml``).
+`eval_command` tests a checkpoint with src/eval.py on the run's data: eval.py has no
+``experiment`` or ``model`` group (the checkpoint holds the model), so only the overrides of
+the groups it shares are kept, and the store is named by its resolved path.
 """
 
 from __future__ import annotations
@@ -74,3 +76,40 @@ def eval_command(cfg: DictConfig, ckpt: str | os.PathLike) -> str:
     if path:
         words.append(f"data.path={os.path.abspath(str(path))}")
     return shlex.join(words)
+
+
+def recorded_overrides(run_dir: str | os.PathLike) -> list[str]:
+    """The command-line overrides the run in ``run_dir`` was started with (Hydra's record,
+    ``<run_dir>/.hydra/overrides.yaml``); [] when it has none or an unreadable one."""
+    try:
+        values = OmegaConf.to_container(OmegaConf.load(Path(run_dir) / ".hydra/overrides.yaml"))
+    except Exception:  # noqa: BLE001  missing, unreadable or not YAML: nothing recorded
+        return []
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def recorded_max_epochs(run_dir: str | os.PathLike) -> int | None:
+    """``trainer.max_epochs`` of the run in ``run_dir`` as its ``.hydra/config.yaml`` records
+    it, or None (no record, an unresolvable or non-integer value)."""
+    try:
+        config = OmegaConf.load(Path(run_dir) / ".hydra/config.yaml")
+        value = OmegaConf.select(config, "trainer.max_epochs", default=None)
+    except Exception:  # noqa: BLE001  missing or unreadable record
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def folder_resume_command(
+    run_dir: str | os.PathLike, ckpt: str | os.PathLike, **values: Any
+) -> str:
+    """``python src/train.py`` going on with the run in ``run_dir``: its recorded overrides
+    (`recorded_overrides`, less ``ckpt_path``, ``hydra.run.dir`` and the keys of ``values``),
+    shell-quoted, then ``ckpt_path=<ckpt>``, ``values`` (``trainer__max_epochs=3``) and
+    ``hydra.run.dir=<run_dir>``: the whole command, as it works when pasted."""
+    sets = {key.replace("__", "."): value for key, value in values.items()}
+    dropped = {"ckpt_path", "hydra.run.dir", *sets}
+    kept = [o for o in recorded_overrides(run_dir) if _key(o) not in dropped]
+    script = str(Path(sys.argv[0]).with_name("train.py"))
+    words = ["python", script, *kept, f"ckpt_path={ckpt}"]
+    words += [f"{key}={value}" for key, value in sets.items()]
+    return shlex.join([*words, f"hydra.run.dir={run_dir}"])

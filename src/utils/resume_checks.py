@@ -118,27 +118,91 @@ def restoring_override(key: str, old: Any, new: Any) -> str:
     return f"{'+' if new == NOT_SET else ''}{key}={override_value(old)}"
 
 
+def flat(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``settings`` with every dict value expanded into dotted keys (``data.synthetic`` ->
+    ``data.synthetic.image_dim``, ...), so that a difference names the key a user sets; an
+    empty dict stays a value of its own key."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        value = _plain(value)
+        if isinstance(value, dict) and value:
+            out |= flat(value, f"{name}.")
+        else:
+            out[name] = value
+    return out
+
+
+RESUME = (
+    "the settings its run was trained with",
+    "resuming would make a run that is neither",
+    "to go on with it, or start a new run without ckpt_path",
+)
+EVALUATE = (
+    "the synthetic data it was trained on",
+    "its numbers on other data would say nothing of it",
+    "to evaluate it on its own data",
+)
+
+
+def _refuse(differ: list[tuple[str, Any, Any]], path: object, words: tuple[str, ...]) -> None:
+    """Raise the ConfigError of a resume or evaluation whose settings differ from the
+    checkpoint's run (``words``: `RESUME` or `EVALUATE`): every differing key with both
+    values and the overrides that restore them (`restoring_override`)."""
+    if not differ:
+        return
+    what, why, then = words
+    pairs = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, old, new in differ)
+    restore = " ".join(restoring_override(k, old, new) for k, old, new in differ)
+    raise ConfigError(
+        f"ckpt_path: {path}: expected {what}, {len(differ)} differ ({pairs}): {why}; give "
+        f"{restore} {then}"
+    )
+
+
+def check_same_run_settings(cfg: DictConfig, checkpoint: dict[str, Any], path: object) -> None:
+    """Refuse (ConfigError) a resume whose configuration differs from the checkpoint's
+    ``run_settings`` (`run_settings`, compared key by key after `flat`). It reads ``cfg``
+    alone, so train.py calls it before any data is read or generated and before any file is
+    written (a resume with other ``data.synthetic.*`` values generated a new store first)."""
+    _refuse(run_differences(cfg, checkpoint), path, RESUME)
+
+
+def run_differences(cfg: DictConfig, checkpoint: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """`setting_differences` of the checkpoint's ``run_settings`` and ``cfg``'s, both `flat`;
+    none when not training or when the checkpoint holds none (`read_checkpoint` refuses such
+    a file)."""
+    saved = checkpoint.get(RUN_SETTINGS_KEY)
+    if not cfg.get("train") or not isinstance(saved, dict):
+        return []
+    return setting_differences(flat(saved), flat(run_settings(cfg)))
+
+
+def check_same_data(cfg: DictConfig, checkpoint: dict[str, Any], path: object) -> None:
+    """Refuse (ConfigError) to evaluate a checkpoint trained on a synthetic store on a
+    synthetic store of other generator parameters (``data.synthetic.*``): other data, of other
+    feature dimensions as often as not. Read from ``cfg`` alone, before eval.py generates or
+    reads any store; a real data set is checked by its feature dimensions (`load_model`)."""
+    saved = flat(checkpoint.get(RUN_SETTINGS_KEY) or {})
+    now = flat({"data.synthetic": OmegaConf.select(cfg, "data.synthetic", default=None)})
+    prefix = "data.synthetic."
+    if not any(k.startswith(prefix) for k in saved) or not any(k.startswith(prefix) for k in now):
+        return
+    trained = {k: v for k, v in saved.items() if k.startswith(prefix)}
+    given = {k: v for k, v in now.items() if k.startswith(prefix)}
+    _refuse(setting_differences(trained, given), path, EVALUATE)
+
+
 def check_same_settings(
     cfg: DictConfig, model: torch.nn.Module, checkpoint: dict[str, Any], path: object
 ) -> None:
     """Raise ConfigError when the configuration differs from the checkpoint's run: its model
     hyper-parameters (`trained_hparams`, as ``model.<key>``) against ``model``'s, built from
-    ``cfg``; when training, also its `run_settings` against ``cfg``'s (a checkpoint written
-    before the project saved them is compared on the model alone). One line names every
+    ``cfg``; when training, also its `run_settings` (`run_differences`; train.py refuses
+    those alone before any data is read, `check_same_run_settings`). One line names every
     differing key with both values and the overrides that resume the run as it was."""
     differ = setting_differences(
         {f"model.{k}": v for k, v in trained_hparams(model, checkpoint).items()},
         {f"model.{k}": v for k, v in dict(model.hparams).items()},
     )
-    saved = checkpoint.get(RUN_SETTINGS_KEY)
-    if cfg.get("train") and isinstance(saved, dict):
-        differ += setting_differences(saved, run_settings(cfg))
-    if not differ:
-        return
-    pairs = "; ".join(f"{k}: {old!r} in the checkpoint, {new!r} now" for k, old, new in differ)
-    restore = " ".join(restoring_override(k, old, new) for k, old, new in differ)
-    raise ConfigError(
-        f"ckpt_path: {path}: expected the settings its run was trained with, {len(differ)} "
-        f"differ ({pairs}): resuming would make a run that is neither; give {restore}"
-        " to go on with it, or start a new run without ckpt_path"
-    )
+    _refuse(differ + run_differences(cfg, checkpoint), path, RESUME)

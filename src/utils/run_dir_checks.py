@@ -8,6 +8,8 @@ folder of other files, not one holding an earlier run.
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +72,32 @@ def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
     training = OmegaConf.select(config, "train", default=False) is True
     if inside and training and OmegaConf.select(config, "task_name", default=None) == "train":
         return
-    last = run_dir / "checkpoints" / "last.ckpt"
-    resume = (
-        f", or resume it with ckpt_path={last} hydra.run.dir={run_dir}" if last.is_file() else ""
-    )
     raise ConfigError(
         f"hydra.run.dir: {run_dir} holds an earlier run ({found}) that this run would "
-        f"overwrite; expected a new or empty directory: give another hydra.run.dir{resume}"
+        f"overwrite; expected a new or empty directory: give another hydra.run.dir"
+        + going_on(run_dir)
     )
+
+
+def going_on(run_dir: Path) -> str:
+    """How to go on with the run in ``run_dir`` (its ``checkpoints/last.ckpt``), whole commands
+    (`src.utils.commands.folder_resume_command`, the run's own overrides): resume it, or --
+    when it finished its ``trainer.max_epochs`` -- train it one epoch more; "" when it has no
+    intact last.ckpt (`read_checkpoint`)."""
+    from src.utils.checkpoints import epochs_done, read_checkpoint
+    from src.utils.commands import folder_resume_command, recorded_max_epochs
+    from src.utils.errors import DataError
+
+    last = run_dir / "checkpoints" / "last.ckpt"
+    try:
+        done = epochs_done(read_checkpoint(last))
+    except DataError:
+        return ""
+    max_epochs = recorded_max_epochs(run_dir)
+    if max_epochs is not None and 0 <= max_epochs <= done:
+        extend = folder_resume_command(run_dir, last, trainer__max_epochs=done + 1)
+        return f", or train it on (it finished its {done} epochs) with: {extend}"
+    return f", or resume it with: {folder_resume_command(run_dir, last)}"
 
 
 def check_run_folder_path(run_dir: str) -> None:
@@ -139,7 +159,9 @@ def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
     RULES["task_name"].check("task_name", resolve_key(config, "task_name"))
     search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
     if search is not None and not sweep:
+        overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+        words = ["python", sys.argv[0], "-m", *[str(o) for o in overrides]]
         raise ConfigError(
-            f"hparams_search: {search} runs a search of many jobs and needs -m: python "
-            f"src/train.py -m hparams_search={search} ..."
+            f"hparams_search: {search} runs a search of many jobs and needs -m: "
+            + shlex.join(words)
         )
