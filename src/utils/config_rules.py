@@ -105,8 +105,10 @@ def check_config(cfg: DictConfig) -> None:
     from src.utils.added_keys import added_keys, check_added_key, check_deleted_key, deleted_keys
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    for key in deleted_keys(overrides):  # ~key: before a value is read
-        check_deleted_key(key, RULES)
+    deleted = deleted_keys(overrides)
+    unresolved = OmegaConf.to_container(cfg, resolve=False) if deleted else {}
+    for key in deleted:  # ~key: before a value is read (an interpolation of it included)
+        check_deleted_key(key, unresolved, RULES)
     values = resolved(cfg)
     for key in added_keys(overrides):  # keys added on the command line with +key=...
         check_added_key(key, values, RULES)
