@@ -53,6 +53,8 @@ EVIDENCE = ("results.json", "curves.json")
 PATH_KEYS = ("dataset", "method", "code_length", "seed")  # the fields that make the folder
 HASH_CHARS = 12  # hex digits of sha256 that tell apart long variants with one prefix
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 class Conflict(ValueError):
     """The run's folder in the archive holds another run's results.json."""
@@ -107,7 +109,7 @@ def archive(run_dir: Path, target: Path) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=existing_path("dir"), help="run or sweep folders")
     parser.add_argument("--dest", type=output_path("dir"), default=Path("results"))
     return parser
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     a run was refused (another run in its folder), 2 for a bad input (nothing written)."""
     args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
-    with one_line_errors():  # every record is checked before anything is written
+    with one_line_errors(SCRIPT):  # every record is checked before anything is written
         targets = [(run_dir, *target_of(run_dir, args.dest)) for run_dir in found]
     conflicts = 0
     for run_dir, target, reason in targets:

@@ -43,6 +43,8 @@ from src.utils.errors import (  # noqa: E402
 
 TEXT_NORMS = ("standardize", "none", "l2", "rms")
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def stand_in_images(tags: np.ndarray, dim: int, seed: int) -> np.ndarray:
     """GENERATED stand-in image features (n, dim), float32, non-negative, tag-correlated."""
@@ -94,7 +96,7 @@ def train_one(cfg, x_v: np.ndarray, x_t: np.ndarray, text_norm: str, args) -> di
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.splitlines()[0])
     parser.add_argument(
         "--tags", type=existing_path("file"), required=True, help="mirflickr25k-yall.mat"
     )
@@ -110,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    with one_line_errors():  # a missing or unreadable file: one "error:" line, exit 2
+    with one_line_errors(SCRIPT):  # a missing or unreadable file: one "error:" line, exit 2
         tags = load_mat(args.tags, "YAll").astype(np.float32)  # (20015, 1386), 0/1
         check_at_most("--n-train", args.n_train, tags.shape[0], "the items of YAll", args.tags)
     rows = np.sort(np.random.default_rng(args.seed).permutation(tags.shape[0])[: args.n_train])

@@ -35,6 +35,8 @@ EXPECTED = "expected a codes file of src/eval.py export_codes=true"
 MODALITIES = ("image", "text")
 SPLITS = ("query", "retrieval")
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
     """codes_image, codes_text (n, c) in {-1, +1} and label (n, L) of both splits. Raises
@@ -103,7 +105,7 @@ def code_stats(codes: dict[str, dict[str, np.ndarray]], topk: int) -> dict[str, 
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
-    parser = ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.splitlines()[0])
     parser.add_argument(
         "paths", nargs="+", type=existing_path("file"), help="codes.h5 files of eval.py"
     )
@@ -113,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with one_line_errors():  # every file is read before any line is printed
+    with one_line_errors(SCRIPT):  # every file is read before any line is printed
         rows = [
             (path, code_stats(checked_load(path, args.topk), args.topk)) for path in args.paths
         ]

@@ -43,9 +43,11 @@ from src.utils.errors import (  # noqa: E402
 )
 from src.utils.io import check_not_input, check_output_path, interrupts_raise  # noqa: E402
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.split("\n")[0])
     parser.add_argument(
         "--images", type=existing_path("any"), required=True, help="folder, list or .mat"
     )
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interrupts_raise()
-    with one_line_errors():
+    with one_line_errors(SCRIPT):
         out = run(args)
     print(f"wrote {out}")
     return 0

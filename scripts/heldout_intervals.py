@@ -39,6 +39,8 @@ from src.utils.errors import (  # noqa: E402
 DIRECTIONS = {"I->T": "val/i2t_map@50", "T->I": "val/t2i_map@50", "mean": "val/map@50"}
 HEALTH = ("weight_change", "own_loss_ratio", "pairwise_cos")
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def load(folder: Path) -> dict[int, dict[str, float]]:
     """Seed -> metrics of the runs under ``folder``. Raises DataError when there are none,
@@ -131,7 +133,7 @@ def setting_pair(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The flags; a bad one is one ``error:`` line and exit 2 (src/utils/errors.py)."""
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=existing_path("dir"))
     parser.add_argument(
         "--pair", action="append", default=[], type=setting_pair, metavar="SETTING:BASE"
@@ -141,7 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
+    """Print the tables; a bad input is one ``error:`` line naming the script, exit 2."""
     args = build_parser().parse_args(argv)
+    with one_line_errors(SCRIPT):
+        tables(args)
+
+
+def tables(args: argparse.Namespace) -> None:
+    """The --modules tables, then the --pair table (see the module docstring)."""
     found = settings(args.folder)
     if not (args.pair or args.modules):
         raise ConfigError(
@@ -165,5 +174,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    with one_line_errors():
-        main(sys.argv[1:])
+    main(sys.argv[1:])

@@ -36,6 +36,8 @@ from src.utils.errors import (  # noqa: E402
 )
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -73,7 +75,7 @@ def _images(parser: argparse.ArgumentParser, arch: str = "vgg19") -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="dataset", required=True)
     for name in ("wiki", "uci", "mirflickr", "nuswide"):
         sub = commands.add_parser(name, help=f"convert the {name} release")
@@ -151,7 +153,7 @@ def convert(args: argparse.Namespace) -> StoreInfo:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     interrupts_raise()
-    with one_line_errors():
+    with one_line_errors(SCRIPT):
         info = convert(args)
     sizes = ", ".join(f"{k} {v}" for k, v in info.split_sizes.items())
     print(

@@ -95,9 +95,11 @@ HEALTH_NOTE = (
     "made before the figures existed are not listed.\n\n"
 )
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.split("\n\n")[0])
     parser.add_argument("dirs", nargs="+", type=Path, help="folders searched for results.json")
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
@@ -285,7 +287,7 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the report; a bad input is one ``error:`` line and exit status 2."""
     args = parse_args(argv)
-    with one_line_errors():
+    with one_line_errors(SCRIPT):
         run(args)
     return 0
 

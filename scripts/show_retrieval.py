@@ -30,9 +30,11 @@ from src.utils.io import check_output_path  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def parse_args(argv: list[str] | None):
-    parser = ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=SCRIPT, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "codes", type=existing_path("file"), help="codes.h5 of src/eval.py export_codes=true"
     )
@@ -72,7 +74,7 @@ def run(args) -> Path:
 def main(argv: list[str] | None = None) -> int:
     """Draw the gallery; a bad input is one ``error:`` line and exit status 2."""
     args = parse_args(argv)
-    with one_line_errors():
+    with one_line_errors(SCRIPT):
         path = run(args)
         print(f"gallery ({args.direction}, seed {args.seed}) -> {path}", file=sys.stderr)
     return 0

@@ -36,6 +36,8 @@ from src.utils.config_rules import check_config  # noqa: E402
 from src.utils.errors import ConfigError, DataError, one_line_errors  # noqa: E402
 from src.utils.jobs import composition_error  # noqa: E402
 
+SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
+
 
 def target_signs(S: torch.Tensor, same: torch.Tensor) -> dict[str, float]:
     """Fractions of off-diagonal pairs with 2S - 1 < 0: all, same-class and other pairs."""
@@ -79,7 +81,7 @@ def compose_checked(overrides: list[str]) -> DictConfig:
 def main(overrides: list[str]) -> int:
     """Print the statistics for train.py's ``overrides``; a bad input is one ``error:`` line
     and exit status 2 (`one_line_errors`)."""
-    with one_line_errors():
+    with one_line_errors(SCRIPT):
         print_stats(compose_checked(overrides))
     return 0
 

@@ -100,7 +100,9 @@ def test_bad_records_are_refused_before_anything_is_written(
         assert exit_.value.code == 2
         out, err = capsys.readouterr()
         (line,) = err.splitlines()
-        where = f"error: {bad}" + (f" [{key}]: expected " if key else ": expected a JSON")
+        where = f"error: archive_results.py: {bad}" + (
+            f" [{key}]: expected " if key else ": expected a JSON"
+        )
         assert line.startswith(where), (line, where)
         assert "Traceback" not in err and out == ""
         assert list(dest.iterdir()) == [] and tree(logs) == before

@@ -71,7 +71,7 @@ def test_bad_out(tmp_path: Path, src: Path, case: str) -> None:
     result = run([*source_args("uci", src), "--out", str(out)])
     # one line naming the file: first ("error: <file>: ...") when found while writing, or
     # as the value of --out when the flag's type refuses it before any work
-    named = result.stderr.startswith(f"error: {out}") or (
+    named = result.stderr.startswith(f"error: prepare_data.py: {out}") or (
         result.stderr.startswith("error: ")
         and "argument --out:" in result.stderr
         and repr(str(out)) in result.stderr
@@ -100,7 +100,8 @@ def test_full_disk(tmp_path: Path, src: Path, dataset: str) -> None:
     result = run([*args, "--out", str(out)], preexec_fn=_limit_file_size)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        f"error: {out}: cannot write the output (File too large); nothing was written"
+        f"error: prepare_data.py: {out}: cannot write the output (File too large); nothing "
+        "was written"
     ]
     assert list(out.parent.iterdir()) == []
 
@@ -171,5 +172,7 @@ def test_interrupt_during_write_leaves_nothing(
         assert [p.name for p in out.parent.iterdir()] == ["store.h5"]
         return
     assert process.returncode == 130, err
-    assert err.splitlines() == [err.splitlines()[0]] and err.startswith("error: interrupted")
+    assert err.splitlines() == [err.splitlines()[0]] and err.startswith(
+        "error: prepare_data.py: interrupted"
+    )
     assert list(out.parent.iterdir()) == []

@@ -76,4 +76,7 @@ def test_missing_codes_is_one_line(code_stats, tmp_path: Path, capsys) -> None:
         code_stats.main([str(path)])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {path} [query/codes_text]: missing") and "\n" not in err
+    assert (
+        err.startswith(f"error: code_stats.py: {path} [query/codes_text]: missing")
+        and "\n" not in err
+    )

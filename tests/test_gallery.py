@@ -145,7 +145,11 @@ def test_script_writes_a_png_or_one_line(release, tmp_path, capsys) -> None:
         with pytest.raises(SystemExit) as exit_:
             script.main([str(bad), "--source", str(source), "--out", str(tmp_path / "x.png")])
         line = capsys.readouterr().err.strip().splitlines()[-1]
-        assert exit_.value.code == 2 and line.startswith(f"error: {bad}") and message in line
+        assert (
+            exit_.value.code == 2
+            and line.startswith(f"error: show_retrieval.py: {bad}")
+            and message in line
+        )
         assert not (tmp_path / "x.png").exists()
         bad.unlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["codes.h5", "g.png"]

@@ -102,7 +102,9 @@ def test_no_usable_run_is_an_error(report, tmp_path: Path, capsys) -> None:
     assert exit_.value.code == 2 and not (tmp_path / "x.md").exists()
     err = capsys.readouterr().err
     assert "unreadable (not a JSON object)" in err
-    assert err.splitlines()[-1] == f"error: {tmp_path / 'r'}: expected usable results.json"
+    assert (
+        err.splitlines()[-1] == f"error: report.py: {tmp_path / 'r'}: expected usable results.json"
+    )
 
 
 def test_variants_get_rows_of_their_own_and_bits_tables(report, tmp_path: Path) -> None:

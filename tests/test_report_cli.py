@@ -34,7 +34,9 @@ def test_update_keeps_the_text_around_the_markers(report, tmp_path: Path, capsys
         report.main(args)
     assert exit_.value.code == 2 and no_markers.read_text() == "hand-written\n"
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"error: {no_markers}: expected the lines") and "\n" not in err
+    assert (
+        err.startswith(f"error: report.py: {no_markers}: expected the lines") and "\n" not in err
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md", "p", "r", "results.md"]
 
 
@@ -65,7 +67,8 @@ def test_bad_targets_are_one_line_and_write_nothing(
     expected = {
         "out exists": f"{flag} an output file, found an existing file (a new one is written, "
         f"never over another), got {str(out)!r}",
-        "paper unreadable": f"error: {tmp_path / 'paper.json'}: expected the paper's numbers",
+        "paper unreadable": f"error: report.py: {tmp_path / 'paper.json'}: expected the "
+        "paper's numbers",
         "out is a directory": f"{flag} an output file, found a folder, got {str(out)!r}",
     }[case]
     if case == "out exists":
@@ -144,5 +147,5 @@ def test_a_missing_folder_is_named(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        f"error: {missing}: no such file or folder (give folders of runs)"
+        f"error: report.py: {missing}: no such file or folder (give folders of runs)"
     ]

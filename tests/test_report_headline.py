@@ -198,4 +198,6 @@ def test_update_fills_the_headline_markers(report, tmp_path: Path, capsys) -> No
             report.main(args)
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert exit_.value.code == 2 and out.read_text() == bad
-        assert line.startswith(f"error: {out}: expected the lines {HEADLINE_BEGIN}"), line
+        assert line.startswith(
+            f"error: report.py: {out}: expected the lines {HEADLINE_BEGIN}"
+        ), line

@@ -68,7 +68,11 @@ def test_similarity_stats_refuses_non_finite_features(tmp_path: Path, capsys, se
     line = one_error(capsys, lambda: script.main(["data=wiki", f"data.path={path}"]))
     GlobalHydra.instance().clear()
     key, row = expected
-    assert line == f"error: {path} [{key}]: expected finite values, found NaN/Inf in row {row}"
+    assert (
+        line
+        == f"error: similarity_stats.py: {path} [{key}]: expected finite values, found NaN/Inf "
+        f"in row {row}"
+    )
     assert path.read_bytes() == before
 
 
@@ -122,8 +126,8 @@ def test_prepare_data_val_size_one_line(tmp_path: Path, capsys) -> None:
     )
     # retrieval = all but the queries (35), train 20 of them: pool 15
     assert line == (
-        "error: --val-size 100000: expected at most 15, the retrieval items outside the "
-        "training set (the validation pool) that are not test queries"
+        "error: prepare_data.py: --val-size 100000: expected at most 15, the retrieval items "
+        "outside the training set (the validation pool) that are not test queries"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i.npy", "l.npy", "t.npy"]
 
@@ -154,8 +158,8 @@ def test_code_stats_topk_beyond_the_retrieval_items(tmp_path: Path, capsys, seed
     smallest = paths[int(np.argmin(sizes))]
     line = one_error(capsys, lambda: script.main([*argv, "--topk", str(min(sizes) + 1)]))
     assert line == (
-        f"error: {smallest}: --topk {min(sizes) + 1}: expected at most {min(sizes)}, the "
-        "retrieval items of this file"
+        f"error: code_stats.py: {smallest}: --topk {min(sizes) + 1}: expected at most "
+        f"{min(sizes)}, the retrieval items of this file"
     )
 
 
@@ -172,7 +176,7 @@ def test_show_retrieval_figure_flags_beyond_the_codes(tmp_path: Path, capsys, fl
     line = one_error(capsys, lambda: script.main(argv))
     what = "queries" if split == "query" else "retrieval items"
     expected = f"{flag} {n + 1}: expected at most {n}, the {what} of this file"
-    assert line == f"error: {codes}: {expected}"
+    assert line == f"error: show_retrieval.py: {codes}: {expected}"
     assert not out.exists()
 
 
@@ -183,7 +187,11 @@ def test_check_text_scaling_n_train_beyond_the_tags(tmp_path: Path, capsys) -> N
     tags = tmp_path / "yall.mat"
     savemat(tags, {"YAll": (np.random.default_rng(0).random((12, 5)) < 0.3).astype(np.uint8)})
     line = one_error(capsys, lambda: script.main(["--tags", str(tags), "--n-train", "13"]))
-    assert line == f"error: {tags}: --n-train 13: expected at most 12, the items of YAll"
+    assert (
+        line
+        == f"error: check_text_scaling.py: {tags}: --n-train 13: expected at most 12, the items "
+        "of YAll"
+    )
 
 
 def test_report_margins_must_name_a_method(tmp_path: Path, capsys) -> None:
@@ -198,6 +206,8 @@ def test_report_margins_must_name_a_method(tmp_path: Path, capsys) -> None:
     assert "argument --margins: expected one of ['agch', 'cca_itq'," in line
     assert line.endswith("got 'nosuchmethod' (see --help)")
     line = one_error(capsys, lambda: report.main([str(root), "--margins", "ucch"]))
-    assert line == "error: --margins ucch: expected a method among the runs read ['djsrh']"
+    assert (
+        line == "error: report.py: --margins ucch: expected a method among the runs read ['djsrh']"
+    )
     assert report.main([str(root)]) == 0  # the default agch, absent: no margins, no error
     assert "| wiki | djsrh | - | 16 |" in capsys.readouterr().out

@@ -29,6 +29,7 @@ from src.data.splits import (
 from src.data.store import StoreInfo, source_record, write_store
 from src.utils.errors import ConfigError, DataError
 from src.utils.io import check_not_input, check_output_path
+from src.utils.paths import input_problem
 
 if TYPE_CHECKING:  # extract imports torch: only raw images need it
     from src.data.extract import ExtractOptions
@@ -38,10 +39,12 @@ UCI_CLASSES = 10
 
 
 def _source_dir(source: str | os.PathLike) -> Path:
-    source = Path(source)
-    if not source.is_dir():
-        raise DataError(source, None, "source folder not found")
-    return source
+    """``source`` (--source) as a readable folder; else a DataError saying what it is
+    (src/utils/paths.py `input_problem`: missing, a dangling link, a file...)."""
+    problem = input_problem(source, "dir", "the release's folder (--source DIR, as downloaded)")
+    if problem is not None:
+        raise DataError(source, None, f"expected {problem}")
+    return Path(source)
 
 
 def _one_hot(classes: Any, n_classes: int, path: object, key: str) -> np.ndarray:

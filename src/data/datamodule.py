@@ -78,7 +78,10 @@ class AGCHDataModule(LightningDataModule):
         if cache_dtype not in CACHE_DTYPES:
             raise ConfigError(f"data.cache_dtype: expected one of {sorted(CACHE_DTYPES)}")
         if batch_size < 1 or eval_batch_size < 1:
-            raise ConfigError("data.batch_size, data.eval_batch_size: expected positive")
+            raise ConfigError(
+                f"data.batch_size {batch_size}, data.eval_batch_size {eval_batch_size}: "
+                "expected both >= 1"
+            )
         synthetic = dict(synthetic) if synthetic is not None else None
         self.save_hyperparameters(logger=False)
         self.path = Path(path)

@@ -75,7 +75,8 @@ def random_split(
     """Random queries, train from the rest, retrieval = every item but the queries."""
     if query_size + train_size > n_items or query_size < 1 or train_size < 1:
         raise ConfigError(
-            f"cannot take {query_size} queries and {train_size} train items from {n_items}"
+            f"cannot take {query_size} queries and {train_size} train items from {n_items}: "
+            f"expected query + train = {query_size + train_size} <= {n_items}, each >= 1"
         )
     order = np.random.default_rng(seed).permutation(n_items)
     is_query = np.zeros(n_items, dtype=bool)

@@ -116,22 +116,42 @@ def _check_sizes(params: Mapping[str, Any]) -> None:
     the codes), the splits within the items. Raises ConfigError naming the key."""
     for name in ("n_items", "n_query", "n_train", "image_dim", "text_dim"):
         if int(params[name]) < 1:
-            raise ConfigError(f"data.synthetic.{name}: expected an integer >= 1")
+            raise ConfigError(
+                f"data.synthetic.{name}: expected an integer >= 1, got {params[name]}"
+            )
     if params["n_classes"] < 2:
         raise ConfigError(
             f"data.synthetic.n_classes: expected an integer >= 2 (one class makes every item "
             f"relevant to every query), got {params['n_classes']}"
         )
     if params["n_train"] < 2:
-        raise ConfigError("data.synthetic.n_train: expected an integer >= 2 (training pairs)")
+        raise ConfigError(
+            f"data.synthetic.n_train: expected an integer >= 2 (training pairs), got "
+            f"{params['n_train']}"
+        )
     if params["n_val"] < 0:
-        raise ConfigError("data.synthetic.n_val: expected an integer >= 0")
-    if params["n_query"] + params["n_train"] + params["n_val"] > params["n_items"]:
-        raise ConfigError("data.synthetic: n_query + n_train + n_val exceeds n_items")
-    if params["n_classes"] > params["n_items"]:
-        raise ConfigError("data.synthetic.n_classes: more classes than items")
+        raise ConfigError(f"data.synthetic.n_val: expected an integer >= 0, got {params['n_val']}")
+    _check_within_items(params)
     if params["noise"] < 0:
-        raise ConfigError("data.synthetic.noise: expected a number >= 0")
+        raise ConfigError(f"data.synthetic.noise: expected a number >= 0, got {params['noise']}")
+
+
+def _check_within_items(params: Mapping[str, Any]) -> None:
+    """The splits and the classes fit in ``n_items``; the ConfigError gives the values."""
+    n_items, splits = params["n_items"], ("n_query", "n_train", "n_val")
+    total = sum(params[name] for name in splits)
+    if total > n_items:
+        raise ConfigError(
+            "data.synthetic: n_query + n_train + n_val = "
+            + " + ".join(str(params[name]) for name in splits)
+            + f" = {total} > n_items {n_items}; expected at most n_items (lower a split or "
+            "raise data.synthetic.n_items)"
+        )
+    if params["n_classes"] > n_items:
+        raise ConfigError(
+            f"data.synthetic.n_classes: {params['n_classes']} > n_items {n_items}; expected "
+            "at most n_items classes (every class needs an item)"
+        )
 
 
 def check_params(params: Mapping[str, Any]) -> None:

@@ -10,12 +10,17 @@ them (`NESTED`: ``+data.synthetic.noise=1.0``). A config group added with ``+`` 
 ``+experiment=...``) is Hydra's to check; so are Hydra's own keys (``hydra.*``).
 
 Keys deleted with ``~key`` are refused when the run reads them (`check_deleted_key`): a key of
-`RULES`, a ``_target_``, or a group every run builds (``~data.batch_size`` was a traceback).
-A refusal names the script that runs (eval.py takes no ``model.*``: the checkpoint holds it).
+`RULES` or of any method's ``RULES``, a ``_target_``, an argument of the nearest ``_target_``
+above it (``~model.code_length``, ``~model.lam``: the constructor's default was used
+silently), a leaf of the config groups every run reads (`read_leaves`) or a group every run
+builds (``~data.batch_size`` was a traceback). Deleting a whole callback or logger entry
+(``~callbacks.early_stopping``, ``~logger.tensorboard``, ``~logger``) turns it off. A refusal
+names the script that runs (eval.py takes no ``model.*``: the checkpoint holds it).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
@@ -23,11 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from src.utils.errors import ConfigError
-from src.utils.suggest import did_you_mean, script_name
+from src.utils.suggest import CONFIGS as _CONFIGS, config_trees, did_you_mean, script_name
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS: Path = _CONFIGS
 # groups every run builds (a deleted one was a traceback where it is read)
 REQUIRED_NODES = ("data", "model", "trainer", "paths")
+# groups whose every leaf a run reads (callbacks and loggers are optional entries)
+READ_GROUPS = ("model", "data", "trainer", "paths", "extras")
+# top-level nodes that are not values (a null logger or callbacks group turns it off)
+OPTIONAL_GROUPS = ("defaults", "callbacks", "logger", "hydra")
 # mappings that a function takes as its keyword arguments (not a ``_target_`` of their own)
 NESTED = {"data.synthetic": "src.data.synthetic.make_synthetic"}
 
@@ -91,14 +100,82 @@ def parameters(target: str) -> set[str] | None:
     return None
 
 
-def check_deleted_key(key: str, declared: Iterable[str]) -> None:
+@functools.lru_cache(maxsize=1)
+def read_leaves() -> frozenset[str]:
+    """The dotted keys of every leaf (a value that is not a mapping) the config files set
+    under `READ_GROUPS`, and the top-level ones of every file (``seed``, ``tags``,
+    ``optimized_metric``...; not `OPTIONAL_GROUPS`), by each file's package
+    (src/utils/suggest.py)."""
+    leaves: set[str] = set()
+
+    def walk(prefix: str, node: Mapping[str, Any]) -> None:
+        for key, value in node.items():
+            if key in OPTIONAL_GROUPS or not isinstance(key, str):
+                continue
+            if isinstance(value, Mapping):
+                walk(f"{prefix}{key}.", value)
+            elif not prefix or prefix.split(".")[0] in READ_GROUPS:
+                leaves.add(f"{prefix}{key}")
+
+    for package, tree in config_trees():
+        walk(f"{package}." if package else "", tree)
+    return frozenset(leaves)
+
+
+@functools.lru_cache(maxsize=1)
+def method_keys() -> frozenset[str]:
+    """``model.<name>`` of every hyper-parameter any method's ``RULES`` declares (each
+    configs/model/*.yaml ``_target_``'s class; src/models/checks.py)."""
+    keys: set[str] = set()
+    for package, tree in config_trees():
+        target = tree.get("_target_") if package == "model" else None
+        module, _, name = str(target).rpartition(".")
+        try:
+            rules = getattr(importlib.import_module(module), name).RULES
+        except Exception:  # noqa: BLE001 (a bad _target_ is reported where it is built)
+            continue
+        keys.update(f"model.{n}" for names in rules.values() for n in names)
+    return frozenset(keys)
+
+
+def target_argument(key: str, values: Mapping[str, Any]) -> str | None:
+    """The ``_target_`` (or `NESTED` function) of which ``key`` is an argument: the nearest
+    one above it in ``values``; None when there is none or it takes any keyword."""
+    parent, _, name = key.rpartition(".")
+    if parent in NESTED:
+        return NESTED[parent] if name in (parameters(NESTED[parent]) or ()) else None
+    parts = key.split(".")
+    nodes: list[Any] = [values]
+    for part in parts[:-1]:
+        node = nodes[-1]
+        nodes.append(node.get(part) if isinstance(node, Mapping) else None)
+    for depth in range(len(parts) - 1, -1, -1):
+        node = nodes[depth]
+        if isinstance(node, Mapping) and isinstance(node.get("_target_"), str):
+            accepted = parameters(node["_target_"]) or set()
+            return node["_target_"] if parts[depth] in accepted else None
+    return None
+
+
+def check_deleted_key(key: str, values: Mapping[str, Any], declared: Iterable[str]) -> None:
     """Raise ConfigError naming ``key`` (deleted with ``~``) when the run reads it: a
-    ``declared`` key (`RULES`), a ``_target_`` or one of `REQUIRED_NODES`. Deleting anything
-    else (a callback, a logger: ``~callbacks.model_checkpoint``) turns it off."""
-    if key in set(declared) or key in REQUIRED_NODES or key.rpartition(".")[2] == "_target_":
+    ``declared`` key (`RULES`) or a method's (`method_keys`), one of `REQUIRED_NODES`, a
+    ``_target_``, an argument of the nearest ``_target_`` above it in ``values`` (the
+    configuration after the deletion; `target_argument`) or a leaf of `read_leaves`.
+    Deleting anything else (a callback, a logger: ``~callbacks.model_checkpoint``) turns it
+    off."""
+    reader = target_argument(key, values)
+    reads = (
+        key in set(declared) | method_keys() | read_leaves()
+        or key in REQUIRED_NODES
+        or key.rpartition(".")[2] == "_target_"
+        or reader is not None
+    )
+    if reads:
+        by = f" ({reader} takes it; its default would be used silently)" if reader else ""
         raise ConfigError(
-            f"{key}: required, {script_name()} reads it; remove the ~ (~{key} deleted it; set "
-            f"another value with {key}=...)"
+            f"{key}: required, {script_name()} reads it{by}; remove the ~ (~{key} deleted "
+            f"it; set another value with {key}=...)"
         )
 
 

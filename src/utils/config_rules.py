@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
-from src.utils.lightning_rules import LIGHTNING_RULES
+from src.utils.lightning_rules import AT_MOST, LIGHTNING_RULES, OVERRIDDEN_BY
 from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocabulary)
     BOOL,
     FOLDER,
@@ -105,8 +105,10 @@ def check_config(cfg: DictConfig) -> None:
     from src.utils.added_keys import added_keys, check_added_key, check_deleted_key, deleted_keys
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    for key in deleted_keys(overrides):  # ~key: before a value is read
-        check_deleted_key(key, RULES)
+    deleted = deleted_keys(overrides)
+    unresolved = OmegaConf.to_container(cfg, resolve=False) if deleted else {}
+    for key in deleted:  # ~key: before a value is read (an interpolation of it included)
+        check_deleted_key(key, unresolved, RULES)
     values = resolved(cfg)
     for key in added_keys(overrides):  # keys added on the command line with +key=...
         check_added_key(key, values, RULES)
@@ -114,8 +116,36 @@ def check_config(cfg: DictConfig) -> None:
         present, value = select_key(values, key)
         if present and value != "???":
             rule.check(key, value)
+    check_cross_keys(values)
     if isinstance(values.get("model"), Mapping):
         check_model_config(values["model"])
+
+
+def _number(tree: Mapping[str, Any], key: str) -> float | None:
+    """The value of ``key`` in ``tree`` when it is a number (not a bool), else None."""
+    value = select_key(tree, key)[1]
+    return value if is_real(value) else None
+
+
+def check_cross_keys(values: Mapping[str, Any]) -> None:
+    """Refuse a combination in which Lightning would silently ignore a value (after each value
+    passed its own rule): a key above its limit (`AT_MOST`, the limit not -1), a limit that a
+    debugging flag replaces (`OVERRIDDEN_BY`, the limit set at all). Raises
+    ConfigError naming both keys and values."""
+    for key, limit_key in AT_MOST:
+        value, limit = _number(values, key), _number(values, limit_key)
+        if value is not None and limit is not None and limit != -1 and value > limit:
+            raise ConfigError(
+                f"{key}: {value} is above {limit_key} {limit}; Lightning stops at {limit_key} "
+                f"and would ignore {key}; expected {key} <= {limit_key} (or {limit_key}=-1)"
+            )
+    for key, flag in OVERRIDDEN_BY:
+        value, by = select_key(values, key)[1], select_key(values, flag)[1]
+        if value is not None and by not in (None, False, 0, 0.0):
+            raise ConfigError(
+                f"{key}: {value} would be ignored: {flag} {by} replaces it (Lightning's "
+                f"debugging flags); expected one of them: remove {key} or set {flag} off"
+            )
 
 
 def check_model_config(model: Mapping[str, Any]) -> None:

@@ -1,11 +1,12 @@
 """Project exceptions and the one place that turns them into the command-line error line.
 
-Every command-line tool (src/train.py, src/eval.py, scripts/prepare_data.py,
-scripts/extract_features.py) reports a user error -- bad input, an impossible setting -- as one
-line ``error: <file> [<key>]: <what was expected>`` on stderr with exit status 2 and no
-traceback. Code that must not exit (a job of a Hydra multirun, which records its failure and
-lets the sweep go on) catches `AGCHError` (or uses `user_error` on any exception) instead of
-calling `exit_on_user_error`.
+Every command-line tool (src/train.py, src/eval.py, scripts/*.py) reports a user error -- bad
+input, an impossible setting -- as one line ``error: <file> [<key>]: <what was expected>`` on
+stderr with exit status 2 and no traceback; a script of scripts/ starts it with its own name
+(``error: code_stats.py: <file> [<key>]: ...``: `one_line_errors` and `ArgumentParser`).
+Code that must not exit (a job of a Hydra multirun, which records its failure and lets the
+sweep go on) catches `AGCHError` (or uses `user_error` on any exception) instead of calling
+`exit_on_user_error`.
 """
 
 import argparse
@@ -100,19 +101,22 @@ def exit_on_user_error(error: BaseException, status: int = EXIT_USER_ERROR) -> N
 
 
 @contextmanager
-def one_line_errors() -> Iterator[None]:
+def one_line_errors(script: str | None = None) -> Iterator[None]:
     """Report a project error raised in the block as one ``error:`` line and exit 2;
     Ctrl-C/SIGTERM as ``error: interrupted`` and exit 130; re-raise anything else (a bug
-    keeps its traceback)."""
+    keeps its traceback). ``script`` (a script of scripts/, its file name) starts the line,
+    as its `ArgumentParser` starts a flag's: ``error: code_stats.py: <file> [<key>]: ...``."""
+    prefix = f"{script}: " if script else ""
     try:
         yield
     except KeyboardInterrupt as exc:  # src.utils.io.Interrupted (SIGTERM) included
-        exit_on_user_error(AGCHError(f"interrupted ({exc or 'Ctrl-C'})"), EXIT_INTERRUPTED)
+        interrupted = f"{prefix}interrupted ({exc or 'Ctrl-C'})"
+        exit_on_user_error(AGCHError(interrupted), EXIT_INTERRUPTED)
     except Exception as exc:
         error = user_error(exc)
         if error is None:
             raise
-        exit_on_user_error(error)
+        exit_on_user_error(AGCHError(f"{prefix}{error}") if prefix else error)
 
 
 def check_at_most(
@@ -128,8 +132,9 @@ def check_at_most(
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse for the scripts: a usage error is one ``error:`` line and exit 2 as well
-    (``--help`` still shows the usage)."""
+    """argparse for the scripts: a usage error is one ``error:`` line naming the script
+    (``prog``: each script passes its file name, also when it runs in-process) and exit 2 as
+    well (``--help`` still shows the usage)."""
 
     def error(self, message: str) -> NoReturn:
         exit_on_user_error(AGCHError(f"{self.prog}: {message} (see --help)"))

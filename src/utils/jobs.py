@@ -24,6 +24,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from src.utils.hydra_argv import hydra_argv
 from src.utils.last_good import good_checkpoints, last_good_words
 from src.utils.commands import eval_command, train_command
 from src.utils.errors import (
@@ -90,11 +91,13 @@ def run_cli(main: Callable[[], Any]) -> None:
     """Call a ``@hydra.main`` entry so that a failure before the job starts -- Hydra's
     composition errors (an unknown config name, a misspelt key without ``+``, ``logger=null``,
     a bad override) and a run directory that cannot be made -- is one ``error:`` line and exit
-    2 instead of Hydra's multi-line message and exit 1. Errors of the job itself are handled by
-    `run_job`; a bug in it keeps its traceback."""
+    2 instead of Hydra's multi-line message and exit 1; Hydra's flags are read wherever they
+    stand (`hydra_argv`). Errors of the job itself are handled by `run_job`; a bug in it keeps
+    its traceback."""
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
     started()  # Ctrl-C raises KeyboardInterrupt again from here (src/utils/startup.py)
     try:
+        sys.argv[1:] = hydra_argv(sys.argv[1:], Path(sys.argv[0]).name)
         main()
     except KeyboardInterrupt:  # while Hydra composes or ends: the job's handler did not see it
         for claimed in claimed_dirs():

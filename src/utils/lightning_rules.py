@@ -135,3 +135,21 @@ LOGGER_RULES: dict[str, Rule] = {
 }
 
 LIGHTNING_RULES = TRAINER_RULES | CALLBACK_RULES | LOGGER_RULES
+
+# Cross-key rules: combinations in which Lightning silently ignores or overrides a value.
+# (key, its limit): a value of key above the limit's is ignored (Lightning stops at the limit;
+# trial 28 c56: min_epochs=5 max_epochs=1 trained 1 epoch); -1 or null lifts the limit.
+AT_MOST: tuple[tuple[str, str], ...] = (
+    ("trainer.min_epochs", "trainer.max_epochs"),
+    ("trainer.min_steps", "trainer.max_steps"),
+)
+# (key, the key that replaces it when set): lightning/pytorch/trainer/setup.py
+# ``_init_debugging_flags`` replaces the train and validation limits by overfit_batches > 0,
+# and every limit by fast_dev_run.
+OVERRIDDEN_BY: tuple[tuple[str, str], ...] = (
+    ("trainer.limit_train_batches", "trainer.overfit_batches"),
+    ("trainer.limit_val_batches", "trainer.overfit_batches"),
+    ("trainer.limit_train_batches", "trainer.fast_dev_run"),
+    ("trainer.limit_val_batches", "trainer.fast_dev_run"),
+    ("trainer.limit_test_batches", "trainer.fast_dev_run"),
+)

@@ -54,6 +54,32 @@ def effective_limits(trainer: DictConfig) -> dict[str, tuple[float | int, str]]:
     return limits
 
 
+def value_source(key: str) -> str:
+    """Where ``key``'s value came from, for a message: the command-line override that set it,
+    else the ``experiment=``/``debug=`` preset whose file sets it, else the configuration
+    (Hydra's run config; "the configuration" when a check runs without Hydra)."""
+    import yaml
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.suggest import CONFIGS
+
+    if not HydraConfig.initialized():
+        return "from the configuration"
+    hydra = HydraConfig.get()
+    for override in hydra.overrides.task:
+        if override.lstrip("+~").split("=")[0] == key:
+            return f"set on the command line: {override}"
+    for group in ("debug", "experiment"):
+        choice = hydra.runtime.choices.get(group)
+        path = CONFIGS / group / f"{choice}.yaml"
+        tree = (
+            yaml.safe_load(path.read_text(encoding="utf-8")) if choice and path.is_file() else {}
+        )
+        if OmegaConf.select(OmegaConf.create(tree or {}), key) is not None:
+            return f"set by the {group}={choice} preset"
+    return "from the configuration"
+
+
 def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
     """Refuse a run whose training loop would run no batch: a batch size above the training
     pairs of a process (zero batches), or a train limit (`effective_limits`: limit_train_batches
@@ -72,8 +98,8 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
     limit, key = effective_limits(trainer)["train"]
     if limited(full, limit) == 0:
         raise ConfigError(
-            f"{key}: {limit} of {full} training batches is 0 batches, "
-            "nothing would be trained; raise it (or give a whole number of batches)"
+            f"{key}: {limit} ({value_source(key)}) of {full} training batches is 0 batches, "
+            "nothing would be trained; expected a larger fraction or a whole number of batches"
         )
 
 
@@ -102,8 +128,9 @@ def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tu
                 )
             if limited(batches, limit) == 0:
                 raise ConfigError(
-                    f"{key}: {limit} of the {batches} batches of the {split} set is 0 batches; "
-                    "this data is too small for the preset, use 1.0"
+                    f"{key}: {limit} ({value_source(key)}) of the {batches} batches of the "
+                    f"{split} set is 0 batches, this data is too small for it; expected 1.0 "
+                    f"(all batches) or a whole number of batches ({key}=1)"
                 )
 
 

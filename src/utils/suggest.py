@@ -45,19 +45,28 @@ def _flatten(prefix: str, node: Mapping[str, Any], keys: set[str]) -> None:
 
 
 @functools.lru_cache(maxsize=1)
+def config_trees() -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """(package, parsed tree) of every config file (configs/**/*.yaml, sorted by path) that
+    parses to a mapping; a broken local file is left to Hydra to report."""
+    trees = []
+    for path in sorted(CONFIGS.rglob("*.yaml")):
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue
+        if isinstance(tree, Mapping):
+            trees.append((_package(path), tree))
+    return tuple(trees)
+
+
+@functools.lru_cache(maxsize=1)
 def known_keys() -> frozenset[str]:
     """Every dotted key the configuration knows (see the module docstring)."""
     from src.utils.config_rules import RULES
 
     keys: set[str] = set(RULES)
-    for path in sorted(CONFIGS.rglob("*.yaml")):
-        try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError):  # a broken local file: Hydra reports it
-            continue
-        if isinstance(tree, Mapping):
-            package = _package(path)
-            _flatten(f"{package}." if package else "", tree, keys)
+    for package, tree in config_trees():
+        _flatten(f"{package}." if package else "", tree, keys)
     return frozenset(keys)
 
 
