@@ -234,6 +234,10 @@ class PoisonAfterFirstEpoch(Callback):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, tmp_path):
+    from checkpoint_files import RUN_SETTINGS
+
+    from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
+
     dm = AGCHDataModule(str(synthetic_store), batch_size=16, eval_batch_size=64)
     model = make_module(dm)
     # the project's callback, monitoring as configs/callbacks/model_checkpoint.yaml does
@@ -241,6 +245,8 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, t
         dirpath=tmp_path / "ck", monitor="val/map@50", mode="max", save_last=True
     )
     trainer = make_trainer(tmp_path, max_epochs=3, callbacks=[checkpoint, PoisonAfterFirstEpoch()])
+    use_atomic_checkpoint_io(trainer)  # checkpoints as train.py writes them (digest, settings)
+    model.run_settings = RUN_SETTINGS
     with pytest.raises(TrainingError) as err:
         trainer.fit(model, dm)
     message = str(err.value)

@@ -45,7 +45,7 @@ def test_wiki_into_tmp(tmp_path: Path) -> None:
 def test_missing_source_dir(tmp_path: Path) -> None:
     out = tmp_path / "wiki.h5"
     result = _run("wiki", "--source", str(tmp_path / "nowhere"), "--out", str(out))
-    _assert_one_line_error(result, "nowhere", "not found")
+    _assert_one_line_error(result, "nowhere", "found nothing there")
     assert list(tmp_path.iterdir()) == []
 
 

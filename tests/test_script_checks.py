@@ -53,22 +53,29 @@ def test_report_and_archive_refuse_the_same_names(tmp_path: Path, key: str) -> N
     assert load_run(good / "results.json", None).method == "agch"
 
 
-def test_heldout_intervals_says_when_there_are_no_heldout_runs(tmp_path: Path) -> None:
+def test_heldout_intervals_says_when_there_are_no_heldout_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     script = load_script("heldout_intervals")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DataError, match=r"expected a folder of held-out runs"):
+    with pytest.raises(SystemExit) as exit_:  # the command line: one line naming the script
         script.main([str(empty)])
+    lines = capsys.readouterr().err.splitlines()
+    assert exit_.value.code == 2 and len(lines) == 1
+    assert lines[0].startswith("error: heldout_intervals.py: ") and "held-out runs" in lines[0]
+    with pytest.raises(DataError, match=r"expected a folder of held-out runs"):
+        script.tables(script.build_parser().parse_args([str(empty)]))
     official = tmp_path / "official"
     write(official / "K=1" / "seed0" / "results.json", result("agch", 16, 0))
     with pytest.raises(DataError, match=r"\[val_mode\]: expected a held-out selection run"):
-        script.main([str(official), "--pair", "K=1:K=1"])
+        script.tables(script.build_parser().parse_args([str(official), "--pair", "K=1:K=1"]))
     runs = tmp_path / "runs"
     for name in ("K=1", "K=2"):
         record = heldout("agch", 16, 0, [name], (0.5, 0.6))
         write(runs / name / "seed0" / "results.json", json.dumps(record))
     with pytest.raises(ConfigError, match=r"expected --pair .* \(settings under .*: K=1, K=2\)"):
-        script.main([str(runs)])
+        script.tables(script.build_parser().parse_args([str(runs)]))
 
 
 @pytest.fixture
