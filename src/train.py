@@ -211,11 +211,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     datamodule, data, model, trainer = _build(cfg, curves)
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
     log_hyperparameters(cfg, model, trainer, commit)
-    best_path, last_path = None, None
+    best_path, last_path, cut = None, None, None
     if cfg.get("train"):
         with clock.phase("fit"):
             _fit(cfg, trainer, model, datamodule)
         best_path, last_path = _checkpoints(trainer)
+        cut = partial_training(cfg, trainer)  # now: a test afterwards drops the train loader
     metrics = scalar_metrics(trainer.callback_metrics, ("val/", "train/", "health/"))
     best_metrics = None
     if cfg.get("test"):
@@ -241,9 +242,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     expected = expected_metrics(model, sizes, recorded_stages(cfg, best_metrics is not None))
     covered = ["test"] if cfg.get("test") else []
     covered += ["val"] if cfg.get("train") and validates(cfg) else []
-    partial = (partial_training(cfg, trainer) if cfg.get("train") else None) or partial_coverage(
-        cfg, sizes, datamodule.eval_batch_size, covered
-    )
+    partial = cut or partial_coverage(cfg, sizes, datamodule.eval_batch_size, covered)
     write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)

@@ -3,10 +3,12 @@
 fewer batches than its schedule and no other; the oracle is an independent count of the
 training steps Lightning's own loop ran, against len(loader) x max_epochs."""
 
+import json
 import random
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import OmegaConf
@@ -32,6 +34,9 @@ class Counter(L.LightningModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         self.log("val/loss", self.layer(batch).pow(2).mean())
+
+    def test_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self.log("test/loss", self.layer(batch).pow(2).mean())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.SGD(self.parameters(), lr=0.01)
@@ -111,3 +116,39 @@ def test_a_resumed_fit_counts_the_batches_before_the_resume(tmp_path: Path):
     cut.fit(Counter(), loader, loader, ckpt_path=str(tmp_path / "last.ckpt"))
     why = partial_training(config({"max_epochs": 5, "max_steps": 14}), cut)
     assert why is not None and "14 of the 20 training batches" in why and "max_steps=14" in why
+
+
+@pytest.mark.parametrize(
+    "cut, why",
+    [
+        (["+trainer.limit_train_batches=2"], "each training epoch ran 2 of the 5"),
+        # AGCH steps both optimisers per batch: 14 steps = epoch 1 (validated) + 2 batches
+        (["trainer.max_epochs=2", "+trainer.max_steps=14"], "7 of the 10 training batches"),
+    ],
+)
+def test_train_py_records_a_cut_fit_incomplete_when_it_tests_too(
+    tmp_path: Path, cut: list[str], why: str
+) -> None:
+    """End to end with the default test=true: a test after the fit dropped the trainer's train
+    loader, and the check silently passed (trial 29: max_steps, limit_train_batches and
+    max_time cuts recorded "completed"). 160 training pairs in batches of 32: 5 batches."""
+    from cli_runs import TINY_ARGS, start
+
+    run = tmp_path / "run"
+    args = [*TINY_ARGS, "trainer.max_epochs=1", "logger=none", f"hydra.run.dir={run}", *cut]
+    # (a later trainer.max_epochs in `cut` wins)
+    process = start("train.py", args, tmp_path)
+    _, err = process.communicate(timeout=900)
+    assert process.returncode == 0, err[-2000:]
+    record = json.loads((run / "results.json").read_text())
+    assert "test/i2t_map@50" in record["metrics"]  # it tested after the fit
+    assert record["status"] == "incomplete" and why in record["error"], record.get("error")
+    assert "status incomplete" in err
+
+
+def test_the_check_is_loud_once_a_test_dropped_the_train_loader(tmp_path: Path):
+    trainer, _ = fit({"max_epochs": 1}, 8, 2, tmp_path)
+    assert partial_training(config({"max_epochs": 1}), trainer) is None
+    trainer.test(Counter(), DataLoader(torch.ones(4, 1)), verbose=False)
+    with pytest.raises(RuntimeError, match="after fit"):
+        partial_training(config({"max_epochs": 1}), trainer)

@@ -26,9 +26,15 @@ def _stopped_early(trainer: Any) -> bool:
 
 def _batches_per_epoch(trainer: Any) -> tuple[int, int] | None:
     """(batches a training epoch ran, batches the train loader holds), or None when the
-    loader has no length (nothing to compare)."""
+    loader has no length (nothing to compare). Raises RuntimeError when the trainer holds no
+    train loader (``trainer.test`` drops it: call this after ``fit``, before any test)."""
+    loader = trainer.train_dataloader
+    if loader is None:
+        raise RuntimeError(
+            "partial_training: the trainer holds no train loader (call it after fit)"
+        )
     try:
-        full = len(trainer.train_dataloader)
+        full = len(loader)
     except TypeError:
         return None
     return int(trainer.num_training_batches), int(full)
@@ -55,7 +61,8 @@ def partial_training(cfg: DictConfig, trainer: Any) -> str | None:
     the train loader holds (``limit_train_batches``), and fewer training batches in all
     (``fit_loop``'s completed batches, restored on resume) than ``max_epochs`` epochs hold,
     unless an EarlyStopping callback ended the fit. ``max_epochs`` null or -1 (the schedule
-    is max_steps/max_time) is not compared. Returns one sentence naming the key."""
+    is max_steps/max_time) is not compared. Returns one sentence naming the key. Call it
+    right after ``fit``: a ``test`` drops the trainer's train loader (RuntimeError then)."""
     limits = effective_limits(cfg.trainer)
     fast = cfg.trainer.get("fast_dev_run")
     if fast:
