@@ -137,7 +137,8 @@ def check_cross_keys(values: Mapping[str, Any]) -> None:
         if value is not None and limit is not None and limit != -1 and value > limit:
             raise ConfigError(
                 f"{key}: {value} is above {limit_key} {limit}; Lightning stops at {limit_key} "
-                f"and would ignore {key}; expected {key} <= {limit_key} (or {limit_key}=-1)"
+                f"and would ignore {key}; expected {key} <= {limit_key}: lower {key} or raise "
+                f"{limit_key}"
             )
     for key, flag in OVERRIDDEN_BY:
         value, by = select_key(values, key)[1], select_key(values, flag)[1]
