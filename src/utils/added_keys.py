@@ -138,12 +138,9 @@ def method_keys() -> frozenset[str]:
     return frozenset(keys)
 
 
-def target_argument(key: str, values: Mapping[str, Any]) -> str | None:
-    """The ``_target_`` (or `NESTED` function) of which ``key`` is an argument: the nearest
-    one above it in ``values``; None when there is none or it takes any keyword."""
-    parent, _, name = key.rpartition(".")
-    if parent in NESTED:
-        return NESTED[parent] if name in (parameters(NESTED[parent]) or ()) else None
+def nearest_target(key: str, values: Mapping[str, Any]) -> tuple[int, str] | None:
+    """(depth, ``_target_``) of the nearest mapping above ``key`` in ``values`` that has a
+    string ``_target_`` (depth: how many of the key's parts lead to it), or None."""
     parts = key.split(".")
     nodes: list[Any] = [values]
     for part in parts[:-1]:
@@ -152,9 +149,21 @@ def target_argument(key: str, values: Mapping[str, Any]) -> str | None:
     for depth in range(len(parts) - 1, -1, -1):
         node = nodes[depth]
         if isinstance(node, Mapping) and isinstance(node.get("_target_"), str):
-            accepted = parameters(node["_target_"]) or set()
-            return node["_target_"] if parts[depth] in accepted else None
+            return depth, node["_target_"]
     return None
+
+
+def target_argument(key: str, values: Mapping[str, Any]) -> str | None:
+    """The ``_target_`` (or `NESTED` function) of which ``key`` is an argument: the nearest
+    one above it in ``values``; None when there is none or it takes any keyword."""
+    parent, _, name = key.rpartition(".")
+    if parent in NESTED:
+        return NESTED[parent] if name in (parameters(NESTED[parent]) or ()) else None
+    found = nearest_target(key, values)
+    if found is None:
+        return None
+    depth, target = found
+    return target if key.split(".")[depth] in (parameters(target) or set()) else None
 
 
 def check_deleted_key(key: str, values: Mapping[str, Any], declared: Iterable[str]) -> None:
@@ -196,23 +205,19 @@ def check_added_key(key: str, values: Mapping[str, Any], declared: Iterable[str]
             + did_you_mean(key, {f"{parent}.{a}" for a in accepted})
         )
     parts = key.split(".")
-    nodes: list[Any] = [values]
-    for part in parts[:-1]:
-        node = nodes[-1]
-        nodes.append(node.get(part) if isinstance(node, Mapping) else None)
-    for depth in range(len(parts) - 1, -1, -1):
-        node = nodes[depth]
-        if isinstance(node, Mapping) and isinstance(node.get("_target_"), str):
-            accepted = parameters(node["_target_"])
-            if accepted is None or parts[depth] in accepted:
-                return
-            where = ".".join(parts[:depth]) or "the configuration"
-            prefix = ".".join(parts[:depth] + [""])
-            raise ConfigError(
-                f"{key}: unknown key (added with +); expected an argument of {where}'s "
-                f"{node['_target_']}: {', '.join(sorted(accepted))}"
-                + did_you_mean(key, {prefix + a for a in accepted} | set(declared))
-            )
+    found = nearest_target(key, values)
+    if found is not None:
+        depth, target = found
+        accepted = parameters(target)
+        if accepted is None or parts[depth] in accepted:
+            return
+        where = ".".join(parts[:depth]) or "the configuration"
+        prefix = ".".join(parts[:depth] + [""])
+        raise ConfigError(
+            f"{key}: unknown key (added with +); expected an argument of {where}'s "
+            f"{target}: {', '.join(sorted(accepted))}"
+            + did_you_mean(key, {prefix + a for a in accepted} | set(declared))
+        )
     script = script_name()
     if script == "eval.py" and parts[0] == "model":
         raise ConfigError(
