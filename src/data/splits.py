@@ -145,7 +145,9 @@ def validation_sets(
         raise ConfigError(f"data.val_mode: expected one of {list(VAL_MODES)}, got {mode!r}")
     val_query = _sorted(val_query)
     if np.intersect1d(val_query, splits["query"]).size:
-        raise ConfigError("validation queries overlap the test queries")
+        raise ConfigError(
+            "validation queries overlap the test queries; expected a split/val without any"
+        )
     train = splits["train"]
     if mode == "heldout":
         train = np.setdiff1d(train, val_query)
@@ -206,5 +208,7 @@ def run_splits(
     splits = validation_sets(splits, val_query, val_mode)
     limit = val_retrieval_limit
     if limit is not None and limit < splits["val_retrieval"].size:
-        splits["val_retrieval"] = np.sort(rng.choice(splits["val_retrieval"], limit, replace=False))
+        splits["val_retrieval"] = np.sort(
+            rng.choice(splits["val_retrieval"], limit, replace=False)
+        )
     return splits
