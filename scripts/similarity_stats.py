@@ -13,6 +13,7 @@ from the function of C that it is with unit rows (docs/model.md, "Aggregated sim
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -33,8 +34,8 @@ from src.data.preflight import preflight_store  # noqa: E402
 from src.data.store import read_split  # noqa: E402
 from src.models.similarity import SCALES, aggregated_similarity  # noqa: E402
 from src.utils.config_rules import check_config  # noqa: E402
-from src.utils.errors import ConfigError, DataError, one_line_errors  # noqa: E402
-from src.utils.jobs import composition_error  # noqa: E402
+from src.utils.errors import ArgumentParser, ConfigError, DataError, one_line_errors  # noqa: E402
+from src.utils.composition_errors import composition_error  # noqa: E402
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
 
@@ -58,7 +59,7 @@ def compose_checked(overrides: list[str]) -> DictConfig:
         with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
     except Exception as exc:  # Hydra raises several types for a bad command line
-        raise ConfigError(composition_error(exc)) from exc
+        raise ConfigError(composition_error(exc, overrides)) from exc
     with open_dict(cfg):  # no run folder: this script writes nothing
         cfg.hydra.runtime.output_dir = str(Path(tempfile.gettempdir()) / "similarity_stats")
         cfg.hydra.runtime.cwd = os.getcwd()
@@ -78,9 +79,20 @@ def compose_checked(overrides: list[str]) -> DictConfig:
     return cfg
 
 
-def main(overrides: list[str]) -> int:
-    """Print the statistics for train.py's ``overrides``; a bad input is one ``error:`` line
-    and exit status 2 (`one_line_errors`)."""
+def main(argv: list[str]) -> int:
+    """Print the statistics for train.py's overrides ``argv`` (``--help``/``-h``: the usage on
+    stdout, exit 0); a bad input is one ``error:`` line and exit status 2
+    (`one_line_errors`; an option other than the help is refused by `ArgumentParser`)."""
+    parser = ArgumentParser(
+        prog=SCRIPT, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="train.py's overrides: experiment=NAME, data=NAME, model.KEY=VALUE, ...",
+    )
+    overrides = parser.parse_args(argv).overrides
     with one_line_errors(SCRIPT):
         print_stats(compose_checked(overrides))
     return 0

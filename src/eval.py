@@ -90,7 +90,7 @@ def module_class(ckpt_path: str) -> type[CrossModalHashingModule]:
         raise ConfigError(
             f"ckpt_path: {ckpt_path}: cannot tell which method wrote it (its hyper-parameters "
             f"fit {', '.join(c.__name__ for c in fits) or 'none'} of "
-            f"{', '.join(c.__name__ for c in METHODS)})"
+            f"{', '.join(c.__name__ for c in METHODS)}); expected a checkpoint of src/train.py"
         )
     return fits[0]
 
@@ -104,15 +104,18 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
     try:
         model = cls(**checkpoint["hyper_parameters"])
     except (ConfigError, TypeError) as exc:  # hyper-parameters edited or from another version
-        raise ConfigError(f"ckpt_path: {ckpt_path}: its hyper-parameters: {exc}") from exc
+        raise ConfigError(
+            f"ckpt_path: {ckpt_path}: its hyper-parameters: {exc}; expected those "
+            "src/train.py saved"
+        ) from exc
     model.on_load_checkpoint(checkpoint)  # may rebuild parts for an older checkpoint
-    check_weights_fit(model, checkpoint["state_dict"], ckpt_path)
+    check_weights_fit(model, checkpoint["state_dict"], ckpt_path, checkpoint["hyper_parameters"])
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
         raise ConfigError(
             f"data: feature dimensions (image, text) = {(image_dim, text_dim)} do not match "
-            f"the checkpoint's {expected}; evaluate on the data it was trained on"
+            f"the checkpoint's {expected}; expected the data it was trained on"
         )
     return model
 
@@ -170,7 +173,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     if cfg.get("export_codes") and trainer.world_size > 1:
-        raise ConfigError("export_codes: needs a single process (trainer.devices=1)")
+        raise ConfigError("export_codes: needs a single process; expected trainer.devices=1")
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
     trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))

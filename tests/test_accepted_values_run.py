@@ -21,7 +21,7 @@ from test_config_rules import CANDIDATES, oracle
 from src.utils.added_keys import REQUIRED_NODES, check_added_key, check_deleted_key, deleted_keys
 from src.utils.config_rules import RULES
 from src.utils.errors import ConfigError
-from src.utils.jobs import composition_error
+from src.utils.composition_errors import composition_error
 from src.utils.run_checks import check_at_the_door, check_run
 
 RECORDED = json.loads(SNAPSHOT.read_text())

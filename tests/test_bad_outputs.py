@@ -101,7 +101,7 @@ def test_full_disk(tmp_path: Path, src: Path, dataset: str) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
         f"error: prepare_data.py: {out}: cannot write the output (File too large); nothing "
-        "was written"
+        "was written; expected a writable path with room"
     ]
     assert list(out.parent.iterdir()) == []
 

@@ -173,7 +173,7 @@ def test_validation_queries_carved_without_split_val(
 ) -> None:
     path = tmp_path / "noval.h5"
     _copy_without_val(synthetic_store, path, retrieval_is_train)
-    with caplog.at_level(logging.INFO, logger="src.data.datamodule"):
+    with caplog.at_level(logging.INFO, logger="src.data.splits"):
         queries, retrieval = (_eval_indices(x) for x in _module(path).val_dataloader())
     assert "no split/val" in caplog.text
     train, test_queries = read_split(path, "train"), read_split(path, "query")

@@ -93,7 +93,9 @@ def test_unknown_key_added_with_plus_is_a_one_line_config_error() -> None:
         wrapped = InstantiationException("Error in call to target 'Target'")
         wrapped.__cause__ = err
     error = user_error(wrapped)
-    assert str(error) == "alpah: unknown key, not an argument of Target"
+    assert str(error) == (
+        "alpah: unknown key, not an argument of Target; expected one of its arguments"
+    )
     other = InstantiationException("x")
     other.__cause__ = TypeError("unsupported operand type(s) for +: 'int' and 'str'")
     assert user_error(other) is None  # a genuine bug keeps its traceback

@@ -3,16 +3,23 @@ small for the preset" of a value set on the command line; c09: "n_query + n_trai
 exceeds n_items" without the numbers; s09: a dangling --source link called "not found")."""
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from src.data.converters import _source_dir
 from src.data.synthetic import check_params
+from src.utils.composition_errors import composition_error
 from src.utils.errors import ConfigError, DataError
+from src.utils.metric_names import check_metric_names
 from src.utils.run_checks import check_evaluates_something, value_source
-from test_deleted_keys import SMALL, composed, project_root  # noqa: F401  (a fixture)
+from src.utils.run_dirs import register_resolvers
+from test_deleted_keys import ROOT, SMALL, composed, leaves, project_root  # noqa: F401
 
 SIZES = {"val_query": 1, "val_retrieval": 1, "query": 1, "retrieval": 1, "train": 200}
 
@@ -79,3 +86,106 @@ def test_source_folder_says_what_it_found(tmp_path: Path) -> None:
         ):
             _source_dir(tmp_path / name)
     assert _source_dir(tmp_path) == tmp_path
+
+
+# ---- advice taken literally (fifth trial: advice that the same door refuses or ignores) ----
+
+GROUPS = ("data", "model", "callbacks", "logger", "trainer", "paths", "extras")
+GROUPS += ("experiment", "hparams_search", "debug")  # null by default, in the defaults list
+ADVICE = re.compile(r"expected (\S+=\S+) \(without the \+\)")
+
+
+def composition_line(overrides: list[str]) -> str | None:
+    """`composition_error`'s line for train.yaml composed with ``overrides`` as train.py
+    composes it (Hydra's own config included), or None when it composes."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+            compose("train", overrides=[*overrides, "~local"], return_hydra_config=True)
+    except Exception as exc:  # Hydra raises several types
+        return composition_error(exc, overrides)
+    finally:
+        GlobalHydra.instance().clear()
+    return None
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_a_group_added_with_plus_says_what_to_type(group: str) -> None:
+    """``+group=NAME`` of a group of the defaults list (trial h05: Hydra's hint ``override
+    experiment: NAME`` does not lex): the line gives an override that composes as typed."""
+    register_resolvers()
+    name = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))[-1]
+    line = composition_line([f"+{group}={name}"])
+    assert line is not None and "override " not in line, line
+    advice = ADVICE.search(line)
+    assert advice and advice[1] == f"{group}={name}", line
+    assert composition_line([advice[1]]) is None
+
+
+def hydra_leaves() -> list[str]:
+    """Dotted keys of Hydra's own settings that hold a string value (run/sweep folders, job
+    and output settings), from the composed configuration."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=["~local"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    tree = OmegaConf.to_container(cfg.hydra, resolve=False)
+    found = [f"hydra.{key}" for key in leaves(tree) if isinstance(select(tree, key), str)]
+    found = [key for key in found if "overrides" not in key and "runtime" not in key]
+    return [key for key in found if re.fullmatch(r"[\w.]+", key)]  # keys an override can name
+
+
+def select(tree: dict, key: str) -> object:
+    for part in key.split("."):
+        tree = tree[part]
+    return tree
+
+
+def test_deleting_hydra_settings_says_what_is_expected() -> None:
+    """``~hydra.<key>`` of every string setting of Hydra's (trial d04: ``~hydra.run.dir`` gave
+    "Error merging override"): composes, or one line naming the key with what is expected;
+    where it gives ``key=VALUE``, the key with its configured value composes."""
+    register_resolvers()
+    keys = hydra_leaves()
+    assert "hydra.run.dir" in keys and "hydra.sweep.dir" in keys
+    refused = 0
+    for key in keys:
+        line = composition_line([f"~{key}"])
+        if line is None:
+            continue
+        refused += 1
+        assert line.startswith(f"command line: ~{key}: ") and "expected" in line, line
+        if f"({key}=VALUE)" in line:
+            GlobalHydra.instance().clear()
+            with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+                value = compose("train", ["~local"], return_hydra_config=True)
+                value = OmegaConf.select(value, key)
+            GlobalHydra.instance().clear()
+            assert composition_line([f"{key}={value!r}"]) is None, key
+    assert refused >= 2
+
+
+def test_a_run_that_never_validates_names_every_metric_key_at_once() -> None:
+    """Generated monitor sets of a run that never validates (trial c12/c14: the refusal named
+    optimized_metric, then, once set to null, the checkpoint monitor): one line names every
+    key, and its ``set k=null ...`` taken literally passes the check."""
+    rng = np.random.default_rng(30)
+    model = type("Model", (), {"val_metric": object()})()
+    keys = ["optimized_metric", *(f"callbacks.{n}.monitor" for n in ("a", "b", "c"))]
+    for _ in range(40):
+        chosen = [k for k in keys if rng.random() < 0.6] or [keys[0]]
+        never = {"limit_val_batches": 0} if rng.random() < 0.5 else {"check_val_every_n_epoch": 3}
+        cfg = OmegaConf.create({"train": True, "trainer": {"max_epochs": 2, **never}})
+        cfg.callbacks = {n: {"_target_": "x.Y"} for n in ("a", "b", "c")}
+        for key in chosen:
+            OmegaConf.update(cfg, key, "val/objective", force_add=True)
+        with pytest.raises(ConfigError) as error:
+            check_metric_names(cfg, model, {"val_retrieval": 10})
+        message = str(error.value)
+        assert message.startswith(f"{chosen[0]}: ") and "expected" in message, message
+        advice = message.rsplit(": set ", 1)[1].split()
+        assert sorted(advice) == sorted(f"{k}=null" for k in chosen), message
+        for override in advice:
+            key, value = override.split("=")
+            OmegaConf.update(cfg, key, None if value == "null" else value)
+        check_metric_names(cfg, model, {"val_retrieval": 10})

@@ -114,7 +114,7 @@ def test_a_search_without_m_prints_the_users_command_with_m() -> None:
         )
         with pytest.raises(ConfigError) as error:
             check_before_run_folder(config, sweep=False)
-        words = shlex.split(str(error.value).split("needs -m: ", 1)[1])
+        words = shlex.split(str(error.value).split("needs -m; expected: ", 1)[1])
         assert words == ["python", sys.argv[0], "-m", *given], case
 
 

@@ -54,7 +54,11 @@ def fc7_model(arch: str = "vgg19", weights: str | os.PathLike | None = None) -> 
         model = builder(weights=getattr(torchvision.models, enum).IMAGENET1K_V1)
     else:
         if not Path(weights).is_file():
-            raise DataError(weights, None, f"weights file not found (a {arch} state dict)")
+            raise DataError(
+                weights,
+                None,
+                f"weights file not found (a {arch} state dict); expected an existing file",
+            )
         model = builder(weights=None)
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.classifier = model.classifier[:-1]  # drop fc8: the output is fc7
@@ -99,7 +103,9 @@ def lite_model(
     library = _import("efficientnet_lite_pytorch", "extract")
     path = Path(weights) if weights is not None else lite_weights_file(arch)
     if not path.is_file():
-        raise DataError(path, None, f"weights file not found (an {arch} state dict)")
+        raise DataError(
+            path, None, f"weights file not found (an {arch} state dict); expected an existing file"
+        )
     network = library.EfficientNet.from_name(arch.replace("_", "-"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

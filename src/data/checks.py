@@ -82,8 +82,8 @@ def checked_features(raw: np.ndarray, source: Any, path: object, key: str, start
     value = raw[bad, col]
     file, name, row = locate(source, path, key, start + bad)
     if np.isfinite(value):
-        what = f"expected values that fit float32 (|x| <= {FLOAT32_MAX:.4g}), row {row} holds"
-        raise DataError(file, name, f"{what} {value:g} (column {col})")
+        fits = f"values that fit float32 (|x| <= {FLOAT32_MAX:.4g})"
+        raise DataError(file, name, f"expected {fits}, row {row} holds {value:g} (column {col})")
     raise DataError(file, name, f"expected finite values, found NaN/Inf in row {row}")
 
 

@@ -29,7 +29,7 @@ from src.data.loading import (
     fingerprint,
     whole_batch,
 )
-from src.data.splits import VAL_MODES, carve_val_queries, validation_sets
+from src.data.splits import VAL_MODES, run_splits
 from src.data.statistics import feature_statistics
 from src.data.store import StoreInfo, missing_store, validate_store, values_checked
 from src.data.synthetic import check_existing_store, make_synthetic
@@ -198,29 +198,10 @@ class AGCHDataModule(LightningDataModule):
 
     def _derive_splits(self) -> dict[str, np.ndarray]:
         """train, query, retrieval, val_query, val_retrieval under ``val_mode``
-        (`src.data.splits.validation_sets`), from the store's splits."""
+        (`src.data.splits.run_splits`), from the store's splits."""
         with self.reading(), h5py.File(self.path, "r") as h5:
-            splits = {name: h5["split"][name][()].astype(np.int64) for name in h5["split"]}
-        rng = np.random.default_rng(self.seed)
-        if "val" in splits:
-            val_query = splits.pop("val")
-        else:
-            val_query, source = carve_val_queries(splits, rng)
-            log.info(
-                "%s has no split/val: validation queries are %d seeded items (seed %d) of the "
-                "%s set",
-                self.path,
-                val_query.size,
-                self.seed,
-                source,
-            )
-        splits = validation_sets(splits, val_query, self.val_mode)
-        limit = self.val_retrieval_limit
-        if limit is not None and limit < splits["val_retrieval"].size:
-            splits["val_retrieval"] = np.sort(
-                rng.choice(splits["val_retrieval"], limit, replace=False)
-            )
-        return splits
+            stored = {name: h5["split"][name][()].astype(np.int64) for name in h5["split"]}
+        return run_splits(stored, self.seed, self.val_mode, self.val_retrieval_limit, self.path)
 
     @property
     def val_is_heldout(self) -> bool:

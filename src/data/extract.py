@@ -79,7 +79,11 @@ def list_images(source: str | os.PathLike) -> list[Path]:
     if source.is_dir():
         paths = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise DataError(source, None, f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise DataError(
+                source,
+                None,
+                f"no image files; expected some ({', '.join(sorted(IMAGE_SUFFIXES))})",
+            )
         return paths
     if not source.is_file():
         raise DataError(source, None, "not found (expected an image folder or a list file)")
@@ -88,7 +92,11 @@ def list_images(source: str | os.PathLike) -> list[Path]:
         if line.strip():
             path = source.parent / line.strip()
             if not path.is_file():
-                raise DataError(source, f"line {number}", f"image file not found: {path}")
+                raise DataError(
+                    source,
+                    f"line {number}",
+                    f"image file not found: {path}; expected paths relative to the list file",
+                )
             paths.append(path)
     if not paths:
         raise DataError(source, None, "expected one image path per line, found none")
@@ -189,7 +197,11 @@ def _new_partial(partial: Path, out: Path, n_items: int, dim: int) -> np.memmap:
             os.posix_fallocate(handle.fileno(), 0, os.fstat(handle.fileno()).st_size)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise DataError(out, None, f"cannot write the output ({exc.strerror})") from exc
+        raise DataError(
+            out,
+            None,
+            f"cannot write the output ({exc.strerror}); expected a writable path with room",
+        ) from exc
     return features
 
 

@@ -82,7 +82,9 @@ def _whos(path: Path, key: str) -> dict[str, tuple]:
 
 
 def _missing_key(path: Path, key: str, keys: list[str]) -> DataError:
-    return DataError(path, key, f"key not found; the file holds {keys or 'no arrays'}")
+    return DataError(
+        path, key, f"key not found; expected one of the file's arrays: {keys or 'it holds none'}"
+    )
 
 
 def _check_file(path: Path, key: str) -> None:

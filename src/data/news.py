@@ -99,7 +99,8 @@ def find_image(source: Path, categories: list[str], image_id: str, label: int) -
             raise DataError(
                 source / "images" / other,
                 image_id,
-                f"image listed with class {label} ({own}) lies in another class's folder",
+                f"image listed with class {label} ({own}) lies in another class's folder; "
+                "expected the release as published",
             )
     return None
 
@@ -109,13 +110,21 @@ def _pair(source: Path, categories: list[str], row: tuple, list_path: Path, part
     text_id, image_id, label, number = row
     text = source / "texts" / f"{text_id}.txt"
     if not text.is_file():
-        raise DataError(list_path, f"line {number}", f"text file not found: {text}")
+        raise DataError(
+            list_path,
+            f"line {number}",
+            f"text file not found: {text}; expected the release as published",
+        )
     image = find_image(source, categories, image_id, label)
     if image is None:
         if image_id in RELEASE_MISSING_IMAGES:
             return None
         folder = source / "images" / categories[label - 1]
-        raise DataError(list_path, f"line {number}", f"image not found: {folder}/{image_id}.jpg")
+        raise DataError(
+            list_path,
+            f"line {number}",
+            f"image not found: {folder}/{image_id}.jpg; expected the release as published",
+        )
     return NewsPair(text_id, image_id, label, part, text, image)
 
 
@@ -128,7 +137,11 @@ def read_pairs(source: Path) -> tuple[list[NewsPair], list[str]]:
         list_path = source / name
         for row in read_pairs_list(list_path):
             if row[0] in seen:
-                raise DataError(list_path, f"line {row[3]}", f"text {row[0]} listed twice")
+                raise DataError(
+                    list_path,
+                    f"line {row[3]}",
+                    f"text {row[0]} listed twice; expected each text once",
+                )
             seen[row[0]] = part
             pair = _pair(source, categories, row, list_path, part)
             if pair is None:

@@ -4,11 +4,14 @@ returns sorted int64 index arrays."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from src.utils.errors import ConfigError, check_at_most
+
+log = logging.getLogger(__name__)
 
 VAL_STREAM = 1  # the val subset draws from its own stream: its size never moves the split
 # data.val_mode (docs/data.md, "Validation modes"):
@@ -142,7 +145,9 @@ def validation_sets(
         raise ConfigError(f"data.val_mode: expected one of {list(VAL_MODES)}, got {mode!r}")
     val_query = _sorted(val_query)
     if np.intersect1d(val_query, splits["query"]).size:
-        raise ConfigError("validation queries overlap the test queries")
+        raise ConfigError(
+            "validation queries overlap the test queries; expected a split/val without any"
+        )
     train = splits["train"]
     if mode == "heldout":
         train = np.setdiff1d(train, val_query)
@@ -173,3 +178,37 @@ def carve_val_queries(
     size = min(VAL_CARVE_MAX, int(VAL_CARVE_FRACTION * splits["retrieval"].size), pool.size)
     size = max(size, 1)
     return np.sort(rng.choice(pool, size, replace=False)), source
+
+
+def run_splits(
+    stored: dict[str, np.ndarray],
+    seed: int,
+    val_mode: str,
+    val_retrieval_limit: int | None,
+    store: object,
+) -> dict[str, np.ndarray]:
+    """The splits a run uses (train, query, retrieval, val_query, val_retrieval; sorted int64)
+    from the store's ``stored`` splits: the validation queries are ``split/val`` or, when the
+    store has none, `carve_val_queries` (seeded by ``seed``, logged naming ``store``); then
+    `validation_sets` under ``val_mode``, and at most ``val_retrieval_limit`` validation
+    retrieval items drawn with the same generator. Raises ConfigError as `validation_sets`."""
+    splits = dict(stored)
+    rng = np.random.default_rng(seed)
+    if "val" in splits:
+        val_query = splits.pop("val")
+    else:
+        val_query, source = carve_val_queries(splits, rng)
+        log.info(
+            "%s has no split/val: validation queries are %d seeded items (seed %d) of the %s set",
+            store,
+            val_query.size,
+            seed,
+            source,
+        )
+    splits = validation_sets(splits, val_query, val_mode)
+    limit = val_retrieval_limit
+    if limit is not None and limit < splits["val_retrieval"].size:
+        splits["val_retrieval"] = np.sort(
+            rng.choice(splits["val_retrieval"], limit, replace=False)
+        )
+    return splits

@@ -182,7 +182,11 @@ def _store_datasets(h5: h5py.File, path: Path) -> dict[str, SourceRows]:
 def _store_splits(h5: h5py.File, path: Path, n_items: int) -> dict[str, np.ndarray]:
     group = h5.get("split")
     if not isinstance(group, h5py.Group):
-        raise DataError(path, "split", "missing group of split indices")
+        raise DataError(
+            path,
+            "split",
+            "missing group of split indices; expected a store of scripts/prepare_data.py",
+        )
     found = {}
     for name in group:
         with reading(path, f"split/{name}", "a readable index array"):
@@ -277,5 +281,7 @@ def read_split(path: str | os.PathLike, name: str) -> np.ndarray:
     key = f"split/{name}"
     with reading(path, key, "an HDF5 feature store with this split"), h5py.File(path, "r") as h5:
         if key not in h5:
-            raise DataError(path, key, "missing split")
+            raise DataError(
+                path, key, "missing split; expected a store of scripts/prepare_data.py"
+            )
         return h5[key][()].astype(np.int64)

@@ -88,7 +88,9 @@ def synthetic_params(**kwargs: Any) -> dict[str, Any]:
     try:
         bound = signature.bind(None, **kwargs)
     except TypeError as exc:
-        raise ConfigError(f"data.synthetic: {exc}") from exc
+        raise ConfigError(
+            f"data.synthetic: {exc}; expected the arguments of make_synthetic"
+        ) from exc
     bound.apply_defaults()
     # Cast to the type of each default, so that noise=1 and noise=1.0 record the same.
     params = {

@@ -48,7 +48,14 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from src.metrics import fused, ranking, tie_average
+from src.metrics import fused, ranking
+from src.metrics.chunk_metrics import (
+    average_chunk,
+    finish,
+    fused_chunk,
+    pr_sums,
+    ranked_metrics,
+)
 from src.metrics.inputs import ArrayLike, check_code_pair, check_label_pair, in_float32
 
 TIES = ("stable", "average")
@@ -99,21 +106,6 @@ def _inputs(query_codes, retrieval_codes, query_labels, retrieval_labels):
     return Bq, Br, Lq, Lr
 
 
-def _ranked_metrics(rel: Tensor, k: int | None, map_all: bool, ks: list[int]) -> dict:
-    """AP@k, AP over the whole set and hits at each of `ks`, per query, from relevance (q, n)
-    bool in stable rank order (n = nr when `map_all`, else n >= k and every k of `ks`)."""
-    out: dict[str, Tensor] = {}
-    ends = ([k] if k else []) + ([rel.shape[1]] if map_all else [])
-    sums, found, hits = ranking.ranked_sums(rel, ends, ks)
-    if k:
-        out["ap_k"] = sums[:, 0] / found[:, 0].clamp(min=1)
-    if map_all:
-        out["ap_all"] = sums[:, -1] / found[:, -1].clamp(min=1)
-    if ks:
-        out["hits"] = hits  # (q, len(ks))
-    return out
-
-
 def _stable_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
     """Stable-tie metrics of the query rows `sl`, per row group (outputs: `evaluate_retrieval`).
 
@@ -127,46 +119,15 @@ def _stable_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tens
     full = map_all or K > _TOPK_LIMIT
     R = work.relevance(sl) if full or pr_curve else None  # (q, nr) bool
     for g in ranking.row_groups(D.shape[0], nr):
-        out = {"pr": _pr_sums(*ranking.bucket_counts(D[g], R[g], c))} if pr_curve else {}
+        out = {"pr": pr_sums(*ranking.bucket_counts(D[g], R[g], c))} if pr_curve else {}
         if full:
             rel = R[g].gather(1, ranking.stable_order(D[g]).to(R.device))  # (g, nr) ranked
         elif K:
             rel = ranking.top_relevance(Lq[g], Lr, ranking.stable_topk(D[g], K))  # (g, K)
         if full or K:
-            out.update(_ranked_metrics(rel, k, map_all, ks))
+            out.update(ranked_metrics(rel, k, map_all, ks))
         ranking.release_free_memory()  # bounds the resident memory (ranking's docstring)
         yield out
-
-
-def _average_chunk(work, sl, k, map_all, ks, pr_curve) -> Iterator[dict[str, Tensor]]:
-    """Tie-averaged metrics of the query rows `sl`, from the per-distance counts."""
-    D, R = work.distances(sl), work.relevance(sl)  # (q, nr) uint8, bool
-    yield _average_metrics(ranking.bucket_counts(D, R, work.c), k, map_all, ks, pr_curve)
-
-
-def _average_metrics(counts: tuple[Tensor, Tensor], k, map_all, ks, pr_curve) -> dict:
-    """Tie-averaged metrics from the counts n, r (q, c + 1) float64 per distance value."""
-    out: dict[str, Tensor] = {}
-    if k:
-        out["ap_k"] = tie_average.expected_ap(*counts, k)
-    if map_all:
-        out["ap_all"] = tie_average.expected_ap(*counts, None)
-    if ks:
-        out["hits"] = torch.stack([tie_average.expected_hits(*counts, x) for x in ks], 1)
-    if pr_curve:
-        out["pr"] = _pr_sums(*counts)
-    return out
-
-
-def _fused_chunk(work, sl, k, map_all, ks, pr_curve, ties) -> Iterator[dict[str, Tensor]]:
-    """Metrics of the query rows `sl` from the compiled kernels (`src.metrics.fused`)."""
-    if ties == "average":
-        yield _average_metrics(work.rank(sl, None, False, [], True)[1], k, map_all, ks, pr_curve)
-        return
-    out, counts = work.rank(sl, k, map_all, ks, pr_curve)
-    if counts is not None:
-        out["pr"] = _pr_sums(*counts)
-    yield out
 
 
 @in_float32
@@ -204,44 +165,16 @@ def evaluate_retrieval(
     if USE_KERNELS and fused.usable(Bq):  # rows of nr items, counts of c + 1 values
         work = fused.FusedWork(Bq, Br, Lq, Lr)  # packed codes and label bits
         rows = max(1, min(_KERNEL_ROWS, int(memory_budget_mb * 2**20 // (16 * Br.shape[1] + 16))))
-        chunk = functools.partial(_fused_chunk, ties=ties)
+        chunk = functools.partial(fused_chunk, ties=ties)
     else:
-        chunk = _stable_chunk if ties == "stable" else _average_chunk
+        chunk = _stable_chunk if ties == "stable" else average_chunk
         rows = ranking.chunk_rows(nr, memory_budget_mb, _BYTES_PER_PAIR)
         work = ranking.ChunkWork(Bq, Br, Lq, Lr, rows)  # packed codes, reused buffers
     for sl in ranking.query_chunks(Bq.shape[0], rows):
         for part in chunk(work, sl, k, map_all, ks_used, pr_curve):
             for key, value in part.items():
                 acc.setdefault(key, []).append(value)
-    return _finish(acc, topk, ks_used)
-
-
-def _pr_sums(n: Tensor, r: Tensor) -> Tensor:
-    """Per radius (4, c + 1): sum of precision, queries that retrieved something, sum of recall,
-    queries with a relevant item, from the bucket counts n, r (q, c + 1)."""
-    retrieved, hits = n.cumsum(1), r.cumsum(1)  # (q, c + 1)
-    n_rel = hits[:, -1:]  # (q, 1) relevant items of each query
-    some, has_rel = retrieved > 0, (n_rel > 0).expand_as(hits)
-    precision = torch.where(some, hits / retrieved.clamp(min=1), torch.zeros_like(hits))
-    recall = torch.where(has_rel, hits / n_rel.clamp(min=1), torch.zeros_like(hits))
-    return torch.stack([precision.sum(0), some.sum(0), recall.sum(0), has_rel.sum(0)]).double()
-
-
-def _finish(acc: dict[str, list[Tensor]], topk, ks: list[int]) -> dict[str, Tensor]:
-    out: dict[str, Tensor] = {}
-    if "ap_k" in acc:
-        out[f"map@{topk}"] = torch.cat(acc["ap_k"]).mean()
-    if "ap_all" in acc:
-        out["map@all"] = torch.cat(acc["ap_all"]).mean()
-    if "hits" in acc:
-        k = torch.tensor(ks, dtype=torch.float64, device=acc["hits"][0].device)
-        out["ks"] = torch.tensor(ks, dtype=torch.int64)
-        out["p@k"] = (torch.cat(acc["hits"]) / k).mean(0)
-    if "pr" in acc:
-        s = torch.stack(acc["pr"]).sum(0)  # (4, c + 1)
-        out["pr_precision"] = s[0] / s[1].clamp(min=1)
-        out["pr_recall"] = s[2] / s[3].clamp(min=1)
-    return out
+    return finish(acc, topk, ks_used)
 
 
 def mean_average_precision(

@@ -159,7 +159,7 @@ class DGCPNModule(TwinHashModule):
         """S over the items trained on: sorted store rows (n,), raw features (n, Dv), (n, Dt)."""
         hp = self.hparams
         if rows.numel() < 2:
-            raise ConfigError(f"DGCPN's graph needs 2 or more train items, got {rows.numel()}")
+            raise ConfigError(f"DGCPN's graph: expected 2 or more train items, got {rows.numel()}")
         K = neighbour_count(rows.numel(), hp.neighbour_fraction)
         x_image, x_text = x_image.to(self.device), x_text.to(self.device)
         args = (hp.weight_text, K, hp.coherence_weight, hp.coherence_scale)

@@ -21,7 +21,7 @@ def fit_train_rows(trainer: L.Trainer, what: str) -> np.ndarray:
     ``what`` (e.g. "DGCPN builds its graph") when the fit has no such datamodule."""
     dm = getattr(trainer, "datamodule", None)
     if dm is None or "train" not in getattr(dm, "splits", {}):
-        raise ConfigError(f"{what} over the train split: fit with a datamodule")
+        raise ConfigError(f"{what} over the train split: expected a fit with a datamodule")
     return np.sort(np.asarray(dm.splits["train"], dtype=np.int64))
 
 

@@ -32,7 +32,9 @@ def check_archive(path: Path) -> None:
         with open(path, "rb") as file:
             is_zip = file.read(4) == b"PK\x03\x04"
     except OSError as exc:  # a read error of the file system, not of the archive
-        raise DataError(path, None, f"cannot read it ({exc.strerror or exc})") from exc
+        raise DataError(
+            path, None, f"cannot read it ({exc.strerror or exc}); expected a readable file"
+        ) from exc
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
@@ -143,30 +145,65 @@ def _load(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def check_weights_fit(model: torch.nn.Module, state_dict: Mapping[str, Any], path: object) -> None:
+def check_weights_fit(
+    model: torch.nn.Module,
+    state_dict: Mapping[str, Any],
+    path: object,
+    saved: Mapping[str, Any] | None = None,
+) -> None:
     """Raise ConfigError when the checkpoint's weights (``state_dict``) do not fit ``model``
-    (built from the configuration or from the checkpoint's hyper-parameters): a key missing or
-    extra, or a tensor of another shape -- another method, code length or width."""
+    (built from the configuration or from the checkpoint's hyper-parameters ``saved``): a key
+    missing or extra, or a tensor of another shape. What to do is said by `_misfit_advice`:
+    the settings the model was built with that differ from ``saved``, or -- none differing --
+    that the checkpoint contradicts itself (eval.py builds the model from ``saved``)."""
     own = model.state_dict()
     for key, value in own.items():
-        if key not in state_dict:
-            raise ConfigError(
-                f"ckpt_path: {path}: has no weights {key!r}, which the model has; "
-                "give the method and sizes it was trained with"
-            )
-        shape = tuple(getattr(state_dict[key], "shape", ()))
-        if shape != tuple(value.shape):
-            raise ConfigError(
-                f"ckpt_path: {path}: weights {key!r} have shape {list(shape)}, the model's "
-                f"{list(value.shape)}; give the method and sizes it was trained with "
-                "(model.code_length, widths)"
-            )
+        shape = tuple(getattr(state_dict.get(key), "shape", ())) if key in state_dict else None
+        if shape is None:
+            found = f"has no weights {key!r}, which the model has"
+        elif shape != tuple(value.shape):
+            found = f"weights {key!r} have shape {list(shape)}, the model's {list(value.shape)}"
+        else:
+            continue
+        raise ConfigError(f"ckpt_path: {path}: {found}; expected {_misfit_advice(model, saved)}")
     extra = sorted(set(state_dict) - set(own))
     if extra:
         raise ConfigError(
-            f"ckpt_path: {path}: holds weights {extra[0]!r} that the model does "
-            "not have (another method?)"
+            f"ckpt_path: {path}: holds weights {extra[0]!r} that the model does not have; "
+            f"expected {_misfit_advice(model, saved)}"
         )
+
+
+WIDTHS = ("image_dim", "text_dim")  # model hyper-parameters that the data sets, not a key
+
+
+def _misfit_advice(model: torch.nn.Module, saved: Mapping[str, Any] | None) -> str:
+    """What to do about weights that do not fit ``model``: give the checkpoint's values of the
+    model settings that differ (``model.<key>=<value>``), use its data when the feature widths
+    differ, or -- when the model was built with the checkpoint's own hyper-parameters --
+    know that the file contradicts itself (no setting can make it fit)."""
+    from src.utils.resume_checks import override_value, setting_differences
+
+    if saved is None:
+        return "the method and sizes it was trained with"
+    now = dict(getattr(model, "hparams", {}))
+    shared = [k for k in saved if k in now]
+    differ = [
+        k for k, _, _ in setting_differences(*({k: d[k] for k in shared} for d in (saved, now)))
+    ]
+    widths = [k for k in differ if k in WIDTHS]
+    keys = [k for k in differ if k not in WIDTHS]
+    if keys:
+        given = " ".join(f"model.{k}={override_value(saved[k])}" for k in keys)
+        return f"the model settings it was trained with: give {given}"
+    if widths:
+        pairs = ", ".join(f"{k} {saved[k]} (now {now[k]})" for k in widths)
+        return f"the data it was trained on, of feature widths {pairs}"
+    return (
+        "a checkpoint as src/train.py wrote it: its weights contradict its own saved "
+        "hyper-parameters (an edited checkpoint, or one written by other code), so no setting "
+        "makes them fit; use an intact copy or retrain"
+    )
 
 
 def epochs_done(checkpoint: dict[str, Any]) -> int:
@@ -200,12 +237,33 @@ def check_checkpoint_fits(model: torch.nn.Module, path: str | os.PathLike) -> No
     checkpoint = read_checkpoint(path)
     name = checkpoint.get("module_class")  # src.models.base.MODULE_CLASS_KEY
     own = f"{type(model).__module__}.{type(model).__qualname__}"
-    if name is not None and name != own:
-        raise ConfigError(
-            f"ckpt_path: {path}: trained with {name}, the configuration builds {own}; give "
-            "the model=... it was trained with"
-        )
-    check_weights_fit(model, checkpoint["state_dict"], path)
+    check_same_method(name, own, path)
+    check_weights_fit(model, checkpoint["state_dict"], path, checkpoint["hyper_parameters"])
+
+
+def check_same_method(trained: str | None, built: str, path: object) -> None:
+    """Raise ConfigError when the checkpoint's method class ``trained`` (None: not recorded)
+    is not the class ``built`` that the configuration builds, naming the ``model=`` choice of
+    configs/model/ that builds it (`model_choice`)."""
+    if trained is None or trained == built:
+        return
+    choice = model_choice(trained)
+    give = f"give model={choice}" if choice else "one of configs/model/"
+    raise ConfigError(
+        f"ckpt_path: {path}: trained with {trained}, the configuration builds {built}; "
+        f"expected the method it was trained with: {give}"
+    )
+
+
+def model_choice(target: str) -> str | None:
+    """The name of the configs/model/*.yaml file whose ``_target_`` is ``target``, or None."""
+    for config in sorted(
+        (Path(__file__).resolve().parents[2] / "configs" / "model").glob("*.yaml")
+    ):
+        for line in config.read_text().splitlines():
+            if line.split("#")[0].strip() == f"_target_: {target}":
+                return config.stem
+    return None
 
 
 def check_finite_weights(model: torch.nn.Module) -> None:

@@ -83,7 +83,9 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
     except Exception as exc:  # omegaconf's InterpolationResolutionError and its kin
         key = getattr(exc, "full_key", None) or "config"
         reason = " ".join(str(exc).split("\n")[0].split())
-        raise ConfigError(f"{key}: cannot resolve its value ({reason})") from exc
+        raise ConfigError(
+            f"{key}: cannot resolve its value ({reason}); expected an interpolation that resolves"
+        ) from exc
 
 
 def select_key(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:

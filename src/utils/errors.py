@@ -80,7 +80,10 @@ def user_error(exc: BaseException) -> AGCHError | None:
             return current
         unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
         if unknown:  # a key added with +key=... that the target does not take (misspelt?)
-            return ConfigError(f"{unknown[2]}: unknown key, not an argument of {unknown[1]}")
+            return ConfigError(
+                f"{unknown[2]}: unknown key, not an argument of {unknown[1]}; expected one "
+                "of its arguments"
+            )
         if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
             where = current.filename if current.filename is not None else "file system"
             return DataError(where, None, ENVIRONMENT_ERRNOS[current.errno])

@@ -28,7 +28,9 @@ def _instantiate_group(group_cfg: DictConfig | None, group: str, kind: type) -> 
             log.info(f"Instantiating {group[:-1]} <{entry._target_}>")
             built = build(entry, f"{group}.{name}")
             if not isinstance(built, kind):
-                raise ConfigError(f"{group}.{name}: {entry._target_} is not a {kind.__name__}")
+                raise ConfigError(
+                    f"{group}.{name}: {entry._target_} is not a {kind.__name__}; expected one"
+                )
             objects.append(built)
     return objects
 
@@ -43,7 +45,10 @@ def build(node: DictConfig, key: str, **kwargs: Any) -> Any:
         cause = exc.__cause__
         if isinstance(cause, (MisconfigurationException, ValueError)):
             reason = " ".join(str(cause).split())
-            raise ConfigError(f"{key}: {node.get('_target_')} refused its settings: {reason}")
+            raise ConfigError(
+                f"{key}: {node.get('_target_')} refused its settings: {reason}; expected "
+                "settings it takes"
+            )
         raise
 
 

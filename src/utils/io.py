@@ -195,7 +195,10 @@ def _output_error(
     ):
         kept = "the previous file is kept" if target.exists() else "nothing was written"
         return DataError(
-            target, key, f"cannot write the output ({os.strerror(found.errno)}); {kept}"
+            target,
+            key,
+            f"cannot write the output ({os.strerror(found.errno)}); {kept}; expected a "
+            "writable path with room",
         )
     return None
 
@@ -219,7 +222,9 @@ def atomic_path(
     try:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     except OSError as exc:  # a name too long, a read-only file system, ...
-        raise DataError(target, key, f"cannot create a file there ({exc.strerror})") from exc
+        raise DataError(
+            target, key, f"cannot create a file there ({exc.strerror}); expected a writable folder"
+        ) from exc
     with _sigterm_raises():
         try:
             yield tmp

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from src.utils.composition_errors import composition_error
 from src.utils.hydra_argv import hydra_argv
 from src.utils.last_good import good_checkpoints, last_good_words
 from src.utils.commands import eval_command, train_command
@@ -48,7 +48,6 @@ from src.utils.run_dirs import (
     release_run_dir,
 )
 from src.utils.startup import started
-from src.utils.suggest import did_you_mean, script_name
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -75,7 +74,6 @@ def _failed_value() -> float | None:
     return {"maximize": -math.inf, "minimize": math.inf}.get(str(direction).lower())
 
 
-_NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _JOB_STARTED = False  # set once Hydra has composed a configuration and called the job
 _FIT_STARTED = False  # set by `fit_started` when training begins (train.py, before fit)
 
@@ -108,29 +106,6 @@ def run_cli(main: Callable[[], Any]) -> None:
         if _JOB_STARTED:
             raise
         exit_on_user_error(ConfigError(composition_error(exc)))
-
-
-def composition_error(exc: BaseException) -> str:
-    """What went wrong before the job started, on one line, with what to do."""
-    known = user_error(exc)  # e.g. a run directory too long or read-only (hydra.run.dir)
-    if known is not None:
-        return str(known)
-    text = " ".join(str(exc).split())
-    override = getattr(exc, "override", None)  # Hydra's grammar errors name it only here
-    if override and override not in text:
-        text = f"{override!r}: {text}"
-    if "Config group override must be a string" in text:
-        text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
-    unknown = _NOT_IN_CONFIG.search(text)
-    if unknown:  # a misspelt key more often than a new one (Hydra's hint is only the +)
-        key, script = unknown[1], script_name()
-        text = f"{key}: not a key of {script}'s configuration{did_you_mean(key)} " + (
-            "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
-            "remove the override)"
-            if script == "eval.py" and key.split(".")[0] == "model"
-            else f"(a new key is added with +{key}=...)"
-        )
-    return f"command line: {text}"
 
 
 def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:

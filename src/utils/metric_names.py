@@ -74,12 +74,16 @@ def check_metric_names(cfg: DictConfig, model: Any, sizes: Mapping[str, int]) ->
     names = named_metrics(cfg)
     if not names or not cfg.get("train") or metric is None:
         return
+    if not validates(cfg):  # one line naming every key to change together
+        (first, name), *others = names.items()
+        also = "".join(f", as is {key} {other!r}" for key, other in others)
+        nulls = " ".join(f"{key}=null" for key in names)
+        raise ConfigError(
+            f"{first}: {name!r} is a validation metric{also}, and this run never validates "
+            f"(trainer.limit_val_batches or check_val_every_n_epoch); expected null for "
+            f"{'each' if others else 'it'}: set {nulls}"
+        )
     for key, name in names.items():
-        if not validates(cfg):
-            raise ConfigError(
-                f"{key}: {name!r} is a validation metric and this run never validates "
-                f"(trainer.limit_val_batches or check_val_every_n_epoch); set {key}=null"
-            )
         logged = validation_metrics(metric, sizes["val_retrieval"])
         if name not in logged:
             raise ConfigError(

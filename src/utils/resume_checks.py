@@ -18,7 +18,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from src.models.base import RUN_SETTINGS_KEY
+from src.models.base import MODULE_CLASS_KEY, RUN_SETTINGS_KEY
+from src.utils.checkpoints import check_same_method
 from src.utils.errors import ConfigError
 from src.utils.run_setting import result_settings
 
@@ -161,11 +162,34 @@ def _refuse(differ: list[tuple[str, Any, Any]], path: object, words: tuple[str, 
 
 
 def check_same_run_settings(cfg: DictConfig, checkpoint: dict[str, Any], path: object) -> None:
-    """Refuse (ConfigError) a resume whose configuration differs from the checkpoint's
-    ``run_settings`` (`run_settings`, compared key by key after `flat`). It reads ``cfg``
+    """Refuse (ConfigError) a resume of another method (`check_same_method`) or whose
+    configuration differs from the checkpoint's model hyper-parameters (`model_differences`)
+    or ``run_settings`` (`run_settings`, compared key by key after `flat`). It reads ``cfg``
     alone, so train.py calls it before any data is read or generated and before any file is
-    written (a resume with other ``data.synthetic.*`` values generated a new store first)."""
-    _refuse(run_differences(cfg, checkpoint), path, RESUME)
+    written (a resume with other ``data.synthetic.*`` values generated a new store first; one
+    with another code length reached the weights' shapes)."""
+    if not cfg.get("train"):
+        return
+    built = OmegaConf.select(cfg, "model._target_", default=None)
+    check_same_method(checkpoint.get(MODULE_CLASS_KEY), str(built), path)
+    _refuse(model_differences(cfg, checkpoint) + run_differences(cfg, checkpoint), path, RESUME)
+
+
+def model_differences(cfg: DictConfig, checkpoint: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """`setting_differences` of the checkpoint's saved hyper-parameters and ``cfg.model``'s
+    resolved values, as ``model.<key>``, over the keys both hold (``_target_`` and the like
+    aside; a key saved alone -- the feature widths, set by the data -- or configured alone --
+    an option newer than the checkpoint -- is compared once the model is built:
+    `check_same_settings`)."""
+    saved = checkpoint.get("hyper_parameters")
+    model = cfg.get("model")
+    if not isinstance(saved, dict) or model is None:
+        return []
+    given = OmegaConf.to_container(model, resolve=True)
+    shared = [k for k in given if not str(k).startswith("_") and k in saved]
+    return setting_differences(
+        {f"model.{k}": saved[k] for k in shared}, {f"model.{k}": given[k] for k in shared}
+    )
 
 
 def run_differences(cfg: DictConfig, checkpoint: dict[str, Any]) -> list[tuple[str, Any, Any]]:

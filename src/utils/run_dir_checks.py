@@ -145,7 +145,9 @@ def resolve_key(config: DictConfig, key: str) -> Any:
         if error is not None:
             raise error from exc
         reason = " ".join(str(exc).split("\n")[0].split())
-        raise ConfigError(f"{key}: cannot resolve its value ({reason})") from exc
+        raise ConfigError(
+            f"{key}: cannot resolve its value ({reason}); expected an interpolation that resolves"
+        ) from exc
 
 
 def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
@@ -162,6 +164,6 @@ def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
         words = ["python", sys.argv[0], "-m", *[str(o) for o in overrides]]
         raise ConfigError(
-            f"hparams_search: {search} runs a search of many jobs and needs -m: "
+            f"hparams_search: {search} runs a search of many jobs and needs -m; expected: "
             + shlex.join(words)
         )

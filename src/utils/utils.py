@@ -54,7 +54,7 @@ def get_metric_value(metric_dict: dict[str, Any], metric_name: str | None) -> fl
     if metric_name not in metric_dict:
         available = ", ".join(sorted(metric_dict)) or "none"
         raise ConfigError(
-            f"optimized_metric: '{metric_name}' was not logged (logged: {available})"
+            f"optimized_metric: '{metric_name}' was not logged; expected one of: {available}"
         )
     value = metric_dict[metric_name]
     value = float(value.item() if hasattr(value, "item") else value)

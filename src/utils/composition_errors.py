@@ -1,0 +1,111 @@
+"""Hydra's composition errors (raised before a job starts) as one line that says what to type.
+
+Hydra's own messages name its grammar or its internals, and some of its hints do not work as
+typed: ``+experiment=NAME`` gets "To override a value use 'override experiment: NAME'", which
+is defaults-list syntax that the command line does not lex; ``~hydra.run.dir`` gets "Error
+merging override ~hydra.run.dir". `composition_error` rewrites each kind into
+``command line: <key or override>: <what is wrong>; expected <what to type>`` and keeps
+Hydra's text for the rest (`src.utils.jobs.run_cli` prints it as one ``error:`` line).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from src.utils.errors import user_error
+from src.utils.suggest import did_you_mean, script_name
+
+_NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
+_GROUP_TWICE = re.compile(
+    r"Multiple values for ([\w/.]+)\. To override a value use 'override \1: ?([^']*)'"
+)
+_GROUP_AGAIN = re.compile(r"(\b[\w/.]+) appears more than once in the final defaults list")
+_MERGING = re.compile(r"Error merging override (~?)([\w.+/@-]+)(?:=(\S*))?")
+_NO_DELETE = re.compile(r"Could not delete from config\. '([\w.]+)' does not exist")
+
+
+def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
+    """What went wrong before the job started, on one line, with what to do instead;
+    ``argv`` (the command's overrides, by default ``sys.argv[1:]``) supplies the override
+    that Hydra's message leaves out."""
+    known = user_error(exc)  # e.g. a run directory too long or read-only (hydra.run.dir)
+    if known is not None:
+        return str(known)
+    text = " ".join(str(exc).split())
+    override = getattr(exc, "override", None)  # Hydra's grammar errors name it only here
+    if override and override not in text:
+        text = f"{override!r}: {text}"
+    if "Config group override must be a string" in text:
+        text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
+    for explain in (_unknown_key, _group_added_twice, _merge_error, _nothing_to_delete):
+        explained = explain(text, exc, sys.argv[1:] if argv is None else argv)
+        if explained is not None:
+            return f"command line: {explained}"
+    if "expected" in text:
+        return f"command line: {text}"
+    if "Available options" in text:  # an unknown name of a config group
+        return f"command line: {text}; expected one of the options it lists"
+    return f"command line: {text}; expected {_FORMS}"
+
+
+def _unknown_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """A key the configuration lacks: misspelt more often than new (Hydra's hint is the +)."""
+    unknown = _NOT_IN_CONFIG.search(text)
+    if not unknown:
+        return None
+    key, script = unknown[1], script_name()
+    return f"{key}: not a key of {script}'s configuration{did_you_mean(key)} " + (
+        "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
+        "remove the override)"
+        if script == "eval.py" and key.split(".")[0] == "model"
+        else f"(expected a key it has; a new key is added with +{key}=...)"
+    )
+
+
+def _group_added_twice(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """``+group=NAME`` of a group the defaults list already holds (``experiment: null`` and
+    ``data``, ``model``... with a default): the override without ``+`` is what to type
+    (Hydra names NAME in one of its two messages; the other is found in ``argv``)."""
+    twice, again = _GROUP_TWICE.search(text), _GROUP_AGAIN.search(text)
+    if not (twice or again):
+        return None
+    group = (twice or again)[1]
+    given = [a.split("=", 1)[1] for a in argv if a.startswith(f"+{group}=")]
+    name = twice[2].strip() if twice else (given[-1] if given else "NAME")
+    return (
+        f"+{group}={name}: {group} is a config group already in the defaults list, so it is "
+        f"chosen, not added; expected {group}={name} (without the +)"
+    )
+
+
+def _merge_error(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """An override Hydra could not merge, with the reason its cause gives (a deletion of one
+    of Hydra's own settings: they take a value, never none)."""
+    merging = _MERGING.search(text)
+    if not merging:
+        return None
+    delete, key = merging[1], merging[2]
+    cause = " ".join(str(exc.__cause__ or "").split("\n")[0].split())
+    if delete and "does not support deletion" in cause:
+        return (
+            f"~{key}: {key} is one of Hydra's own settings and cannot be deleted; expected "
+            f"a value ({key}=VALUE), or no override to keep the configured one"
+        )
+    reason = f" ({cause})" if cause else ""
+    return f"{delete}{key}: Hydra cannot apply this override{reason}; expected {_FORMS}"
+
+
+def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """``~key`` of a key the configuration does not have."""
+    missing = _NO_DELETE.search(text)
+    if not missing:
+        return None
+    key, script = missing[1], script_name()
+    return (
+        f"~{key}: not a key of {script}'s configuration{did_you_mean(key)}; expected a key "
+        f"it has (python src/{script} --cfg job lists them)"
+    )
+
+
+_FORMS = "key=value, +key=value (a new key) or ~key (delete one that may be deleted)"
