@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -184,6 +185,8 @@ def compose_train(overrides: list[str]) -> None:
 def test_composition_errors_are_one_line(monkeypatch, capsys, override: str) -> None:
     monkeypatch.setenv("HYDRA_FULL_ERROR", "1")
     monkeypatch.setattr(jobs, "_JOB_STARTED", False)
+    # run_cli reads the command line: give it train.py's with the override, not pytest's flags
+    monkeypatch.setattr(sys, "argv", ["train.py", override])
     with pytest.raises(SystemExit) as exit_:
         jobs.run_cli(lambda: compose_train([override]))
     assert exit_.value.code == 2
