@@ -116,22 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check every run's results.json, then copy; 0 when all went, 1 when nothing was found or
-    a run was refused (another run in its folder), 2 for a bad input (nothing written)."""
+    """Check every run's results.json, then copy; 0 when all went, 1 when a run was refused
+    (another run in its folder), 2 for a bad input (nothing written) or when nothing was
+    archived (no results.json, or every run skipped: each skip's line says why, then one
+    ``error:`` line sums up)."""
     args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
     with one_line_errors(SCRIPT):  # every record is checked before anything is written
         targets = [(run_dir, *target_of(run_dir, args.dest)) for run_dir in found]
-    conflicts = 0
+    conflicts, archived = 0, 0
     for run_dir, target, reason in targets:
         try:
             if target is None:
                 raise ValueError(reason)
             print(f"{run_dir} -> {archive(run_dir, target)}")
+            archived += 1
         except (OSError, ValueError) as err:
             print(f"skipped {run_dir}: {err}", file=sys.stderr)
             conflicts += isinstance(err, Conflict)
-    return 0 if found and not conflicts else 1  # 1: nothing found, or a run refused
+    if archived == 0 and not conflicts:
+        folders = ", ".join(str(d) for d in args.dirs)
+        why = f"all {len(found)} runs found were skipped (above)" if found else "no results.json"
+        print(
+            f"error: {SCRIPT}: {folders}: nothing archived, {why}; expected at least one "
+            "completed run",
+            file=sys.stderr,
+        )
+        return 2
+    return 0 if not conflicts else 1  # 1: a run refused
 
 
 if __name__ == "__main__":

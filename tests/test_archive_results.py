@@ -158,3 +158,32 @@ def test_variant_folders_are_plain_bounded_and_distinct(archive, seed: int) -> N
             assert len(name) == len(variant)
     long = "model.a=" + "x" * 300
     assert archive.variant_folder(long + "1") != archive.variant_folder(long + "2")
+
+
+def test_nothing_archived_is_an_error(archive, tmp_path: Path, capsys) -> None:
+    """Generated folders of runs that cannot be archived (incomplete, failed, synthetic; or no
+    results.json): exit 2, each skip named, then one ``error:`` line; --dest untouched. With one
+    completed run among them: exit 0 (fifth trial s02: exit 0 having archived nothing)."""
+    rng = np.random.default_rng(30)
+    kinds = ("incomplete", "failed", "synthetic")
+    for case in range(6):
+        logs, dest = tmp_path / f"logs{case}", tmp_path / f"dest{case}"
+        logs.mkdir()
+        runs = [str(k) for k in rng.choice(kinds, size=int(rng.integers(0, 4)))]
+        for i, kind in enumerate(runs):
+            record = result("agch", 32, i, synthetic=kind == "synthetic")
+            if kind != "synthetic":
+                record |= {"status": kind, "error": "cut short"}
+            write(logs / f"r{i}" / "results.json", record)
+        good = case % 2 == 1
+        if good:
+            write(logs / "good" / "results.json", result("agch", 16, 0))
+        assert archive.main([str(logs), "--dest", str(dest)]) == (0 if good else 2)
+        err = capsys.readouterr().err.splitlines()
+        assert sum(line.startswith("skipped ") for line in err) == len(runs)
+        errors = [line for line in err if line.startswith("error:")]
+        if good:
+            assert not errors and dest.is_dir()
+        else:
+            assert errors == [err[-1]] and "nothing archived" in err[-1]
+            assert str(logs) in err[-1] and not dest.exists()

@@ -72,6 +72,8 @@ def oracle(rule: Rule, value: object) -> bool:
         return False
     if kind == "fraction":
         return 0 <= value <= 1 if type(value) is float else value >= 0
+    if kind == "interval":
+        return 0 < value <= 1 if type(value) is float else value >= 1
     low = -math.inf if rule.low is None else rule.low
     high = math.inf if rule.high is None else rule.high
     return low <= value <= high

@@ -116,7 +116,7 @@ class AGCHDataModule(LightningDataModule):
         if classify(self.path).kind != "missing":
             check_existing_store(self.path, self.synthetic)
             return
-        with atomic_path(self.path, key="data.path", parents=True) as staged:
+        with atomic_path(self.path, key="data.path") as staged:  # its folder must exist
             make_synthetic(staged, **self.synthetic)
             if accept is not None:
                 accept(self._sizes_of(staged))

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from src.data.store import check_store_values, missing_store
 from src.data.synthetic import check_existing_store, check_params
-from src.utils.paths import classify, input_problem
+from src.utils.paths import classify, input_problem, input_reason
 from src.utils.errors import DataError
 
 DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
@@ -54,6 +54,29 @@ def store_dataset(
             f"or give data.path of a {chosen} store",
         )
     return stored or chosen
+
+
+def check_store_folder(config: DictConfig, path: Path) -> None:
+    """A synthetic store to generate goes into an existing folder: ``paths.data_dir`` (or the
+    folder of a ``data.path`` given elsewhere) that does not exist was made silently, with a
+    store in it (fifth trial h12: ``paths.data_dir=/nonexistent/dir``). A fresh clone has
+    data/ (data/.gitkeep). Raises ConfigError naming the key and the path."""
+    from src.utils.errors import ConfigError
+    from src.utils.run_dir_checks import resolve_key
+
+    reason = input_reason(path.parent, "dir")
+    if reason is None:
+        return
+    data_dir = OmegaConf.select(config, "paths.data_dir", default=None)
+    by_data_dir = data_dir is not None and Path(str(resolve_key(config, "paths.data_dir"))) == (
+        path.parent
+    )
+    key, folder = ("paths.data_dir", path.parent) if by_data_dir else ("data.path", path)
+    raise ConfigError(
+        f"{key}: {folder}: expected an existing folder for the synthetic store, {reason} "
+        "(no folder is made for it: a mistyped path would hide a store there); make it first "
+        "or give an existing one"
+    )
 
 
 def _data_values(config: DictConfig) -> Mapping[str, Any] | None:
@@ -106,6 +129,7 @@ def preflight_store(config: DictConfig) -> None:
     if isinstance(synthetic, Mapping):
         check_params(synthetic)
         if classify(path).kind == "missing":
+            check_store_folder(config, path)
             return
         check_existing_store(path, synthetic)
     elif input_problem(path, "file") is not None:

@@ -7,7 +7,10 @@ ignored. Every added key must be one that something reads: a key of `RULES`
 ``_target_`` above it builds (``+trainer.profiler=simple``, ``+model.<hyper-parameter>=...``,
 ``+callbacks.model_checkpoint.<argument>=...``), or of the function that takes a mapping of
 them (`NESTED`: ``+data.synthetic.noise=1.0``). A config group added with ``+`` (``+hydra/...``,
-``+experiment=...``) is Hydra's to check; so are Hydra's own keys (``hydra.*``).
+``+experiment=...``) is Hydra's to check; so are Hydra's own keys (``hydra.*``). A ``/`` name
+that is no config group (``+foo/bar=baz``, Hydra's own hint for ``foo/bar=baz``;
+``+model/foo=bar``) is added by Hydra as a top-level key named ``foo/bar`` that nothing reads:
+refused (`check_group_keys`).
 
 Keys deleted with ``~key`` are refused when the run reads them (`check_deleted_key`): a key of
 `RULES` or of any method's ``RULES``, a ``_target_``, an argument of the nearest ``_target_``
@@ -76,6 +79,27 @@ def _keys(overrides: Iterable[str], chosen: Callable[[Any], bool], groups: bool)
             continue
         keys.append(key)
     return keys
+
+
+def check_group_keys(values: Mapping[str, Any], overrides: Iterable[str]) -> None:
+    """Raise ConfigError when the configuration holds a key named like a config group
+    (``foo/bar``): Hydra composes ``+foo/bar=baz`` as the group foo/bar with option baz only
+    when that group exists, and otherwise adds a plain top-level key ``foo/bar`` that no code
+    reads (the run trained to "completed"). The line names the override that added it."""
+    for key in values:
+        if not isinstance(key, str) or "/" not in key:
+            continue
+        override = next(
+            (o for o in overrides if o.lstrip("+~").partition("=")[0] == key), f"+{key}=..."
+        )
+        groups = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir() and p.name != "hydra")
+        raise ConfigError(
+            f"{override}: {key} is not a config group (no configs/{key}/), so Hydra would add "
+            "it as a key that nothing reads; expected an existing group and option "
+            f"(+<group>=<option>, groups: {', '.join(groups)}; hydra/<group> for Hydra's) or a "
+            f"key the run reads, written with dots (python src/{script_name()} --cfg job lists "
+            "them)"
+        )
 
 
 def parameters(target: str) -> set[str] | None:

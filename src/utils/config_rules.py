@@ -104,14 +104,23 @@ def check_config(cfg: DictConfig) -> None:
     (`check_model_config`), before any work; raise ConfigError on the first bad one."""
     from hydra.core.hydra_config import HydraConfig
 
-    from src.utils.added_keys import added_keys, check_added_key, check_deleted_key, deleted_keys
+    from src.utils.added_keys import (
+        added_keys,
+        check_added_key,
+        check_deleted_key,
+        check_group_keys,
+        deleted_keys,
+    )
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    # +hydra/x=y goes to Hydra's own overrides; when no group hydra/x exists it is a key too
+    own = list(HydraConfig.get().overrides.hydra) if HydraConfig.initialized() else []
     deleted = deleted_keys(overrides)
     unresolved = OmegaConf.to_container(cfg, resolve=False) if deleted else {}
     for key in deleted:  # ~key: before a value is read (an interpolation of it included)
         check_deleted_key(key, unresolved, RULES)
     values = resolved(cfg)
+    check_group_keys(values, overrides + own)  # +foo/bar=baz without a group foo/bar: a plain key
     for key in added_keys(overrides):  # keys added on the command line with +key=...
         check_added_key(key, values, RULES)
     for key, rule in RULES.items():

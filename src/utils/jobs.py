@@ -39,9 +39,12 @@ from src.utils.errors import (
 from src.utils.pylogger import RankedLogger
 from src.utils.records import FAILED, INCOMPLETE, git_commit, write_failed_record
 from src.utils.run_dir_guard import restore_run_dir
-from src.utils.run_dirs import (
+from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
+    RUN_SCAFFOLD,
     claimed_dirs,
+    drop_unused_run_dir,
     earlier_run,
+    drop_made_parents,
     hold_run_dir,
     made_here,
     pin_run_dir,
@@ -50,9 +53,6 @@ from src.utils.run_dirs import (
 from src.utils.startup import started
 
 log = RankedLogger(__name__, rank_zero_only=True)
-
-# what Hydra and the loggers write into a run directory before the run itself writes anything
-RUN_SCAFFOLD = frozenset({".hydra", "config_tree.log", "tags.log", "train.log", "eval.log"})
 
 
 def is_multirun() -> bool:
@@ -95,11 +95,21 @@ def run_cli(main: Callable[[], Any]) -> None:
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
     started()  # Ctrl-C raises KeyboardInterrupt again from here (src/utils/startup.py)
     try:
+        _run_main(main)
+    except SystemExit as exit_:  # refused or interrupted: no folder left, the run folder's
+        if exit_.code in (EXIT_USER_ERROR, EXIT_INTERRUPTED):  # parents made for it included
+            for claimed in claimed_dirs():
+                drop_unused_run_dir(Path(claimed))
+            drop_made_parents()
+        raise
+
+
+def _run_main(main: Callable[[], Any]) -> None:
+    """`run_cli` up to the exit: Hydra's errors before the job and Ctrl-C as one line."""
+    try:
         sys.argv[1:] = hydra_argv(sys.argv[1:], Path(sys.argv[0]).name)
         main()
     except KeyboardInterrupt:  # while Hydra composes or ends: the job's handler did not see it
-        for claimed in claimed_dirs():
-            drop_unused_run_dir(Path(claimed))
         when = "after the run" if _JOB_STARTED else "while starting; nothing was run"
         exit_on_user_error(AGCHError(f"interrupted (Ctrl-C) {when}"), EXIT_INTERRUPTED)
     except Exception as exc:
@@ -167,22 +177,6 @@ def discard_untrained_run_dir(run_dir: Path, cfg: DictConfig) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
         drop_unused_run_dir(run_dir, scaffold(cfg))
-
-
-def drop_unused_run_dir(run_dir: Path, names: frozenset[str] = RUN_SCAFFOLD) -> bool:
-    """Remove ``run_dir`` when it holds only the start-up files ``names`` (`scaffold`), so
-    that a run refused on bad input leaves nothing behind (its error line said why); return
-    whether it was removed. A directory holding anything else (a checkpoint, results.json, a
-    file of the user's) is kept whole."""
-    if not run_dir.is_dir() or any(p.name not in names for p in run_dir.iterdir()):
-        return False
-    for path in run_dir.iterdir():
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    run_dir.rmdir()
-    return True
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:

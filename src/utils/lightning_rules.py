@@ -62,6 +62,8 @@ def strategies() -> tuple[str, ...]:
     return ("auto", *names)
 
 
+NOT_BY_TIME = "validation by wall-clock time is not reproducible by the seed"
+
 TRAINER_RULES: dict[str, Rule] = {
     "trainer.max_epochs": integer(1),
     "trainer.min_epochs": integer(0, nullable=True),
@@ -74,6 +76,9 @@ TRAINER_RULES: dict[str, Rule] = {
     "trainer.num_nodes": integer(1),
     "trainer.precision": choice(*PRECISIONS),
     "trainer.check_val_every_n_epoch": integer(1, nullable=True),
+    # bounded by the training batches per epoch too (src/utils/run_checks.py
+    # check_val_interval); Lightning's time-based "DD:HH:MM:SS" validates at wall-clock points
+    "trainer.val_check_interval": Rule("interval", nullable=True, why=NOT_BY_TIME),
     "trainer.log_every_n_steps": integer(1),
     "trainer.num_sanity_val_steps": integer(-1),
     "trainer.deterministic": Rule("bool", also=("warn",)),
@@ -91,7 +96,9 @@ TRAINER_RULES: dict[str, Rule] = {
     "trainer.default_root_dir": FOLDER,
     "trainer.profiler": choice("simple", "advanced", "pytorch", nullable=True),
     "trainer.accumulate_grad_batches": choice(1),  # manual optimisation: the model steps
-    "trainer.gradient_clip_val": choice(None),  # manual optimisation: model.grad_clip clips
+    # manual optimisation: model.grad_clip clips; Lightning refuses a value > 0 and ignores one
+    # below 0
+    "trainer.gradient_clip_val": choice(None, 0, 0.0),
 }
 
 CHECKPOINT = "callbacks.model_checkpoint"
@@ -145,11 +152,12 @@ AT_MOST: tuple[tuple[str, str], ...] = (
 )
 # (key, the key that replaces it when set): lightning/pytorch/trainer/setup.py
 # ``_init_debugging_flags`` replaces the train and validation limits by overfit_batches > 0,
-# and every limit by fast_dev_run.
+# and every limit and val_check_interval by fast_dev_run.
 OVERRIDDEN_BY: tuple[tuple[str, str], ...] = (
     ("trainer.limit_train_batches", "trainer.overfit_batches"),
     ("trainer.limit_val_batches", "trainer.overfit_batches"),
     ("trainer.limit_train_batches", "trainer.fast_dev_run"),
     ("trainer.limit_val_batches", "trainer.fast_dev_run"),
     ("trainer.limit_test_batches", "trainer.fast_dev_run"),
+    ("trainer.val_check_interval", "trainer.fast_dev_run"),
 )

@@ -19,6 +19,7 @@ WORDS = {
     "int": "an integer",
     "real": "a finite number",
     "fraction": "a fraction in [0, 1] or a whole number of batches >= 0",
+    "interval": "a fraction in (0, 1] of an epoch or a whole number of batches >= 1",
     "bool": "true or false",
     "str": "a non-empty string",
     "text": "a string",
@@ -33,10 +34,12 @@ WORDS = {
 @dataclass(frozen=True)
 class Rule:
     """What a key takes: ``kind`` "int", "real" (finite), "fraction" ([0, 1] or an int >= 0,
-    Lightning's limit_*_batches), "bool", "str" (non-empty), "text" (any string), "name" (a
-    plain file name: `is_plain_name`), "folder" (an output folder: `folder_problem`), "choice"
-    (one of ``choices``), "target" (a mapping with a ``_target_``), "list_str", "mapping"
-    (names to JSON scalars or lists of them) or "any_of" (one of the rules ``options``);
+    Lightning's limit_*_batches), "interval" (a float in (0, 1] or an int >= 1, Lightning's
+    val_check_interval; 0.0 would validate after every batch, 0 divides by zero), "bool",
+    "str" (non-empty), "text" (any string), "name" (a plain file name: `is_plain_name`),
+    "folder" (an output folder: `folder_problem`), "choice" (one of ``choices``), "target"
+    (a mapping with a ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of
+    them) or "any_of" (one of the rules ``options``);
     ``low``/``high`` bound numbers; ``also`` are further values allowed as they are; ``why``
     says why the rule is what it is, in the line (e.g. why null is not allowed)."""
 
@@ -62,6 +65,8 @@ class Rule:
             )
         checks = {
             "fraction": lambda v: (is_real(v) and 0 <= v <= 1) or (is_int(v) and v >= 0),
+            "interval": lambda v: (is_real(v) and not is_int(v) and 0 < v <= 1)
+            or (is_int(v) and v >= 1),
             "bool": lambda v: isinstance(v, bool),
             "str": lambda v: isinstance(v, str) and v != "",
             "text": lambda v: isinstance(v, str),

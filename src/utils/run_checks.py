@@ -101,6 +101,34 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
             f"{key}: {limit} ({value_source(key)}) of {full} training batches is 0 batches, "
             "nothing would be trained; expected a larger fraction or a whole number of batches"
         )
+    check_val_interval(trainer, limited(full, limit))
+
+
+def check_val_interval(trainer: DictConfig, batches: int) -> None:
+    """Refuse a ``trainer.val_check_interval`` that Lightning refuses once it knows the data
+    (`FitLoop.setup_data`, lightning/pytorch/loops/fit_loop.py; `DataConnector.on_trainer_init`):
+    a whole number above the ``batches`` an epoch trains (after the train limit) while
+    validation runs by epochs and is on, or a fraction with ``check_val_every_n_epoch=null``
+    (which counts batches across epochs). Its own rule (src/utils/lightning_rules.py) has
+    refused 0, fractions outside (0, 1] and time strings. Raises ConfigError."""
+    interval = trainer.get("val_check_interval")
+    if interval is None or trainer.get("fast_dev_run"):  # fast_dev_run validates each epoch
+        return
+    by_epochs = trainer.get("check_val_every_n_epoch", 1) is not None
+    if isinstance(interval, float) and not by_epochs:
+        raise ConfigError(
+            f"trainer.val_check_interval: {interval} is a fraction of an epoch, and "
+            "trainer.check_val_every_n_epoch is null (validation counted in batches across "
+            "epochs); expected a whole number of batches >= 1, or check_val_every_n_epoch >= 1"
+        )
+    val_limit = effective_limits(trainer)["val"][0]
+    if isinstance(interval, int) and by_epochs and val_limit != 0 and interval > batches:
+        raise ConfigError(
+            f"trainer.val_check_interval: {interval} ({value_source('trainer.val_check_interval')}"
+            f") is more than the {batches} training batches of an epoch; expected at most "
+            f"{batches} (or a fraction in (0, 1] of the epoch; check_val_every_n_epoch=null "
+            "counts batches across epochs)"
+        )
 
 
 def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tuple) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,34 @@ from src.utils.run_dir_checks import (  # noqa: F401  (check_*: re-exported for 
 )
 
 RESOLVER = "unique_dir"
+# what Hydra and the loggers write into a run directory before the run itself writes anything
+RUN_SCAFFOLD = frozenset({".hydra", "config_tree.log", "tags.log", "train.log", "eval.log"})
 # base name -> directory claimed by this process (a config copy re-resolves the name)
 _CLAIMED: dict[str, str] = {}
 # run folders this process made (claimed, or made from an explicit hydra.run.dir)
 _MADE: set[str] = set()
+# folders above them that this process made (logs/train/runs/ in a fresh clone), deepest last
+_PARENTS_MADE: list[str] = []
+
+
+def make_folder(path: Path) -> None:
+    """``path.mkdir(parents=True, exist_ok=True)``, recording the folders above ``path`` that
+    did not exist (`drop_made_parents` removes them again after a refusal)."""
+    missing = [p for p in (*reversed(path.parents), path) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    _PARENTS_MADE.extend(str(p) for p in missing if str(p) not in _PARENTS_MADE)
+
+
+def drop_made_parents() -> None:
+    """Remove the folders above a run folder that this process made (`make_folder`), deepest
+    first, each only while it is empty: a refused run in a fresh clone left an empty
+    logs/train/runs/ behind. A folder another run has put something in meanwhile stays."""
+    for folder in reversed(_PARENTS_MADE):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty (another run's folder), or gone already
+            continue
+    _PARENTS_MADE.clear()
 
 
 def made_here(run_dir: str | os.PathLike) -> bool:
@@ -69,23 +94,41 @@ def claim_dir(base: str, below: str | None = None) -> str:
     base = base if below is None else derived_run_dir(base, below)
     path = Path(base)
     check_run_folder_path(base)
-    path.parent.mkdir(parents=True, exist_ok=True)
     shared = _shared_suffix()
     if shared is not None:
         claimed = path.with_name(f"{path.name}_{shared}")
-        claimed.mkdir(exist_ok=True)  # every task of the step names this one
+        make_folder(claimed)  # every task of the step names this one
     else:
         for number in itertools.count():
             claimed = path if number == 0 else path.with_name(f"{path.name}_{number}")
             try:
+                make_folder(path.parent)  # again: a refused run may drop an empty parent
                 claimed.mkdir()
                 break
             except FileExistsError:
+                continue
+            except FileNotFoundError:  # its parent dropped meanwhile (`drop_made_parents`)
                 continue
     _CLAIMED[key] = str(claimed)
     if shared is None:
         _MADE.add(os.path.realpath(claimed))
     return str(claimed)
+
+
+def drop_unused_run_dir(run_dir: Path, names: frozenset[str] = RUN_SCAFFOLD) -> bool:
+    """Remove ``run_dir`` when it holds only the start-up files ``names`` (`scaffold`), so
+    that a run refused on bad input leaves nothing behind (its error line said why); return
+    whether it was removed. A directory holding anything else (a checkpoint, results.json, a
+    file of the user's) is kept whole."""
+    if not run_dir.is_dir() or any(p.name not in names for p in run_dir.iterdir()):
+        return False
+    for path in run_dir.iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    run_dir.rmdir()
+    return True
 
 
 def register_resolvers() -> None:
@@ -195,7 +238,8 @@ class HoldRunDir(Callback):
             claimed = {os.path.realpath(d) for d in _CLAIMED.values()}
             existed = Path(run_dir).is_dir() and os.path.realpath(run_dir) not in claimed
             if not Path(run_dir).exists():
-                Path(run_dir).mkdir(parents=True)
+                make_folder(Path(run_dir).parent)
+                Path(run_dir).mkdir()
                 _MADE.add(os.path.realpath(run_dir))
             held = hold_run_dir(run_dir)
             if not sweep:  # held first: a second copy is told "in use"
