@@ -52,7 +52,8 @@ from src.utils.records import (  # noqa: E402
     write_run_records,
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
-from src.utils.run_checks import check_at_the_door, check_run, partial_coverage  # noqa: E402
+from src.utils.coverage import partial_coverage  # noqa: E402
+from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 

@@ -69,8 +69,8 @@ from src.utils.metric_names import (  # noqa: E402
     recorded_stages,
     validates,
 )
-from src.utils.run_checks import check_at_the_door, check_run, partial_coverage  # noqa: E402
-from src.utils.coverage import partial_training  # noqa: E402
+from src.utils.coverage import partial_coverage, partial_training  # noqa: E402
+from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
 from src.utils.timing import RunClock  # noqa: E402
 

@@ -11,7 +11,7 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
-from src.utils.run_checks import partial_coverage
+from src.utils.coverage import partial_coverage
 
 
 class Probe(L.LightningModule):

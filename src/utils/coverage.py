@@ -3,17 +3,19 @@
 before max_epochs, an interrupt) describes another model than its configuration: it is
 recorded "incomplete" (src/utils/records.py), never tabled, whatever its metrics.
 
-The evaluation side of the same question is `src.utils.run_checks.partial_coverage`.
+The evaluation side of the same question, `partial_coverage`: did each evaluation loop see
+every batch of its query and retrieval sets?
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import DictConfig
 
-from src.utils.run_checks import effective_limits
+from src.utils.run_checks import effective_limits, limited, n_batches, world_size
 
 
 def _stopped_early(trainer: Any) -> bool:
@@ -88,3 +90,29 @@ def partial_training(cfg: DictConfig, trainer: Any) -> str | None:
         f"training stopped after {done} of the {ran * max_epochs} training batches of "
         f"trainer.max_epochs={max_epochs} epochs (cut by {_cut_by(cfg, trainer)})"
     )
+
+
+COVERED_SPLITS = {"test": ("query", "retrieval"), "val": ("val_query", "val_retrieval")}
+
+
+def partial_coverage(
+    cfg: DictConfig, sizes: dict[str, int], eval_batch_size: int, stages: list[str]
+) -> str | None:
+    """Why a run's ``stages`` ("test", "val") covered only part of their query or retrieval
+    set under the trainer's batch limits (`effective_limits`: e.g. ``limit_test_batches=0.5``,
+    ``debug=limit``), or None when each loop saw every batch. Such metrics are computed over
+    a subset, not the protocol's sets: the run is recorded "incomplete", never tabled.
+    `sizes`: items per split (`AGCHDataModule.split_sizes`); each process evaluates every
+    ``world_size``-th row, so rank 0 holds ``ceil(n / world_size)`` of them."""
+    limits, processes = effective_limits(cfg.trainer), world_size(cfg.trainer)
+    for stage in stages:
+        limit, key = limits[stage]
+        for split in COVERED_SPLITS[stage]:
+            full = n_batches(math.ceil(sizes[split] / processes), eval_batch_size, False)
+            ran = limited(full, limit)
+            if 0 < ran < full:
+                return (
+                    f"{key}={limit}: the {stage} loop covered {ran} of {full} batches of the "
+                    f"{split} set; its metrics are not over the protocol's sets"
+                )
+    return None

@@ -181,7 +181,7 @@ def write_run_records(
     expects (`src.utils.metric_names.expected_metrics`). The status is "completed" only when
     each of them is there and finite, else "incomplete" with an ``error`` naming what is
     missing (`record_status`), or with ``partial`` as its error when the metrics cover only
-    part of a split (`src.utils.run_checks.partial_coverage`). Rank zero only writes.
+    part of a split (`src.utils.coverage.partial_coverage`). Rank zero only writes.
     """
     if not trainer.is_global_zero:
         return

@@ -273,29 +273,3 @@ def check_run(
         check_topk(topk, sizes, topk_from)
     if validating:
         check_validation_sets(cfg, sizes, topk)
-
-
-COVERED_SPLITS = {"test": ("query", "retrieval"), "val": ("val_query", "val_retrieval")}
-
-
-def partial_coverage(
-    cfg: DictConfig, sizes: dict[str, int], eval_batch_size: int, stages: list[str]
-) -> str | None:
-    """Why a run's ``stages`` ("test", "val") covered only part of their query or retrieval
-    set under the trainer's batch limits (`effective_limits`: e.g. ``limit_test_batches=0.5``,
-    ``debug=limit``), or None when each loop saw every batch. Such metrics are computed over
-    a subset, not the protocol's sets: the run is recorded "incomplete", never tabled.
-    `sizes`: items per split (`AGCHDataModule.split_sizes`); each process evaluates every
-    ``world_size``-th row, so rank 0 holds ``ceil(n / world_size)`` of them."""
-    limits, processes = effective_limits(cfg.trainer), world_size(cfg.trainer)
-    for stage in stages:
-        limit, key = limits[stage]
-        for split in COVERED_SPLITS[stage]:
-            full = n_batches(math.ceil(sizes[split] / processes), eval_batch_size, False)
-            ran = limited(full, limit)
-            if 0 < ran < full:
-                return (
-                    f"{key}={limit}: the {stage} loop covered {ran} of {full} batches of the "
-                    f"{split} set; its metrics are not over the protocol's sets"
-                )
-    return None
