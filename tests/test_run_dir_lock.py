@@ -53,6 +53,7 @@ def test_a_second_process_leaves_the_holders_files_untouched(tmp_path: Path) -> 
         assert holder.stdout.readline().strip() == "held"
         before = snapshot(run_dir)
         assert sorted(before) == sorted(HOLDER_FILES)
+        (tmp_path / "data").mkdir(exist_ok=True)  # paths.data_dir must exist (no folder is made)
         base = [*TINY_ARGS, f"paths.data_dir={tmp_path / 'data'}", "logger=none"]
         eval_base = [a for a in base if not a.startswith("model.")]
         contenders = {
@@ -75,4 +76,4 @@ def test_a_second_process_leaves_the_holders_files_untouched(tmp_path: Path) -> 
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    assert not (tmp_path / "data").exists()  # refused before any data was made
+    assert not list((tmp_path / "data").iterdir())  # refused before any store was made

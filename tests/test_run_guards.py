@@ -252,6 +252,7 @@ def test_refused_runs_end_to_end(tmp_path: Path) -> None:
     from cli_runs import TINY_ARGS, start
     from test_run_lifecycle import finish, one_error_line
 
+    (tmp_path / "data").mkdir(exist_ok=True)  # paths.data_dir must exist (no folder is made)
     base = [*TINY_ARGS, f"paths.data_dir={tmp_path / 'data'}", "logger=none"]
     cases = {  # the other cases of each kind are tested on the checking functions above
         "seed": ["seed=abc"],

@@ -141,7 +141,10 @@ def test_a_finished_run_is_not_resumed(store: Path, tmp_path: Path) -> None:
     assert s1 == 2 and "nothing left to train" in one_error_line(e1, o1)
     assert not (again / "results.json").exists()
     # refused before Lightning prints its device lines (one_error_line: nothing else on stderr)
-    assert s2 == 2 and one_error_line(e2, o2).startswith(f"error: ckpt_path: {last}: weights")
+    # the code length is named with both values before any weight is loaded
+    line = one_error_line(e2, o2)
+    assert s2 == 2 and line.startswith(f"error: ckpt_path: {last}: expected"), line
+    assert "model.code_length: 16 in the checkpoint, 32 now" in line, line
     assert s3 == 2 and f"{run} holds an earlier run" in one_error_line(e3, o3)
     assert (run / "results.json").read_bytes() == results
     assert not Path(f"{again}_2").exists()

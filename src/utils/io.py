@@ -197,8 +197,8 @@ def _output_error(
         return DataError(
             target,
             key,
-            f"cannot write the output ({os.strerror(found.errno)}); {kept}; expected a "
-            "writable path with room",
+            f"cannot write the output ({os.strerror(found.errno)}); expected a writable path "
+            f"with room; {kept}",
         )
     return None
 
