@@ -63,6 +63,20 @@ def test_metric_value_for_sweepers() -> None:
         get_metric_value({"val/map@50": 0.25}, "val/map@100")
 
 
+def test_a_missing_metric_never_offers_test_metrics() -> None:
+    """Selection reads validation metrics only (sixth trial: a run that never validated was
+    told to pick one of test/..., train/...); without any, the cadence keys are named."""
+    logged = {"test/map@50": 0.3, "train/loss": 1.0, "health/x": 0.1, "val/map@all": 0.2}
+    with pytest.raises(ConfigError) as error:
+        get_metric_value(logged, "val/map@50")
+    assert "expected one of: val/map@all" in str(error.value), str(error.value)
+    assert "test/" not in str(error.value) and "train/" not in str(error.value)
+    with pytest.raises(ConfigError) as error:
+        get_metric_value({k: v for k, v in logged.items() if k != "val/map@all"}, "val/map@50")
+    assert "test/" not in str(error.value) and "logged none" in str(error.value)
+    assert "check_val_every_n_epoch" in str(error.value)
+
+
 def test_git_commit_outside_a_repository(tmp_path: Path) -> None:
     assert git_commit(tmp_path) == "unknown"
 

@@ -31,6 +31,7 @@ class Manual(L.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.layer = torch.nn.Linear(1, 1)
+        self.validated = 0  # validation batches run outside the sanity check
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         opt = self.optimizers()
@@ -39,6 +40,7 @@ class Manual(L.LightningModule):
         opt.step()
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        self.validated += not self.trainer.sanity_checking
         self.log("val/x", self.layer(batch).sum())
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -46,7 +48,10 @@ class Manual(L.LightningModule):
 
 
 def lightning_refuses(args: dict[str, Any]) -> bool:
-    """Whether Lightning raises building a Trainer with ``args`` or fitting one epoch."""
+    """Whether Lightning raises building a Trainer with ``args`` or fitting one epoch, or the
+    fit, with validation on, never validates (a selection run without a validation metric;
+    Lightning runs it silently: sixth trial, val_check_interval above all the batches with
+    check_val_every_n_epoch=null)."""
     loader = DataLoader(torch.zeros(TRAIN_BATCHES * BATCH, 1), batch_size=BATCH)
     val = DataLoader(torch.zeros(6, 1), batch_size=3)
     with warnings.catch_warnings():
@@ -61,10 +66,11 @@ def lightning_refuses(args: dict[str, Any]) -> bool:
                 enable_model_summary=False,
                 **args,
             )
-            trainer.fit(Manual(), train_dataloaders=loader, val_dataloaders=val)
+            module = Manual()
+            trainer.fit(module, train_dataloaders=loader, val_dataloaders=val)
         except Exception:  # noqa: BLE001  (MisconfigurationException, ValueError, ZeroDivision)
             return True
-    return False
+    return args.get("limit_val_batches", 1.0) != 0 and module.validated == 0
 
 
 def door_refuses(args: dict[str, Any]) -> bool:
@@ -137,6 +143,7 @@ def test_the_door_refuses_what_lightning_refuses_at_fit_time() -> None:
     """The fifth trial's two values, then 8 generated settings (150: the slow test)."""
     check_cases(
         [{"val_check_interval": 0}, {"val_check_interval": 1000}, {"val_check_interval": 0.0}]
+        + [{"val_check_interval": n, "check_val_every_n_epoch": None} for n in (8, 9, 40)]
         + generated_cases(8, seed=30)
     )
 

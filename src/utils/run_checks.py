@@ -109,8 +109,10 @@ def check_val_interval(trainer: DictConfig, batches: int) -> None:
     (`FitLoop.setup_data`, lightning/pytorch/loops/fit_loop.py; `DataConnector.on_trainer_init`):
     a whole number above the ``batches`` an epoch trains (after the train limit) while
     validation runs by epochs and is on, or a fraction with ``check_val_every_n_epoch=null``
-    (which counts batches across epochs). Its own rule (src/utils/lightning_rules.py) has
-    refused 0, fractions outside (0, 1] and time strings. Raises ConfigError."""
+    (which counts batches across epochs), or a whole number above all the batches
+    ``max_epochs`` epochs train when it is (no validation would ever run). Its own rule
+    (src/utils/lightning_rules.py) has refused 0, fractions outside (0, 1] and time strings.
+    Raises ConfigError."""
     interval = trainer.get("val_check_interval")
     if interval is None or trainer.get("fast_dev_run"):  # fast_dev_run validates each epoch
         return
@@ -129,6 +131,15 @@ def check_val_interval(trainer: DictConfig, batches: int) -> None:
             f"{batches} (or a fraction in (0, 1] of the epoch; check_val_every_n_epoch=null "
             "counts batches across epochs)"
         )
+    epochs = trainer.get("max_epochs")
+    if isinstance(interval, int) and not by_epochs and val_limit != 0 and epochs not in (None, -1):
+        if interval > batches * epochs:  # counted across epochs: the first check never comes
+            raise ConfigError(
+                f"trainer.val_check_interval: {interval} with check_val_every_n_epoch=null "
+                f"validates after every {interval} training batches counted across epochs, and "
+                f"trainer.max_epochs={epochs} trains {batches * epochs} ({batches} an epoch): "
+                f"no validation would run; expected at most {batches * epochs}, or more epochs"
+            )
 
 
 def check_evaluates_something(cfg: DictConfig, sizes: dict[str, int], stages: tuple) -> None:

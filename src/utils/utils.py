@@ -52,7 +52,11 @@ def get_metric_value(metric_dict: dict[str, Any], metric_name: str | None) -> fl
         log.info("Metric name is None! Skipping metric value retrieval...")
         return None
     if metric_name not in metric_dict:
-        available = ", ".join(sorted(metric_dict)) or "none"
+        # selection reads validation metrics only: test metrics are never offered
+        available = ", ".join(sorted(k for k in metric_dict if k.startswith("val/"))) or (
+            "a validation metric, and this run logged none (check the validation cadence: "
+            "trainer.check_val_every_n_epoch, val_check_interval, limit_val_batches)"
+        )
         raise ConfigError(
             f"optimized_metric: '{metric_name}' was not logged; expected one of: {available}"
         )
