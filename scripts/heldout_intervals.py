@@ -67,11 +67,13 @@ def settings(folder: Path) -> list[str]:
     when there is none: a folder without held-out runs is said so, never a silent exit 0."""
     found = sorted(p.parent.parent.name for p in folder.glob("*/seed*/results.json"))
     if not found:
+        below = sorted(str(p) for p in folder.glob("**/heldout") if p.is_dir())[:5]
+        hint = f"; held-out folders below it: {', '.join(below)}" if below else ""
         raise DataError(
             folder,
             None,
             "expected a folder of held-out runs (<setting>/seed<seed>/results.json, "
-            "results/<dataset>/<method>/<bits>bit/heldout), found none",
+            f"results/<dataset>/<method>/<bits>bit/heldout), found none directly in it{hint}",
         )
     return sorted(set(found))
 
@@ -157,6 +159,8 @@ def tables(args: argparse.Namespace) -> None:
             f"expected --pair SETTING:BASE or --modules SETTING (settings under {args.folder}: "
             f"{', '.join(found)})"
         )
+    for name in [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]:
+        load(args.folder / name)  # every input checked before anything is printed
     for name in args.modules:
         module_table(name, load(args.folder / name))
     if not args.pair:

@@ -67,3 +67,33 @@ def test_a_run_without_the_mean_gets_a_dash(tmp_path: Path, capsys: pytest.Captu
     cells = dict(zip(_cells(head), _cells(row)))
     assert cells["val mean"] == cells["mean change [95 % t-interval]"] == "-"
     assert cells["I->T change [95 % t-interval]"].startswith("+0.000 [+0.000, +0.000]")
+
+
+@pytest.mark.parametrize("bad", ["a:nope", "nope:b", "a:b nope:a"])
+def test_a_bad_input_prints_nothing_before_its_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture, bad: str
+) -> None:
+    """Every setting named is checked before any table line is printed (sixth trial: the
+    header reached stdout before the error line)."""
+    metrics = {0: {k: 0.5 for k in KEYS}, 1: {k: 0.6 for k in KEYS}}
+    _archive(tmp_path / "a", metrics)
+    _archive(tmp_path / "b", metrics)
+    argv = [str(tmp_path), "--modules", "a"] + [x for p in bad.split() for x in ("--pair", p)]
+    with pytest.raises(SystemExit) as exit_:
+        heldout_intervals.main(argv)
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == "" and "nope" in err and len(err.splitlines()) == 1
+
+
+def test_a_folder_above_the_heldout_ones_names_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Given results/ itself, the line names the held-out folders below it (sixth trial: it
+    said there were none)."""
+    folders = [tmp_path / ds / "agch" / "32bit" / "heldout" for ds in ("uci", "wiki")]
+    for folder in folders:
+        _archive(folder / "configured", {0: {k: 0.5 for k in KEYS}})
+    with pytest.raises(SystemExit):
+        heldout_intervals.main([str(tmp_path), "--pair", "a:b"])
+    err = capsys.readouterr().err
+    assert all(str(folder) in err for folder in folders), err
