@@ -100,8 +100,8 @@ def test_full_disk(tmp_path: Path, src: Path, dataset: str) -> None:
     result = run([*args, "--out", str(out)], preexec_fn=_limit_file_size)
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        f"error: prepare_data.py: {out}: cannot write the output (File too large); nothing "
-        "was written; expected a writable path with room"
+        f"error: prepare_data.py: {out}: cannot write the output (File too large); expected "
+        "a writable path with room; nothing was written"
     ]
     assert list(out.parent.iterdir()) == []
 

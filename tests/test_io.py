@@ -146,8 +146,8 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [
-        f"error: {target}: cannot write the output (File too large); nothing was written; "
-        "expected a writable path with room"
+        f"error: {target}: cannot write the output (File too large); expected a writable "
+        "path with room; nothing was written"
     ]
     assert list(tmp_path.iterdir()) == []
 
