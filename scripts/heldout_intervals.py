@@ -159,10 +159,10 @@ def tables(args: argparse.Namespace) -> None:
             f"expected --pair SETTING:BASE or --modules SETTING (settings under {args.folder}: "
             f"{', '.join(found)})"
         )
-    for name in [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]:
-        load(args.folder / name)  # every input checked before anything is printed
+    names = [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]
+    loaded = {name: load(args.folder / name) for name in names}  # all read before any print
     for name in args.modules:
-        module_table(name, load(args.folder / name))
+        module_table(name, loaded[name])
     if not args.pair:
         return
     head = ["setting", "seeds", *(f"val {d}" for d in DIRECTIONS), "compared with"]
@@ -170,7 +170,7 @@ def tables(args: argparse.Namespace) -> None:
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for pair in args.pair:
         name, _, base_name = pair.partition(":")
-        runs, base = load(args.folder / name), load(args.folder / base_name)
+        runs, base = loaded[name], loaded[base_name]
         row = [f"`{name}`", ", ".join(map(str, sorted(runs)))]
         row += [spread([m.get(k) for m in runs.values()]) for k in DIRECTIONS.values()]
         row += [f"`{base_name}`", *(change(runs, base, k) for k in DIRECTIONS.values())]
