@@ -205,11 +205,20 @@ def checkpoint_settings(model: Any, configured: dict[str, Any]) -> dict[str, Any
     return {f"model.{k}": v for k, v in model_values.items()} | data
 
 
-def _eval_job(cfg: DictConfig) -> None:
-    """Check that a checkpoint is given, then evaluate it."""
+def eval_door(cfg: DictConfig) -> None:
+    """What a run of eval.py checks before any work (a sweep: each job before the first runs):
+    a checkpoint is given, every value and the machine (`check_at_the_door`), the checkpoint
+    is whole and of a known method, and its synthetic data is the configured one."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
-    check_at_the_door(cfg)  # every value, and the machine, before any work
+    check_at_the_door(cfg)
+    module_class(cfg.ckpt_path)
+    check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+
+
+def _eval_job(cfg: DictConfig) -> None:
+    """Check the run at the door (`eval_door`), then evaluate the checkpoint."""
+    eval_door(cfg)
     extras(cfg)
     evaluate(cfg)
 
@@ -221,4 +230,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, eval_door)

@@ -200,13 +200,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         # Lightning's own "Seed set to" line goes to stderr, before any error line
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         log.info(f"Seed set to {cfg.seed}")
-    if cfg.get("ckpt_path"):  # a bad or finished checkpoint, or a resume with other data or
-        # trainer settings, fails before any data is read or generated
-        check_same_run_settings(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
-        if cfg.get("train"):
-            check_resumable(
-                cfg.ckpt_path, cfg.trainer.get("max_epochs"), lambda done: _finished(cfg, done)
-            )
+    check_start_checkpoint(cfg)
     curves = CurveRecorder()
     datamodule, data, model, trainer = _build(cfg, curves)
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
@@ -259,9 +253,27 @@ def _print_tables(
         print_metrics_table(best_metrics, "best/test", table_title("Test, best checkpoint", run))
 
 
+def check_start_checkpoint(cfg: DictConfig) -> None:
+    """A bad or finished checkpoint, or a resume with other data or trainer settings, is
+    refused before any data is read or generated (ConfigError, DataError)."""
+    if cfg.get("ckpt_path"):
+        check_same_run_settings(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+        if cfg.get("train"):
+            check_resumable(
+                cfg.ckpt_path, cfg.trainer.get("max_epochs"), lambda done: _finished(cfg, done)
+            )
+
+
+def train_door(cfg: DictConfig) -> None:
+    """What a run of train.py checks before any work (a sweep: each job before the first
+    runs): every value and the machine (`check_at_the_door`), the checkpoint it starts from."""
+    check_at_the_door(cfg)
+    check_start_checkpoint(cfg)
+
+
 def _train_job(cfg: DictConfig) -> float | None:
     """Train and return the metric a sweeper optimises (a validation one, never a test one)."""
-    check_at_the_door(cfg)  # every value, and the machine, before any work
+    train_door(cfg)
     extras(cfg)
     metrics, _ = train(cfg)
     return get_metric_value(metrics, cfg.get("optimized_metric"))
@@ -275,4 +287,4 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, train_door)

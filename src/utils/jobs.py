@@ -1,7 +1,9 @@
 """How a command-line job ends: one line for a user error, a recorded failure in a sweep, the
 command that resumes after Ctrl-C.
 
-A single run prints a user error as one ``error:`` line and exits with status 2. A job of a
+A single run prints a user error as one ``error:`` line and exits with status 2. A sweep's
+jobs are checked at the door before the first one runs, as a single run is
+(src/utils/sweep_door.py: a refused job refuses the sweep, exit 2, nothing written). A job of a
 sweep (``-m``) must not end the process that runs the other jobs: its failure, whatever the
 exception, is written to its results.json (``status: failed`` and why) and the job returns;
 ``FailedJobsSummary`` (a Hydra callback, configs/hydra/default.yaml) then lists the failed
@@ -85,13 +87,17 @@ def fit_started() -> None:
     _FIT_STARTED = True
 
 
-def run_cli(main: Callable[[], Any]) -> None:
+def run_cli(main: Callable[[], Any], door: Callable[[DictConfig], None] | None = None) -> None:
     """Call a ``@hydra.main`` entry so that a failure before the job starts -- Hydra's
     composition errors (an unknown config name, a misspelt key without ``+``, ``logger=null``,
     a bad override) and a run directory that cannot be made -- is one ``error:`` line and exit
     2 instead of Hydra's multi-line message and exit 1; Hydra's flags are read wherever they
     stand (`hydra_argv`). Errors of the job itself are handled by `run_job`; a bug in it keeps
-    its traceback."""
+    its traceback. ``door``: the checks the script's job makes before any work, which a
+    sweep makes for every job before the first runs (src/utils/sweep_door.py)."""
+    from src.utils.sweep_door import use_door
+
+    use_door(door)
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
     started()  # Ctrl-C raises KeyboardInterrupt again from here (src/utils/startup.py)
     try:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,20 @@ _CLAIMED: dict[str, str] = {}
 _MADE: set[str] = set()
 # folders above them that this process made (logs/train/runs/ in a fresh clone), deepest last
 _PARENTS_MADE: list[str] = []
+# while true (`dry_claims`), `claim_dir` names the folder it would claim and makes nothing
+_DRY: list[bool] = [False]
+
+
+@contextmanager
+def dry_claims() -> Iterator[None]:
+    """Inside the block, ``${unique_dir:...}`` resolves to the folder it would claim first
+    (not made, not remembered): the door of a sweep (src/utils/sweep_door.py) resolves its
+    jobs' folders before anything may be made."""
+    _DRY[0] = True
+    try:
+        yield
+    finally:
+        _DRY[0] = False
 
 
 def make_folder(path: Path) -> None:
@@ -88,6 +104,8 @@ def claim_dir(base: str, below: str | None = None) -> str:
     with the same arguments in one process return the same directory. Raises ConfigError
     (`check_run_folder_path`) when no folder can be made there, before anything is made.
     """
+    if _DRY[0]:
+        return base if below is None else derived_run_dir(base, below)
     key = base if below is None else f"{base}\0{below}"
     if key in _CLAIMED:
         return _CLAIMED[key]
@@ -212,6 +230,15 @@ class HoldRunDir(Callback):
         self._hold(config, sweep=False)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from src.utils.errors import one_line_errors
+        from src.utils.sweep_door import check_sweep
+
+        try:  # every job checked first: a refused job or a sweep of no job exits 2, nothing made
+            with one_line_errors():
+                check_sweep(config)
+        except Exception:  # a bug in the door: Hydra warns with it; the folder is held anyway
+            self._hold(config, sweep=True)
+            raise
         self._hold(config, sweep=True)
 
     @staticmethod

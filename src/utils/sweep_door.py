@@ -1,0 +1,197 @@
+"""Every job of a sweep checked at the door, before the first job runs (issue 22, sixth trial).
+
+A single run with a bad value is refused with one ``error:`` line and exit 2 before anything
+is made; a sweep (``-m``) used to compose and check each job only when its turn came, so the
+jobs before a bad one trained first and the bad one ended as a failed job folder (exit 1). Here
+the sweep is expanded as its sweeper expands it -- Hydra's own `OverridesParser` and
+`BasicSweeper.split_arguments`, or, for an Optuna search (whose trials cannot be enumerated),
+each searched parameter's choices and interval ends (`search_probes`) -- each job is composed
+as the launcher composes it (`ConfigLoader.load_sweep_config`, its run folder resolved without
+being made: `src.utils.run_dirs.dry_claims`) and given the checks a single run gets before its
+work starts (`check_job`: where its folder goes, its store, and the script's own door, e.g.
+train.py's rules, machine and checkpoint checks). Any refused job: one line per refused job,
+naming it and its overrides, and exit 2 before the sweep folder exists. A sweep of no job is
+refused the same way. Failures after the door (a diverging loss) stay per job (src/utils/jobs.py).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+from src.utils.errors import EXIT_USER_ERROR, ConfigError, error_line, user_error
+from src.utils.sweep_jobs import FIXED, script_path, sweep_jobs
+
+Door = Callable[[DictConfig], None]
+_DOOR: list[Door] = []  # the entry script's own door (`use_door`), checked for each job
+
+
+def use_door(door: Door | None) -> None:
+    """Set the entry script's door: the checks its job makes before any work, on a job's
+    configuration without its ``hydra`` node (train.py: `train_door`; eval.py: `eval_door`)."""
+    _DOOR[:] = [door] if door is not None else []
+
+
+def compose_job(config: DictConfig, loader: Any, overrides: list[str], number: int) -> DictConfig:
+    """Job ``number``'s configuration as Hydra's launcher composes it (`load_sweep_config`,
+    ``hydra.job.num``/``id``; hydra/_internal/core_plugins/basic_launcher.py), with
+    ``hydra.runtime.output_dir`` the folder it would get (`hydra.core.utils.run_job`),
+    resolved under `dry_claims`: no folder is made. Raises Hydra's composition errors, or
+    ConfigError for a folder that does not resolve."""
+    from src.utils.run_dir_checks import resolve_key
+    from src.utils.run_dirs import dry_claims
+
+    job = loader.load_sweep_config(config, list(overrides))
+    with open_dict(job):
+        job.hydra.job.id = number
+        job.hydra.job.num = number
+    with dry_claims():
+        folder = os.path.join(
+            str(resolve_key(job, "hydra.sweep.dir")), str(resolve_key(job, "hydra.sweep.subdir"))
+        )
+    with read_write(job.hydra.runtime), open_dict(job.hydra.runtime):
+        job.hydra.runtime.output_dir = os.path.abspath(folder)
+    return job
+
+
+def check_job(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
+    """The checks a single run gets before its work starts, on one composed job (Hydra's run
+    config set to it): where its folder goes (`check_before_run_folder`,
+    `check_run_folder_path`), its store (`preflight_store`), the entry script's door
+    (`use_door`) on the job's configuration without its ``hydra`` node, as the job receives it,
+    and, when the store exists, what its split sizes allow (`check_sizes`). A store is read once
+    per distinct data setting (``memo``, `once`). Raises the first refusal (ConfigError,
+    DataError)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.data.preflight import preflight_store
+    from src.utils.run_dir_checks import check_before_run_folder, check_run_folder_path
+
+    HydraConfig.instance().set_config(job)
+    check_before_run_folder(job, sweep=True)
+    check_run_folder_path(str(job.hydra.runtime.output_dir))
+    setting = data_setting(job)
+    once(memo, ("store", setting), lambda: preflight_store(job))
+    task = copy.deepcopy(job)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    for door in _DOOR:
+        door(task)
+    sizes = once(memo, ("sizes", setting), lambda: split_sizes(task))
+    if sizes is not None:
+        check_sizes(task, sizes)
+
+
+def data_setting(job: DictConfig) -> str:
+    """The job's data setting: its resolved ``data`` node and ``data=`` choice, as JSON (a
+    unique text for a node that does not resolve: `preflight_store` names its key)."""
+    try:
+        data = OmegaConf.to_container(job.get("data"), resolve=True)
+    except Exception:  # noqa: BLE001  an interpolation that fails
+        return f"unresolved {id(job)}"
+    choice = OmegaConf.select(job, "hydra.runtime.choices.data", default=None)
+    return json.dumps([data, choice], sort_keys=True, default=str)
+
+
+def once(memo: dict[tuple[str, str], Any], key: tuple[str, str], read: Callable[[], Any]) -> Any:
+    """``read()``, or what it returned or raised for an earlier job of the same ``key``."""
+    if key not in memo:
+        try:
+            memo[key] = (read(), None)
+        except Exception as exc:
+            memo[key] = (None, exc)
+    value, error = memo[key]
+    if error is not None:
+        raise error
+    return value
+
+
+def split_sizes(task: DictConfig) -> dict[str, int] | None:
+    """The run's split sizes from its store's header and splits, as the datamodule gives them
+    before any feature is read (`split_sizes`); None while the store is a synthetic one yet
+    to be generated (its job generates it, then checks them)."""
+    import hydra.utils
+
+    from src.utils.paths import classify
+
+    if classify(str(task.data.path)).kind == "missing":
+        return None
+    return hydra.utils.instantiate(task.data).split_sizes()
+
+
+def check_sizes(task: DictConfig, sizes: dict[str, int]) -> None:
+    """`check_run` as train.py and eval.py make it once the sizes are known: a run that would
+    train or evaluate nothing, retrieval cut-offs above the data (eval.py: the checkpoint's
+    ``eval_topk``)."""
+    from src.utils.checkpoints import read_checkpoint
+    from src.utils.run_checks import check_run
+
+    if "train" in task:
+        check_run(task, sizes, OmegaConf.select(task, "model.eval_topk", default=None))
+        return
+    saved = read_checkpoint(task.ckpt_path)["hyper_parameters"].get("eval_topk")
+    check_run(task, sizes, saved, str(task.ckpt_path))
+
+
+def job_problem(
+    config: DictConfig, loader: Any, overrides: list[str], number: int, memo: dict
+) -> str | None:
+    """Why job ``number`` would be refused (a composition error as `composition_error`
+    words it, or the first refusal of `check_job`), or None. A bug keeps its traceback."""
+    from src.utils.composition_errors import composition_error
+
+    try:
+        job = compose_job(config, loader, overrides, number)
+    except Exception as exc:  # noqa: BLE001  Hydra's composition errors
+        return composition_error(exc, overrides)
+    try:
+        check_job(job, memo)
+    except Exception as exc:
+        error = user_error(exc)
+        if error is None:
+            raise
+        return " ".join(str(error).split())
+    return None
+
+
+def check_sweep(config: DictConfig) -> None:
+    """Expand the sweep of the multirun ``config`` (`sweep_jobs`) and check each job
+    (`job_problem`) before any is launched; Hydra's run config is restored afterwards.
+    Raises ConfigError for a sweep of no job; prints one ``error:`` line per refused job and
+    exits 2 (`refuse`) when any is refused."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.run_dir_checks import check_before_run_folder
+
+    check_before_run_folder(config, sweep=True)  # what all jobs share: one line, not one a job
+    loader = GlobalHydra.instance().config_loader()
+    script = script_path(config)
+    jobs = sweep_jobs(config, loader)
+    kept, memo = HydraConfig.instance().cfg, {}
+    lines = []
+    try:
+        for number, (label, overrides) in enumerate(jobs):
+            problem = job_problem(config, loader, overrides, number, memo)
+            if problem is not None:
+                lines.append(f"{script}: {label}: {problem}")
+                if label == FIXED:  # every trial has it: one line, not one per probe
+                    break
+    finally:
+        HydraConfig.instance().cfg = kept
+    if lines:
+        refuse(lines)
+
+
+def refuse(lines: list[str]) -> NoReturn:
+    """Print each refusal as an ``error:`` line on stderr and exit 2."""
+    for line in lines:
+        print(error_line(ConfigError(line)), file=sys.stderr)
+    sys.stderr.flush()
+    sys.exit(EXIT_USER_ERROR)
