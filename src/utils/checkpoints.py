@@ -83,7 +83,7 @@ def check_checkpoint_path(path: Path) -> None:
     candidates = (path / "checkpoints/last.ckpt", path / "last.ckpt")
     inside = [p for p in candidates if p.is_file()] if classify(path).kind == "folder" else []
     hint = f" such as {inside[0]}" if inside else ""
-    raise DataError(path, None, f"expected {problem}{hint}")
+    raise DataError(path, "ckpt_path", f"expected {problem}{hint}")
 
 
 @lru_cache(maxsize=16)
