@@ -14,9 +14,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from checkpoint_files import as_written
+from door import door
 from src.eval import METHODS, load_model
 from src.models.base import MODULE_CLASS_KEY, RUN_SETTINGS_KEY
 from src.utils.checkpoints import model_choice
+from src.utils.config_groups import LIST_GROUPS, entry_default
 from src.utils.errors import ConfigError
 from src.utils.resume_checks import check_same_run_settings, run_settings
 from test_deleted_keys import ROOT, SMALL, composed, project_root  # noqa: F401  (a fixture)
@@ -196,3 +198,24 @@ def test_every_pair_of_methods_is_advised_in_one_step() -> None:
     for trained in MODELS:
         for other in (m for m in MODELS if m != trained):
             resume_after_method_change(trained, other, rng)
+
+
+@pytest.mark.parametrize("group", LIST_GROUPS)
+def test_adding_a_callback_or_logger_is_advised_keeping_the_defaults(group: str) -> None:
+    """``+<group>=<option>`` (callbacks, logger: groups of entries) is refused advising a
+    list; the advice taken literally passes and keeps every entry of the default beside the
+    option's (it advised ``callbacks=lr_monitor``, which dropped the checkpoints)."""
+    default, _ = door([])
+    assert default is None
+    kept = set(composed([]).get(group) or {})
+    options = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
+    rng = np.random.default_rng(len(group))
+    others = [o for o in options if o not in ("none", entry_default(group))]
+    for option in rng.choice(others, min(2, len(others)), False):
+        line, _ = door([f"+{group}={option}"])
+        advice = line.split("expected ", 1)[1].split(" ")[0]
+        assert advice.startswith(f"{group}=["), line
+        refused, cfg = door([advice])
+        assert refused is None, (advice, refused)
+        own = set(composed([f"{group}={option}"]).get(group) or {})
+        assert kept | own <= set(cfg.get(group) or {}), (advice, kept, own)
