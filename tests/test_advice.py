@@ -14,11 +14,13 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from checkpoint_files import as_written
+from door import door
 from src.eval import METHODS, load_model
-from src.models.base import MODULE_CLASS_KEY
+from src.models.base import MODULE_CLASS_KEY, RUN_SETTINGS_KEY
 from src.utils.checkpoints import model_choice
+from src.utils.config_groups import LIST_GROUPS, entry_default
 from src.utils.errors import ConfigError
-from src.utils.resume_checks import check_same_run_settings
+from src.utils.resume_checks import check_same_run_settings, run_settings
 from test_deleted_keys import ROOT, SMALL, composed, project_root  # noqa: F401  (a fixture)
 
 MODELS = sorted(p.stem for p in (ROOT / "configs" / "model").glob("*.yaml"))
@@ -150,3 +152,70 @@ def test_weights_of_other_configured_sizes_advise_the_trained_ones() -> None:
                 OmegaConf.update(cfg, key, int(value))
             fixed = OmegaConf.to_container(cfg.model)
         check_weights_fit(AGCHModule(12, 10, **fixed), model.state_dict(), "x.ckpt", saved)
+
+
+def resume_after_method_change(trained: str, other: str, rng: np.random.Generator) -> None:
+    """A checkpoint of ``trained`` with 1-2 generated model values (and its run settings),
+    resumed under ``model=other``: one refusal whose advice, taken literally in place of the
+    model choice, passes the check in one step (it advised ``model=<trained>`` alone, and a
+    second refusal named the model keys)."""
+    base = composed([f"model={trained}", *SMALL])
+    given = OmegaConf.to_container(base.model, resolve=True)
+    keys = [k for k, v in given.items() if not k.startswith("_") and changed(v, rng) is not None]
+    chosen = list(rng.choice(keys, int(rng.integers(1, 3)), replace=False))
+    words = [f"model.{k}={changed(given[k], rng)}" for k in chosen]
+    cfg = composed([f"model={trained}", *SMALL, *words])
+    try:
+        checkpoint = checkpoint_of(cfg)
+    except Exception:  # noqa: BLE001  (a generated value its method refuses: code_length)
+        cfg = composed(
+            [f"model={trained}", *SMALL, f"model.code_length={given['code_length'] * 2}"]
+        )
+        checkpoint = checkpoint_of(cfg)
+    checkpoint[RUN_SETTINGS_KEY] = run_settings(cfg)
+    with pytest.raises(ConfigError) as error:
+        now = composed([f"model={other}", *SMALL])
+        check_same_run_settings(now, checkpoint, "x.ckpt", [f"model={other}", *SMALL])
+    message = str(error.value)
+    advice = message.split("give ", 1)[1].split(" to go on")[0].split(" ")
+    assert advice[0] == f"model={trained}", message
+    fixed = composed([*SMALL, *advice])
+    check_same_run_settings(fixed, checkpoint, "x.ckpt", [*SMALL, *advice])
+
+
+def test_a_resume_under_another_method_is_advised_in_one_step() -> None:
+    """Each method's checkpoint resumed under another one (generated pairs and keys)."""
+    rng = np.random.default_rng(7)
+    for trained in MODELS:
+        other = str(rng.choice([m for m in MODELS if m != trained]))
+        resume_after_method_change(trained, other, rng)
+
+
+@pytest.mark.slow
+def test_every_pair_of_methods_is_advised_in_one_step() -> None:
+    """As above, every ordered pair of methods."""
+    rng = np.random.default_rng(8)
+    for trained in MODELS:
+        for other in (m for m in MODELS if m != trained):
+            resume_after_method_change(trained, other, rng)
+
+
+@pytest.mark.parametrize("group", LIST_GROUPS)
+def test_adding_a_callback_or_logger_is_advised_keeping_the_defaults(group: str) -> None:
+    """``+<group>=<option>`` (callbacks, logger: groups of entries) is refused advising a
+    list; the advice taken literally passes and keeps every entry of the default beside the
+    option's (it advised ``callbacks=lr_monitor``, which dropped the checkpoints)."""
+    default, _ = door([])
+    assert default is None
+    kept = set(composed([]).get(group) or {})
+    options = sorted(p.stem for p in (ROOT / "configs" / group).glob("*.yaml"))
+    rng = np.random.default_rng(len(group))
+    others = [o for o in options if o not in ("none", entry_default(group))]
+    for option in rng.choice(others, min(2, len(others)), False):
+        line, _ = door([f"+{group}={option}"])
+        advice = line.split("expected ", 1)[1].split(" ")[0]
+        assert advice.startswith(f"{group}=["), line
+        refused, cfg = door([advice])
+        assert refused is None, (advice, refused)
+        own = set(composed([f"{group}={option}"]).get(group) or {})
+        assert kept | own <= set(cfg.get(group) or {}), (advice, kept, own)

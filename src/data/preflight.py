@@ -56,11 +56,19 @@ def store_dataset(
     return stored or chosen
 
 
-def check_store_folder(config: DictConfig, path: Path) -> None:
-    """A synthetic store to generate goes into an existing folder: ``paths.data_dir`` (or the
-    folder of a ``data.path`` given elsewhere) that does not exist was made silently, with a
-    store in it (fifth trial h12: ``paths.data_dir=/nonexistent/dir``). A fresh clone has
-    data/ (data/.gitkeep). Raises ConfigError naming the key and the path."""
+def given_on_command_line(config: DictConfig, key: str) -> bool:
+    """Whether ``key`` was set by a command-line override (``key=``, ``+key=``, ``++key=``)."""
+    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    return any(str(o).lstrip("+~").partition("=")[0] == key for o in overrides)
+
+
+def check_store_folder(config: DictConfig, path: Path, synthetic: bool) -> None:
+    """The folder of the store comes first: a ``paths.data_dir`` that is no folder (a file, a
+    missing path) is refused under ``paths.data_dir`` -- the key the user gave, when data.path
+    is derived from it -- not under the derived data.path (sixth trial); a synthetic store to
+    generate also needs its folder to exist (fifth trial h12: ``paths.data_dir=/nonexistent``
+    was made silently, with a store in it). A fresh clone has data/ (data/.gitkeep). Raises
+    ConfigError naming the key and the path."""
     from src.utils.errors import ConfigError
     from src.utils.run_dir_checks import resolve_key
 
@@ -71,11 +79,15 @@ def check_store_folder(config: DictConfig, path: Path) -> None:
     by_data_dir = data_dir is not None and Path(str(resolve_key(config, "paths.data_dir"))) == (
         path.parent
     )
+    by_data_dir = by_data_dir and not given_on_command_line(config, "data.path")
+    if not (by_data_dir or synthetic):
+        return  # a store's own path given: `missing_store` names data.path
     key, folder = ("paths.data_dir", path.parent) if by_data_dir else ("data.path", path)
+    what = "the synthetic store" if synthetic else f"the store {path.name}"
     raise ConfigError(
-        f"{key}: {folder}: expected an existing folder for the synthetic store, {reason} "
-        "(no folder is made for it: a mistyped path would hide a store there); make it first "
-        "or give an existing one"
+        f"{key}: {folder}: expected an existing folder for {what}, {reason} (no folder is "
+        "made for it: a mistyped path would hide a store there); make it first or give an "
+        "existing one"
     )
 
 
@@ -128,8 +140,9 @@ def preflight_store(config: DictConfig) -> None:
     synthetic = data.get("synthetic")
     if isinstance(synthetic, Mapping):
         check_params(synthetic)
+    check_store_folder(config, path, isinstance(synthetic, Mapping))
+    if isinstance(synthetic, Mapping):
         if classify(path).kind == "missing":
-            check_store_folder(config, path)
             return
         check_existing_store(path, synthetic)
     elif input_problem(path, "file") is not None:

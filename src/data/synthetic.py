@@ -26,6 +26,7 @@ import numpy as np
 from src.data.store import StoreInfo, missing_store, validate_store, write_store
 from src.utils.errors import ConfigError, DataError
 from src.utils.paths import input_problem
+from src.utils.suggest import unknown_key_hint
 
 GENERATOR_VERSION = 1  # bump when the generator changes: stores made before are regenerated
 TOPIC_TAG_PROB = 0.3  # probability of each topic tag of a class the item carries
@@ -85,6 +86,13 @@ def synthetic_params(**kwargs: Any) -> dict[str, Any]:
     Raises `ConfigError` on a name that `make_synthetic` does not take.
     """
     signature = inspect.signature(make_synthetic)
+    accepted = sorted(set(signature.parameters) - {"path"})
+    for name in sorted(set(kwargs) - set(accepted), key=str):  # a misspelt +data.synthetic.*
+        key = f"data.synthetic.{name}"
+        raise ConfigError(
+            f"{key}: unknown key; expected an argument of make_synthetic"
+            + unknown_key_hint(key, {f"data.synthetic.{a}" for a in accepted})
+        )
     try:
         bound = signature.bind(None, **kwargs)
     except TypeError as exc:

@@ -30,8 +30,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from src.utils.config_groups import groups_words
 from src.utils.errors import ConfigError
-from src.utils.suggest import CONFIGS as _CONFIGS, config_trees, did_you_mean, script_name
+from src.utils.suggest import (
+    CONFIGS as _CONFIGS,
+    config_trees,
+    did_you_mean,
+    script_name,
+    unknown_key_hint,
+)
 
 CONFIGS: Path = _CONFIGS
 # groups every run builds (a deleted one was a traceback where it is read)
@@ -92,11 +99,10 @@ def check_group_keys(values: Mapping[str, Any], overrides: Iterable[str]) -> Non
         override = next(
             (o for o in overrides if o.lstrip("+~").partition("=")[0] == key), f"+{key}=..."
         )
-        groups = sorted(p.name for p in CONFIGS.iterdir() if p.is_dir() and p.name != "hydra")
         raise ConfigError(
             f"{override}: {key} is not a config group (no configs/{key}/), so Hydra would add "
             "it as a key that nothing reads; expected an existing group and option "
-            f"(+<group>=<option>, groups: {', '.join(groups)}; hydra/<group> for Hydra's) or a "
+            f"(+<group>=<option>, groups: {groups_words()}; hydra/<group> for Hydra's) or a "
             f"key the run reads, written with dots (python src/{script_name()} --cfg job lists "
             "them)"
         )
@@ -251,5 +257,5 @@ def check_added_key(key: str, values: Mapping[str, Any], declared: Iterable[str]
     raise ConfigError(
         f"{key}: unknown key (added with +); expected a key the configuration has "
         f"(python src/{script} --cfg job lists them) or a declared option "
-        "(src/utils/config_rules.py RULES)" + did_you_mean(key)
+        "(src/utils/config_rules.py RULES)" + unknown_key_hint(key)
     )

@@ -83,7 +83,7 @@ def check_checkpoint_path(path: Path) -> None:
     candidates = (path / "checkpoints/last.ckpt", path / "last.ckpt")
     inside = [p for p in candidates if p.is_file()] if classify(path).kind == "folder" else []
     hint = f" such as {inside[0]}" if inside else ""
-    raise DataError(path, None, f"expected {problem}{hint}")
+    raise DataError(path, "ckpt_path", f"expected {problem}{hint}")
 
 
 @lru_cache(maxsize=16)
@@ -241,14 +241,23 @@ def check_checkpoint_fits(model: torch.nn.Module, path: str | os.PathLike) -> No
     check_weights_fit(model, checkpoint["state_dict"], path, checkpoint["hyper_parameters"])
 
 
-def check_same_method(trained: str | None, built: str, path: object) -> None:
+def check_same_method(
+    trained: str | None, built: str, path: object, advice: Callable[[str], str] | None = None
+) -> None:
     """Raise ConfigError when the checkpoint's method class ``trained`` (None: not recorded)
     is not the class ``built`` that the configuration builds, naming the ``model=`` choice of
-    configs/model/ that builds it (`model_choice`)."""
+    configs/model/ that builds it (`model_choice`) and what ``advice`` (the choice -> the
+    further overrides the run needs with it, e.g. `resume_checks.method_change_advice`) adds."""
     if trained is None or trained == built:
         return
     choice = model_choice(trained)
-    give = f"give model={choice}" if choice else "one of configs/model/"
+    more = advice(choice) if advice and choice else ""
+    give = (
+        f"give model={choice}{more} to go on (in place of the model choice and model.* "
+        "overrides given)"
+        if choice
+        else "one of configs/model/"
+    )
     raise ConfigError(
         f"ckpt_path: {path}: trained with {trained}, the configuration builds {built}; "
         f"expected the method it was trained with: {give}"

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import sys
 
+from src.utils.config_groups import folder_refusal, group_form_refusal, selection_advice
 from src.utils.errors import user_error
-from src.utils.suggest import did_you_mean, script_name
+from src.utils.suggest import script_name, unknown_key_hint
 
 _NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _GROUP_TWICE = re.compile(
@@ -38,7 +39,8 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
         text = f"{override!r}: {text}"
     if "Config group override must be a string" in text:
         text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
-    for explain in (_unknown_key, _group_added_twice, _merge_error, _nothing_to_delete):
+    explainers = (_not_a_group, _unknown_key, _group_added_twice, _merge_error, _nothing_to_delete)
+    for explain in explainers:
         explained = explain(text, exc, sys.argv[1:] if argv is None else argv)
         if explained is not None:
             return f"command line: {explained}"
@@ -49,13 +51,20 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
     return f"command line: {text}; expected {_FORMS}"
 
 
+def _not_a_group(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """An override in ``argv`` of a folder that is no group to choose (configs/common/,
+    configs/local/ without the file; `folder_refusal`) or a group forced with ``++``
+    (`group_form_refusal`), whatever Hydra said of it."""
+    return folder_refusal(argv) or group_form_refusal(argv)
+
+
 def _unknown_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
     """A key the configuration lacks: misspelt more often than new (Hydra's hint is the +)."""
     unknown = _NOT_IN_CONFIG.search(text)
     if not unknown:
         return None
     key, script = unknown[1], script_name()
-    return f"{key}: not a key of {script}'s configuration{did_you_mean(key)} " + (
+    return f"{key}: not a key of {script}'s configuration{unknown_key_hint(key)} " + (
         "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
         "remove the override)"
         if script == "eval.py" and key.split(".")[0] == "model"
@@ -73,9 +82,13 @@ def _group_added_twice(text: str, exc: BaseException, argv: list[str]) -> str | 
     group = (twice or again)[1]
     given = [a.split("=", 1)[1] for a in argv if a.startswith(f"+{group}=")]
     name = twice[2].strip() if twice else (given[-1] if given else "NAME")
+    kept = f"{group}={name} (without the +)"
+    advice = selection_advice(group, name, [a for a in argv if not a.startswith("+")])
+    if advice != f"{group}={name}":  # a group of entries: keep the ones chosen now
+        kept = f"{advice} ({group}={name} alone would drop the others)"
     return (
         f"+{group}={name}: {group} is a config group already in the defaults list, so it is "
-        f"chosen, not added; expected {group}={name} (without the +)"
+        f"chosen, not added; expected {kept}"
     )
 
 
@@ -103,7 +116,7 @@ def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | 
         return None
     key, script = missing[1], script_name()
     return (
-        f"~{key}: not a key of {script}'s configuration{did_you_mean(key)}; expected a key "
+        f"~{key}: not a key of {script}'s configuration{unknown_key_hint(key)}; expected a key "
         f"it has (python src/{script} --cfg job lists them)"
     )
 

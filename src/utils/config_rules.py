@@ -104,6 +104,7 @@ def check_config(cfg: DictConfig) -> None:
     (`check_model_config`), before any work; raise ConfigError on the first bad one."""
     from hydra.core.hydra_config import HydraConfig
 
+    from src.utils.config_groups import folder_refusal
     from src.utils.added_keys import (
         added_keys,
         check_added_key,
@@ -115,6 +116,9 @@ def check_config(cfg: DictConfig) -> None:
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     # +hydra/x=y goes to Hydra's own overrides; when no group hydra/x exists it is a key too
     own = list(HydraConfig.get().overrides.hydra) if HydraConfig.initialized() else []
+    refused = folder_refusal(overrides)  # +common=data, local=<a file not created>
+    if refused:
+        raise ConfigError(refused)
     deleted = deleted_keys(overrides)
     unresolved = OmegaConf.to_container(cfg, resolve=False) if deleted else {}
     for key in deleted:  # ~key: before a value is read (an interpolation of it included)

@@ -161,8 +161,15 @@ def _refuse(differ: list[tuple[str, Any, Any]], path: object, words: tuple[str, 
     )
 
 
-def check_same_run_settings(cfg: DictConfig, checkpoint: dict[str, Any], path: object) -> None:
-    """Refuse (ConfigError) a resume of another method (`check_same_method`) or whose
+def check_same_run_settings(
+    cfg: DictConfig,
+    checkpoint: dict[str, Any],
+    path: object,
+    overrides: list[str] | None = None,
+) -> None:
+    """Refuse (ConfigError) a resume of another method (`check_same_method`, with every
+    further override the trained method needs: `method_change_advice` of the command line's
+    ``overrides``, by default Hydra's) or whose
     configuration differs from the checkpoint's model hyper-parameters (`model_differences`)
     or ``run_settings`` (`run_settings`, compared key by key after `flat`). It reads ``cfg``
     alone, so train.py calls it before any data is read or generated and before any file is
@@ -171,8 +178,43 @@ def check_same_run_settings(cfg: DictConfig, checkpoint: dict[str, Any], path: o
     if not cfg.get("train"):
         return
     built = OmegaConf.select(cfg, "model._target_", default=None)
-    check_same_method(checkpoint.get(MODULE_CLASS_KEY), str(built), path)
+    check_same_method(
+        checkpoint.get(MODULE_CLASS_KEY),
+        str(built),
+        path,
+        lambda choice: method_change_advice(choice, checkpoint, overrides),
+    )
     _refuse(model_differences(cfg, checkpoint) + run_differences(cfg, checkpoint), path, RESUME)
+
+
+def method_change_advice(
+    choice: str, checkpoint: dict[str, Any], overrides: list[str] | None = None
+) -> str:
+    """The overrides besides ``model=<choice>`` that resume ``checkpoint`` in one step (sixth
+    trial: ``model=agch`` was advised alone, and a second refusal named the model keys): the
+    command line ``overrides`` (by default this Hydra run's) without its ``model`` choice and
+    ``model.*`` keys, plus ``model=<choice>``, composed again; then every model and run
+    setting in which that configuration differs from the checkpoint, as " k=v ..."; "" when
+    it cannot be composed."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+
+    from src.utils.suggest import CONFIGS, script_name
+
+    if overrides is None:
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if o.lstrip("+~").partition("=")[0].split(".")[0] != "model"]
+    try:
+        if GlobalHydra.instance().is_initialized():  # inside the job: Hydra's own search path
+            cfg = compose(script_name()[:-3], overrides=[*kept, f"model={choice}"])
+        else:
+            with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+                cfg = compose(script_name()[:-3], overrides=[*kept, f"model={choice}"])
+    except Exception:  # noqa: BLE001  (the choice alone is still right)
+        return ""
+    differ = model_differences(cfg, checkpoint) + run_differences(cfg, checkpoint)
+    return "".join(f" {restoring_override(k, old, new)}" for k, old, new in differ)
 
 
 def model_differences(cfg: DictConfig, checkpoint: dict[str, Any]) -> list[tuple[str, Any, Any]]:

@@ -93,6 +93,23 @@ def did_you_mean(key: str, candidates: Iterable[str] | None = None) -> str:
     return f"; did you mean {match}?" if match else ""
 
 
+def unknown_key_hint(key: str, candidates: Iterable[str] | None = None) -> str:
+    """What an unknown-key refusal adds: `did_you_mean` when a key is close, else the keys
+    accepted beside it (``"; accepted under data.synthetic: image_dim, n_classes, ..."``:
+    the ``candidates``, by default `known_keys`, of the same parent), else ""."""
+    pool = sorted(set(known_keys() if candidates is None else candidates))
+    close = did_you_mean(key, pool)
+    if close:
+        return close
+    parent = key.rpartition(".")[0]
+    siblings = sorted({c.rpartition(".")[2] for c in pool if c.rpartition(".")[0] == parent})
+    if not siblings:
+        return ""
+    return f"; accepted {'under ' + parent if parent else 'at the top level'}: " + ", ".join(
+        siblings
+    )
+
+
 def script_name() -> str:
     """The entry script that runs ("train.py", "eval.py"), for lines that name it: the Hydra
     job's config name once Hydra runs, else the command's own file; "train.py" elsewhere (a

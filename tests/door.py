@@ -1,0 +1,52 @@
+"""The configuration door in-process: Hydra's composition (its errors as `composition_error`
+turns them into one line) then `check_config`, as train.py's job runs them, for tests that
+try many command lines cheaply."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from src.utils.composition_errors import composition_error
+from src.utils.config_rules import check_config
+from src.utils.errors import ConfigError
+from src.utils.run_dirs import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+register_resolvers()
+
+
+def composed_run(words: list[str], configs: Path = ROOT / "configs") -> DictConfig:
+    """train.yaml composed with the command-line ``words`` as train.py's job sees it (Hydra's
+    run config set, the ``hydra`` node removed); Hydra's composition errors propagate."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
+        cfg = compose("train", overrides=list(words), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "/nonexistent/run"
+        cfg.hydra.runtime.cwd = os.getcwd()
+        cfg.hydra.job.num = 0
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+def door(
+    words: list[str], configs: Path = ROOT / "configs"
+) -> tuple[str | None, DictConfig | None]:
+    """(the refusal line or None, the configuration when it composed) of a command line."""
+    try:
+        cfg = composed_run(words, configs)
+    except Exception as exc:  # noqa: BLE001  (what run_cli catches before the job)
+        return composition_error(exc, list(words)), None
+    try:
+        check_config(cfg)
+    except ConfigError as exc:
+        return str(exc), cfg
+    return None, cfg
