@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
@@ -92,7 +93,7 @@ def test_source_folder_says_what_it_found(tmp_path: Path) -> None:
 
 GROUPS = ("data", "model", "callbacks", "logger", "trainer", "paths", "extras")
 GROUPS += ("experiment", "hparams_search", "debug")  # null by default, in the defaults list
-ADVICE = re.compile(r"expected (\S+=\S+) \(without the \+\)")
+ADVICE = re.compile(r"expected (\S+=\S+) \((?:without the \+|\S+ alone would drop the others)\)")
 
 
 def composition_line(overrides: list[str]) -> str | None:
@@ -118,8 +119,22 @@ def test_a_group_added_with_plus_says_what_to_type(group: str) -> None:
     line = composition_line([f"+{group}={name}"])
     assert line is not None and "override " not in line, line
     advice = ADVICE.search(line)
-    assert advice and advice[1] == f"{group}={name}", line
+    default = train_default(group)
+    if group in ("callbacks", "logger") and default not in (None, name):
+        expected = f"{group}=[{default},{name}]"  # a list group: the defaults are kept
+    else:
+        expected = f"{group}={name}"
+    assert advice and advice[1] == expected, line
     assert composition_line([advice[1]]) is None
+
+
+def train_default(group: str) -> str | None:
+    """``group``'s option in configs/train.yaml's defaults list, read with PyYAML."""
+    tree = yaml.safe_load((ROOT / "configs" / "train.yaml").read_text())
+    for item in tree["defaults"]:
+        if isinstance(item, dict) and group in item:
+            return item[group]
+    return None
 
 
 def hydra_leaves() -> list[str]:
