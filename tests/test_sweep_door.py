@@ -151,8 +151,45 @@ def test_a_sweep_of_no_job_is_refused(capsys) -> None:
     assert "experiment=glob(nomatch_*): the sweep has no job" in str(glob.value)
     options = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
     assert f"none of the {len(options)} options of experiment ({options[0]}, " in str(glob.value)
+    wiki = sorted(name for name in options if name.startswith("wiki_") and name.endswith("bit"))
+    with pytest.raises(ConfigError) as excluded:
+        door("train", ["experiment=glob(wiki_*bit,exclude=wiki_*)"], capsys)
+    assert f"include matched {len(wiki)} options of experiment ({wiki[0]}, " in str(
+        excluded.value
+    ) and "its exclude removed them all" in str(excluded.value)
     with pytest.raises(ConfigError, match=r"seed=range\(0,0\): the sweep has no job"):
         door("train", ["seed=range(0,0)", "trainer.max_epochs=1,2"], capsys)
+
+
+@pytest.mark.parametrize("draw", range(3))
+def test_jobs_whose_folder_holds_a_run_are_refused(draw: int, tmp_path: Path, capsys) -> None:
+    """A sweep given again into a sweep folder whose job folders hold earlier runs (seventh
+    trial: the jobs trained into them, replacing results.json and last.ckpt): each job whose
+    folder holds a results.json or a checkpoint is refused under hydra.sweep.dir, the others
+    pass, and nothing changes. Drawn: which job folders hold what, and a user's folder."""
+    rng = random.Random(draw)
+    sweep = tmp_path / "sweep"
+    held = {
+        n: rng.choice(["results.json", "checkpoints/last.ckpt", "epoch_000.ckpt", None])
+        for n in range(3)
+    }
+    for number, name in held.items():
+        if name is not None:
+            (sweep / str(number) / name).parent.mkdir(parents=True, exist_ok=True)
+            (sweep / str(number) / name).write_text("{}")
+    (tmp_path / "data").mkdir()
+    where = [f"hydra.sweep.dir={sweep}", f"paths.data_dir={tmp_path / 'data'}"]
+    before = tree(tmp_path)
+    status, lines = door("train", [*TINY_ARGS, *where, "seed=0,1,2"], capsys)
+    assert tree(tmp_path) == before
+    refused = [n for n, name in held.items() if name is not None]
+    assert status == (2 if refused else 0) and len(lines) == len(refused), (held, lines)
+    for line, number in zip(lines, refused):
+        assert line.startswith(
+            f"error: src/train.py: job {number + 1} of 3 (seed={number}): "
+        ), line
+        assert f"hydra.sweep.dir: {sweep / str(number)} holds an earlier run (" in line, line
+        assert Path(held[number]).name in line and "give another hydra.sweep.dir" in line, line
 
 
 def test_eval_sweep_checks_each_checkpoint(tmp_path: Path, capsys) -> None:

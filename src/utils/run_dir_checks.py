@@ -52,10 +52,13 @@ def earlier_run(run_dir: Path) -> str | None:
     return ", ".join(found[:3]) + (", ..." if len(found) > 3 else "") if found else None
 
 
-def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
-    """Refuse (ConfigError) to start a run in a directory holding an earlier run's results or
-    checkpoints, which it would overwrite; the one exception is train.py resuming from a
-    checkpoint inside that directory, as the printed resume command does
+def check_run_dir_free(
+    run_dir: str | os.PathLike, config: DictConfig, key: str = "hydra.run.dir"
+) -> None:
+    """Refuse (ConfigError naming ``key``: hydra.run.dir, or hydra.sweep.dir for a sweep's job)
+    to start a run in a directory holding an earlier run's results or checkpoints, which it
+    would overwrite; the one exception is train.py resuming from a checkpoint inside that
+    directory, as the printed resume command does
     (``ckpt_path=<dir>/checkpoints/last.ckpt hydra.run.dir=<dir>``)."""
     from src.utils.errors import ConfigError
 
@@ -73,9 +76,8 @@ def check_run_dir_free(run_dir: str | os.PathLike, config: DictConfig) -> None:
     if inside and training and OmegaConf.select(config, "task_name", default=None) == "train":
         return
     raise ConfigError(
-        f"hydra.run.dir: {run_dir} holds an earlier run ({found}) that this run would "
-        f"overwrite; expected a new or empty directory: give another hydra.run.dir"
-        + going_on(run_dir)
+        f"{key}: {run_dir} holds an earlier run ({found}) that this run would "
+        f"overwrite; expected a new or empty directory: give another {key}" + going_on(run_dir)
     )
 
 
@@ -100,8 +102,8 @@ def going_on(run_dir: Path) -> str:
     return f", or resume it with: {folder_resume_command(run_dir, last)}"
 
 
-def check_run_folder_path(run_dir: str) -> None:
-    """Refuse (ConfigError naming hydra.run.dir) a run folder that cannot be made and written
+def check_run_folder_path(run_dir: str, key: str = "hydra.run.dir") -> None:
+    """Refuse (ConfigError naming ``key``) a run folder that cannot be made and written
     (`folder_problem`: under /proc, below a file, a name too long, a read-only disk), before
     anything is made: Hydra's own attempt ended in Errno text."""
     from src.utils.errors import ConfigError
@@ -109,15 +111,14 @@ def check_run_folder_path(run_dir: str) -> None:
 
     problem = folder_problem(str(run_dir)) if str(run_dir) else "an empty path, the current folder"
     if problem:
-        raise ConfigError(
-            f"hydra.run.dir: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}"
-        )
+        raise ConfigError(f"{key}: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}")
 
 
-def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
-    """Refuse (ConfigError) a run folder that exists, holds files and is not a run folder of
-    this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra would add .hydra/
-    and the logs to a user's own folder. An empty folder and a run folder are accepted."""
+def check_not_a_user_folder(run_dir: str | os.PathLike, key: str = "hydra.run.dir") -> None:
+    """Refuse (ConfigError naming ``key``) a run folder that exists, holds files and is not a
+    run folder of this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra
+    would add .hydra/ and the logs to a user's own folder. An empty folder and a run folder are
+    accepted."""
     from src.utils.errors import ConfigError
 
     run_dir = Path(run_dir)
@@ -127,7 +128,7 @@ def check_not_a_user_folder(run_dir: str | os.PathLike) -> None:
     if names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         raise ConfigError(
-            f"hydra.run.dir: {run_dir} is a folder of other files ({shown}), not a run folder "
+            f"{key}: {run_dir} is a folder of other files ({shown}), not a run folder "
             "of this project (no .hydra/); expected a new or empty folder, or a run folder"
         )
 

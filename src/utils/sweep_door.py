@@ -29,6 +29,7 @@ from src.utils.errors import EXIT_USER_ERROR, ConfigError, error_line, user_erro
 from src.utils.sweep_jobs import FIXED, script_path, sweep_jobs
 
 Door = Callable[[DictConfig], None]
+SWEEP_DIR = "hydra.sweep.dir"  # the key a job's folder is named under in a refusal
 _DOOR: list[Door] = []  # the entry script's own door (`use_door`), checked for each job
 
 
@@ -71,11 +72,19 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from src.data.preflight import preflight_store
-    from src.utils.run_dir_checks import check_before_run_folder, check_run_folder_path
+    from src.utils.run_dir_checks import (
+        check_before_run_folder,
+        check_not_a_user_folder,
+        check_run_dir_free,
+        check_run_folder_path,
+    )
 
     HydraConfig.instance().set_config(job)
     check_before_run_folder(job, sweep=True)
-    check_run_folder_path(str(job.hydra.runtime.output_dir))
+    folder = str(job.hydra.runtime.output_dir)
+    check_run_folder_path(folder, SWEEP_DIR)
+    check_not_a_user_folder(folder, SWEEP_DIR)  # a job's folder holding an earlier run: the
+    check_run_dir_free(folder, job, SWEEP_DIR)  # job would overwrite it (seventh trial)
     setting = data_setting(job)
     once(memo, ("store", setting), lambda: preflight_store(job))
     task = copy.deepcopy(job)

@@ -51,20 +51,37 @@ def _no_job(overrides: Sequence[Any], loader: Any) -> str:
     for override in overrides:
         if not override.is_sweep_override() or list(override.sweep_string_iterator()):
             continue
-        key, value = override.get_key_element(), override.value()
+        value = override.value()
         if isinstance(value, Glob):
-            options = sorted(loader.get_group_options(override.key_or_group))
-            shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
-            return (
-                f"{override.input_line}: the sweep has no job: the glob matched none of the "
-                f"{len(options)} options of {key} ({shown}); expected a pattern that matches "
-                f"at least one (the files of configs/{override.key_or_group}/)"
-            )
+            return _empty_glob(override, value, loader)
         return (
             f"{override.input_line}: the sweep has no job: it expands to no value; expected "
             "a sweep of at least one value"
         )
     return "the sweep has no job; expected at least one job"
+
+
+def _empty_glob(override: Any, glob: Any, loader: Any) -> str:
+    """Why a glob over a config group selects nothing: its include patterns match none of the
+    group's options (listed), or its exclude patterns remove every option they matched."""
+    from hydra.core.override_parser.types import Glob
+
+    key = override.get_key_element()
+    options = sorted(loader.get_group_options(override.key_or_group))
+    matched = Glob(include=glob.include, exclude=[]).filter(options)
+    if matched:
+        shown = ", ".join(matched[:12]) + (", ..." if len(matched) > 12 else "")
+        return (
+            f"{override.input_line}: the sweep has no job: the glob's include matched "
+            f"{len(matched)} options of {key} ({shown}) and its exclude removed them all; "
+            "expected an exclude that leaves at least one"
+        )
+    shown = ", ".join(options[:12]) + (", ..." if len(options) > 12 else "")
+    return (
+        f"{override.input_line}: the sweep has no job: the glob matched none of the "
+        f"{len(options)} options of {key} ({shown}); expected a pattern that matches "
+        f"at least one (the files of configs/{override.key_or_group}/)"
+    )
 
 
 def search_probes(config: DictConfig) -> list[tuple[str, list[str]]]:
