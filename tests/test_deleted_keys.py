@@ -5,7 +5,6 @@ through Hydra's compose API and `check_config`; whole callback and logger entrie
 deletable."""
 
 import copy
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
+
+from door import composed_run
 
 from src.utils.added_keys import check_deleted_key
 from src.utils.config_rules import RULES, check_config
@@ -41,19 +39,9 @@ def project_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def composed(overrides: list[str]) -> DictConfig:
-    """train.yaml with ``overrides`` as train.py's job sees it (Hydra's run config set, so
-    that `check_config` reads the overrides), without the ``hydra`` node."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, "~local"], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = "/nonexistent/run"
-        cfg.hydra.runtime.cwd = os.getcwd()
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-    return cfg
+    """train.yaml with ``overrides`` as train.py's job sees it (tests/door.py's `composed_run`),
+    without the machine's local settings."""
+    return composed_run([*overrides, "~local"])
 
 
 def leaves(tree: dict[str, Any], prefix: str = "") -> list[str]:
