@@ -9,7 +9,10 @@ overrides), never in the folders of the official runs. So
 ``python scripts/report.py results --update docs/results.md`` regenerates the tables of
 docs/results.md from files kept in the repository (checkpoints and logs stay in logs/,
 which git ignores; the full command, with the paper's numbers and the plots, is at the top of
-docs/results.md). It never overwrites another run's files (exit status 1 when it refused one).
+docs/results.md). It never overwrites another run's files: a run whose folder holds another
+run's results.json is refused before anything is written (one line naming the file, exit status
+2) unless --overwrite is given (src/utils/outputs.py), which replaces that run's files; the
+same run archived again is no conflict.
 
 Every results.json is checked before anything is written (src/report/schema.py): a JSON
 object of the schema src/train.py writes, whose dataset and method are plain names
@@ -48,16 +51,13 @@ from src.utils.errors import (  # noqa: E402
     one_line_errors,
     output_path,
 )
+from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
 
 EVIDENCE = ("results.json", "curves.json")
 PATH_KEYS = ("dataset", "method", "code_length", "seed")  # the fields that make the folder
 HASH_CHARS = 12  # hex digits of sha256 that tell apart long variants with one prefix
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
-
-
-class Conflict(ValueError):
-    """The run's folder in the archive holds another run's results.json."""
 
 
 def variant_folder(variant: str) -> str:
@@ -95,15 +95,37 @@ def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
     return target / f"seed{data['seed']}", ""
 
 
+def check_targets(targets: list[tuple[Path, Path | None, str]], overwrite: bool) -> None:
+    """Before anything is written: refuse (DataError) a run whose folder holds another run's
+    results.json (unless ``overwrite``: `check_overwrite`), and two runs of this command that
+    differ but go to one folder (the second would replace the first)."""
+    found: dict[Path, Path] = {}
+    for run_dir, target, _ in targets:
+        if target is None:
+            continue
+        record = (run_dir / "results.json").read_bytes()
+        first = found.setdefault(target, run_dir)
+        if first != run_dir and (first / "results.json").read_bytes() != record:
+            raise DataError(
+                run_dir / "results.json",
+                "--dest",
+                f"expected one run per folder of the archive, found another run of this "
+                f"command for {target} ({first}); archive one of them",
+            )
+        kept = target / "results.json"
+        if kept.is_file() and kept.read_bytes() != record:
+            check_overwrite([kept], "--dest", overwrite, " (another run's results.json)")
+
+
 def archive(run_dir: Path, target: Path) -> Path:
-    """Copy one run's evidence files into ``target``; Conflict when it holds another run."""
-    kept = target / "results.json"
-    if kept.is_file() and kept.read_bytes() != (run_dir / "results.json").read_bytes():
-        raise Conflict(f"{kept} holds another run; not overwritten (remove it first)")
+    """Copy one run's evidence files into ``target`` (checked: `check_targets`); an evidence
+    file the run lacks is removed there (another run's, replaced with --overwrite)."""
     target.mkdir(parents=True, exist_ok=True)
     for name in EVIDENCE:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, target / name)
+        elif (target / name).is_file():
+            (target / name).unlink()
     return target
 
 
@@ -112,19 +134,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog=SCRIPT, description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", type=existing_path("dir"), help="run or sweep folders")
     parser.add_argument("--dest", type=output_path("dir"), default=Path("results"))
+    add_overwrite_flag(parser, "run's files in --dest (another run's results.json there)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check every run's results.json, then copy; 0 when all went, 1 when a run was refused
-    (another run in its folder), 2 for a bad input (nothing written) or when nothing was
-    archived (no results.json, or every run skipped: each skip's line says why, then one
-    ``error:`` line sums up)."""
+    """Check every run's results.json and its folder in the archive, then copy; 0 when a run
+    went, 2 for a bad input or another run's files in a folder without --overwrite (nothing
+    written) or when nothing was archived (no results.json, or every run skipped: each
+    skip's line says why, then one ``error:`` line sums up)."""
     args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
     with one_line_errors(SCRIPT):  # every record is checked before anything is written
         targets = [(run_dir, *target_of(run_dir, args.dest)) for run_dir in found]
-    conflicts, archived = 0, 0
+        check_targets(targets, args.overwrite)
+    archived = 0
     for run_dir, target, reason in targets:
         try:
             if target is None:
@@ -133,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             archived += 1
         except (OSError, ValueError) as err:
             print(f"skipped {run_dir}: {err}", file=sys.stderr)
-            conflicts += isinstance(err, Conflict)
-    if archived == 0 and not conflicts:
+    if archived == 0:
         folders = ", ".join(str(d) for d in args.dirs)
         why = f"all {len(found)} runs found were skipped (above)" if found else "no results.json"
         print(
@@ -143,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    return 0 if not conflicts else 1  # 1: a run refused
+    return 0
 
 
 if __name__ == "__main__":

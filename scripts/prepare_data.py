@@ -8,7 +8,8 @@
     python scripts/prepare_data.py arrays --image X.npy --text Y.npy --labels L.npy --name NAME
 
 The output goes to data/<dataset>.h5 under the repository root (where the data configs look)
-unless --out says otherwise. Bad input ends with one line ``error: ...`` and exit code 2;
+unless --out says otherwise; an existing store there is refused and kept unless --overwrite is
+given (src/utils/outputs.py). Bad input ends with one line ``error: ...`` and exit code 2;
 Ctrl-C or SIGTERM stops the work (exit code 130). Neither leaves a file behind.
 """
 
@@ -35,6 +36,7 @@ from src.utils.errors import (  # noqa: E402
     one_line_errors,
 )
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
 
@@ -43,6 +45,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", type=output_path("file"), help="output store (default: data/<dataset>.h5)"
     )
+    add_overwrite_flag(parser, "store")
     parser.add_argument(
         "--seed", type=integer_at_least(0), default=0, help="split seed, stored as split_seed"
     )
@@ -112,9 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def convert(args: argparse.Namespace) -> StoreInfo:
     name = args.name if args.dataset == "arrays" else args.dataset
-    out = args.out
-    if out is None:  # the default folder is made; a folder given with --out must exist
-        out = check_output_path(ROOT / "data" / f"{name}.h5", parents=True)
+    out = args.out or ROOT / "data" / f"{name}.h5"
+    check_overwrite([out], "--out", args.overwrite)  # an existing store is kept unless asked
+    if args.out is None:  # the default folder is made; a folder given with --out must exist
+        out = check_output_path(out, parents=True)
     common = {"seed": args.seed, "val_size": args.val_size}
     if args.dataset == "arrays":
         return converters.convert_arrays(

@@ -5,13 +5,14 @@ Usage: python scripts/report.py DIR [DIR ...] [--out NEW.md | --update FILE.md]
        [--selection-ref OVERRIDES]
 
 Nothing is written into the repository unless asked for: by default the markdown goes to
-standard output and no plot is drawn. --out writes a NEW file (an existing one is refused);
+standard output and no plot is drawn. --out writes a NEW file (an existing one is refused, as
+is a plot the --plots-dir holds already, unless --overwrite: src/utils/outputs.py);
 --update rewrites only the part of an existing file between the lines BEGIN and END (below),
 so the commentary of docs/results.md stays; --plots-dir writes the PNGs into that folder.
 Regenerate docs/results.md and its figures from the archived runs with:
 
     python scripts/report.py results --update docs/results.md --plots-dir docs/figures \\
-        --paper docs/paper_results.json
+        --paper docs/paper_results.json --overwrite
 
 The headline table comes first (src/report/headline.py: per dataset every method at every code
 length, mean ± standard error over seeds, the best of each code length in bold, the time per
@@ -24,9 +25,10 @@ the same tables among themselves (src/report/protocols.py). Only official runs
 (data.val_mode=official) enter them; held-out selection runs (data.val_mode=heldout) get their
 own section of validation mAP (src/report/selection.py), each setting against the one named by
 --selection-ref (default: the experiment as configured). Files that cannot be used are
-listed on standard error with the reason and left out. Bad input (no usable run, an --out that
-exists, an --update file without the markers, an unreadable --paper file, an unwritable
-output) is one line ``error: <file>: <what was expected>`` with exit status 2.
+listed on standard error with the reason and left out. Bad input (no usable run, an --out or a
+plot that exists without --overwrite, an --update file without the markers, an unreadable
+--paper file, an unwritable output) is one line ``error: <file>: <what was expected>`` with
+exit status 2.
 """
 
 import argparse
@@ -53,8 +55,8 @@ from src.report.markers import (  # noqa: E402
     END,
     HEADLINE_BEGIN,
     HEADLINE_END,
+    check_target,
     has_headline,
-    markers_problem,
     splice,
 )
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
@@ -76,7 +78,8 @@ from src.utils.errors import (  # noqa: E402
     existing_path,
     one_line_errors,
 )
-from src.utils.io import check_output_path, write_text_atomic  # noqa: E402
+from src.utils.io import write_text_atomic  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
 
 SELECTION_NOTE = (
     "Runs with `data.val_mode=heldout`: their validation pairs were removed from training and "
@@ -104,9 +107,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     target = parser.add_mutually_exclusive_group()
     target.add_argument(
         "--out",
-        type=output_path("file", new=True),
+        type=output_path("file"),
         help="new markdown file in an existing folder (default: standard output)",
     )
+    add_overwrite_flag(parser, "--out file or plot")
     target.add_argument(
         "--update",
         type=existing_path("file"),
@@ -141,25 +145,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--tasks", nargs="*", default=["train"], help="task_name values kept (none: all)"
     )
     return parser.parse_args(argv)
-
-
-def check_target(args: argparse.Namespace) -> str | None:
-    """Check the markdown target before anything is written; return the text of the
-    --update file (None for --out or standard output). Raises DataError naming the file."""
-    if args.out is not None:  # a new file in an existing folder (the flag's type)
-        check_output_path(args.out, "--out")
-        return None
-    if args.update is None:
-        return None
-    try:
-        old = args.update.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(args.update, None, f"expected a readable markdown file ({err})") from err
-    problem = markers_problem(old)
-    if problem:
-        raise DataError(args.update, None, problem)
-    check_output_path(args.update, "--update")
-    return old
 
 
 def report_text(
@@ -206,12 +191,16 @@ def demote(text: str) -> str:
 
 
 def protocol_sections(
-    official: list[Run], selection: list[Run], args: argparse.Namespace, n_skipped: int
+    official: list[Run],
+    selection: list[Run],
+    args: argparse.Namespace,
+    n_skipped: int,
+    draw: bool = True,
 ) -> tuple[str, list[Path]]:
     """The tables (and, with --plots-dir, the plots) of the runs of each training length:
     those of the configured epochs as the protocol tables; the runs of each other N in a
     section of their own, opened by one line (:func:`protocol_note`), without the paper's
-    numbers. Returns (markdown, plot paths)."""
+    numbers. Returns (markdown, plot paths); without ``draw``, no plot is drawn."""
     paper = load_paper(args.paper)
     lengths, held = by_epochs(official), by_epochs(selection)
     shortened = sorted({n for n in [*lengths, *held] if n is not None})
@@ -238,9 +227,9 @@ def protocol_sections(
         text += part
         if args.plots_dir is not None:
             plots += plot_map_vs_bits(
-                groups, args.plots_dir, paper if epochs is None else {}, epochs
+                groups, args.plots_dir, paper if epochs is None else {}, epochs, draw
             )
-            plots += plot_curves(groups, args.plots_dir, epochs)
+            plots += plot_curves(groups, args.plots_dir, epochs, draw)
     return text, plots
 
 
@@ -258,6 +247,9 @@ def run(args: argparse.Namespace) -> None:
         raise DataError(", ".join(map(str, args.dirs)), None, "expected usable results.json")
     check_margins(args, runs)
     official, selection = split_modes(runs)
+    if args.plots_dir is not None:  # the plots it would replace, before any is drawn
+        planned = protocol_sections(official, selection, args, len(skipped), draw=False)[1]
+        check_overwrite(planned, "--plots-dir", args.overwrite)
     text, plots = protocol_sections(official, selection, args, len(skipped))
     headline = headline_tables(group(by_epochs(official).get(None, [])))
     target = args.out or args.update

@@ -7,7 +7,8 @@ CODES.h5 is what ``python src/eval.py ckpt_path=... data=news export_codes=true`
 attributes name the store's dataset and source files; ``--store`` supplies them for an older
 file). ``--source`` is the release folder the store was made from (news: the folder given to
 ``prepare_data.py news --source``); its lists are checked against the store's record. The
-figure (src/report/gallery.py) is written atomically; nothing else is written. A store whose
+figure (src/report/gallery.py) is written atomically; nothing else is written; an existing --out
+is refused and kept unless --overwrite is given (src/utils/outputs.py). A store whose
 raw items are not at hand (Wiki, UCI, MIRFlickr, NUS-WIDE, or no folder) is one line
 ``error: ...: no retrieval gallery: ...`` with exit status 2, as is any bad input.
 """
@@ -27,6 +28,7 @@ from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa
 from src.utils.errors import check_at_most, existing_path, one_line_errors  # noqa: E402
 from src.utils.errors import output_path  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
 
@@ -40,6 +42,7 @@ def parse_args(argv: list[str] | None):
     )
     parser.add_argument("--source", type=Path, help="release folder of the raw images and texts")
     parser.add_argument("--out", type=output_path("file"), required=True, help="PNG file to write")
+    add_overwrite_flag(parser)
     parser.add_argument("--direction", choices=sorted(DIRECTIONS), default="t2i")
     # a figure of more than MAX_CELLS rows or columns is unreadable and takes minutes to draw
     parser.add_argument(
@@ -58,6 +61,7 @@ def parse_args(argv: list[str] | None):
 def run(args) -> Path:
     """Read the codes and the raw items, draw the figure, write the PNG; returns its path."""
     check_output_path(args.out, "--out")
+    check_overwrite([args.out], "--out", args.overwrite)
     codes, attrs = read_codes(args.codes, args.store)
     n_query, n_items = (len(codes[split]["index"]) for split in ("query", "retrieval"))
     check_at_most("--queries", args.queries, n_query, "the queries of this file", args.codes)

@@ -9,7 +9,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the root, before rootutils
 from src.utils.startup import quiet_start  # noqa: E402  (standard library only)
 
-quiet_start()  # Ctrl-C while rootutils, torch and Lightning load: one line, exit 130
+if __name__ == "__main__":  # the command, not a test importing it: its signals stay its own
+    quiet_start()  # Ctrl-C or SIGTERM while rootutils, torch and Lightning load: one line, 130
 
 import rootutils  # noqa: E402
 

@@ -15,3 +15,10 @@ def as_written(checkpoint: dict[str, Any], settings: dict[str, Any] | None = Non
     its own) and the content digest, as `AtomicCheckpointIO` saves a training run's."""
     settings = checkpoint.get("run_settings") or settings or RUN_SETTINGS
     return with_digest({**checkpoint, "run_settings": settings})
+
+
+def settings_of(datamodule: Any) -> dict[str, Any]:
+    """`RUN_SETTINGS` with ``datamodule``'s batch size: a checkpoint of a fit records the
+    datamodule's arguments too, and the two records agree in a checkpoint train.py writes
+    (src/utils/checkpoint_rules.py refuses one whose records differ)."""
+    return {**RUN_SETTINGS, "data.batch_size": datamodule.hparams.batch_size}

@@ -21,14 +21,20 @@ ROOT = Path(__file__).resolve().parents[1]
 register_resolvers()
 
 
-def composed_run(words: list[str], configs: Path = ROOT / "configs") -> DictConfig:
-    """train.yaml composed with the command-line ``words`` as train.py's job sees it (Hydra's
-    run config set, the ``hydra`` node removed); Hydra's composition errors propagate."""
+def composed_run(
+    words: list[str],
+    configs: Path = ROOT / "configs",
+    name: str = "train",
+    output_dir: str = "/nonexistent/run",
+) -> DictConfig:
+    """``name``.yaml (train.yaml, eval.yaml) composed with the command-line ``words`` as the
+    script's job sees it (Hydra's run config set, its output folder ``output_dir``, the
+    ``hydra`` node removed); Hydra's composition errors propagate."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        cfg = compose("train", overrides=list(words), return_hydra_config=True)
+        cfg = compose(name, overrides=list(words), return_hydra_config=True)
     with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = "/nonexistent/run"
+        cfg.hydra.runtime.output_dir = output_dir
         cfg.hydra.runtime.cwd = os.getcwd()
         cfg.hydra.job.num = 0
     HydraConfig().set_config(cfg)

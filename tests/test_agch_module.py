@@ -234,7 +234,7 @@ class PoisonAfterFirstEpoch(Callback):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, tmp_path):
-    from checkpoint_files import RUN_SETTINGS
+    from checkpoint_files import settings_of
 
     from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 
@@ -246,7 +246,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(synthetic_store, t
     )
     trainer = make_trainer(tmp_path, max_epochs=3, callbacks=[checkpoint, PoisonAfterFirstEpoch()])
     use_atomic_checkpoint_io(trainer)  # checkpoints as train.py writes them (digest, settings)
-    model.run_settings = RUN_SETTINGS
+    model.run_settings = settings_of(dm)
     with pytest.raises(TrainingError) as err:
         trainer.fit(model, dm)
     message = str(err.value)

@@ -282,6 +282,7 @@ def test_margin_table_difference_and_standard_error(report, tmp_path: Path) -> N
     assert report.margin_tables(report.group([]), "agch") == ""
     bare = tmp_path / "bare.md"
     args = [str(root), "--out", str(bare), "--plots-dir", str(tmp_path / "p"), "--margins", ""]
+    args.append("--overwrite")  # the plots of the report above are there
     assert report.main(args) == 0 and "against the other methods" not in bare.read_text()
 
 

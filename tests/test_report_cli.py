@@ -25,7 +25,8 @@ def test_update_keeps_the_text_around_the_markers(report, tmp_path: Path, capsys
     assert "\n## All runs" in text
     assert text.endswith(f"{report.END}\n\noutro\n") and "stale table" not in text
     assert "| wiki | agch | - | 16 | 0.4000 |" in text and "](p/map50_wiki.png)" in text
-    assert report.main(args) == 0 and out.read_text() == text  # idempotent
+    again = [*args, "--overwrite"]  # its plots are there now (tests/test_existing_outputs.py)
+    assert report.main(again) == 0 and out.read_text() == text  # idempotent
     no_markers = tmp_path / "notes.md"
     no_markers.write_text("hand-written\n")
     args[2] = str(no_markers)
@@ -65,8 +66,8 @@ def test_bad_targets_are_one_line_and_write_nothing(
     args = [str(tmp_path / "r"), "--out", str(out), "--plots-dir", str(plots)]
     flag = "argument --out: expected"  # the flag's type, before any work
     expected = {
-        "out exists": f"{flag} an output file, found an existing file (a new one is written, "
-        f"never over another), got {str(out)!r}",
+        "out exists": f"error: report.py: {out} [--out]: expected a path that holds no file, "
+        "found an existing file, kept as it is; give --overwrite to replace it",
         "paper unreadable": f"error: report.py: {tmp_path / 'paper.json'}: expected the "
         "paper's numbers",
         "out is a directory": f"{flag} an output file, found a folder, got {str(out)!r}",

@@ -161,8 +161,9 @@ def test_archive_never_overwrites_another_run(tmp_path: Path, capsys) -> None:
     assert archive.main([str(first), "--dest", str(dest)]) == 0
     assert archive.main([str(first), "--dest", str(dest)]) == 0  # the same run again: fine
     capsys.readouterr()
-    assert archive.main([str(second), "--dest", str(dest)]) == 1
-    assert "holds another run; not overwritten" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused before anything is written
+        archive.main([str(second), "--dest", str(dest)])
+    assert exit_.value.code == 2 and "give --overwrite" in capsys.readouterr().err
     kept = json.loads((dest / "wiki" / "agch" / "32bit" / "seed0" / "results.json").read_text())
     assert kept["metrics"]["test/i2t_map@50"] == 0.44
 

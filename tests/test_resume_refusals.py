@@ -24,15 +24,16 @@ from src.utils.run_dir_guard import restore_run_dir, snapshot_run_dir, work_star
 
 
 def state(folder: Path) -> dict[str, tuple]:
-    """The reference: (sha256, mtime ns) of every file and link target, and every folder, by
+    """The reference: (sha256, mtime ns) of every file and link target, and the mtime of
+    every folder, ``folder`` itself as "." (trial 34: a refused eval.py changed it), by
     relative path."""
     found: dict[str, tuple] = {}
-    for path in sorted(folder.rglob("*")):
+    for path in [folder, *sorted(folder.rglob("*"))]:
         relative = str(path.relative_to(folder))
         if path.is_symlink():
             found[relative] = ("link", os.readlink(path))
         elif path.is_dir():
-            found[relative] = ("dir",)
+            found[relative] = ("dir", path.stat().st_mtime_ns)
         else:
             found[relative] = (
                 hashlib.sha256(path.read_bytes()).hexdigest(),
@@ -131,9 +132,11 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
     tmp_path: Path,
 ) -> None:
     """A finished one-epoch run, copied once per refusal (one process holds a folder):
-    finished, other settings, a bad value, a folder as ckpt_path; and eval.py on an edited
-    copy of its checkpoint. Each exits 2 with one line; each copy is as it was, file by file.
-    Then the finished refusal's two commands (train one epoch more; test it) run with exit 0."""
+    finished, other settings, a bad value, a folder as ckpt_path; eval.py into the run's
+    folder, and with a bad value on its checkpoint; and eval.py on an edited copy of its
+    checkpoint. Each exits 2 with one line; each copy is as it was, file by file and folder
+    by folder (modification times included). Then the finished refusal's two commands (train
+    one epoch more; test it) run with exit 0."""
     store = tmp_path / "tiny.h5"
     make_synthetic(store, seed=0, **TINY_STORE)
     base = [
@@ -155,6 +158,8 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
         ],
         "data.num_workers": ["trainer.max_epochs=2", "data.num_workers=-1"],
         "found a folder": ["trainer.max_epochs=2", "ckpt_path=FOLDER"],
+        "eval: holds an earlier run": ["eval.py"],
+        "eval: data.batch_size": ["eval.py", "data.batch_size=0", "hydra.run.dir=NONE"],
     }
     copies, before, runs = {}, {}, {}
     for n, (words, extra) in enumerate(cases.items()):
@@ -163,8 +168,11 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
         before[words] = state(copies[words])
         ckpt = copies[words] / "checkpoints" / "last.ckpt"
         extra = [e.replace("FOLDER", str(copies[words])) for e in extra]
-        args = [*base, f"ckpt_path={ckpt}", *extra, f"hydra.run.dir={copies[words]}"]
-        runs[words] = start("train.py", args, tmp_path)
+        script = extra.pop(0) if extra[0] == "eval.py" else "train.py"
+        given = [a for a in base if not a.startswith("model.")] if script == "eval.py" else base
+        folder = [] if "hydra.run.dir=NONE" in extra else [f"hydra.run.dir={copies[words]}"]
+        extra = [e for e in extra if e != "hydra.run.dir=NONE"]
+        runs[words] = start(script, [*given, f"ckpt_path={ckpt}", *extra, *folder], tmp_path)
     edited = tmp_path / "edited.ckpt"
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     checkpoint["state_dict"]["image_std"][0] = 0.0
@@ -175,7 +183,7 @@ def test_refusals_aimed_at_a_finished_run_change_nothing_and_print_working_comma
     for words, process in runs.items():
         status, out, err = finish(process)
         lines[words] = one_error_line(err, out)
-        assert status == 2 and words in lines[words], lines[words]
+        assert status == 2 and words.split(": ")[-1] in lines[words], lines[words]
         assert state(copies[words]) == before[words], words
     status, out, err = finish(evaluated)
     assert status == 2

@@ -53,7 +53,6 @@ def bad_values(kind: str, folder: Path) -> list[str]:
         "pair": ["a", "a:", ":b", ""],
         # outputs: a missing folder (never made), a folder for a file, a file for a folder
         "outfile": [f"{missing}.out", str(folder), f"{folder}/x/", f"{folder}/a_file/x", ""],
-        "newfile": [f"{missing}.md", str(folder), f"{folder}/x/", str(folder / "a_file"), ""],
         "outdir": [str(folder / "a_file"), missing, str(folder / "a_file" / "sub"), ""],
     }[kind]
 
@@ -101,7 +100,7 @@ FLAGS = [
         ]
     ),
     ("report", ["{dir}"], "--update", "file", []),
-    ("report", ["{dir}"], "--out", "newfile", []),
+    ("report", ["{dir}"], "--out", "outfile", []),  # an existing one: test_existing_outputs
     ("report", ["{dir}"], "--plots-dir", "outdir", []),
     ("archive_results", ["{dir}"], "--dest", "outdir", []),
     ("show_retrieval", ["{file}"], "--out", "outfile", []),

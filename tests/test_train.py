@@ -104,7 +104,7 @@ def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
     train.py's trainer does (the run's settings and the content digest in it)."""
     import lightning as L
 
-    from checkpoint_files import RUN_SETTINGS
+    from checkpoint_files import settings_of
     from src.callbacks.checkpoint_io import use_atomic_checkpoint_io
 
     trainer = L.Trainer(
@@ -116,7 +116,7 @@ def fit_one_epoch(model: Any, datamodule: Any, ckpt: Path) -> Path:
         default_root_dir=ckpt.parent,
     )
     use_atomic_checkpoint_io(trainer)
-    model.run_settings = RUN_SETTINGS
+    model.run_settings = settings_of(datamodule)
     trainer.fit(model, datamodule)
     trainer.save_checkpoint(ckpt)
     return ckpt

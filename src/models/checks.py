@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from src.utils.rule_kinds import RuleBroken
 from src.utils.rule_kinds import is_int as _is_int
 from src.utils.rule_kinds import is_real as _is_real  # finite: inf and nan are refused
-from src.utils.errors import ConfigError
 
 EVAL_CHOICES = {"eval_ties": ("stable", "average")}
 # Hamming distances are counted in int16 above 255 bits (src/metrics/ranking.py)
@@ -20,7 +20,7 @@ MAX_CODE_LENGTH = 2**15 - 1
 
 
 def _fail(key: str, expected: str, value: Any) -> None:
-    raise ConfigError(f"model.{key}: expected {expected}, got {value!r}")
+    raise RuleBroken(f"model.{key}", expected, value)
 
 
 def check_rules(
@@ -77,5 +77,5 @@ def check_eval_hparams(hp: Mapping[str, Any]) -> None:
     if hp["code_length"] > MAX_CODE_LENGTH:
         _fail("code_length", f"a positive integer <= {MAX_CODE_LENGTH}", hp["code_length"])
     ks = hp["eval_ks"]
-    if not ks or any(not _is_int(k) or k <= 0 for k in ks):
+    if not isinstance(ks, (list, tuple)) or not ks or any(not _is_int(k) or k <= 0 for k in ks):
         _fail("eval_ks", "a non-empty list of positive integers", ks)

@@ -9,6 +9,12 @@ markers stays as it is.
 
 from __future__ import annotations
 
+import argparse
+
+from src.utils.errors import DataError
+from src.utils.io import check_output_path
+from src.utils.outputs import check_overwrite
+
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 HEADLINE_BEGIN = "<!-- report.py: headline begin -->"
 HEADLINE_END = "<!-- report.py: headline end -->"
@@ -50,3 +56,25 @@ def splice(text: str, begin: str, end: str, block: str) -> str:
     (which ends with a newline)."""
     head, rest = text.split(begin, 1)
     return f"{head}{begin}\n{block}{end}{rest.split(end, 1)[1]}"
+
+
+def check_target(args: argparse.Namespace) -> str | None:
+    """Check scripts/report.py's markdown target before anything is written: a new --out
+    (an existing one only with --overwrite: `check_overwrite`) or an --update file with its
+    markers; return the text of the --update file (None for --out or standard output).
+    Raises DataError naming the file."""
+    if args.out is not None:  # a new file (unless --overwrite) in an existing folder
+        check_overwrite([args.out], "--out", args.overwrite)
+        check_output_path(args.out, "--out")
+        return None
+    if args.update is None:
+        return None
+    try:
+        old = args.update.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(args.update, None, f"expected a readable markdown file ({err})") from err
+    problem = markers_problem(old)
+    if problem:
+        raise DataError(args.update, None, problem)
+    check_output_path(args.update, "--update")
+    return old

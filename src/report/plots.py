@@ -92,17 +92,20 @@ def plot_map_vs_bits(
     out_dir: Path,
     paper: dict[str, Any] | None = None,
     epochs: int | None = None,
+    draw: bool = True,
 ) -> list[Path]:
     """One PNG per dataset, ``out_dir/map50_<dataset>.png`` (`map_vs_bits_figure`); for runs
     of ``epochs`` epochs chosen on the command line, ``map50_<dataset>_<epochs>epochs.png``,
-    the epochs in the title."""
+    the epochs in the title. Without ``draw``, only the paths it would write."""
     suffix, note = length_tags(epochs)
     written = []
     for dataset in sorted({key[0] for key in configured(groups)}):
-        figure = map_vs_bits_figure(groups, dataset, paper or {})
-        if note:
-            figure.suptitle(f"{dataset}{note} (trainer.max_epochs={epochs})")
-        written.append(save(figure, out_dir / f"map50_{file_tag(dataset)}{suffix}.png"))
+        written.append(out_dir / f"map50_{file_tag(dataset)}{suffix}.png")
+        if draw:
+            figure = map_vs_bits_figure(groups, dataset, paper or {})
+            if note:
+                figure.suptitle(f"{dataset}{note} (trainer.max_epochs={epochs})")
+            save(figure, written[-1])
     return written
 
 
@@ -140,11 +143,12 @@ def curves_figure(groups: dict[Key, list[Run]], keys: list[Key]) -> Figure:
 
 
 def plot_curves(
-    groups: dict[Key, list[Run]], out_dir: Path, epochs: int | None = None
+    groups: dict[Key, list[Run]], out_dir: Path, epochs: int | None = None, draw: bool = True
 ) -> list[Path]:
     """Per dataset and bits with saved curves (experiments as configured): one PNG,
     ``out_dir/curves_<dataset>_<bits>bits.png`` (`curves_figure`); for runs of ``epochs``
-    epochs chosen on the command line, ``..._<bits>bits_<epochs>epochs.png``."""
+    epochs chosen on the command line, ``..._<bits>bits_<epochs>epochs.png``. Without
+    ``draw``, only the paths it would write."""
     suffix, note = length_tags(epochs)
     written = []
     groups = configured(groups)
@@ -152,11 +156,11 @@ def plot_curves(
         keys = [k for k in groups if (k[0], k[3]) == (dataset, bits)]
         if not any(r.curves for k in keys for r in groups[k]):
             continue
-        figure = curves_figure(groups, keys)
-        figure.suptitle(f"{dataset}, {bits} bits{note} (test, last epoch; mean over seeds)")
-        written.append(
-            save(figure, out_dir / f"curves_{file_tag(dataset)}_{bits}bits{suffix}.png")
-        )
+        written.append(out_dir / f"curves_{file_tag(dataset)}_{bits}bits{suffix}.png")
+        if draw:
+            figure = curves_figure(groups, keys)
+            figure.suptitle(f"{dataset}, {bits} bits{note} (test, last epoch; mean over seeds)")
+            save(figure, written[-1])
     return written
 
 

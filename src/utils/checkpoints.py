@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from src.utils.checkpoint_content import check_input_stats, digest_problem
+from src.utils.checkpoint_rules import check_recorded
 from src.utils.errors import ConfigError, DataError, TrainingError
 
 EXPECTED = "expected a checkpoint written by src/train.py"
@@ -101,19 +102,22 @@ def _verify(path: Path, size: int, mtime_ns: int) -> None:
     if problem is not None:
         raise DataError(path, *problem)
     check_input_stats(path, checkpoint["state_dict"])
+    check_recorded(path, checkpoint)  # its settings and loop state, by the project's rules
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The checkpoint at `path` (loaded with ``weights_only=True``, memory-mapped, on the CPU),
     verified whole (`check_archive`), finite (every floating-point tensor, optimiser states
     included), as the project wrote it (its integrity records present and of their types, its
-    content digest matching: `src.utils.checkpoint_content.digest_problem`) and with possible
-    input statistics (`check_input_stats`).
+    content digest matching: `src.utils.checkpoint_content.digest_problem`), with possible
+    input statistics (`check_input_stats`) and recorded settings and loop state that keep the
+    project's rules (`src.utils.checkpoint_rules.check_recorded`).
 
     Raises DataError naming the file when it is missing, a folder or not a regular file
     (`check_checkpoint_path`), unreadable (random bytes, truncated, not a torch file), damaged
     (a CRC-32 mismatch), holds a NaN/Inf (naming the tensor), was edited (a digest mismatch),
-    lacks an integrity record or holds one null or of another type (naming the record), or is
+    lacks an integrity record or holds one null or of another type (naming the record),
+    records a setting or loop state that breaks a rule (naming the recorded key), or is
     a torch file that is not a Lightning checkpoint with hyper-parameters and weights
     (``state_dict``).
     """

@@ -24,6 +24,7 @@ from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocab
     SEED_MAX,
     STR,
     Rule,
+    RuleBroken,
     choice,
     integer,
     is_int,
@@ -165,24 +166,31 @@ def check_cross_keys(values: Mapping[str, Any]) -> None:
 
 
 def check_model_config(model: Mapping[str, Any]) -> None:
-    """The method's hyper-parameters as the model config sets them (the constructor's defaults
-    for the rest), checked by the method's ``RULES`` and the evaluation keys' rules, before
-    data is read. The feature dimensions come from the data later (checked then)."""
+    """The method's hyper-parameters as the model config sets them (`check_model_values`),
+    before data is read. The feature dimensions come from the data later (checked then)."""
     from hydra.utils import get_class
-
-    from src.models.checks import check_eval_hparams, check_rules
 
     target = model.get("_target_")
     try:
         cls = get_class(str(target))
     except Exception as exc:
         raise ConfigError(f"model._target_: expected a model class, got {target!r}") from exc
+    given = {k: v for k, v in model.items() if not k.startswith("_")}
+    check_model_values(cls, given | {"image_dim": 1, "text_dim": 1})
+
+
+def check_model_values(cls: type, given: Mapping[str, Any]) -> None:
+    """``given`` hyper-parameters of method ``cls`` (its constructor's defaults for the rest)
+    checked by the method's ``RULES`` and the evaluation keys' rules: the ones a model config
+    and a checkpoint's saved hyper-parameters (`src.utils.checkpoint_rules`) both pass.
+    Raises `RuleBroken` (a ConfigError) naming ``model.<key>``."""
+    from src.models.checks import check_eval_hparams, check_rules
+
     defaults = {
         name: p.default
         for name, p in inspect.signature(cls.__init__).parameters.items()
         if p.default is not inspect.Parameter.empty
     }
-    hp = defaults | {k: v for k, v in model.items() if not k.startswith("_")}
-    hp |= {"image_dim": 1, "text_dim": 1}
+    hp = defaults | dict(given)
     check_eval_hparams(hp)
     check_rules(hp, **getattr(cls, "RULES", {}))

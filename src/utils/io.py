@@ -116,7 +116,8 @@ class Interrupted(KeyboardInterrupt):
     """SIGTERM received while an atomic write ran (SIGINT raises KeyboardInterrupt)."""
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:
+def raise_interrupted(signum: int, frame: Any) -> None:
+    """A signal handler: raise `Interrupted` naming the signal."""
     raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
 
 
@@ -132,7 +133,7 @@ def _sigterm_raises() -> Iterator[None]:
     if previous is not signal.SIG_DFL:
         yield
         return
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         yield
     finally:
@@ -144,7 +145,7 @@ def interrupts_raise() -> None:
     shell started the process with SIGINT ignored (a background job), and SIGTERM raises
     `Interrupted`; so cleanup code runs and `src.utils.errors.one_line_errors` reports it."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGTERM, raise_interrupted)
 
 
 def _fsync_path(path: Path, directory: bool = False) -> None:

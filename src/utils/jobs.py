@@ -38,7 +38,7 @@ from src.utils.errors import (
     one_line_errors,
     user_error,
 )
-from src.utils.pylogger import RankedLogger
+from src.utils.pylogger import RankedLogger, quiet_interrupt_notices
 from src.utils.records import FAILED, INCOMPLETE, git_commit, write_failed_record
 from src.utils.run_dir_guard import restore_run_dir
 from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
@@ -99,7 +99,8 @@ def run_cli(main: Callable[[], Any], door: Callable[[DictConfig], None] | None =
 
     use_door(door)
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
-    started()  # Ctrl-C raises KeyboardInterrupt again from here (src/utils/startup.py)
+    started()  # Ctrl-C and SIGTERM raise KeyboardInterrupt from here (src/utils/startup.py)
+    quiet_interrupt_notices()  # the job's one line says it was interrupted, not Lightning
     try:
         _run_main(main)
     except SystemExit as exit_:  # refused or interrupted: no folder left, the run folder's

@@ -127,16 +127,31 @@ VANISHED_RETRIES = 20  # checks started again when a probed folder vanished mean
 
 def _probe_folder(folder: Path) -> str | None:
     """Why no folder can be made in the existing folder ``folder`` (made and removed at once:
-    the one test that holds for root and on /proc), else None. Raises `_Vanished` when
-    ``folder`` was removed meanwhile (not a reason to refuse: runs started together share
-    ancestors that each may make and remove)."""
+    the one test that holds for root and on /proc), else None. The folder's access and
+    modification times are put back after the probe (`_keep_times`): a check, and a command
+    refused after it, leaves a run folder as it was. Raises `_Vanished` when ``folder`` was
+    removed meanwhile (not a reason to refuse: runs started together share ancestors that
+    each may make and remove)."""
     try:
+        before = (os.stat(folder), set(os.listdir(folder)))
         os.rmdir(tempfile.mkdtemp(prefix=".write-probe-", dir=folder))
     except FileNotFoundError as exc:  # it was there a moment ago: removed (and maybe made
         raise _Vanished(folder) from exc  # again) by another run
     except OSError as exc:
         return f"no folder can be made in {folder}: {exc.strerror}"
+    _keep_times(folder, *before)
     return None
+
+
+def _keep_times(folder: Path, stat: os.stat_result, entries: set[str]) -> None:
+    """Set ``folder``'s access and modification times back to ``stat``'s (taken before a
+    probe), unless its ``entries`` changed meanwhile (another process's file: the time it
+    gave stays) or the times cannot be set (a folder of another owner)."""
+    try:
+        if set(os.listdir(folder)) == entries:
+            os.utime(folder, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    except OSError:
+        pass
 
 
 def _nearest_existing(path: Path) -> tuple[Path, PathClass]:

@@ -30,3 +30,24 @@ class RankedLogger(logging.LoggerAdapter):
         if rank is not None and current_rank != rank:
             return
         self.logger.log(level, rank_prefixed_message(msg, current_rank), *args, **kwargs)
+
+
+# Lightning's own notices of an interruption; the project's one line says it instead
+# (``error: interrupted; ...``, src/utils/jobs.py), so a stopped run prints that line alone
+INTERRUPT_NOTICES = ("Received SIGTERM", "Detected KeyboardInterrupt, attempting graceful")
+
+
+class _DropInterruptNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(notice in record.getMessage() for notice in INTERRUPT_NOTICES)
+
+
+def quiet_interrupt_notices() -> None:
+    """Drop Lightning's log lines `INTERRUPT_NOTICES` (the signal connector's and the one
+    ``rank_zero_info`` logs when fit catches a KeyboardInterrupt), once per process."""
+    from lightning.pytorch.trainer.connectors import signal_connector
+    from lightning_utilities.core import rank_zero
+
+    for logger in (signal_connector.log, rank_zero.log):
+        if not any(isinstance(f, _DropInterruptNotices) for f in logger.filters):
+            logger.addFilter(_DropInterruptNotices())

@@ -107,8 +107,17 @@ class Rule:
             return
         folder = self.kind == "folder" and isinstance(value, str) and value != ""
         why = folder_problem(value) if folder else None
-        expected = self.expected() + (f" ({why})" if why else "")
-        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+        raise RuleBroken(key, self.expected() + (f" ({why})" if why else ""), value)
+
+
+class RuleBroken(ConfigError):
+    """A value that breaks its rule: ``key: expected <expected>, got <value>``, with the three
+    parts kept, so that a check of recorded values (a checkpoint's:
+    `src.utils.checkpoint_rules`) can say the same in its own words."""
+
+    def __init__(self, key: str, expected: str, value: Any) -> None:
+        super().__init__(f"{key}: expected {expected}, got {value!r}")
+        self.key, self.expected, self.value = key, expected, value
 
 
 def is_int(value: Any) -> bool:
