@@ -11,11 +11,12 @@ Hydra's text for the rest (`src.utils.jobs.run_cli` prints it as one ``error:`` 
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 from src.utils.config_groups import folder_refusal, group_form_refusal, selection_advice
 from src.utils.errors import user_error
-from src.utils.suggest import script_name, unknown_key_hint
+from src.utils.composed_keys import setting_form, unknown_key_words
 
 _NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _GROUP_TWICE = re.compile(
@@ -39,7 +40,14 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
         text = f"{override!r}: {text}"
     if "Config group override must be a string" in text:
         text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
-    explainers = (_not_a_group, _unknown_key, _group_added_twice, _merge_error, _nothing_to_delete)
+    explainers = (
+        _not_a_group,
+        _search_space_key,
+        _unknown_key,
+        _group_added_twice,
+        _merge_error,
+        _nothing_to_delete,
+    )
     for explain in explainers:
         explained = explain(text, exc, sys.argv[1:] if argv is None else argv)
         if explained is not None:
@@ -58,18 +66,39 @@ def _not_a_group(text: str, exc: BaseException, argv: list[str]) -> str | None:
     return folder_refusal(argv) or group_form_refusal(argv)
 
 
+def _search_space_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """An override of an entry of the Optuna search space, ``hydra.sweeper.params.<key>``:
+    Hydra reads the dots of ``<key>`` as nested keys of that mapping of strings, so that no
+    form of it composes; the search takes ``<key>=<search>`` as a task override instead
+    (`src.utils.sweep_jobs.sweep_arguments`), advised when the configuration has the key
+    (`setting_form`), else the key is refused as any unknown key."""
+    word = next((w for w in argv if w.lstrip("+~").startswith(_PARAMS)), None)
+    if word is None or _PARAMS not in text:
+        return None
+    key, _, value = word.lstrip("+~").partition("=")
+    param = key[len(_PARAMS) :]
+    form = setting_form(param, argv)
+    if form is None:
+        return f"{key}: {param}: {unknown_key_words(param, argv)}"
+    advice = shlex.quote(f"{form}{param}={value.strip(chr(39) + chr(34))}")
+    return (
+        f"{word}: Hydra cannot set a search-space entry from the command line (it reads the "
+        f"dots of {param} as nested keys of {_PARAMS[:-1]}, a mapping of strings); expected "
+        f"the parameter as an override, which a search (-m hparams_search=...) searches: "
+        f"{advice}"
+    )
+
+
 def _unknown_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
-    """A key the configuration lacks: misspelt more often than new (Hydra's hint is the +)."""
+    """A key the configuration lacks, refused with the keys of the presets the command line
+    chose (`unknown_key_words`; Hydra's hint, the +, is advised only where the door takes
+    it)."""
     unknown = _NOT_IN_CONFIG.search(text)
     if not unknown:
         return None
-    key, script = unknown[1], script_name()
-    return f"{key}: not a key of {script}'s configuration{unknown_key_hint(key)} " + (
-        "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
-        "remove the override)"
-        if script == "eval.py" and key.split(".")[0] == "model"
-        else f"(expected a key it has; a new key is added with +{key}=...)"
-    )
+    key = unknown[1]
+    given = [w.split("=", 1)[1] for w in argv if w.partition("=")[0] == key]
+    return f"{key}: {unknown_key_words(key, argv, given[-1] if given else '...')}"
 
 
 def _group_added_twice(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -114,11 +143,8 @@ def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | 
     missing = _NO_DELETE.search(text)
     if not missing:
         return None
-    key, script = missing[1], script_name()
-    return (
-        f"~{key}: not a key of {script}'s configuration{unknown_key_hint(key)}; expected a key "
-        f"it has (python src/{script} --cfg job lists them)"
-    )
+    return f"~{missing[1]}: {unknown_key_words(missing[1], argv, form='~')}"
 
 
+_PARAMS = "hydra.sweeper.params."
 _FORMS = "key=value, +key=value (a new key) or ~key (delete one that may be deleted)"

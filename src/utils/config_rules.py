@@ -126,7 +126,7 @@ def check_config(cfg: DictConfig) -> None:
     values = resolved(cfg)
     check_group_keys(values, overrides + own)  # +foo/bar=baz without a group foo/bar: a plain key
     for key in added_keys(overrides):  # keys added on the command line with +key=...
-        check_added_key(key, values, RULES)
+        check_added_key(key, values, RULES, overrides + own)
     for key, rule in RULES.items():
         present, value = select_key(values, key)
         if present and value != "???":
