@@ -221,13 +221,13 @@ def check_added_key(
     (`SET_BY_THE_RUN`: ``+model.image_dim`` was replaced by the data's silently). The line
     offers the keys of the presets that ``words`` (the command line) choose
     (`unknown_key_words`)."""
-    from src.utils.composed_keys import SET_BY_THE_RUN, unknown_key_words
+    from src.utils.composed_keys import SET_BY_THE_RUN, added_key_refusal
 
     parent, _, name = key.rpartition(".")
     set_by_run = name in SET_BY_THE_RUN.get(parent, ())
     if not set_by_run and (key in set(declared) or takes_key(key, values)):
         return
-    raise ConfigError(f"{key}: {unknown_key_words(key, words, form='+')}")
+    raise ConfigError(added_key_refusal(key, words))
 
 
 def takes_key(key: str, values: Mapping[str, Any]) -> bool:

@@ -158,6 +158,13 @@ def unknown_key_words(key: str, words: Iterable[str], value: str = "...", form: 
             "hyper-parameters saved in it (eval_topk included); remove the override (eval.py's "
             f"keys: {', '.join(names_under(tree, '') or [])})"
         )
+    present, now = _select(tree, key)
+    if present and form == "~":  # Hydra: "does not exist" of a key whose value is null
+        shown = "null" if now is None else "??? (missing)" if now == "???" else repr(now)
+        return (
+            f"it holds no value ({shown}), so there is nothing to delete; expected no ~{key} "
+            "(remove the override)"
+        )
     where = f"{script}'s configuration" + (
         f" ({group}={choices[group]})" if isinstance(choices.get(group), str) else ""
     )
@@ -203,9 +210,12 @@ def _missing(
     pool = {k for k in dotted_keys(tree) | plus if not key.startswith(f"{k}.")}  # no parent
     close = closest(key, pool)
     if close in plus:
-        return f"{head}; did you mean {close}? (added with +{close}=..., left at its default)"
+        return (
+            f"{head}; expected one of its keys or arguments: did you mean {close}? (added with "
+            f"+{close}=..., left at its default)"
+        )
     if close:
-        return f"{head}; did you mean {close}?"
+        return f"{head}; expected one of its keys: did you mean {close}?"
     at = f"under {parent}" if parent else "at the top level"
     listed = f"; accepted {at}: " + ", ".join(names_under(tree, parent) or [])
     if extra:
@@ -225,3 +235,18 @@ def setting_form(key: str, words: Iterable[str]) -> str | None:
     parent, _ = deepest_node(tree, key)
     extra = addable(tree, parent)[1]
     return "+" if (key[len(parent) + 1 :] if parent else key) in extra else None
+
+
+def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """(present, value) of dotted ``key`` in ``tree``."""
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def added_key_refusal(key: str, words: Iterable[str]) -> str:
+    """The refusal of ``+key=...`` that nothing reads (`unknown_key_words`, form "+")."""
+    return f"{key}: {unknown_key_words(key, words, form='+')}"
