@@ -247,6 +247,18 @@ def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
     return True, node
 
 
+def list_above(key: str, words: Iterable[str]) -> str | None:
+    """The proper prefix of ``key`` that is a list in the configuration ``words`` compose to,
+    when the part after it is a name, not an index (``model.eval_ks.foo``: model.eval_ks);
+    else None."""
+    found = chosen_config(words)
+    if found is None:
+        return None
+    parent, node = deepest_node(found[0], key)
+    rest = key[len(parent) + 1 :].split(".")[0] if parent else ""
+    return parent if isinstance(node, list) and not rest.isdigit() else None
+
+
 def added_key_refusal(key: str, words: Iterable[str]) -> str:
     """The refusal of ``+key=...`` that nothing reads (`unknown_key_words`, form "+")."""
     return f"{key}: {unknown_key_words(key, words, form='+')}"

@@ -4,8 +4,12 @@ Hydra's own messages name its grammar or its internals, and some of its hints do
 typed: ``+experiment=NAME`` gets "To override a value use 'override experiment: NAME'", which
 is defaults-list syntax that the command line does not lex; ``~hydra.run.dir`` gets "Error
 merging override ~hydra.run.dir". `composition_error` rewrites each kind into
-``command line: <key or override>: <what is wrong>; expected <what to type>`` and keeps
-Hydra's text for the rest (`src.utils.jobs.run_cli` prints it as one ``error:`` line).
+``command line: <key or override>: <what is wrong>; expected <what to type>``: the kinds of
+the project's own making here, those of Hydra's grammar and composition in
+src/utils/hydra_errors.py; an unknown key with the keys of the presets chosen
+(src/utils/composed_keys.py). A kind none explains keeps Hydra's text (without its config
+search path), with the generic forms only for a word without ``=``
+(`src.utils.jobs.run_cli` prints it as one ``error:`` line).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import sys
 
 from src.utils.config_groups import folder_refusal, group_form_refusal, selection_advice
 from src.utils.errors import user_error
-from src.utils.composed_keys import setting_form, unknown_key_words
+from src.utils.hydra_errors import EXPLAINERS, FORMS, cleaned, grammar
+from src.utils.suggest import script_name
+from src.utils.composed_keys import list_above, setting_form, unknown_key_words
 
 _NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _GROUP_TWICE = re.compile(
@@ -35,28 +41,40 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
     if known is not None:
         return str(known)
     text = " ".join(str(exc).split())
-    override = getattr(exc, "override", None)  # Hydra's grammar errors name it only here
-    if override and override not in text:
-        text = f"{override!r}: {text}"
-    if "Config group override must be a string" in text:
-        text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
+    words = sys.argv[1:] if argv is None else argv
     explainers = (
+        grammar,  # first: an unreadable word may name any key
         _not_a_group,
         _search_space_key,
         _unknown_key,
         _group_added_twice,
         _merge_error,
         _nothing_to_delete,
+        *EXPLAINERS,
+        _into_a_list,
     )
     for explain in explainers:
-        explained = explain(text, exc, sys.argv[1:] if argv is None else argv)
+        explained = explain(text, exc, words)
         if explained is not None:
             return f"command line: {explained}"
-    if "expected" in text:
-        return f"command line: {text}"
-    if "Available options" in text:  # an unknown name of a config group
-        return f"command line: {text}; expected one of the options it lists"
-    return f"command line: {text}; expected {_FORMS}"
+    lacking = any("=" not in w for w in words if w[:1] not in "-~")  # the forms are the
+    return f"command line: {cleaned(text)}; expected " + (  # answer to a word without '='
+        FORMS if lacking else f"overrides Hydra composes (python src/{script_name()} --help)"
+    )
+
+
+def _into_a_list(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """A key that names a list's item by a name (``model.eval_ks.foo=3``: OmegaConf's
+    "invalid literal for int()")."""
+    for word in argv:
+        key, sign, _ = word.lstrip("+~").partition("=")
+        listed = list_above(key, argv) if sign and "." in key else None
+        if listed:
+            return (
+                f"{word}: {listed} is a list, whose items have no names; expected the whole "
+                f"list ({listed}=[...]) or an item by its index ({listed}.0=...)"
+            )
+    return None
 
 
 def _not_a_group(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -135,7 +153,11 @@ def _merge_error(text: str, exc: BaseException, argv: list[str]) -> str | None:
             f"a value ({key}=VALUE), or no override to keep the configured one"
         )
     reason = f" ({cause})" if cause else ""
-    return f"{delete}{key}: Hydra cannot apply this override{reason}; expected {_FORMS}"
+    given = f"{delete}{key}" + (f"={merging[3]}" if merging[3] is not None else "")
+    return (
+        f"{given}: Hydra cannot apply this override{reason}; expected a value of the type "
+        f"{key} holds (python src/{script_name()} --cfg all shows its value)"
+    )
 
 
 def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -147,4 +169,3 @@ def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | 
 
 
 _PARAMS = "hydra.sweeper.params."
-_FORMS = "key=value, +key=value (a new key) or ~key (delete one that may be deleted)"
