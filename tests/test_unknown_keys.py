@@ -9,10 +9,8 @@ one of them, and any advice, applied, passes the door. The same for eval.py, for
 (``-m model.<key>=1,2``) and for the Optuna search space. Fails on the previous code (every
 method's keys were listed)."""
 
-import contextlib
 import copy
 import functools
-import io
 import random
 import string
 import sys
@@ -24,7 +22,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
-from door import ROOT, door
+from door import ROOT, door, sweep_door
 from test_error_form import says_expected
 from src.utils.composition_errors import composition_error
 
@@ -188,36 +186,11 @@ def test_eval_says_it_takes_no_model_key_and_what_it_accepts(monkeypatch) -> Non
         assert shown == keys, shown ^ keys
 
 
-def sweep_door(overrides: list[str], tmp_path: Path) -> tuple[int, list[str]]:
-    """(exit status, error lines) of train.py's sweep door on ``overrides`` (-m)."""
-    from hydra.types import RunMode
-
-    from src.train import train_door
-    from src.utils.run_dirs import register_resolvers
-    from src.utils.sweep_door import check_sweep, use_door
-
-    register_resolvers()
-    use_door(train_door)
-    err = io.StringIO()
-    GlobalHydra.instance().clear()
-    words = [*overrides, f"paths.log_dir={tmp_path / 'logs'}", "hydra.mode=MULTIRUN"]
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        loader = GlobalHydra.instance().config_loader()
-        config = loader.load_configuration("train", words, run_mode=RunMode.MULTIRUN)
-        with contextlib.redirect_stderr(err):
-            try:
-                check_sweep(config)
-                status = 0
-            except SystemExit as exit_:
-                status = int(exit_.code)
-    return status, err.getvalue().splitlines()
-
-
 @pytest.mark.parametrize("method", ["djsrh", "cca_itq"])
 def test_a_sweep_of_an_unknown_key_lists_the_methods_keys(method: str, tmp_path: Path) -> None:
     """``-m model=<method> model.<unknown>=1,2``: each job's line lists the method's keys."""
     keys = own_keys(composed("train", [f"model={method}"])["model"])
-    status, lines = sweep_door([f"model={method}", "model.qqfoo=1,2"], tmp_path)
+    status, lines = sweep_door([f"model={method}", "model.qqfoo=1,2"], tmp_path / "logs")
     assert status == 2 and len(lines) == 2, lines
     assert all(listed(line, "model") == keys for line in lines), lines
     assert not (tmp_path / "logs").exists()
@@ -236,11 +209,8 @@ def test_an_unknown_search_key_lists_the_methods_keys(tmp_path: Path) -> None:
         assert listed(line, "model") == keys, line
     line, _ = door([*search, "hydra.sweeper.params.model.alpha=interval(0.2,1)"])
     assert line.endswith("'model.alpha=interval(0.2,1)'"), line
-    status, lines = sweep_door(
-        [*search, "data=synthetic", "model.alpha=interval(0.2,1)"], tmp_path
-    )
+    logs = tmp_path / "logs"
+    status, lines = sweep_door([*search, "data=synthetic", "model.alpha=interval(0.2,1)"], logs)
     assert status == 0, lines
-    status, lines = sweep_door(
-        [*search, "data=synthetic", "model.qqfoo=interval(0.2,1)"], tmp_path
-    )
+    status, lines = sweep_door([*search, "data=synthetic", "model.qqfoo=interval(0.2,1)"], logs)
     assert status == 2 and lines and all(listed(x, "model") == keys for x in lines), lines

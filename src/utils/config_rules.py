@@ -75,6 +75,38 @@ RULES: dict[str, Rule] = {
 }
 
 
+# The sweeper's own settings (hydra.sweeper.*: a search, hparams_search=optuna, or the basic
+# sweeper), checked by src/utils/sweep_door.py before any job runs or any study is made
+SEARCH_RUNS = "train.py returns one value, optimized_metric"
+SWEEPER_RULES: dict[str, Rule] = {
+    "hydra.sweeper.n_trials": integer(1, why="a search of no trial runs nothing"),
+    "hydra.sweeper.n_jobs": integer(1, why="trials are launched n_jobs at a time"),
+    "hydra.sweeper.direction": choice("maximize", "minimize", why=SEARCH_RUNS),
+    "hydra.sweeper.storage": Rule("database", nullable=True),
+    "hydra.sweeper.study_name": Rule("str", nullable=True),
+    "hydra.sweeper.custom_search_space": Rule("str", nullable=True),
+    "hydra.sweeper.sampler.seed": integer(0, SEED_MAX, nullable=True),
+    "hydra.sweeper.sampler.n_startup_trials": integer(0),
+    "hydra.sweeper.max_batch_size": integer(1, nullable=True),
+}
+
+
+def check_sweeper(config: DictConfig) -> None:
+    """Every value of `SWEEPER_RULES` that the multirun ``config``'s sweeper has, resolved
+    (an interpolation error names its key); an Enum (Optuna's Direction) by its name. Raises
+    ConfigError naming the first bad ``hydra.sweeper.<key>``."""
+    from enum import Enum
+
+    from src.utils.run_dir_checks import resolve_key
+
+    for key, rule in SWEEPER_RULES.items():
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(config, parent, default=None)
+        if isinstance(node, DictConfig) and name in node:
+            value = resolve_key(config, key)
+            rule.check(key, value.name if isinstance(value, Enum) else value)
+
+
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """``cfg`` as plain containers with every interpolation resolved; an interpolation that
     fails (``${oc.env:NOPE}``, a key that is not there) is a ConfigError."""

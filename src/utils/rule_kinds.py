@@ -6,6 +6,7 @@ holds the keys). A rule is checked before any work; the first value that breaks 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -28,6 +29,7 @@ WORDS = {
     "target": "a mapping with a _target_ class name",
     "list_str": "a list of strings",
     "mapping": "a mapping of names to numbers, strings, booleans, null or lists of them",
+    "database": "a database URL (sqlite:///<file in an existing folder>, postgresql://...)",
 }
 
 
@@ -37,9 +39,10 @@ class Rule:
     Lightning's limit_*_batches), "interval" (a float in (0, 1] or an int >= 1, Lightning's
     val_check_interval; 0.0 would validate after every batch, 0 divides by zero), "bool",
     "str" (non-empty), "text" (any string), "name" (a plain file name: `is_plain_name`),
-    "folder" (an output folder: `folder_problem`), "choice" (one of ``choices``), "target"
-    (a mapping with a ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of
-    them) or "any_of" (one of the rules ``options``);
+    "folder" (an output folder: `folder_problem`), "database" (a storage URL:
+    `database_problem`), "choice" (one of ``choices``), "target" (a mapping with a
+    ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of them) or "any_of"
+    (one of the rules ``options``);
     ``low``/``high`` bound numbers; ``also`` are further values allowed as they are; ``why``
     says why the rule is what it is, in the line (e.g. why null is not allowed)."""
 
@@ -79,6 +82,7 @@ class Rule:
             "mapping": lambda v: isinstance(v, Mapping)
             and all(isinstance(k, str) and _plain(x) for k, x in v.items()),
             "any_of": lambda v: any(rule.allows(v) for rule in self.options),
+            "database": lambda v: isinstance(v, str) and database_problem(v) is None,
         }
         return checks[self.kind](value)
 
@@ -105,8 +109,9 @@ class Rule:
         why it cannot be one)."""
         if self.allows(value):
             return
-        folder = self.kind == "folder" and isinstance(value, str) and value != ""
-        why = folder_problem(value) if folder else None
+        folder = self.kind in ("folder", "database") and isinstance(value, str) and value != ""
+        problem = folder_problem if self.kind == "folder" else database_problem
+        why = problem(value) if folder else None
         expected = self.expected() + (f" ({why})" if why else "")
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
@@ -138,6 +143,28 @@ def folder_problem(text: str) -> str | None:
     from src.utils.paths import output_reason
 
     return output_reason(text, "dir")
+
+
+def database_problem(text: str) -> str | None:
+    """Why ``text`` is no database URL Optuna's storage can open (SQLAlchemy cannot parse it,
+    knows no such database, or an SQLite file's folder is not an existing folder), or None.
+    Nothing is opened or made."""
+    from sqlalchemy.engine.url import make_url
+
+    from src.utils.paths import input_reason
+
+    try:
+        url = make_url(text)
+        url.get_dialect()
+    except Exception as exc:  # noqa: BLE001  sqlalchemy's ArgumentError, NoSuchModuleError
+        return " ".join(str(exc).split())
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    folder = os.path.dirname(os.path.abspath(url.database))
+    reason = input_reason(folder, "dir")
+    if reason is None and not os.access(folder, os.W_OK | os.X_OK):
+        reason = "found a folder that this user may not write"
+    return f"the folder of {url.database}: {reason}" if reason else None
 
 
 def _plain(value: Any, nested: bool = True) -> bool:
