@@ -18,6 +18,7 @@ from src.utils.errors import ConfigError
 from src.utils.lightning_rules import AT_MOST, LIGHTNING_RULES, OVERRIDDEN_BY
 from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocabulary)
     BOOL,
+    EXISTING,
     FOLDER,
     FRACTION,
     NAME,
@@ -74,6 +75,18 @@ RULES: dict[str, Rule] = {
     **LIGHTNING_RULES,
 }
 
+
+# The project's folders (configs/paths/), checked before the run folder is made
+# (src/utils/run_dir_checks.py, check_paths), each refusal naming the key the user gave: the
+# root and the folder Hydra started in must exist; logs and a run's outputs are written
+# (output_dir is Hydra's run folder unless given); the stores' folder, data_dir, is checked
+# with the store (src/data/preflight.py: a store given by data.path does not read it)
+PATHS_RULES: dict[str, Rule] = {
+    "paths.root_dir": EXISTING,
+    "paths.work_dir": EXISTING,
+    "paths.log_dir": FOLDER,
+    "paths.output_dir": FOLDER,
+}
 
 # The sweeper's own settings (hydra.sweeper.*: a search, hparams_search=optuna, or the basic
 # sweeper), checked by src/utils/sweep_door.py before any job runs or any study is made
@@ -137,6 +150,7 @@ def check_config(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from src.utils.config_groups import folder_refusal
+    from src.utils.key_sources import renamed
     from src.utils.added_keys import (
         added_keys,
         check_added_key,
@@ -162,7 +176,10 @@ def check_config(cfg: DictConfig) -> None:
     for key, rule in RULES.items():
         present, value = select_key(values, key)
         if present and value != "???":
-            rule.check(key, value)
+            try:
+                rule.check(key, value)
+            except ConfigError as err:  # a derived value: the key the user gave is named
+                raise renamed(err, key, cfg, overrides) from None
     check_cross_keys(values)
     if isinstance(values.get("model"), Mapping):
         check_model_config(values["model"])

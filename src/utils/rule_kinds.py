@@ -26,6 +26,7 @@ WORDS = {
     "text": "a string",
     "name": "a plain name (not empty, no '/' or '\\', not '.' or '..')",
     "folder": "a folder that can be made and written",
+    "existing": "an existing folder",
     "target": "a mapping with a _target_ class name",
     "list_str": "a list of strings",
     "mapping": "a mapping of names to numbers, strings, booleans, null or lists of them",
@@ -39,7 +40,8 @@ class Rule:
     Lightning's limit_*_batches), "interval" (a float in (0, 1] or an int >= 1, Lightning's
     val_check_interval; 0.0 would validate after every batch, 0 divides by zero), "bool",
     "str" (non-empty), "text" (any string), "name" (a plain file name: `is_plain_name`),
-    "folder" (an output folder: `folder_problem`), "database" (a storage URL:
+    "folder" (an output folder: `folder_problem`), "existing" (an existing folder:
+    `existing_problem`), "database" (a storage URL:
     `database_problem`), "choice" (one of ``choices``), "target" (a mapping with a
     ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of them) or "any_of"
     (one of the rules ``options``);
@@ -75,6 +77,7 @@ class Rule:
             "text": lambda v: isinstance(v, str),
             "name": is_plain_name,
             "folder": lambda v: isinstance(v, str) and v != "" and folder_problem(v) is None,
+            "existing": lambda v: isinstance(v, str) and v != "" and existing_problem(v) is None,
             "choice": lambda v: any(_same(v, x) for x in self.choices),
             "target": lambda v: isinstance(v, Mapping) and isinstance(v.get("_target_"), str),
             "list_str": lambda v: isinstance(v, (list, tuple))
@@ -109,9 +112,12 @@ class Rule:
         why it cannot be one)."""
         if self.allows(value):
             return
-        folder = self.kind in ("folder", "database") and isinstance(value, str) and value != ""
-        problem = folder_problem if self.kind == "folder" else database_problem
-        why = problem(value) if folder else None
+        problem = {
+            "folder": folder_problem,
+            "existing": existing_problem,
+            "database": database_problem,
+        }.get(self.kind)
+        why = problem(value) if problem and isinstance(value, str) and value != "" else None
         expected = self.expected() + (f" ({why})" if why else "")
         raise ConfigError(f"{key}: expected {expected}, got {value!r}")
 
@@ -143,6 +149,14 @@ def folder_problem(text: str) -> str | None:
     from src.utils.paths import output_reason
 
     return output_reason(text, "dir")
+
+
+def existing_problem(text: str) -> str | None:
+    """Why ``text`` is no existing folder that can be listed ("found a file", "found nothing
+    there", ...: `src.utils.paths.input_reason`), or None."""
+    from src.utils.paths import input_reason
+
+    return input_reason(text, "dir")
 
 
 def database_problem(text: str) -> str | None:
@@ -204,3 +218,4 @@ def any_of(*options: Rule, **kw: Any) -> Rule:
 
 BOOL, STR, FRACTION = Rule("bool"), Rule("str"), Rule("fraction")
 TEXT, NAME, FOLDER = Rule("text"), Rule("name"), Rule("folder")
+EXISTING = Rule("existing")
