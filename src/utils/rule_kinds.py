@@ -30,7 +30,8 @@ WORDS = {
     "target": "a mapping with a _target_ class name",
     "list_str": "a list of strings",
     "mapping": "a mapping of names to numbers, strings, booleans, null or lists of them",
-    "database": "a database URL (sqlite:///<file in an existing folder>, postgresql://...)",
+    "database": "a database URL (sqlite:///<file in an existing folder>, postgresql://..., "
+    "redis://...)",
 }
 
 
@@ -160,13 +161,15 @@ def existing_problem(text: str) -> str | None:
 
 
 def database_problem(text: str) -> str | None:
-    """Why ``text`` is no database URL Optuna's storage can open (SQLAlchemy cannot parse it,
-    knows no such database, or an SQLite file's folder is not an existing folder), or None.
+    """Why ``text`` is no storage URL Optuna can open (not redis, and SQLAlchemy cannot parse
+    it, knows no such database, or an SQLite file's folder is not an existing folder), or None.
     Nothing is opened or made."""
     from sqlalchemy.engine.url import make_url
 
     from src.utils.paths import input_reason
 
+    if text.startswith("redis"):  # Optuna's RedisStorage takes it (optuna.storages)
+        return None
     try:
         url = make_url(text)
         url.get_dialect()
