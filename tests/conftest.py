@@ -1,10 +1,17 @@
 """Shared fixtures: a tiny synthetic feature store, generated once per test session."""
 
+import os
 from pathlib import Path
 
 import pytest
 
 from src.data.synthetic import make_synthetic
+
+# The configs resolve paths.root_dir from ${oc.env:PROJECT_ROOT}, which train.py / eval.py set
+# when first imported (rootutils). Set once for the whole session, so that a test whose
+# monkeypatch.setenv("PROJECT_ROOT", ...) is undone never leaves it unset for later tests (the
+# result of a test must not depend on which test first imported src.train).
+os.environ.setdefault("PROJECT_ROOT", str(Path(__file__).resolve().parents[1]))
 
 # Small enough for fast tests, big enough for several batches and every split non-empty.
 TINY_SYNTHETIC = dict(

@@ -56,3 +56,38 @@ def door(
     except ConfigError as exc:
         return str(exc), cfg
     return None, cfg
+
+
+def sweep_door(words: list[str], log_dir: Path, script: str = "train") -> tuple[int, list[str]]:
+    """(exit status, stderr lines) of ``script``'s sweep door (`check_sweep`, as
+    `HoldRunDir.on_multirun_start` runs it: one line and exit 2 for a refusal) on the
+    command line ``words`` given with -m, run folders under ``log_dir``; a composition error
+    is one line and exit 2, as `run_cli` prints it."""
+    import contextlib
+    import io
+
+    from hydra.types import RunMode
+
+    from src.eval import eval_door
+    from src.train import train_door
+    from src.utils.errors import error_line, one_line_errors
+    from src.utils.sweep_door import check_sweep, use_door
+
+    use_door(train_door if script == "train" else eval_door)
+    err = io.StringIO()
+    GlobalHydra.instance().clear()
+    words = [*words, f"paths.log_dir={log_dir}", "hydra.mode=MULTIRUN"]
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        try:
+            config = loader.load_configuration(script, words, run_mode=RunMode.MULTIRUN)
+        except Exception as exc:  # noqa: BLE001  (what run_cli catches)
+            return 2, [error_line(ConfigError(composition_error(exc, words)))]
+        with contextlib.redirect_stderr(err):
+            try:
+                with one_line_errors():
+                    check_sweep(config)
+                status = 0
+            except SystemExit as exit_:
+                status = int(exit_.code)
+    return status, err.getvalue().splitlines()

@@ -202,6 +202,7 @@ def test_errors_of_a_started_job_are_not_hidden(monkeypatch) -> None:
     """After the job started, run_cli lets a bug's traceback through (run_job handles the
     job's user errors)."""
     monkeypatch.setattr(jobs, "_JOB_STARTED", True)
+    monkeypatch.setattr(sys, "argv", ["train.py"])  # run_cli reads the command line, not pytest's
     with pytest.raises(ZeroDivisionError):
         jobs.run_cli(lambda: 1 / 0)
 

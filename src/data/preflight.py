@@ -21,6 +21,7 @@ from src.data.store import check_store_values, missing_store
 from src.data.synthetic import check_existing_store, check_params
 from src.utils.paths import classify, input_problem, input_reason
 from src.utils.errors import DataError
+from src.utils.key_sources import renamed
 
 DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
 
@@ -70,9 +71,13 @@ def check_store_folder(config: DictConfig, path: Path, synthetic: bool) -> None:
     was made silently, with a store in it). A fresh clone has data/ (data/.gitkeep). Raises
     ConfigError naming the key and the path."""
     from src.utils.errors import ConfigError
+    from src.utils.key_sources import given_key
+    from src.utils.paths import output_reason
     from src.utils.run_dir_checks import resolve_key
 
     reason = input_reason(path.parent, "dir")
+    if reason is None and synthetic and classify(path).kind == "missing":
+        reason = output_reason(path, "file", parents=False)  # it is written there
     if reason is None:
         return
     data_dir = OmegaConf.select(config, "paths.data_dir", default=None)
@@ -83,11 +88,12 @@ def check_store_folder(config: DictConfig, path: Path, synthetic: bool) -> None:
     if not (by_data_dir or synthetic):
         return  # a store's own path given: `missing_store` names data.path
     key, folder = ("paths.data_dir", path.parent) if by_data_dir else ("data.path", path)
+    key = given_key(config, key)  # paths.root_dir=<a file>: the key the user gave
     what = "the synthetic store" if synthetic else f"the store {path.name}"
     raise ConfigError(
-        f"{key}: {folder}: expected an existing folder for {what}, {reason} (no folder is "
-        "made for it: a mistyped path would hide a store there); make it first or give an "
-        "existing one"
+        f"{key}: {folder}: expected an existing{', writable' if synthetic else ''} folder for "
+        f"{what}, {reason} (no folder is made for it: a mistyped path would hide a store "
+        "there); make it first or give an existing one"
     )
 
 
@@ -147,7 +153,7 @@ def preflight_store(config: DictConfig) -> None:
         check_existing_store(path, synthetic)
     elif input_problem(path, "file") is not None:
         hint = data.get("prepare_hint") or "prepare it with scripts/prepare_data.py"
-        raise missing_store(path, hint)
+        raise renamed(missing_store(path, hint), "data.path", config)  # the key given
     info = check_store_values(path)
     chosen = OmegaConf.select(config, "hydra.runtime.choices.data", default=None)
     store_dataset(path, info.attrs, chosen)  # data=wiki data.path=<a UCI store>: refused

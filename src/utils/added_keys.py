@@ -32,13 +32,7 @@ from typing import Any
 
 from src.utils.config_groups import groups_words
 from src.utils.errors import ConfigError
-from src.utils.suggest import (
-    CONFIGS as _CONFIGS,
-    config_trees,
-    did_you_mean,
-    script_name,
-    unknown_key_hint,
-)
+from src.utils.suggest import CONFIGS as _CONFIGS, config_trees, script_name
 
 CONFIGS: Path = _CONFIGS
 # groups every run builds (a deleted one was a traceback where it is read)
@@ -218,44 +212,34 @@ def check_deleted_key(key: str, values: Mapping[str, Any], declared: Iterable[st
         )
 
 
-def check_added_key(key: str, values: Mapping[str, Any], declared: Iterable[str]) -> None:
+def check_added_key(
+    key: str, values: Mapping[str, Any], declared: Iterable[str], words: Iterable[str] = ()
+) -> None:
     """Raise ConfigError naming ``key`` (added with ``+``) when nothing reads it: not a
-    ``declared`` key, and not an argument of the nearest ``_target_`` above it in
-    ``values`` (the resolved configuration)."""
-    if key in set(declared):
+    ``declared`` key, and not an argument of the nearest ``_target_`` above it in ``values``
+    (the resolved configuration; `takes_key`), or one the script sets itself
+    (`SET_BY_THE_RUN`: ``+model.image_dim`` was replaced by the data's silently). The line
+    offers the keys of the presets that ``words`` (the command line) choose
+    (`unknown_key_words`)."""
+    from src.utils.composed_keys import SET_BY_THE_RUN, added_key_refusal
+
+    parent, _, name = key.rpartition(".")
+    set_by_run = name in SET_BY_THE_RUN.get(parent, ())
+    if not set_by_run and (key in set(declared) or takes_key(key, values)):
         return
+    raise ConfigError(added_key_refusal(key, words))
+
+
+def takes_key(key: str, values: Mapping[str, Any]) -> bool:
+    """Whether what builds the node above ``key`` takes it: an argument of the `NESTED`
+    function or of the nearest ``_target_`` above it in ``values`` (or one taking any
+    keyword)."""
     parent, _, name = key.rpartition(".")
     if parent in NESTED:
-        accepted = (parameters(NESTED[parent]) or set()) - {"path"}  # path is data.path
-        if accepted is None or name in accepted:
-            return
-        raise ConfigError(
-            f"{key}: unknown key (added with +); expected an argument of {NESTED[parent]}: "
-            + ", ".join(sorted(accepted))
-            + did_you_mean(key, {f"{parent}.{a}" for a in accepted})
-        )
-    parts = key.split(".")
+        return name in (parameters(NESTED[parent]) or set()) - {"path"}  # path is data.path
     found = nearest_target(key, values)
-    if found is not None:
-        depth, target = found
-        accepted = parameters(target)
-        if accepted is None or parts[depth] in accepted:
-            return
-        where = ".".join(parts[:depth]) or "the configuration"
-        prefix = ".".join(parts[:depth] + [""])
-        raise ConfigError(
-            f"{key}: unknown key (added with +); expected an argument of {where}'s "
-            f"{target}: {', '.join(sorted(accepted))}"
-            + did_you_mean(key, {prefix + a for a in accepted} | set(declared))
-        )
-    script = script_name()
-    if script == "eval.py" and parts[0] == "model":
-        raise ConfigError(
-            f"{key}: eval.py takes no model.* key: it evaluates the checkpoint's model with "
-            "the hyper-parameters saved in it (eval_topk included); remove the override"
-        )
-    raise ConfigError(
-        f"{key}: unknown key (added with +); expected a key the configuration has "
-        f"(python src/{script} --cfg job lists them) or a declared option "
-        "(src/utils/config_rules.py RULES)" + unknown_key_hint(key)
-    )
+    if found is None:
+        return False
+    depth, target = found
+    accepted = parameters(target)
+    return accepted is None or key.split(".")[depth] in accepted

@@ -4,18 +4,25 @@ Hydra's own messages name its grammar or its internals, and some of its hints do
 typed: ``+experiment=NAME`` gets "To override a value use 'override experiment: NAME'", which
 is defaults-list syntax that the command line does not lex; ``~hydra.run.dir`` gets "Error
 merging override ~hydra.run.dir". `composition_error` rewrites each kind into
-``command line: <key or override>: <what is wrong>; expected <what to type>`` and keeps
-Hydra's text for the rest (`src.utils.jobs.run_cli` prints it as one ``error:`` line).
+``command line: <key or override>: <what is wrong>; expected <what to type>``: the kinds of
+the project's own making here, those of Hydra's grammar and composition in
+src/utils/hydra_errors.py; an unknown key with the keys of the presets chosen
+(src/utils/composed_keys.py). A kind none explains keeps Hydra's text (without its config
+search path), with the generic forms only for a word without ``=``
+(`src.utils.jobs.run_cli` prints it as one ``error:`` line).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 from src.utils.config_groups import folder_refusal, group_form_refusal, selection_advice
 from src.utils.errors import user_error
-from src.utils.suggest import script_name, unknown_key_hint
+from src.utils.hydra_errors import EXPLAINERS, FORMS, cleaned, grammar
+from src.utils.suggest import script_name
+from src.utils.composed_keys import list_above, setting_form, unknown_key_words
 
 _NOT_IN_CONFIG = re.compile(r"Could not override '([\w.]+)'")
 _GROUP_TWICE = re.compile(
@@ -34,21 +41,40 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
     if known is not None:
         return str(known)
     text = " ".join(str(exc).split())
-    override = getattr(exc, "override", None)  # Hydra's grammar errors name it only here
-    if override and override not in text:
-        text = f"{override!r}: {text}"
-    if "Config group override must be a string" in text:
-        text += " -- a config group takes a name: logger=none or callbacks=none turn one off"
-    explainers = (_not_a_group, _unknown_key, _group_added_twice, _merge_error, _nothing_to_delete)
+    words = sys.argv[1:] if argv is None else argv
+    explainers = (
+        grammar,  # first: an unreadable word may name any key
+        _not_a_group,
+        _search_space_key,
+        _unknown_key,
+        _group_added_twice,
+        _merge_error,
+        _nothing_to_delete,
+        *EXPLAINERS,
+        _into_a_list,
+    )
     for explain in explainers:
-        explained = explain(text, exc, sys.argv[1:] if argv is None else argv)
+        explained = explain(text, exc, words)
         if explained is not None:
             return f"command line: {explained}"
-    if "expected" in text:
-        return f"command line: {text}"
-    if "Available options" in text:  # an unknown name of a config group
-        return f"command line: {text}; expected one of the options it lists"
-    return f"command line: {text}; expected {_FORMS}"
+    lacking = any("=" not in w for w in words if w[:1] not in "-~")  # the forms are the
+    return f"command line: {cleaned(text)}; expected " + (  # answer to a word without '='
+        FORMS if lacking else f"overrides Hydra composes (python src/{script_name()} --help)"
+    )
+
+
+def _into_a_list(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """A key that names a list's item by a name (``model.eval_ks.foo=3``: OmegaConf's
+    "invalid literal for int()")."""
+    for word in argv:
+        key, sign, _ = word.lstrip("+~").partition("=")
+        listed = list_above(key, argv) if sign and "." in key else None
+        if listed:
+            return (
+                f"{word}: {listed} is a list, whose items have no names; expected the whole "
+                f"list ({listed}=[...]) or an item by its index ({listed}.0=...)"
+            )
+    return None
 
 
 def _not_a_group(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -58,18 +84,39 @@ def _not_a_group(text: str, exc: BaseException, argv: list[str]) -> str | None:
     return folder_refusal(argv) or group_form_refusal(argv)
 
 
+def _search_space_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
+    """An override of an entry of the Optuna search space, ``hydra.sweeper.params.<key>``:
+    Hydra reads the dots of ``<key>`` as nested keys of that mapping of strings, so that no
+    form of it composes; the search takes ``<key>=<search>`` as a task override instead
+    (`src.utils.sweep_jobs.sweep_arguments`), advised when the configuration has the key
+    (`setting_form`), else the key is refused as any unknown key."""
+    word = next((w for w in argv if w.lstrip("+~").startswith(_PARAMS)), None)
+    if word is None or _PARAMS not in text:
+        return None
+    key, _, value = word.lstrip("+~").partition("=")
+    param = key[len(_PARAMS) :]
+    form = setting_form(param, argv)
+    if form is None:
+        return f"{key}: {param}: {unknown_key_words(param, argv)}"
+    advice = shlex.quote(f"{form}{param}={value.strip(chr(39) + chr(34))}")
+    return (
+        f"{word}: Hydra cannot set a search-space entry from the command line (it reads the "
+        f"dots of {param} as nested keys of {_PARAMS[:-1]}, a mapping of strings); expected "
+        f"the parameter as an override, which a search (-m hparams_search=...) searches: "
+        f"{advice}"
+    )
+
+
 def _unknown_key(text: str, exc: BaseException, argv: list[str]) -> str | None:
-    """A key the configuration lacks: misspelt more often than new (Hydra's hint is the +)."""
+    """A key the configuration lacks, refused with the keys of the presets the command line
+    chose (`unknown_key_words`; Hydra's hint, the +, is advised only where the door takes
+    it)."""
     unknown = _NOT_IN_CONFIG.search(text)
     if not unknown:
         return None
-    key, script = unknown[1], script_name()
-    return f"{key}: not a key of {script}'s configuration{unknown_key_hint(key)} " + (
-        "(eval.py evaluates the checkpoint's model with the hyper-parameters saved in it; "
-        "remove the override)"
-        if script == "eval.py" and key.split(".")[0] == "model"
-        else f"(expected a key it has; a new key is added with +{key}=...)"
-    )
+    key = unknown[1]
+    given = [w.split("=", 1)[1] for w in argv if w.partition("=")[0] == key]
+    return f"{key}: {unknown_key_words(key, argv, given[-1] if given else '...')}"
 
 
 def _group_added_twice(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -106,7 +153,11 @@ def _merge_error(text: str, exc: BaseException, argv: list[str]) -> str | None:
             f"a value ({key}=VALUE), or no override to keep the configured one"
         )
     reason = f" ({cause})" if cause else ""
-    return f"{delete}{key}: Hydra cannot apply this override{reason}; expected {_FORMS}"
+    given = f"{delete}{key}" + (f"={merging[3]}" if merging[3] is not None else "")
+    return (
+        f"{given}: Hydra cannot apply this override{reason}; expected a value of the type "
+        f"{key} holds (python src/{script_name()} --cfg all shows its value)"
+    )
 
 
 def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | None:
@@ -114,11 +165,7 @@ def _nothing_to_delete(text: str, exc: BaseException, argv: list[str]) -> str | 
     missing = _NO_DELETE.search(text)
     if not missing:
         return None
-    key, script = missing[1], script_name()
-    return (
-        f"~{key}: not a key of {script}'s configuration{unknown_key_hint(key)}; expected a key "
-        f"it has (python src/{script} --cfg job lists them)"
-    )
+    return f"~{missing[1]}: {unknown_key_words(missing[1], argv, form='~')}"
 
 
-_FORMS = "key=value, +key=value (a new key) or ~key (delete one that may be deleted)"
+_PARAMS = "hydra.sweeper.params."

@@ -18,6 +18,7 @@ from src.utils.errors import ConfigError
 from src.utils.lightning_rules import AT_MOST, LIGHTNING_RULES, OVERRIDDEN_BY
 from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocabulary)
     BOOL,
+    EXISTING,
     FOLDER,
     FRACTION,
     NAME,
@@ -76,6 +77,50 @@ RULES: dict[str, Rule] = {
 }
 
 
+# The project's folders (configs/paths/), checked before the run folder is made
+# (src/utils/run_dir_checks.py, check_paths), each refusal naming the key the user gave: the
+# root and the folder Hydra started in must exist; logs and a run's outputs are written
+# (output_dir is Hydra's run folder unless given); the stores' folder, data_dir, is checked
+# with the store (src/data/preflight.py: a store given by data.path does not read it)
+PATHS_RULES: dict[str, Rule] = {
+    "paths.root_dir": EXISTING,
+    "paths.work_dir": EXISTING,
+    "paths.log_dir": FOLDER,
+    "paths.output_dir": FOLDER,
+}
+
+# The sweeper's own settings (hydra.sweeper.*: a search, hparams_search=optuna, or the basic
+# sweeper), checked by src/utils/sweep_door.py before any job runs or any study is made
+SEARCH_RUNS = "train.py returns one value, optimized_metric"
+SWEEPER_RULES: dict[str, Rule] = {
+    "hydra.sweeper.n_trials": integer(1, why="a search of no trial runs nothing"),
+    "hydra.sweeper.n_jobs": integer(1, why="trials are launched n_jobs at a time"),
+    "hydra.sweeper.direction": choice("maximize", "minimize", why=SEARCH_RUNS),
+    "hydra.sweeper.storage": Rule("database", nullable=True),
+    "hydra.sweeper.study_name": Rule("str", nullable=True),
+    "hydra.sweeper.custom_search_space": Rule("str", nullable=True),
+    "hydra.sweeper.sampler.seed": integer(0, SEED_MAX, nullable=True),
+    "hydra.sweeper.sampler.n_startup_trials": integer(0),
+    "hydra.sweeper.max_batch_size": integer(1, nullable=True),
+}
+
+
+def check_sweeper(config: DictConfig) -> None:
+    """Every value of `SWEEPER_RULES` that the multirun ``config``'s sweeper has, resolved
+    (an interpolation error names its key); an Enum (Optuna's Direction) by its name. Raises
+    ConfigError naming the first bad ``hydra.sweeper.<key>``."""
+    from enum import Enum
+
+    from src.utils.run_dir_checks import resolve_key
+
+    for key, rule in SWEEPER_RULES.items():
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(config, parent, default=None)
+        if isinstance(node, DictConfig) and name in node:
+            value = resolve_key(config, key)
+            rule.check(key, value.name if isinstance(value, Enum) else value)
+
+
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """``cfg`` as plain containers with every interpolation resolved; an interpolation that
     fails (``${oc.env:NOPE}``, a key that is not there) is a ConfigError."""
@@ -106,6 +151,7 @@ def check_config(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from src.utils.config_groups import folder_refusal
+    from src.utils.key_sources import renamed
     from src.utils.added_keys import (
         added_keys,
         check_added_key,
@@ -127,11 +173,14 @@ def check_config(cfg: DictConfig) -> None:
     values = resolved(cfg)
     check_group_keys(values, overrides + own)  # +foo/bar=baz without a group foo/bar: a plain key
     for key in added_keys(overrides):  # keys added on the command line with +key=...
-        check_added_key(key, values, RULES)
+        check_added_key(key, values, RULES, overrides + own)
     for key, rule in RULES.items():
         present, value = select_key(values, key)
         if present and value != "???":
-            rule.check(key, value)
+            try:
+                rule.check(key, value)
+            except ConfigError as err:  # a derived value: the key the user gave is named
+                raise renamed(err, key, cfg, overrides) from None
     check_cross_keys(values)
     if isinstance(values.get("model"), Mapping):
         check_model_config(values["model"])

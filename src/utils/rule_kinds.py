@@ -6,6 +6,7 @@ holds the keys). A rule is checked before any work; the first value that breaks 
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -25,9 +26,12 @@ WORDS = {
     "text": "a string",
     "name": "a plain name (not empty, no '/' or '\\', not '.' or '..')",
     "folder": "a folder that can be made and written",
+    "existing": "an existing folder",
     "target": "a mapping with a _target_ class name",
     "list_str": "a list of strings",
     "mapping": "a mapping of names to numbers, strings, booleans, null or lists of them",
+    "database": "a database URL (sqlite:///<file in an existing folder>, postgresql://..., "
+    "redis://...)",
 }
 
 
@@ -37,9 +41,11 @@ class Rule:
     Lightning's limit_*_batches), "interval" (a float in (0, 1] or an int >= 1, Lightning's
     val_check_interval; 0.0 would validate after every batch, 0 divides by zero), "bool",
     "str" (non-empty), "text" (any string), "name" (a plain file name: `is_plain_name`),
-    "folder" (an output folder: `folder_problem`), "choice" (one of ``choices``), "target"
-    (a mapping with a ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of
-    them) or "any_of" (one of the rules ``options``);
+    "folder" (an output folder: `folder_problem`), "existing" (an existing folder:
+    `existing_problem`), "database" (a storage URL:
+    `database_problem`), "choice" (one of ``choices``), "target" (a mapping with a
+    ``_target_``), "list_str", "mapping" (names to JSON scalars or lists of them) or "any_of"
+    (one of the rules ``options``);
     ``low``/``high`` bound numbers; ``also`` are further values allowed as they are; ``why``
     says why the rule is what it is, in the line (e.g. why null is not allowed)."""
 
@@ -72,6 +78,7 @@ class Rule:
             "text": lambda v: isinstance(v, str),
             "name": is_plain_name,
             "folder": lambda v: isinstance(v, str) and v != "" and folder_problem(v) is None,
+            "existing": lambda v: isinstance(v, str) and v != "" and existing_problem(v) is None,
             "choice": lambda v: any(_same(v, x) for x in self.choices),
             "target": lambda v: isinstance(v, Mapping) and isinstance(v.get("_target_"), str),
             "list_str": lambda v: isinstance(v, (list, tuple))
@@ -79,6 +86,7 @@ class Rule:
             "mapping": lambda v: isinstance(v, Mapping)
             and all(isinstance(k, str) and _plain(x) for k, x in v.items()),
             "any_of": lambda v: any(rule.allows(v) for rule in self.options),
+            "database": lambda v: isinstance(v, str) and database_problem(v) is None,
         }
         return checks[self.kind](value)
 
@@ -105,8 +113,12 @@ class Rule:
         why it cannot be one)."""
         if self.allows(value):
             return
-        folder = self.kind == "folder" and isinstance(value, str) and value != ""
-        why = folder_problem(value) if folder else None
+        problem = {
+            "folder": folder_problem,
+            "existing": existing_problem,
+            "database": database_problem,
+        }.get(self.kind)
+        why = problem(value) if problem and isinstance(value, str) and value != "" else None
         raise RuleBroken(key, self.expected() + (f" ({why})" if why else ""), value)
 
 
@@ -149,6 +161,38 @@ def folder_problem(text: str) -> str | None:
     return output_reason(text, "dir")
 
 
+def existing_problem(text: str) -> str | None:
+    """Why ``text`` is no existing folder that can be listed ("found a file", "found nothing
+    there", ...: `src.utils.paths.input_reason`), or None."""
+    from src.utils.paths import input_reason
+
+    return input_reason(text, "dir")
+
+
+def database_problem(text: str) -> str | None:
+    """Why ``text`` is no storage URL Optuna can open (not redis, and SQLAlchemy cannot parse
+    it, knows no such database, or an SQLite file's folder is not an existing folder), or None.
+    Nothing is opened or made."""
+    from sqlalchemy.engine.url import make_url
+
+    from src.utils.paths import input_reason
+
+    if text.startswith("redis"):  # Optuna's RedisStorage takes it (optuna.storages)
+        return None
+    try:
+        url = make_url(text)
+        url.get_dialect()
+    except Exception as exc:  # noqa: BLE001  sqlalchemy's ArgumentError, NoSuchModuleError
+        return " ".join(str(exc).split())
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    folder = os.path.dirname(os.path.abspath(url.database))
+    reason = input_reason(folder, "dir")
+    if reason is None and not os.access(folder, os.W_OK | os.X_OK):
+        reason = "found a folder that this user may not write"
+    return f"the folder of {url.database}: {reason}" if reason else None
+
+
 def _plain(value: Any, nested: bool = True) -> bool:
     """A JSON scalar, or (``nested``) a list of them."""
     if value is None or isinstance(value, (str, bool, int, float)):
@@ -186,3 +230,4 @@ def any_of(*options: Rule, **kw: Any) -> Rule:
 
 BOOL, STR, FRACTION = Rule("bool"), Rule("str"), Rule("fraction")
 TEXT, NAME, FOLDER = Rule("text"), Rule("name"), Rule("folder")
+EXISTING = Rule("existing")

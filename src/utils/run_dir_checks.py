@@ -152,12 +152,14 @@ def resolve_key(config: DictConfig, key: str) -> Any:
 
 
 def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
-    """What decides where the run folder goes, checked before it is made: task_name a plain
-    name (``task_name=../..`` made a folder outside logs/), and a search preset
-    (hparams_search) only with ``-m`` (without it the preset's sweeper is not run)."""
+    """What decides where the run folder goes, checked before it is made: the project's
+    folders (`check_paths`), task_name a plain name (``task_name=../..`` made a folder outside
+    logs/), and a search preset (hparams_search) only with ``-m`` (without it the preset's
+    sweeper is not run)."""
     from src.utils.config_rules import RULES
     from src.utils.errors import ConfigError
 
+    check_paths(config)
     resolve_key(config, "paths.log_dir")  # an interpolation error names the key it is in
     RULES["task_name"].check("task_name", resolve_key(config, "task_name"))
     search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
@@ -168,3 +170,26 @@ def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
             f"hparams_search: {search} runs a search of many jobs and needs -m; expected: "
             + shlex.join(words)
         )
+
+
+def check_paths(config: DictConfig) -> None:
+    """Every value of `PATHS_RULES` that the configuration has and Hydra does not set at run
+    time (not a ``${hydra:...}`` value: the run folder, the folder it started in), resolved,
+    by its rule; a refusal names the key the user gave (`src.utils.key_sources.renamed`:
+    ``paths.root_dir=<a file>`` names paths.root_dir, not the paths.log_dir derived from it).
+    Raises ConfigError."""
+    from src.utils.config_rules import PATHS_RULES
+    from src.utils.errors import ConfigError
+    from src.utils.key_sources import references, renamed
+
+    for key, rule in PATHS_RULES.items():
+        parent, _, name = key.rpartition(".")
+        node = OmegaConf.select(config, parent, default=None)
+        if not isinstance(node, DictConfig) or name not in node:
+            continue
+        if any(r.split(".")[0] == "hydra" for r in references(config, key)):
+            continue
+        try:
+            rule.check(key, resolve_key(config, key))
+        except ConfigError as err:
+            raise renamed(err, key, config) from None

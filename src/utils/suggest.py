@@ -1,9 +1,11 @@
 """ "Did you mean ...?" for a misspelt configuration key (``model.alhpa=1``,
-``trainer.max_epoch=3``): the closest key the configuration knows, by difflib's ratio.
+``trainer.max_epoch=3``): the closest of the given keys, by difflib's ratio. A refusal gives
+the keys of the configuration its command line composes to (src/utils/composed_keys.py).
 
-The keys known are those the config files define (configs/**/*.yaml, each under its package),
+`known_keys` are those every config file defines (configs/**/*.yaml, each under its package),
 the declared options (`RULES`, src/utils/config_rules.py) and the arguments of every
-``_target_`` the config files name (what ``+key=...`` may add).
+``_target_`` the config files name: the vocabulary of the project as a whole, which no
+refusal offers (the keys of other presets are not the run's).
 """
 
 from __future__ import annotations
@@ -86,18 +88,20 @@ def closest(key: str, candidates: Iterable[str]) -> str | None:
     return match[0] if match else None
 
 
-def did_you_mean(key: str, candidates: Iterable[str] | None = None) -> str:
-    """``"; did you mean <closest>?"`` (`closest` among ``candidates``, by default every
-    `known_keys`), or "" when no key is close."""
-    match = closest(key, known_keys() if candidates is None else candidates)
+def did_you_mean(key: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean <closest>?"`` (`closest` among ``candidates``), or "" when no key is
+    close."""
+    match = closest(key, candidates)
     return f"; did you mean {match}?" if match else ""
 
 
-def unknown_key_hint(key: str, candidates: Iterable[str] | None = None) -> str:
+def unknown_key_hint(key: str, candidates: Iterable[str]) -> str:
     """What an unknown-key refusal adds: `did_you_mean` when a key is close, else the keys
     accepted beside it (``"; accepted under data.synthetic: image_dim, n_classes, ..."``:
-    the ``candidates``, by default `known_keys`, of the same parent), else ""."""
-    pool = sorted(set(known_keys() if candidates is None else candidates))
+    the ``candidates`` of the same parent), else "". The candidates are those of the
+    configuration the command line composes to (`src.utils.composed_keys`), never every
+    config file's (`known_keys`: another method's keys were offered)."""
+    pool = sorted(set(candidates))
     close = did_you_mean(key, pool)
     if close:
         return close

@@ -170,15 +170,18 @@ def job_problem(
 
 
 def check_sweep(config: DictConfig) -> None:
-    """Expand the sweep of the multirun ``config`` (`sweep_jobs`) and check each job
+    """Check the sweeper's own settings (`check_sweeper`: ``hydra.sweeper.n_trials``...),
+    expand the sweep of the multirun ``config`` (`sweep_jobs`) and check each job
     (`job_problem`) before any is launched; Hydra's run config is restored afterwards.
-    Raises ConfigError for a sweep of no job; prints one ``error:`` line per refused job and
-    exits 2 (`refuse`) when any is refused."""
+    Raises ConfigError for a bad sweeper setting and a sweep of no job; prints one
+    ``error:`` line per refused job and exits 2 (`refuse`) when any is refused."""
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
 
+    from src.utils.config_rules import check_sweeper
     from src.utils.run_dir_checks import check_before_run_folder
 
+    check_sweeper(config)  # the sweeper's own settings (n_trials...), before any study
     check_before_run_folder(config, sweep=True)  # what all jobs share: one line, not one a job
     loader = GlobalHydra.instance().config_loader()
     script = script_path(config)
