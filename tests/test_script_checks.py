@@ -102,7 +102,7 @@ def test_similarity_stats_checks_its_overrides_and_store(tmp_path: Path, similar
         "foo: unknown key": ["+foo=1"],
         "found a folder": [f"data.path={tmp_path}"],
         "seed 3 in the store, 0 here": [*tiny, f"data.path={other}"],
-        "expected an existing folder": [*tiny, f"paths.data_dir={tmp_path / 'none'}"],
+        "expected an existing, writable folder": [*tiny, f"paths.data_dir={tmp_path / 'none'}"],
     }
     for words, overrides in cases.items():
         with pytest.raises(AGCHError) as error:
