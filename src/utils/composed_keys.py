@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from src.utils.config_rules import select_key
 from src.utils.suggest import CONFIGS, closest, script_name
 
 # arguments of a node's _target_ that the scripts pass themselves when they build it (a key
@@ -158,7 +159,7 @@ def unknown_key_words(key: str, words: Iterable[str], value: str = "...", form: 
             "hyper-parameters saved in it (eval_topk included); remove the override (eval.py's "
             f"keys: {', '.join(names_under(tree, '') or [])})"
         )
-    present, now = _select(tree, key)
+    present, now = select_key(tree, key)
     if present and form == "~":  # Hydra: "does not exist" of a key whose value is null
         shown = "null" if now is None else "??? (missing)" if now == "???" else repr(now)
         return (
@@ -235,16 +236,6 @@ def setting_form(key: str, words: Iterable[str]) -> str | None:
     parent, _ = deepest_node(tree, key)
     extra = addable(tree, parent)[1]
     return "+" if (key[len(parent) + 1 :] if parent else key) in extra else None
-
-
-def _select(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
-    """(present, value) of dotted ``key`` in ``tree``."""
-    node: Any = tree
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
 
 
 def list_above(key: str, words: Iterable[str]) -> str | None:
