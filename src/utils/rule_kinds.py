@@ -198,7 +198,29 @@ def database_problem(text: str) -> str | None:
     reason = input_reason(folder, "dir")
     if reason is None and not os.access(folder, os.W_OK | os.X_OK):
         reason = "found a folder that this user may not write"
-    return f"the folder of {url.database}: {reason}" if reason else None
+    if reason:
+        return f"the folder of {url.database}: {reason}"
+    return sqlite_file_problem(url.database)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def sqlite_file_problem(path: str) -> str | None:
+    """Why an existing ``path`` is no SQLite database a study can be kept in (not a readable
+    file, or a file of other bytes: SQLAlchemy's "file is not a database" came only after the
+    sweep folder was made), or None (also for no file yet, or an empty one: SQLite makes it)."""
+    from src.utils.paths import input_reason
+
+    if not os.path.lexists(path):
+        return None
+    reason = input_reason(path, "file")
+    if reason is None:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            reason = "found a file that is no SQLite database"
+    return f"{path}: {reason}" if reason else None
 
 
 def _plain(value: Any, nested: bool = True) -> bool:
