@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -106,3 +107,30 @@ def test_prepare_data_refuses_a_store_name_that_leaves_data(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--name: expected a plain name" in err, err
     assert sorted(p.name for p in (ROOT / "data").iterdir()) == before
+
+
+def hydra_config(tmp_path: Path, key: str, value: object) -> OmegaConf:
+    """A configuration as the run-folder check sees it, with Hydra's ``key`` set."""
+    tree = {
+        "task_name": "train",
+        "paths": {"log_dir": str(tmp_path)},
+        "hydra": {"output_subdir": ".hydra", "job": {"name": "train"}, "runtime": {}},
+    }
+    parent, _, name = key.partition(".")[2].rpartition(".")
+    (tree["hydra"][parent] if parent else tree["hydra"])[name] = value
+    return OmegaConf.create(tree)
+
+
+@pytest.mark.parametrize("key", ["hydra.output_subdir", "hydra.job.name"])
+@pytest.mark.parametrize("name", [n for n in BAD if "{" not in n] + GOOD + [None])
+def test_hydra_names_joined_to_the_run_folder_are_plain(
+    tmp_path: Path, key: str, name: str | None
+) -> None:
+    from src.utils.run_dir_checks import check_before_run_folder
+
+    config = hydra_config(tmp_path, key, name)
+    if name is None or name in GOOD:
+        check_before_run_folder(config, sweep=False)
+        return
+    with pytest.raises(ConfigError, match=f"^{re.escape(key)}: expected a plain name"):
+        check_before_run_folder(config, sweep=False)
