@@ -34,6 +34,7 @@ from src.utils.errors import (  # noqa: E402
     existing_path,
     integer_at_least,
     one_line_errors,
+    plain_name,
 )
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
 from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
@@ -106,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--labels", type=existing_path("file"), required=True, help="multi-hot [N, C] or ids [N]"
     )
-    sub.add_argument("--name", default="arrays", help="dataset name (and default file name)")
+    sub.add_argument(
+        "--name", type=plain_name, default="arrays", help="dataset name (and default file name)"
+    )
     sub.add_argument("--query-size", type=integer_at_least(1), default=2000)
     sub.add_argument("--train-size", type=integer_at_least(1), default=5000)
     _common(sub)

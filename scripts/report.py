@@ -62,7 +62,7 @@ from src.report.markers import (  # noqa: E402
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.protocols import EPOCHS_KEY, by_epochs, protocol_note  # noqa: E402
 from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
-from src.report.selection import reference, selection_tables  # noqa: E402
+from src.report.selection import overrides_flag, reference, selection_tables  # noqa: E402
 from src.report.stores import label_stores  # noqa: E402
 from src.report.tables import (  # noqa: E402
     ablation_tables,
@@ -136,6 +136,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--selection-ref",
+        type=overrides_flag,
         default="",
         metavar="OVERRIDES",
         help="setting the held-out runs are compared with, e.g. model.loss_scale=tuned "

@@ -42,7 +42,11 @@ def result(method: str, bits: int, seed: int, **changes) -> dict:
         "method": method,
         "code_length": bits,
         "seed": seed,
-        "overrides": [f"model.code_length={bits}", f"seed={seed}"],
+        "overrides": [
+            f"experiment={dataset}_{method}",
+            f"model.code_length={bits}",
+            f"seed={seed}",
+        ],
         "metrics": {"val/map@50": 0.5, **{f"test/{m}": v for m, v in zip(METRICS, values)}},
         **changes,
     }

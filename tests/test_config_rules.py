@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ BASE = RECORDED["train"]["composed"]
 # values of every kind a user can type on the command line, as Hydra parses them
 CANDIDATES = [
     *("abc", "", "auto", "warn", "32-true", "16-mixed", "max", "official", "float16", "1"),
-    *("..", ".", "a/b", "gloo", "ddp", "step"),
+    *("..", ".", "a/b", "gloo", "ddp", "step", "{val/map@50}", "ep_{epoch}"),
     *(None, True, False, [1], ["a"], {"a": 1}),
     *(-2, -1, 0, 1, 2, 3, 2**32 - 1, 2**32, 32768),
     *(0.0, 0.5, 1.0, 1.5, -0.5, math.nan, math.inf, -math.inf),
@@ -48,6 +49,8 @@ def oracle(rule: Rule, value: object) -> bool:
     kind = rule.kind
     if kind == "any_of":
         return any(oracle(option, value) for option in rule.options)
+    if kind == "pattern":  # a file-name pattern: its text outside the {fields} a plain name
+        return type(value) is str and oracle(Rule("name"), re.sub(r"\{[^{}]*\}", "x", value))
     if kind in ("bool", "str", "text", "name", "folder", "target", "list_str"):
         return {
             "bool": type(value) is bool,

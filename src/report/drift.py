@@ -15,6 +15,7 @@ taken as configured.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -43,11 +44,19 @@ ADDED_SETTINGS: dict[str, dict[str, Any]] = {"agch": {"model.gcn_lr_on": "L"}}
 LEGACY_COMMITS = ("c96aeb7", "57bbd21", "3fc5e04", "0477f5f", "5eb96d6")
 # ... and those of the archived runs made after it, before ``settings`` was recorded
 CURRENT_COMMITS = ("5d2078b", "1eb3644")
+# the commit from which results.json records ``settings``: a file of it or a later one without
+# them (or with ``"settings": null``) is no legacy run and is not placed by commit
+SETTINGS_RECORDED = "0ab25fd"
 
 
 class UnknownSettings(Exception):
     """A results.json without ``settings`` whose commit cannot be placed before or after a
     default change of its method."""
+
+
+class SettingsNotRecorded(UnknownSettings):
+    """A results.json whose ``settings`` are null, or missing although its commit records
+    them: what it ran with is unknown (its commit's defaults would be a guess)."""
 
 
 @lru_cache(maxsize=None)
@@ -125,10 +134,15 @@ def settings_drift(data: dict[str, Any]) -> list[str]:
     ``legacy_settings``) that differs from today's configured value; a key added since the run
     (``ADDED_SETTINGS``) counts with the value the run had; other keys either side lacks are
     not compared. [] when the run's experiment does not compose (no such config) or
-    nothing is known. Raises UnknownSettings (``legacy_settings``)."""
+    nothing is known. Raises UnknownSettings (``legacy_settings``), SettingsNotRecorded for
+    ``"settings": null`` or a file of a commit that records them without them."""
     method, commit = str(data.get("method")), str(data.get("git_commit") or "")
     recorded = data.get("settings")
-    if not isinstance(recorded, dict):
+    if "settings" in data and not isinstance(recorded, dict):
+        raise SettingsNotRecorded(f'"settings": {json.dumps(recorded)[:40]}')
+    if recorded is None and commit and _before(commit, SETTINGS_RECORDED) is False:
+        raise SettingsNotRecorded(f"missing, although its commit {commit} records them")
+    if recorded is None:
         recorded = legacy_settings(method, commit)
     today = _today(data)
     if not recorded or today is None:

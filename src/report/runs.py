@@ -23,7 +23,12 @@ from typing import Any, Iterable
 import numpy as np
 
 from src.report.schema import record_problem
-from src.report.drift import UnknownSettings, normalise_overrides, settings_drift
+from src.report.drift import (
+    SettingsNotRecorded,
+    UnknownSettings,
+    normalise_overrides,
+    settings_drift,
+)
 from src.utils.run_setting import variant_parts
 
 DIRECTIONS = {"i2t": "I->T", "t2i": "T->I"}
@@ -73,6 +78,9 @@ class Run:
     machine: str | None = None
     # the dataset's own name where ``dataset`` names its store too (src/report/stores.py)
     base: str = ""
+    # whether its command named an experiment (``experiment=...``): without one, its drift
+    # is what it ran with where the experiment sets otherwise, not an earlier default
+    experiment: bool = True
 
     @property
     def config_dataset(self) -> str:
@@ -119,6 +127,9 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         curves=load_curves(path.with_name("curves.json")),
         health=health_figures(data["metrics"]),
         store=store_widths(data),
+        experiment=any(
+            str(o).lstrip("+").startswith("experiment=") for o in data.get("overrides") or []
+        ),
         **run_time(data.get("timing") or {}),
     )
 
@@ -191,6 +202,8 @@ def setting_parts(data: dict[str, Any]) -> tuple[str, list[str], list[str]]:
     keys.add(MODE_OVERRIDE.rstrip("="))
     try:
         drift = [d for d in settings_drift(data) if d.split("=", 1)[0] not in keys]
+    except SettingsNotRecorded as err:  # its defaults would be a guess: no row to put it in
+        raise Skip(f"settings not recorded ({err}): what it ran with is unknown; rerun it")
     except UnknownSettings as err:
         raise Skip(f"settings unknown ({err}): rerun it, or add its commit to src/report/drift.py")
     return mode, own, drift
@@ -210,11 +223,20 @@ def load_curves(path: Path) -> dict[str, dict[str, list[float]]] | None:
 
 
 def collect(dirs: Iterable[Path], tasks: set[str] | None) -> tuple[list[Run], list[str]]:
-    """Every usable run under `dirs` (recursively), and a line per skipped file."""
+    """Every usable run under `dirs` (recursively), and a line per skipped file: one that is
+    no readable file (a loop of links, a link to a missing path: `input_reason`) included."""
+    from src.utils.paths import input_reason
+
     runs, skipped = [], []
-    paths = sorted({p.resolve() for d in dirs for p in Path(d).rglob("results.json")})
-    for path in paths:
+    # "results.jso[n]": a wildcard lists every entry of the name, a link that leads nowhere
+    # too (a plain "results.json" keeps only paths that exist: a loop was left out unsaid)
+    found = {p.absolute() for d in dirs for p in Path(d).rglob("results.jso[n]")}
+    unusable = {p: input_reason(p) for p in found}
+    paths = {p.resolve() for p in found if unusable[p] is None}
+    for path in sorted(paths | {p for p, reason in unusable.items() if reason}):
         try:
+            if unusable.get(path):
+                raise Skip(f"unreadable ({unusable[path]})")
             runs.append(load_run(path, tasks))
         except Skip as reason:
             skipped.append(f"{path}: {reason}")

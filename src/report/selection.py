@@ -8,6 +8,9 @@ and each setting's change from a reference setting paired by seed (the ablation 
 trained without its validation pairs and are not shown: they are no protocol numbers.
 """
 
+import argparse
+import re
+
 from src.report.drift import normalise_overrides
 from src.report.runs import DIRECTIONS, VAL_METRICS, Key, Run, cell
 from src.report.tables import getter, paired_change
@@ -23,6 +26,24 @@ def reference(flag: str | None) -> str:
     'model.loss_scale=tuned,model.lr_img=1e-4'
     """
     return variant(o.strip() for o in (flag or "").split(",") if o.strip())
+
+
+# one override of a setting: key=value (the key dotted; + or ++ to add, ~ to delete)
+OVERRIDE = re.compile(r"\+{0,2}[A-Za-z_][\w.@/-]*=.*|~[A-Za-z_][\w.@/-]*(=.*)?")
+
+
+def overrides_flag(text: str) -> str:
+    """An argparse ``type`` for ``--selection-ref``: "" or overrides ``key=value`` joined by
+    ``,`` (``--selection-ref model.lam`` named no setting: every change read "reference not
+    run")."""
+    parts = [o.strip() for o in text.split(",") if o.strip()]
+    bad = [o for o in parts if not OVERRIDE.fullmatch(o)]
+    if bad or (text.strip() and not parts):
+        raise argparse.ArgumentTypeError(
+            "expected overrides key=value joined by ',' (e.g. model.lam=5 or "
+            f"model.lam=5,model.rho=0.1; '' for the experiment as configured), got {text!r}"
+        )
+    return text
 
 
 def group_reference(flag: str, dataset: str, method: str, bits: int) -> str:

@@ -202,15 +202,27 @@ def paired_change(runs: list[Run], base: dict[Any, Run], value: Callable[[Run], 
     return interval_cell(*paired_t_interval(changes), n=f"n={len(changes)}")
 
 
-def ablation_heading(dataset: str, method: str, bits: int, drift: str) -> list[str]:
-    """Heading lines of one ablation table; runs made before a default changed (``drift``, the
-    overrides that give their defaults) are compared among themselves and titled so."""
+def ablation_heading(
+    dataset: str, method: str, bits: int, drift: str, runs: list[Run] | None = None
+) -> list[str]:
+    """Heading lines of one ablation table; runs whose settings differ from today's experiment
+    (``drift``) are compared among themselves and titled by why: defaults of their time when
+    their commands named the experiment, else (``runs`` without ``experiment=``) what they ran
+    with instead of the experiment's values."""
     if not drift:
         return [f"### {dataset}, {method}, {bits} bits", ""]
+    named = {run.experiment for run in runs or []} or {True}
+    title, why = {
+        frozenset({True}): ("previous defaults", "defaults of their time"),
+        frozenset({False}): ("without experiment=", f"not experiment={dataset}_{method}'s"),
+    }.get(
+        frozenset(named),
+        ("settings unlike the experiment's", "defaults of their time, or no experiment="),
+    )
     return [
-        f"### {dataset}, {method}, {bits} bits, previous defaults (`{drift}`)",
+        f"### {dataset}, {method}, {bits} bits, {title} (`{drift}`)",
         "",
-        f"Runs made with `{drift}` (defaults of their time), among themselves.",
+        f"Runs made with `{drift}` ({why}), among themselves.",
         "",
     ]
 
@@ -226,8 +238,6 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
     for dataset, method, bits, drift in sorted(tables):
         base = {run.seed: run for run in groups.get((dataset, method, drift, bits), [])}
         header = ["variant", "I->T mAP@50", "T->I mAP@50", "I->T change", "T->I change", "seeds"]
-        lines += ablation_heading(dataset, method, bits, drift)
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         variants = [("", list(base.values()))] + [
             (runs[0].own, runs)
             for key, runs in groups.items()
@@ -236,6 +246,9 @@ def ablation_tables(groups: dict[Key, list[Run]]) -> str:
             and drifts[key] == drift
             and key[2] != drift
         ]
+        runs_all = [run for _, runs in variants for run in runs]
+        lines += ablation_heading(dataset, method, bits, drift, runs_all)
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for name, runs in variants:
             row = [
                 f"`{name}`" if name else ("- (those defaults)" if drift else "- (as configured)")

@@ -190,6 +190,17 @@ def device_name(text: str) -> str:
     return text
 
 
+def plain_name(text: str) -> str:
+    """An argparse ``type``: a name that becomes part of a file or folder name, kept inside the
+    folder it is joined to (`src.utils.rule_kinds.is_plain_name`: ``--name ../../x`` wrote the
+    store outside data/ and made the missing folders)."""
+    from src.utils.rule_kinds import WORDS, is_plain_name
+
+    if not is_plain_name(text):
+        raise argparse.ArgumentTypeError(f"expected {WORDS['name']}, got {text!r}")
+    return text
+
+
 def output_path(kind: str, new: bool = False) -> Callable[[str], Path]:
     """An argparse ``type`` for every output flag of the scripts, checked before any work:
     ``kind`` "file" is a file to write (in an existing, writable folder; not a folder, nor a

@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import shlex
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -114,10 +115,13 @@ def sweep_value(text: str, exc: BaseException, argv: list[str]) -> str | None:
     word = found[1]
     key, _, value = word.partition("=")
     name, items = key.lstrip("+~"), _plain_list(value)
-    first = f" ({key}={items[0]})" if items else ""
+    first = f" ({shlex.quote(f'{key}={items[0]}')})" if items else ""
+    # each form advised is one shell word as typed (a quote of Hydra's inside the shell's:
+    # ckpt_path='a,b' typed into a shell reached Hydra as ckpt_path=a,b again)
+    text = shlex.quote(f'{key}="{value}"')
     if name.split(".")[0] == "hydra":
         text_setting = isinstance(_current(name, argv), str)  # a folder, a name: 'a,b' is one
-        quoted = f" or the text as one quoted string ({key}='{value}')" if items else ""
+        quoted = f" or the text as one quoted string ({text})" if items else ""
         quoted = quoted if text_setting else ""
         return (
             f"{word}: {name} is one of Hydra's own settings, composed once for a whole run or "
@@ -128,10 +132,11 @@ def sweep_value(text: str, exc: BaseException, argv: list[str]) -> str | None:
     one = "option" if group else "value"
     what = f"a sweep over {', '.join(items)}" if items else f"a sweep ({value})"
     other = f" or one {one}{first}"
+    listed = shlex.quote(f"{key}=[{value}]")
     if group and name in LIST_GROUPS and items:
-        other += f", or all of them together ({key}=[{value}])"
+        other += f", or all of them together ({listed})"
     elif not group and items:
-        other += f", a list ({key}=[{value}]) or one quoted string ({key}='{value}')"
+        other += f", a list ({listed}) or one quoted string ({text})"
     if "interval(" in value:  # the basic sweeper expands no interval: a search samples it
         return (
             f"{word}: {what}, which only a search samples (-m hparams_search=optuna); expected "

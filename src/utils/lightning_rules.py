@@ -17,8 +17,9 @@ from src.utils.rule_kinds import (
     BOOL,
     FOLDER,
     FRACTION,
+    NAME,
+    PART,
     SEED_MAX,
-    STR,
     TEXT,
     Rule,
     any_of,
@@ -104,7 +105,8 @@ TRAINER_RULES: dict[str, Rule] = {
 CHECKPOINT = "callbacks.model_checkpoint"
 CALLBACK_RULES: dict[str, Rule] = {
     f"{CHECKPOINT}.dirpath": FOLDER,
-    f"{CHECKPOINT}.filename": Rule("str", nullable=True),
+    # joined to dirpath: a "/" or ".." outside the {fields} wrote the best file elsewhere
+    f"{CHECKPOINT}.filename": Rule("pattern", nullable=True),
     f"{CHECKPOINT}.monitor": Rule("str", nullable=True),
     f"{CHECKPOINT}.mode": choice("min", "max"),
     f"{CHECKPOINT}.save_last": Rule("bool", also=("link",), nullable=True),
@@ -128,16 +130,20 @@ CALLBACK_RULES: dict[str, Rule] = {
     "callbacks.training_health.min_weight_change": real(0),
 }
 
+# name, version, sub_dir and the event files' suffix are joined to save_dir: each a plain name
+# (logger.csv.name=../../../x made /x at the filesystem root)
 LOGGER_RULES: dict[str, Rule] = {
     "logger.tensorboard.save_dir": FOLDER,
-    "logger.tensorboard.name": Rule("text", nullable=True),
-    "logger.tensorboard.version": any_of(integer(0), STR, nullable=True),
+    "logger.tensorboard.name": PART,
+    "logger.tensorboard.version": any_of(integer(0), NAME, nullable=True),
+    "logger.tensorboard.sub_dir": PART,
+    "logger.tensorboard.filename_suffix": PART,
     "logger.tensorboard.log_graph": BOOL,
     "logger.tensorboard.default_hp_metric": BOOL,
     "logger.tensorboard.prefix": TEXT,
     "logger.csv.save_dir": FOLDER,
-    "logger.csv.name": Rule("text", nullable=True),
-    "logger.csv.version": any_of(integer(0), STR, nullable=True),
+    "logger.csv.name": PART,
+    "logger.csv.version": any_of(integer(0), NAME, nullable=True),
     "logger.csv.prefix": TEXT,
 }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -14,6 +15,9 @@ from typing import Any
 
 from src.utils.errors import ConfigError
 
+# a format field of a file-name pattern ("{epoch:03d}", "{val/map@50:.4f}"): it becomes a
+# number, so a "/" inside it names no folder
+FIELD = re.compile(r"\{[^{}]*\}")
 SEED_MAX = 2**32 - 1  # numpy's seeds (Lightning's seed_everything) are uint32
 
 WORDS = {
@@ -25,6 +29,8 @@ WORDS = {
     "str": "a non-empty string",
     "text": "a string",
     "name": "a plain name (not empty, no '/' or '\\', not '.' or '..')",
+    "pattern": "a plain file-name pattern (not empty, no '/' or '\\' outside its {fields}, "
+    "not '.' or '..')",
     "folder": "a folder that can be made and written",
     "existing": "an existing folder",
     "target": "a mapping with a _target_ class name",
@@ -41,6 +47,7 @@ class Rule:
     Lightning's limit_*_batches), "interval" (a float in (0, 1] or an int >= 1, Lightning's
     val_check_interval; 0.0 would validate after every batch, 0 divides by zero), "bool",
     "str" (non-empty), "text" (any string), "name" (a plain file name: `is_plain_name`),
+    "pattern" (a file-name pattern whose text outside its ``{fields}`` is a plain name),
     "folder" (an output folder: `folder_problem`), "existing" (an existing folder:
     `existing_problem`), "database" (a storage URL:
     `database_problem`), "choice" (one of ``choices``), "target" (a mapping with a
@@ -77,6 +84,7 @@ class Rule:
             "str": lambda v: isinstance(v, str) and v != "",
             "text": lambda v: isinstance(v, str),
             "name": is_plain_name,
+            "pattern": lambda v: isinstance(v, str) and is_plain_name(FIELD.sub("x", v)),
             "folder": lambda v: isinstance(v, str) and v != "" and folder_problem(v) is None,
             "existing": lambda v: isinstance(v, str) and v != "" and existing_problem(v) is None,
             "choice": lambda v: any(_same(v, x) for x in self.choices),
@@ -190,7 +198,29 @@ def database_problem(text: str) -> str | None:
     reason = input_reason(folder, "dir")
     if reason is None and not os.access(folder, os.W_OK | os.X_OK):
         reason = "found a folder that this user may not write"
-    return f"the folder of {url.database}: {reason}" if reason else None
+    if reason:
+        return f"the folder of {url.database}: {reason}"
+    return sqlite_file_problem(url.database)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+
+
+def sqlite_file_problem(path: str) -> str | None:
+    """Why an existing ``path`` is no SQLite database a study can be kept in (not a readable
+    file, or a file of other bytes: SQLAlchemy's "file is not a database" came only after the
+    sweep folder was made), or None (also for no file yet, or an empty one: SQLite makes it)."""
+    from src.utils.paths import input_reason
+
+    if not os.path.lexists(path):
+        return None
+    reason = input_reason(path, "file")
+    if reason is None:
+        with open(path, "rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+        if head and head != SQLITE_HEADER:
+            reason = "found a file that is no SQLite database"
+    return f"{path}: {reason}" if reason else None
 
 
 def _plain(value: Any, nested: bool = True) -> bool:
@@ -230,4 +260,6 @@ def any_of(*options: Rule, **kw: Any) -> Rule:
 
 BOOL, STR, FRACTION = Rule("bool"), Rule("str"), Rule("fraction")
 TEXT, NAME, FOLDER = Rule("text"), Rule("name"), Rule("folder")
+# a name joined to an output folder; null keeps the default
+PART = Rule("name", nullable=True)
 EXISTING = Rule("existing")

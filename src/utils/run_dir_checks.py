@@ -151,6 +151,11 @@ def resolve_key(config: DictConfig, key: str) -> Any:
         ) from exc
 
 
+# Hydra's own values joined to the run folder: its config copy's folder and the log file's
+# name (hydra.output_subdir=../../x wrote .hydra's files outside the run folder)
+HYDRA_NAMES = ("hydra.output_subdir", "hydra.job.name")
+
+
 def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
     """What decides where the run folder goes, checked before it is made: the project's
     folders (`check_paths`), task_name a plain name (``task_name=../..`` made a folder outside
@@ -158,10 +163,13 @@ def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
     sweeper is not run)."""
     from src.utils.config_rules import RULES
     from src.utils.errors import ConfigError
+    from src.utils.rule_kinds import PART
 
     check_paths(config)
     resolve_key(config, "paths.log_dir")  # an interpolation error names the key it is in
     RULES["task_name"].check("task_name", resolve_key(config, "task_name"))
+    for key in HYDRA_NAMES:  # joined to the run folder by Hydra: each a plain name (or null)
+        PART.check(key, resolve_key(config, key))
     search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
     if search is not None and not sweep:
         overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []

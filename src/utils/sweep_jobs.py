@@ -6,6 +6,8 @@ one job per choice and interval end of each searched parameter (`search_probes`)
 
 from __future__ import annotations
 
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from src.utils.errors import ConfigError
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 FIXED = "the search's fixed overrides"  # the label of the job every trial of a search shares
+# the first interval(a, b) of a search-space argument, its two ends
+INTERVAL = re.compile(r"interval\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
 
 
 def sweep_arguments(config: DictConfig) -> list[str]:
@@ -90,10 +94,8 @@ def search_probes(config: DictConfig) -> list[tuple[str, list[str]]]:
     searched parameters left at their configured values), with the fixed overrides, as (label,
     overrides). The parameters are read by the sweeper's own `create_params_from_overrides`.
     Values of two parameters are not checked together (only each alone)."""
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
-
     arguments = sweep_arguments(config)
-    space, fixed = create_params_from_overrides(arguments)
+    space, fixed = search_space(arguments, script_path(config))
     given = {a.split("=", 1)[0].lstrip("+~"): a for a in arguments}
     fixed_job = [f"{key}={value}" for key, value in fixed.items()]
     probes: dict[tuple[str, ...], str] = {tuple(fixed_job): FIXED}
@@ -102,6 +104,56 @@ def search_probes(config: DictConfig) -> list[tuple[str, list[str]]]:
             label = f"search space {given.get(name, name)}: its value {name}={value}"
             probes.setdefault((*fixed_job, f"{name}={value}"), label)
     return [(label, list(job)) for job, label in probes.items()]
+
+
+def search_space(arguments: list[str], script: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The Optuna sweeper's own `create_params_from_overrides` of ``arguments``; a parameter
+    whose distribution Optuna refuses (ends reversed, a log scale from 0 or below: a
+    ValueError that left a sweep folder and Hydra's warning) raises ConfigError naming it,
+    with what it takes (`space_advice`)."""
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
+
+    try:
+        return create_params_from_overrides(arguments)
+    except ValueError as error:
+        for argument in arguments:  # the one Optuna refuses alone
+            try:
+                create_params_from_overrides([argument])
+            except ValueError as exc:
+                reason = " ".join(str(exc).split()).rstrip(".")
+                raise ConfigError(
+                    f"{script}: search space {argument}: {reason}; expected "
+                    + space_advice(argument, reason)
+                ) from None
+        raise error
+
+
+def space_advice(argument: str, reason: str) -> str:
+    """What a refused search-space ``argument`` takes, with the argument mended where it is an
+    ``interval(a, b)`` (shell-quoted, to type as printed)."""
+    key, found = argument.split("=", 1)[0], INTERVAL.search(argument)
+    if "log" in reason:
+        words = "a lower end > 0 on a log scale, or no log tag"
+        try:
+            high = float(found[2]) if found else 0.0
+        except ValueError:
+            high = 0.0
+        if high <= 0:
+            plain = shlex.quote(f"{key}=interval({found[1]},{found[2]})") if found else ""
+            return words + (f", e.g. {plain}" if plain else "")
+        mended = f"interval({high / 1000:g},{found[2]})"
+    elif "smaller than or equal" in reason:
+        words = "the lower end first"
+        mended = f"interval({found[2]},{found[1]})" if found else ""
+    else:
+        return (
+            "a distribution Optuna builds: interval(low,high) or range(start,stop) with the "
+            "lower end first, a log scale from a lower end > 0, or choice(...)"
+        )
+    if not mended:
+        return words
+    example = argument[: found.start()] + mended + argument[found.end() :]
+    return f"{words}, e.g. {shlex.quote(example)}"
 
 
 def _values(distribution: Any) -> list[Any]:
