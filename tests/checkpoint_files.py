@@ -22,24 +22,3 @@ def settings_of(datamodule: Any) -> dict[str, Any]:
     datamodule's arguments too, and the two records agree in a checkpoint train.py writes
     (src/utils/checkpoint_rules.py refuses one whose records differ)."""
     return {**RUN_SETTINGS, "data.batch_size": datamodule.hparams.batch_size}
-
-
-def moved_to(checkpoint: dict[str, Any], folder: Any) -> dict[str, Any]:
-    """``checkpoint`` with its checkpoint callback's folder and files moved to ``folder``, as
-    if it was written there (a resume refuses a state naming another folder:
-    src/utils/resume_state.py `check_checkpoint_paths`)."""
-    import os
-
-    for state in (checkpoint.get("callbacks") or {}).values():
-        if isinstance(state, dict) and "dirpath" in state:
-            moved = {
-                k: os.path.join(folder, os.path.basename(v))
-                for k, v in state.items()
-                if k.endswith("_path") and v
-            }
-            best = {
-                os.path.join(folder, os.path.basename(k)): v
-                for k, v in (state.get("best_k_models") or {}).items()
-            }
-            state.update(moved, dirpath=str(folder), best_k_models=best)
-    return checkpoint

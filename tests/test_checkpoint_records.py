@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import torch
 
-from checkpoint_files import moved_to
 from cli_runs import TINY_ARGS, TINY_STORE, start
 from door import composed_run
 from test_run_lifecycle import finish, one_error_line
@@ -175,7 +174,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def edited(trained: dict[str, Any], edit: Any, folder: Path) -> Path:
     """The run's checkpoint edited in place by ``edit`` and saved again with the project's
     digest (`with_digest`), as the trial did."""
-    checkpoint = moved_to(copy.deepcopy(trained["checkpoint"]), folder)  # written there
+    checkpoint = copy.deepcopy(trained["checkpoint"])
     edit(checkpoint)
     checkpoint.pop("content_sha256")
     path = folder / "edited.ckpt"

@@ -65,17 +65,15 @@ PATH_CASES = [
     (field, name)
     for field in ("best_model_path", "kth_best_model_path", "last_model_path", "best_k_models")
     for name in PATH_VALUES
-] + [("dirpath", "another run"), ("dirpath", "relative")]
+]
 
 
 def _move(checkpoint: dict, field: str, value: str, folder: Path) -> None:
     """Point ``field`` of the checkpoint callback's state at ``value`` (relative to
-    ``folder`` unless absolute; a folder for dirpath), the best score 0.99."""
+    ``folder`` unless absolute), the best score 0.99."""
     _, state = _check_key(checkpoint)
     target = value if value.startswith("/") else str(folder / value)
-    if field == "dirpath":
-        state["dirpath"] = str(Path(target).parent)
-    elif field == "best_k_models":
+    if field == "best_k_models":
         state["best_k_models"] = {target: torch.tensor(0.99)}
     else:
         state[field] = target
@@ -249,3 +247,17 @@ def test_train_py_refuses_in_one_line_and_writes_nothing(
     line = one_error_line(err, out)
     assert status == 2 and line.startswith(f"error: {path} [optimizer_states"), line
     assert not run.exists() or not [p for p in run.rglob("*") if ".hydra" not in str(p)]
+
+
+@pytest.mark.parametrize("best", [OTHER, "/tmp/x/epoch_000.ckpt", "relative.ckpt"])
+def test_a_state_of_another_folder_restores_no_best_path(best: str, tmp_path: Path) -> None:
+    """A copied or moved run's state (another dirpath): Lightning restores its best path
+    alone; the project's checkpoint callback restores none, so no other folder's file is
+    tested as the run's best or rewritten."""
+    from src.callbacks.checkpointing import EpochEndCheckpoint
+
+    callback = EpochEndCheckpoint(dirpath=str(tmp_path / "checkpoints"), monitor="val/objective")
+    state = EpochEndCheckpoint(dirpath=str(Path(best).parent), monitor="val/objective")
+    state.best_model_path = best
+    callback.load_state_dict(state.state_dict())
+    assert callback.best_model_path == ""

@@ -61,9 +61,11 @@ def check_resume_pieces(path: str | Path, checkpoint: Mapping[str, Any]) -> None
 def weights_only_refusal(path: str | Path) -> DataError:
     """The refusal of a weights-only checkpoint (a best file once a later last.ckpt was
     written): it cannot be resumed; its run's last.ckpt can, and the file can be evaluated."""
+    from src.utils.commands import train_command
+
     last = Path(path).parent / "last.ckpt"
     other = (
-        f"resume from its run's {last} (ckpt_path={last})"
+        f"resume from its run's last.ckpt: {train_command(last)}"
         if last.is_file() and last.resolve() != Path(path).resolve()
         else "its run has no last.ckpt beside it: start a new run without ckpt_path"
     )
@@ -78,23 +80,23 @@ def weights_only_refusal(path: str | Path) -> DataError:
 
 def check_checkpoint_paths(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
     """Raise DataError when a checkpoint callback's state (one holding ``dirpath``) names a
-    folder other than the one the file lies in, or a file (best, k-th best, last, kept best
-    files) outside it: Lightning restores the best path whatever the folder, and the run would
-    test that file as its best and rewrite it weights-only."""
-    own = Path(path).resolve().parent
+    file (best, k-th best, last, kept best files) outside its own folder: the run would test
+    that file as its best and rewrite it weights-only. (A state of another folder -- a copied
+    run -- restores no path: `EpochEndCheckpoint.load_state_dict`.)"""
     for name, state in checkpoint["callbacks"].items():
         if not isinstance(state, Mapping) or "dirpath" not in state:
             continue
         where = f"callbacks.{name}"
-        if not isinstance(state["dirpath"], str) or Path(state["dirpath"]).resolve() != own:
-            raise refusal(path, f"{where}.dirpath", state["dirpath"], f"{own}, its own folder")
+        if not isinstance(state["dirpath"], str):
+            raise refusal(path, f"{where}.dirpath", state["dirpath"], "a folder's path")
+        own = Path(state["dirpath"]).resolve()
         named = [(key, state.get(key)) for key in PATH_KEYS]
         named += [("best_k_models", key) for key in state.get("best_k_models") or {}]
         for key, value in named:
             if value in ("", None):
                 continue
             if not isinstance(value, str) or Path(value).resolve().parent != own:
-                raise refusal(path, f"{where}.{key}", value, f"a file in {own}, its own folder")
+                raise refusal(path, f"{where}.{key}", value, f"a file in {own}, its dirpath")
 
 
 def check_batches(path: str | Path, checkpoint: Mapping[str, Any]) -> None:
