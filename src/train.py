@@ -50,6 +50,12 @@ from src.utils.resume_checks import (  # noqa: E402
     check_same_settings,
     run_settings,
 )
+from src.utils.resume_state import (  # noqa: E402
+    check_batches,
+    check_checkpoint_paths,
+    check_resume_fits,
+    check_resume_pieces,
+)
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.commands import eval_command, train_command  # noqa: E402
@@ -186,6 +192,8 @@ def _build(
     else:
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
+    if cfg.get("ckpt_path") and cfg.get("train"):  # its optimisers' and callbacks' states
+        check_resume_fits(model, callbacks, cfg.ckpt_path)
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
@@ -258,11 +266,14 @@ def check_start_checkpoint(cfg: DictConfig) -> None:
     """A bad or finished checkpoint, or a resume with other data or trainer settings, is
     refused before any data is read or generated (ConfigError, DataError)."""
     if cfg.get("ckpt_path"):
-        check_same_run_settings(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
-        if cfg.get("train"):
-            check_resumable(
-                cfg.ckpt_path, cfg.trainer.get("max_epochs"), lambda done: _finished(cfg, done)
-            )
+        checkpoint, path, train = read_checkpoint(cfg.ckpt_path), cfg.ckpt_path, cfg.get("train")
+        if train:  # every piece a resume restores (a weights-only file named as one), and
+            check_resume_pieces(path, checkpoint)  # epochs its batches can make, before the
+            check_batches(path, checkpoint)  # "finished" check believes them
+        check_same_run_settings(cfg, checkpoint, path)
+        if train:
+            check_resumable(path, cfg.trainer.get("max_epochs"), lambda n: _finished(cfg, n))
+            check_checkpoint_paths(path, checkpoint)
 
 
 def train_door(cfg: DictConfig) -> None:

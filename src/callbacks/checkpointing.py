@@ -22,6 +22,7 @@ most 5 x (last + best) files: docs/benchmarks.md gives the measured sizes.
 from __future__ import annotations
 
 import os
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -94,6 +95,14 @@ class EpochEndCheckpoint(ModelCheckpoint):
         self._pending: tuple[str, dict] | None = None  # a best checkpoint not yet on disk
         self._stale: list[str] = []  # best files to remove once the pending one is written
         self._last_step = -1  # the global step that last.ckpt holds
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Lightning's restore, except that a state written in another folder (a copied or
+        moved run) restores no best path either: Lightning keeps it alone, and the run would
+        test another folder's file as its best and rewrite it weights-only (eighth trial)."""
+        super().load_state_dict(state_dict)
+        if state_dict.get("dirpath", self.dirpath) != self.dirpath:
+            self.best_model_path = ""
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         """Every checkpoint of the run is written atomically beside its target (rank zero
