@@ -72,6 +72,11 @@ def test_a_run_is_refused_exactly_when_it_would_train_no_batch() -> None:
         )
         cfg = config(batch, drop_last, world, limit)
         expected = plain_batches(n_pairs, batch, drop_last, world, limit)
+        every = plain_batches(n_pairs, batch, drop_last, world, 1.0)
+        if expected == every > 0 and not drop_last and (n_pairs // world) % batch == 1:
+            with pytest.raises(ConfigError, match="^data.drop_last: .* last batch of 1 pair"):
+                check_trains_something(cfg, {"train": n_pairs})  # a 1-pair batch (trial 8)
+            continue
         if expected > 0:
             check_trains_something(cfg, {"train": n_pairs})
             continue

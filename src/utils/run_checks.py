@@ -96,12 +96,40 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
             "training data)"
         )
     limit, key = effective_limits(trainer)["train"]
+    if limited(full, limit) == full:  # the last batch is formed
+        check_last_batch(cfg, pairs)
     if limited(full, limit) == 0:
         raise ConfigError(
             f"{key}: {limit} ({value_source(key)}) of {full} training batches is 0 batches, "
             "nothing would be trained; expected a larger fraction or a whole number of batches"
         )
     check_val_interval(trainer, limited(full, limit))
+
+
+def check_last_batch(cfg: DictConfig, pairs: int) -> None:
+    """Refuse ``data.drop_last=false`` when the epoch's last batch would hold 1 training pair
+    (``pairs`` of a process, a remainder of 1 after ``data.batch_size``): the degenerate
+    similarity graph that ``data.batch_size >= 2`` exists to prevent (trial 8 T10:
+    batch_size=999 of 1000 pairs trained a 1-item batch). A closed-form method only collects
+    its batches (src/models/closed_form.py) and is not refused."""
+    from hydra.utils import get_class
+
+    from src.models.closed_form import ClosedFormModule
+
+    data = cfg.data
+    if data.get("drop_last", True) or pairs % data.batch_size != 1:
+        return
+    target = OmegaConf.select(cfg, "model._target_", default=None)
+    if target is not None and issubclass(get_class(str(target)), ClosedFormModule):
+        return
+    sizes = sorted(range(2, pairs + 1), key=lambda b: (abs(b - data.batch_size), b))
+    other = next((b for b in sizes if pairs % b != 1), None)
+    instead = f" or data.batch_size={other}" if other is not None else ""
+    raise ConfigError(
+        f"data.drop_last: false with data.batch_size {data.batch_size} and {pairs} training "
+        "pairs leaves a last batch of 1 pair, a degenerate similarity graph (why "
+        f"data.batch_size >= 2); expected data.drop_last=true{instead}"
+    )
 
 
 def check_val_interval(trainer: DictConfig, batches: int) -> None:
