@@ -179,11 +179,22 @@ def discard_untrained_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     """After a refusal or Ctrl-C: a folder this process made (`made_here`) before training
     began holds only this start-up's files (.hydra/, the log, a logger's first files), so it
     goes whole; any other folder loses only the start-up files (`drop_unused_run_dir`), and a
-    folder holding a checkpoint or results.json is kept."""
-    if made_here(run_dir) and not _FIT_STARTED and earlier_run(run_dir) is None:
+    folder holding a checkpoint or results.json is kept. A run that stopped before its first
+    checkpoint (a non-finite loss at step 0, a full disk) made nothing to resume or test: its
+    folder goes whole too (trial 8 C02, D01: logs and health_initial.pt were left)."""
+    started = _FIT_STARTED and wrote_work(run_dir, cfg)
+    if made_here(run_dir) and not started and earlier_run(run_dir) is None:
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
         drop_unused_run_dir(run_dir, scaffold(cfg))
+
+
+def wrote_work(run_dir: Path, cfg: DictConfig) -> bool:
+    """Whether the run left something to resume, test or read: a checkpoint in its folder or
+    its checkpoint folder (``callbacks.model_checkpoint.dirpath``), or a results.json."""
+    folders = {run_dir, last_checkpoint(cfg).parent}
+    found = (next(f.rglob("*.ckpt"), None) for f in folders if f.is_dir())
+    return any(p is not None for p in found) or (run_dir / "results.json").exists()
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
