@@ -182,7 +182,10 @@ def test_a_top_k_read_from_a_checkpoint_is_named_as_the_checkpoint_s() -> None:
 def test_presets_that_need_a_gpu_are_refused_here(trainer: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{key}: "):
         check_machine(OmegaConf.create(trainer))
-    check_machine(OmegaConf.create({"accelerator": "cpu", "devices": 2, "precision": "32-true"}))
+    ddp_sim = {"strategy": {"find_unused_parameters": True}, "use_distributed_sampler": False}
+    check_machine(
+        OmegaConf.create({"accelerator": "cpu", "devices": 2, "precision": "32-true"} | ddp_sim)
+    )
 
 
 HOLD = "import sys, time; from src.utils.run_dirs import hold_run_dir; hold_run_dir(sys.argv[1]);"

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from src.utils.composed_keys import unknown_key_words
 from src.utils.config_rules import RULES, check_cross_keys
 from src.utils.errors import ConfigError
-from src.utils.run_checks import check_trains_something
+from src.utils.run_checks import check_machine, check_trains_something
 
 RNG = random.Random(8)
 WARMUPS = [0, 0.5, 1, 2, 3, 7.5, 10, 11, 100, 1e9]
@@ -95,3 +95,39 @@ def test_advice_for_an_added_key_names_no_refused_value(key: str, value: str) ->
         assert RULES[key].allows(typed), f"advises a value the door refuses: {words}"
     else:
         assert not RULES[key].allows(typed) and f"{value} is not one" in words
+
+
+def _process_cases() -> list[tuple[dict, bool]]:
+    """(trainer settings on this CPU-only check, whether they must be refused): several
+    processes without the project's DDP setup (trial 8 C12), -1 devices on a CPU."""
+    setups = {
+        "auto": ({"strategy": "auto"}, False),
+        "ddp": ({"strategy": "ddp"}, False),
+        "ddp_spawn": ({"strategy": "ddp_spawn", "use_distributed_sampler": False}, False),
+        "sampler": ({"strategy": "ddp_find_unused_parameters_true"}, False),
+        "ddp_preset": (
+            {"strategy": "ddp_find_unused_parameters_true", "use_distributed_sampler": False},
+            True,
+        ),
+        "ddp_sim": (
+            {"strategy": {"find_unused_parameters": True}, "use_distributed_sampler": False},
+            True,
+        ),
+    }
+    cases = []
+    for (setup, ok), devices, nodes in itertools.product(
+        setups.values(), [1, 2, 3, 8, -1, "auto"], [1, 2]
+    ):
+        trainer = {"accelerator": "cpu", "devices": devices, "num_nodes": nodes} | setup
+        many = (devices if isinstance(devices, int) and devices > 0 else 1) * nodes > 1
+        cases.append((trainer, devices == -1 or (many and not ok)))
+    return cases
+
+
+@pytest.mark.parametrize("trainer, refused", _process_cases())
+def test_several_processes_need_the_ddp_setup(trainer: dict, refused: bool) -> None:
+    if not refused:
+        check_machine(OmegaConf.create(trainer))
+        return
+    with pytest.raises(ConfigError, match=r"^trainer\.devices: "):
+        check_machine(OmegaConf.create(trainer))

@@ -276,10 +276,39 @@ def check_machine(trainer: DictConfig) -> None:
             "here; use trainer=cpu"
         )
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
+    check_processes(trainer, on_cpu)
     if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
         raise ConfigError(
             f"trainer.precision: {trainer.precision!r} needs a GPU; on a CPU use 32-true or "
             "bf16-mixed"
+        )
+
+
+def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
+    """Refuse several processes (``devices`` > 1, ``num_nodes`` > 1) without the project's
+    DDP setup, and ``devices=-1`` (every GPU) on a CPU. That setup (trainer=ddp_sim,
+    trainer=ddp): the methods' alternating phases leave modules out of a loss, which DDP must
+    be told (find_unused_parameters), and each process reads its own shard
+    (use_distributed_sampler=false). Trial 8 C12: trainer.devices=2 on a CPU was a 286-line
+    DDP traceback. Raises ConfigError."""
+    devices = trainer.get("devices", 1)
+    if on_cpu and devices == -1:
+        raise ConfigError(
+            "trainer.devices: -1 (every GPU) on a CPU; expected a number of "
+            "processes >= 1 (trainer=ddp_sim runs 2)"
+        )
+    if world_size(trainer) == 1:
+        return
+    strategy = trainer.get("strategy", "auto")
+    unused = strategy == "ddp_find_unused_parameters_true" or (
+        isinstance(strategy, DictConfig) and strategy.get("find_unused_parameters") is True
+    )
+    if not unused or trainer.get("use_distributed_sampler", True):
+        raise ConfigError(
+            f"trainer.devices: {world_size(trainer)} processes need the project's DDP setup "
+            "(a DDP strategy with find_unused_parameters, use_distributed_sampler=false); "
+            "expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with trainer.devices="
+            f"{devices}, or trainer.devices=1"
         )
 
 
