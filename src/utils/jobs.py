@@ -46,6 +46,7 @@ from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
     claimed_dirs,
     drop_unused_run_dir,
     earlier_run,
+    made_dirs,
     drop_made_parents,
     hold_run_dir,
     made_here,
@@ -105,8 +106,8 @@ def run_cli(main: Callable[[], Any], door: Callable[[DictConfig], None] | None =
         _run_main(main)
     except SystemExit as exit_:  # refused or interrupted: no folder left, the run folder's
         if exit_.code in (EXIT_USER_ERROR, EXIT_INTERRUPTED):  # parents made for it included
-            for claimed in claimed_dirs():
-                drop_unused_run_dir(Path(claimed))
+            for claimed in {*claimed_dirs(), *made_dirs()}:  # made for an explicit run dir
+                drop_unused_run_dir(Path(claimed))  # too (trial 8 D03: a full disk)
             drop_made_parents()
         raise
 
