@@ -213,7 +213,7 @@ def last_checkpoint(cfg: DictConfig) -> Path:
     return Path(folder or Path(cfg.paths.output_dir, "checkpoints"), "last.ckpt")
 
 
-def resume_hint(cfg: DictConfig) -> str:
+def resume_hint(cfg: DictConfig, named: bool = False) -> str:
     """The command that goes on with this run from its latest intact checkpoint that holds the
     optimiser state (`good_checkpoints`: last.ckpt, written every ``last_every_n_epochs``,
     unless damaged): train.py resuming it in its own directory, or -- when that checkpoint
@@ -224,10 +224,9 @@ def resume_hint(cfg: DictConfig) -> str:
     folder = last_checkpoint(cfg).parent
     good = good_checkpoints(folder, cfg.get("ckpt_path"))
     resumable = next((g for g in good if g.resumable), None)
-    if resumable is None:
-        return (
-            f"{last_good_words(folder, cfg.get('ckpt_path'))}; run the command again to start over"
-        )
+    if resumable is None:  # ``named``: the line has said what the disk holds already
+        said = "" if named else f"{last_good_words(folder, cfg.get('ckpt_path'), cfg=cfg)}; "
+        return f"{said}run the command again to start over"
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     if isinstance(max_epochs, int) and 0 <= max_epochs <= resumable.epochs:
         return (
