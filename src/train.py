@@ -120,9 +120,9 @@ def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> Tra
     if not names_last_good(err):
         callback = trainer.checkpoint_callback
         folder = getattr(callback, "dirpath", None) if callback else None
-        text += f"; {last_good_words(folder, cfg.get('ckpt_path'))}"
-    if isinstance(err, StoreChanged):
-        text += f"; once it is restored, {resume_hint(cfg)}"
+        text += f"; {last_good_words(folder, cfg.get('ckpt_path'), cfg=cfg)}"
+    if isinstance(err, StoreChanged):  # the last good checkpoint is named once (trial 8 S10)
+        text += f"; once it is restored, {resume_hint(cfg, named=True)}"
     return TrainingError(text)
 
 

@@ -72,6 +72,11 @@ def test_a_run_is_refused_exactly_when_it_would_train_no_batch() -> None:
         )
         cfg = config(batch, drop_last, world, limit)
         expected = plain_batches(n_pairs, batch, drop_last, world, limit)
+        every = plain_batches(n_pairs, batch, drop_last, world, 1.0)
+        if expected == every > 0 and not drop_last and (n_pairs // world) % batch == 1:
+            with pytest.raises(ConfigError, match="^data.drop_last: .* last batch of 1 pair"):
+                check_trains_something(cfg, {"train": n_pairs})  # a 1-pair batch (trial 8)
+            continue
         if expected > 0:
             check_trains_something(cfg, {"train": n_pairs})
             continue
@@ -177,7 +182,10 @@ def test_a_top_k_read_from_a_checkpoint_is_named_as_the_checkpoint_s() -> None:
 def test_presets_that_need_a_gpu_are_refused_here(trainer: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"^{key}: "):
         check_machine(OmegaConf.create(trainer))
-    check_machine(OmegaConf.create({"accelerator": "cpu", "devices": 2, "precision": "32-true"}))
+    ddp_sim = {"strategy": {"find_unused_parameters": True}, "use_distributed_sampler": False}
+    check_machine(
+        OmegaConf.create({"accelerator": "cpu", "devices": 2, "precision": "32-true"} | ddp_sim)
+    )
 
 
 HOLD = "import sys, time; from src.utils.run_dirs import hold_run_dir; hold_run_dir(sys.argv[1]);"

@@ -116,10 +116,13 @@ class AGCHDataModule(LightningDataModule):
         if classify(self.path).kind != "missing":
             check_existing_store(self.path, self.synthetic)
             return
-        with atomic_path(self.path, key="data.path") as staged:  # its folder must exist
+        # never over a store another run generated meanwhile (it may be reading it): the
+        # first one published stays, and is checked like any existing store
+        with atomic_path(self.path, key="data.path", replace=False) as staged:
             make_synthetic(staged, **self.synthetic)
             if accept is not None:
                 accept(self._sizes_of(staged))
+        check_existing_store(self.path, self.synthetic)
 
     def _sizes_of(self, path: Path) -> dict[str, int]:
         """`split_sizes` of the store at ``path`` (a staged one), this datamodule unchanged."""

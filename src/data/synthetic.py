@@ -236,13 +236,23 @@ def check_existing_store(path: Path, params: Mapping[str, Any]) -> None:
             + (f" (data={held})" if held else ""),
         )
     if not matches_params(info, params):
+        found = (
+            f"expected the synthetic store of these parameters, found one made with others "
+            f"({params_differ(info, params)}); it is never replaced: "
+        )
+        if Path(path).name == Path(store_file("", params)).name:  # the file of these parameters
+            raise DataError(
+                path,
+                None,
+                found + f"move or delete {path} (a store of other parameters under the name "
+                "of these; the next run generates theirs), or give data.path=<another .h5 "
+                "file>",
+            )
         raise DataError(
             path,
             "data.path",
-            f"expected the synthetic store of these parameters, found one made with others "
-            f"({params_differ(info, params)}); it is never replaced: leave data.path unset "
-            "(each set of parameters gets its own file, data/synthetic_<key>.h5) or name a "
-            "new file",
+            found + "leave data.path unset (each set of parameters gets its own file, "
+            "data/synthetic_<key>.h5) or name a new file",
         )
 
 

@@ -63,16 +63,15 @@ def eval_command(cfg: DictConfig, ckpt: str | os.PathLike) -> str:
     """``python src/eval.py`` testing ``ckpt`` on this run's data: the ``data=`` choice, the
     overrides of the groups eval.py shares (`EVAL_KEYS`) and the store's resolved path."""
     choices = HydraConfig.get().runtime.choices if HydraConfig.initialized() else {}
+    path = OmegaConf.select(cfg, "data.path", default=None)
+    own = ("data", "data.path") if path else ("data",)  # without cfg: the override as given
     kept = [
-        o
-        for o in task_overrides()
-        if _key(o).split(".")[0] in EVAL_KEYS and _key(o) not in ("data", "data.path")
+        o for o in task_overrides() if _key(o).split(".")[0] in EVAL_KEYS and _key(o) not in own
     ]
     words = ["python", str(Path(sys.argv[0]).with_name("eval.py"))]
     if choices.get("data"):
         words.append(f"data={choices['data']}")
     words += [*kept, f"ckpt_path={os.path.abspath(ckpt)}"]
-    path = OmegaConf.select(cfg, "data.path", default=None)
     if path:
         words.append(f"data.path={os.path.abspath(str(path))}")
     return shlex.join(words)

@@ -141,6 +141,25 @@ def deepest_node(tree: Mapping[str, Any], key: str) -> tuple[str, Any]:
     return found, node
 
 
+def added_advice(key: str, value: str) -> str:
+    """``expected +key=value``, the advice for a key the configuration lacks; when ``value``
+    breaks the key's rule (`RULES`), what the rule allows instead, so that the advice never
+    names a value the door then refuses (trial 8 T03: max_steps=0 advised +max_steps=0)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from src.utils.config_rules import RULES
+
+    how = "a key the configuration lacks is added with +"
+    rule = RULES.get(key)
+    try:
+        typed = OverridesParser.create().parse_override(f"{key}={value}").value()
+    except Exception:  # noqa: BLE001  (a value Hydra reports itself)
+        typed = value
+    if rule is None or value == "..." or rule.allows(typed):
+        return f"expected +{key}={value} ({how})"
+    return f"expected +{key}=<{rule.expected()}> ({how}; {value} is not one)"
+
+
 def unknown_key_words(key: str, words: Iterable[str], value: str = "...", form: str = "") -> str:
     """The refusal of ``key``, which the configuration that ``words`` (a command line)
     compose to lacks, after ``"<key>: "``: where it is missing, a close key of that
@@ -175,7 +194,7 @@ def unknown_key_words(key: str, words: Iterable[str], value: str = "...", form: 
         return f"not in {where}, which leaves this argument of {target} at its default; " + (
             "remove the override (there is nothing to delete)"
             if form == "~"
-            else f"expected +{key}={value} (a key the configuration lacks is added with +)"
+            else added_advice(key, value)
         )
     shown = shlex.join(["python", f"src/{script}", *choice_words(words), "--cfg", "job"])
     where = (where, f"{shown} lists them")

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
-from src.utils.lightning_rules import AT_MOST, LIGHTNING_RULES, OVERRIDDEN_BY
+from src.utils.lightning_rules import AT_MOST, LIGHTNING_RULES, OVERRIDDEN_BY, WITHIN_RUN
 from src.utils.rule_kinds import (  # noqa: F401  (re-exported: the rules' vocabulary)
     BOOL,
     EXISTING,
@@ -195,8 +195,17 @@ def _number(tree: Mapping[str, Any], key: str) -> float | None:
 def check_cross_keys(values: Mapping[str, Any]) -> None:
     """Refuse a combination in which Lightning would silently ignore a value (after each value
     passed its own rule): a key above its limit (`AT_MOST`, the limit not -1), a limit that a
-    debugging flag replaces (`OVERRIDDEN_BY`, the limit set at all). Raises
-    ConfigError naming both keys and values."""
+    debugging flag replaces (`OVERRIDDEN_BY`, the limit set at all), a schedule in epochs
+    longer than the run (`WITHIN_RUN`). Raises ConfigError naming both keys and values."""
+    for key, limit_key in WITHIN_RUN:
+        value, limit = _number(values, key), _number(values, limit_key)
+        if value is not None and limit is not None and limit != -1 and value > limit:
+            raise ConfigError(
+                f"{key}: {value} epochs is longer than the run ({limit_key} {limit}): the run "
+                "would end inside this schedule (a learning-rate warm-up that never ends trains "
+                f"almost nothing); expected {key} <= {limit_key}: lower {key} or raise "
+                f"{limit_key}"
+            )
     for key, limit_key in AT_MOST:
         value, limit = _number(values, key), _number(values, limit_key)
         if value is not None and limit is not None and limit != -1 and value > limit:

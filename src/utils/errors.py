@@ -60,8 +60,9 @@ ENVIRONMENT_ERRNOS = {
     errno.EACCES: "permission denied; choose a path you may use",
     errno.EPERM: "operation not permitted; choose a path you may use",
     errno.EROFS: "a read-only file system; choose a writable path",
-    errno.ENOSPC: "no space left on the device; free space (a run resumes from last.ckpt)",
-    errno.EDQUOT: "disk quota exceeded; free space (a run resumes from last.ckpt)",
+    errno.ENOSPC: "cannot be written: no space left on the device; free space, then run the "
+    "command again",
+    errno.EDQUOT: "cannot be written: disk quota exceeded; free space, then run the command again",
     errno.EFBIG: "file too large for this file system",
 }
 
@@ -85,10 +86,28 @@ def user_error(exc: BaseException) -> AGCHError | None:
                 "of its arguments"
             )
         if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
-            where = current.filename if current.filename is not None else "file system"
+            where = current.filename or written_file(current) or "file system"
             return DataError(where, None, ENVIRONMENT_ERRNOS[current.errno])
         seen.add(id(current))
         current = current.__cause__ or current.__context__
+    return None
+
+
+def written_file(exc: BaseException) -> str | None:
+    """The file an OSError without a file name was writing (a full disk at ``write`` or
+    ``close``): the innermost frame of its traceback holding an open file object or a
+    logging file handler (Hydra's ``.hydra/config.yaml``, a run's log); None if none."""
+    import io
+    import traceback
+
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            name = getattr(value, "baseFilename", None)
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                name = value.name
+            if isinstance(name, str) and name:
+                return name
     return None
 
 

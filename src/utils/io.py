@@ -206,7 +206,7 @@ def _output_error(
 
 @contextlib.contextmanager
 def atomic_path(
-    target: str | os.PathLike, key: str | None = None, parents: bool = False
+    target: str | os.PathLike, key: str | None = None, parents: bool = False, replace: bool = True
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` when the block ends.
 
@@ -215,7 +215,8 @@ def atomic_path(
     (`check_output_path`; ``key`` is only named in errors). Raises `DataError` for an
     unusable target, a full disk (ENOSPC, EFBIG, EDQUOT, also behind the RuntimeError of
     torch.save) or a failed rename (EXDEV); re-raises any other error of the block; the
-    temporary file is removed in every case.
+    temporary file is removed in every case. ``replace=False``: a ``target`` that another
+    process wrote meanwhile is kept and the temporary file dropped (`publish_new`).
     """
     target = check_output_path(target, key, parents)
     remove_stale_temps(target)
@@ -229,7 +230,7 @@ def atomic_path(
     with _sigterm_raises():
         try:
             yield tmp
-            replace_durably(tmp, target)
+            (replace_durably if replace else publish_new)(tmp, target)
         except Exception as exc:
             tmp.unlink(missing_ok=True)
             error = _output_error(exc, target, tmp, key)
@@ -246,6 +247,22 @@ def replace_durably(source: str | os.PathLike, target: str | os.PathLike) -> Non
     the folder entry (so that after a crash the target is the old or the whole new file)."""
     _fsync_path(Path(source))
     os.replace(source, target)
+    _fsync_path(Path(target).parent, directory=True)
+
+
+def publish_new(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move a finished ``source`` to ``target`` only while no ``target`` exists (a hard link,
+    atomic): when another process published its own meanwhile (two runs generating the same
+    synthetic store, trial 8 K04), that one stays and ``source`` is dropped, so a run already
+    reading ``target`` never sees it replaced. A file system without hard links renames."""
+    _fsync_path(Path(source))
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        pass
+    except OSError:  # no hard links here (EPERM, ENOTSUP): rename as before
+        os.replace(source, target)
+    Path(source).unlink(missing_ok=True)
     _fsync_path(Path(target).parent, directory=True)
 
 

@@ -46,6 +46,7 @@ from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
     claimed_dirs,
     drop_unused_run_dir,
     earlier_run,
+    made_dirs,
     drop_made_parents,
     hold_run_dir,
     made_here,
@@ -105,8 +106,8 @@ def run_cli(main: Callable[[], Any], door: Callable[[DictConfig], None] | None =
         _run_main(main)
     except SystemExit as exit_:  # refused or interrupted: no folder left, the run folder's
         if exit_.code in (EXIT_USER_ERROR, EXIT_INTERRUPTED):  # parents made for it included
-            for claimed in claimed_dirs():
-                drop_unused_run_dir(Path(claimed))
+            for claimed in {*claimed_dirs(), *made_dirs()}:  # made for an explicit run dir
+                drop_unused_run_dir(Path(claimed))  # too (trial 8 D03: a full disk)
             drop_made_parents()
         raise
 
@@ -179,11 +180,22 @@ def discard_untrained_run_dir(run_dir: Path, cfg: DictConfig) -> None:
     """After a refusal or Ctrl-C: a folder this process made (`made_here`) before training
     began holds only this start-up's files (.hydra/, the log, a logger's first files), so it
     goes whole; any other folder loses only the start-up files (`drop_unused_run_dir`), and a
-    folder holding a checkpoint or results.json is kept."""
-    if made_here(run_dir) and not _FIT_STARTED and earlier_run(run_dir) is None:
+    folder holding a checkpoint or results.json is kept. A run that stopped before its first
+    checkpoint (a non-finite loss at step 0, a full disk) made nothing to resume or test: its
+    folder goes whole too (trial 8 C02, D01: logs and health_initial.pt were left)."""
+    started = _FIT_STARTED and wrote_work(run_dir, cfg)
+    if made_here(run_dir) and not started and earlier_run(run_dir) is None:
         shutil.rmtree(run_dir, ignore_errors=True)
     else:
         drop_unused_run_dir(run_dir, scaffold(cfg))
+
+
+def wrote_work(run_dir: Path, cfg: DictConfig) -> bool:
+    """Whether the run left something to resume, test or read: a checkpoint in its folder or
+    its checkpoint folder (``callbacks.model_checkpoint.dirpath``), or a results.json."""
+    folders = {run_dir, last_checkpoint(cfg).parent}
+    found = (next(f.rglob("*.ckpt"), None) for f in folders if f.is_dir())
+    return any(p is not None for p in found) or (run_dir / "results.json").exists()
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
@@ -201,7 +213,7 @@ def last_checkpoint(cfg: DictConfig) -> Path:
     return Path(folder or Path(cfg.paths.output_dir, "checkpoints"), "last.ckpt")
 
 
-def resume_hint(cfg: DictConfig) -> str:
+def resume_hint(cfg: DictConfig, named: bool = False) -> str:
     """The command that goes on with this run from its latest intact checkpoint that holds the
     optimiser state (`good_checkpoints`: last.ckpt, written every ``last_every_n_epochs``,
     unless damaged): train.py resuming it in its own directory, or -- when that checkpoint
@@ -212,10 +224,9 @@ def resume_hint(cfg: DictConfig) -> str:
     folder = last_checkpoint(cfg).parent
     good = good_checkpoints(folder, cfg.get("ckpt_path"))
     resumable = next((g for g in good if g.resumable), None)
-    if resumable is None:
-        return (
-            f"{last_good_words(folder, cfg.get('ckpt_path'))}; run the command again to start over"
-        )
+    if resumable is None:  # ``named``: the line has said what the disk holds already
+        said = "" if named else f"{last_good_words(folder, cfg.get('ckpt_path'), cfg=cfg)}; "
+        return f"{said}run the command again to start over"
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     if isinstance(max_epochs, int) and 0 <= max_epochs <= resumable.epochs:
         return (

@@ -7,9 +7,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from src.utils.checkpoints import epochs_done, read_checkpoint
 from src.utils.errors import DataError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,18 @@ def good_checkpoints(folder: str | os.PathLike | None, *also: object) -> list[Go
     return sorted(good.values(), key=lambda g: (g.step, g.path.name == "last.ckpt"), reverse=True)
 
 
-def last_good_words(folder: str | os.PathLike | None, *also: object) -> str:
+def last_good_words(
+    folder: str | os.PathLike | None, *also: object, cfg: DictConfig | None = None
+) -> str:
     """What an error line says of the run's last good checkpoint, true to the disk: the latest
     `good_checkpoints` entry (``last good checkpoint: <path>``; a weights-only one says so and
     names the latest resumable one, if any), else that no checkpoint was written or that none
-    on disk is intact."""
+    on disk is intact. A weights-only one comes with the whole command that tests it
+    (`eval_command` of ``cfg``, else of the command line: trial 8 S10 said "ckpt_path=...")."""
+    from omegaconf import OmegaConf
+
+    from src.utils.commands import eval_command
+
     good = good_checkpoints(folder, *also)
     if not good:
         any_file = (
@@ -71,7 +82,7 @@ def last_good_words(folder: str | os.PathLike | None, *also: object) -> str:
     )
     return (
         f"last good checkpoint: {latest.path} (weights only, after epoch {latest.epochs}: "
-        f"test it with src/eval.py ckpt_path=...; {then})"
+        f"test it with: {eval_command(cfg or OmegaConf.create({}), latest.path)}; {then})"
     )
 
 

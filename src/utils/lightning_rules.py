@@ -63,12 +63,20 @@ def strategies() -> tuple[str, ...]:
     return ("auto", *names)
 
 
+MIN_STEPS_WHY = (
+    "a run ends at trainer.max_epochs whatever min_steps says, and the methods take 1 to 6 "
+    "optimiser steps a batch; train longer with trainer.max_epochs (or trainer.min_epochs)"
+)
 NOT_BY_TIME = "validation by wall-clock time is not reproducible by the seed"
 
 TRAINER_RULES: dict[str, Rule] = {
     "trainer.max_epochs": integer(1),
     "trainer.min_epochs": integer(0, nullable=True),
     "trainer.max_steps": integer(1, also=(-1,)),
+    # refused, not honoured: a run ends at max_epochs before any step minimum, and a model
+    # counts 1 to 6 optimiser steps a batch, so no step count can be checked against it
+    # (trial 8 T05b: min_steps=200 with max_epochs=1 stopped at step 62, silently)
+    "trainer.min_steps": choice(0, -1, nullable=True, why=MIN_STEPS_WHY),
     "trainer.accelerator": choice(*ACCELERATORS),
     "trainer.strategy": any_of(choice(*strategies()), Rule("target")),
     "trainer.strategy.process_group_backend": choice("gloo", "nccl", "mpi", nullable=True),
@@ -156,6 +164,10 @@ AT_MOST: tuple[tuple[str, str], ...] = (
     ("trainer.min_epochs", "trainer.max_epochs"),
     ("trainer.min_steps", "trainer.max_steps"),
 )
+# (a schedule in epochs, the run's length): a schedule that would not end within the run is
+# refused (trial 8 C21: model.warmup_epochs=1e9 with max_epochs=1 kept AGCH's learning rate
+# near 0: the GCNs moved 0.0000 %, "completed"); -1 or null lifts the limit.
+WITHIN_RUN: tuple[tuple[str, str], ...] = (("model.warmup_epochs", "trainer.max_epochs"),)
 # (key, the key that replaces it when set): lightning/pytorch/trainer/setup.py
 # ``_init_debugging_flags`` replaces the train and validation limits by overfit_batches > 0,
 # and every limit and val_check_interval by fast_dev_run.

@@ -96,12 +96,40 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
             "training data)"
         )
     limit, key = effective_limits(trainer)["train"]
+    if limited(full, limit) == full:  # the last batch is formed
+        check_last_batch(cfg, pairs)
     if limited(full, limit) == 0:
         raise ConfigError(
             f"{key}: {limit} ({value_source(key)}) of {full} training batches is 0 batches, "
             "nothing would be trained; expected a larger fraction or a whole number of batches"
         )
     check_val_interval(trainer, limited(full, limit))
+
+
+def check_last_batch(cfg: DictConfig, pairs: int) -> None:
+    """Refuse ``data.drop_last=false`` when the epoch's last batch would hold 1 training pair
+    (``pairs`` of a process, a remainder of 1 after ``data.batch_size``): the degenerate
+    similarity graph that ``data.batch_size >= 2`` exists to prevent (trial 8 T10:
+    batch_size=999 of 1000 pairs trained a 1-item batch). A closed-form method only collects
+    its batches (src/models/closed_form.py) and is not refused."""
+    from hydra.utils import get_class
+
+    from src.models.closed_form import ClosedFormModule
+
+    data = cfg.data
+    if data.get("drop_last", True) or pairs % data.batch_size != 1:
+        return
+    target = OmegaConf.select(cfg, "model._target_", default=None)
+    if target is not None and issubclass(get_class(str(target)), ClosedFormModule):
+        return
+    sizes = sorted(range(2, pairs + 1), key=lambda b: (abs(b - data.batch_size), b))
+    other = next((b for b in sizes if pairs % b != 1), None)
+    instead = f" or data.batch_size={other}" if other is not None else ""
+    raise ConfigError(
+        f"data.drop_last: false with data.batch_size {data.batch_size} and {pairs} training "
+        "pairs leaves a last batch of 1 pair, a degenerate similarity graph (why "
+        f"data.batch_size >= 2); expected data.drop_last=true{instead}"
+    )
 
 
 def check_val_interval(trainer: DictConfig, batches: int) -> None:
@@ -248,10 +276,39 @@ def check_machine(trainer: DictConfig) -> None:
             "here; use trainer=cpu"
         )
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
+    check_processes(trainer, on_cpu)
     if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
         raise ConfigError(
             f"trainer.precision: {trainer.precision!r} needs a GPU; on a CPU use 32-true or "
             "bf16-mixed"
+        )
+
+
+def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
+    """Refuse several processes (``devices`` > 1, ``num_nodes`` > 1) without the project's
+    DDP setup, and ``devices=-1`` (every GPU) on a CPU. That setup (trainer=ddp_sim,
+    trainer=ddp): the methods' alternating phases leave modules out of a loss, which DDP must
+    be told (find_unused_parameters), and each process reads its own shard
+    (use_distributed_sampler=false). Trial 8 C12: trainer.devices=2 on a CPU was a 286-line
+    DDP traceback. Raises ConfigError."""
+    devices = trainer.get("devices", 1)
+    if on_cpu and devices == -1:
+        raise ConfigError(
+            "trainer.devices: -1 (every GPU) on a CPU; expected a number of "
+            "processes >= 1 (trainer=ddp_sim runs 2)"
+        )
+    if world_size(trainer) == 1:
+        return
+    strategy = trainer.get("strategy", "auto")
+    unused = strategy == "ddp_find_unused_parameters_true" or (
+        isinstance(strategy, DictConfig) and strategy.get("find_unused_parameters") is True
+    )
+    if not unused or trainer.get("use_distributed_sampler", True):
+        raise ConfigError(
+            f"trainer.devices: {world_size(trainer)} processes need the project's DDP setup "
+            "(a DDP strategy with find_unused_parameters, use_distributed_sampler=false); "
+            "expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with trainer.devices="
+            f"{devices}, or trainer.devices=1"
         )
 
 

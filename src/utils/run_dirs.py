@@ -280,6 +280,11 @@ class HoldRunDir(Callback):
             return  # not resolvable: Hydra's own attempt reports that as one line (run_cli)
 
 
+def made_dirs() -> list[str]:
+    """The run folders this process made (claimed, or made for an explicit hydra.run.dir)."""
+    return sorted(_MADE)
+
+
 def claimed_dirs() -> list[str]:
     """The run folders this process claimed (`claim_dir`)."""
     return list(_CLAIMED.values())
