@@ -42,6 +42,7 @@ from src.utils import (  # noqa: E402
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
+from src.utils.codes_output import check_codes_path  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.resume_checks import check_same_data  # noqa: E402
@@ -209,10 +210,12 @@ def checkpoint_settings(model: Any, configured: dict[str, Any]) -> dict[str, Any
 def eval_door(cfg: DictConfig) -> None:
     """What a run of eval.py checks before any work (a sweep: each job before the first runs):
     a checkpoint is given, every value and the machine (`check_at_the_door`), the checkpoint
-    is whole and of a known method, and its synthetic data is the configured one."""
+    is whole and of a known method, its synthetic data is the configured one, and the codes
+    file can be written without replacing anything (`check_codes_path`)."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
     check_at_the_door(cfg)
+    check_codes_path(cfg)
     module_class(cfg.ckpt_path)
     check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
 
