@@ -1,8 +1,10 @@
 """Test a trained checkpoint, write results.json and, on request, the hash codes.
 Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
 
+import contextlib
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be o
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
 from src.models.cmfh import CMFHModule  # noqa: E402
+from src.models.finite_codes import NonFiniteCodes  # noqa: E402
 from src.models.dgcpn_module import DGCPNModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
@@ -34,6 +37,7 @@ from src.callbacks.curves import CurveRecorder  # noqa: E402
 from src.report.gallery_codes import store_attrs  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
+    DataError,
     RankedLogger,
     extras,
     instantiate_callbacks,
@@ -123,6 +127,21 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
     return model
 
 
+@contextlib.contextmanager
+def finite_or_refused(ckpt_path: str) -> Iterator[None]:
+    """Run the block; its `NonFiniteCodes` (the model's activations or codes not finite: no
+    metric or code is made from them) becomes one DataError naming the checkpoint."""
+    try:
+        yield
+    except NonFiniteCodes as exc:
+        raise DataError(
+            ckpt_path,
+            None,
+            f"{exc.what}; expected a checkpoint whose weights and input statistics (image_mean, "
+            "image_std, text_mean, text_std) give finite codes on this data",
+        ) from exc
+
+
 @torch.no_grad()
 def encode_split(model: CrossModalHashingModule, loader: Any) -> dict[str, np.ndarray]:
     """Codes of both modalities (int8 in {-1, +1}), store indices, 0/1 labels of one split."""
@@ -178,7 +197,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("export_codes") and trainer.world_size > 1:
         raise ConfigError("export_codes: needs a single process; expected trainer.devices=1")
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
-    trainer.test(model=model, datamodule=datamodule, verbose=False)
+    with finite_or_refused(cfg.ckpt_path):
+        trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     run = run_info(cfg, data, commit)
     run |= {"method": model.method_name, "code_length": model.hparams.code_length}
@@ -187,7 +207,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
         attrs |= store_attrs(datamodule.path)  # what a retrieval gallery needs (show_retrieval)
-        export_codes(model, datamodule, Path(cfg.codes_path), attrs)
+        with finite_or_refused(cfg.ckpt_path):
+            export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
     sizes = datamodule.split_sizes()
     expected = expected_metrics(model, sizes, recorded_stages(cfg))

@@ -23,6 +23,7 @@ from torch import Tensor
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.checks import check_eval_hparams, check_rules
 from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
+from src.models.finite_codes import activations_checked, check_finite_codes
 from src.utils.errors import TrainingError
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
@@ -127,8 +128,15 @@ class CrossModalHashingModule(L.LightningModule):
 
     @torch.no_grad()
     def encode(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1}."""
-        B_v, B_t = self.continuous_codes(x_v, x_t)
+        """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1};
+        `NonFiniteCodes` when the normalised inputs, an activation or the real codes are not all
+        finite (`src.models.finite_codes`)."""
+        check_finite_codes(
+            "the normalised inputs", dict(zip(("image", "text"), self.normalise_inputs(x_v, x_t)))
+        )
+        with activations_checked(self):
+            B_v, B_t = self.continuous_codes(x_v, x_t)
+        check_finite_codes("the real-valued codes", {"image": B_v, "text": B_t})
         return sign_codes(B_v), sign_codes(B_t)
 
     # ----------------------------------------------------------------------------- training
