@@ -47,6 +47,7 @@ from src.utils import (  # noqa: E402
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
 from src.utils.codes_output import check_codes_path  # noqa: E402
+from src.utils.weight_dtypes import check_weight_dtypes  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.resume_checks import check_same_data  # noqa: E402
@@ -117,6 +118,7 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
         ) from exc
     model.on_load_checkpoint(checkpoint)  # may rebuild parts for an older checkpoint
     check_weights_fit(model, checkpoint["state_dict"], ckpt_path, checkpoint["hyper_parameters"])
+    check_weight_dtypes(model, checkpoint, ckpt_path)  # not silently cast (E_w_half)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):

@@ -237,12 +237,16 @@ def check_resumable(
 
 def check_checkpoint_fits(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """The checkpoint at ``path`` was written by ``model``'s method (the class it names, when
-    it names one) and its weights fit ``model`` (`check_weights_fit`); else ConfigError."""
+    it names one) and its weights fit ``model`` (`check_weights_fit`) in the dtype its run
+    wrote them (`check_weight_dtypes`); else ConfigError."""
+    from src.utils.weight_dtypes import check_weight_dtypes
+
     checkpoint = read_checkpoint(path)
     name = checkpoint.get("module_class")  # src.models.base.MODULE_CLASS_KEY
     own = f"{type(model).__module__}.{type(model).__qualname__}"
     check_same_method(name, own, path)
     check_weights_fit(model, checkpoint["state_dict"], path, checkpoint["hyper_parameters"])
+    check_weight_dtypes(model, checkpoint, path)  # src/utils/weight_dtypes.py
 
 
 def check_same_method(
