@@ -1,8 +1,10 @@
 """Test a trained checkpoint, write results.json and, on request, the hash codes.
 Usage: python src/eval.py ckpt_path=PATH [data=...] [export_codes=true]"""
 
+import contextlib
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from src.models.agch_module import AGCHModule  # noqa: E402  (the root must be o
 from src.models.base import MODULE_CLASS_KEY, CrossModalHashingModule  # noqa: E402
 from src.models.cca_itq import CCAITQModule  # noqa: E402
 from src.models.cmfh import CMFHModule  # noqa: E402
+from src.models.finite_codes import NonFiniteCodes  # noqa: E402
 from src.models.dgcpn_module import DGCPNModule  # noqa: E402
 from src.models.djsrh_module import DJSRHModule  # noqa: E402
 from src.models.jdsh_module import JDSHModule  # noqa: E402
@@ -34,6 +37,7 @@ from src.callbacks.curves import CurveRecorder  # noqa: E402
 from src.report.gallery_codes import store_attrs  # noqa: E402
 from src.utils import (  # noqa: E402
     ConfigError,
+    DataError,
     RankedLogger,
     extras,
     instantiate_callbacks,
@@ -42,6 +46,8 @@ from src.utils import (  # noqa: E402
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
+from src.utils.codes_output import check_codes_path  # noqa: E402
+from src.utils.weight_dtypes import check_weight_dtypes  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.resume_checks import check_same_data  # noqa: E402
@@ -112,6 +118,7 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
         ) from exc
     model.on_load_checkpoint(checkpoint)  # may rebuild parts for an older checkpoint
     check_weights_fit(model, checkpoint["state_dict"], ckpt_path, checkpoint["hyper_parameters"])
+    check_weight_dtypes(model, checkpoint, ckpt_path)  # not silently cast (E_w_half)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
@@ -120,6 +127,21 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
             f"the checkpoint's {expected}; expected the data it was trained on"
         )
     return model
+
+
+@contextlib.contextmanager
+def finite_or_refused(ckpt_path: str) -> Iterator[None]:
+    """Run the block; its `NonFiniteCodes` (the model's activations or codes not finite: no
+    metric or code is made from them) becomes one DataError naming the checkpoint."""
+    try:
+        yield
+    except NonFiniteCodes as exc:
+        raise DataError(
+            ckpt_path,
+            None,
+            f"{exc.what}; expected a checkpoint whose weights and input statistics (image_mean, "
+            "image_std, text_mean, text_std) give finite codes on this data",
+        ) from exc
 
 
 @torch.no_grad()
@@ -177,7 +199,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("export_codes") and trainer.world_size > 1:
         raise ConfigError("export_codes: needs a single process; expected trainer.devices=1")
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it
-    trainer.test(model=model, datamodule=datamodule, verbose=False)
+    with finite_or_refused(cfg.ckpt_path):
+        trainer.test(model=model, datamodule=datamodule, verbose=False)
     metrics = scalar_metrics(trainer.callback_metrics, ("test/",))
     run = run_info(cfg, data, commit)
     run |= {"method": model.method_name, "code_length": model.hparams.code_length}
@@ -186,7 +209,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     if cfg.get("export_codes"):
         attrs = {"ckpt_path": str(cfg.ckpt_path), "code_length": model.hparams.code_length}
         attrs |= store_attrs(datamodule.path)  # what a retrieval gallery needs (show_retrieval)
-        export_codes(model, datamodule, Path(cfg.codes_path), attrs)
+        with finite_or_refused(cfg.ckpt_path):
+            export_codes(model, datamodule, Path(cfg.codes_path), attrs)
         fields["codes_path"] = str(cfg.codes_path)
     sizes = datamodule.split_sizes()
     expected = expected_metrics(model, sizes, recorded_stages(cfg))
@@ -209,10 +233,12 @@ def checkpoint_settings(model: Any, configured: dict[str, Any]) -> dict[str, Any
 def eval_door(cfg: DictConfig) -> None:
     """What a run of eval.py checks before any work (a sweep: each job before the first runs):
     a checkpoint is given, every value and the machine (`check_at_the_door`), the checkpoint
-    is whole and of a known method, and its synthetic data is the configured one."""
+    is whole and of a known method, its synthetic data is the configured one, and the codes
+    file can be written without replacing anything (`check_codes_path`)."""
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
     check_at_the_door(cfg)
+    check_codes_path(cfg)
     module_class(cfg.ckpt_path)
     check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
 

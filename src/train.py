@@ -45,6 +45,7 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
+from src.utils.split_record import check_same_splits, split_record  # noqa: E402
 from src.utils.resume_checks import (  # noqa: E402
     check_same_run_settings,
     check_same_settings,
@@ -184,11 +185,15 @@ def _build(
     log.info(f"Instantiating model <{cfg.model._target_}>")
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     model.run_settings = run_settings(cfg)  # saved in every checkpoint; a resume must match
+    model.data_splits = split_record(datamodule.splits) if datamodule.splits else None
     check_metric_names(cfg, model, datamodule.split_sizes())  # monitors, optimized_metric
     if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
         # with, or other settings; a resumed run restores the input statistics from it
         check_same_settings(cfg, model, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+        if cfg.get("train") and model.data_splits is not None:  # the same splits, too
+            saved = read_checkpoint(cfg.ckpt_path)
+            check_same_splits(saved, model.data_splits, datamodule.path, cfg.ckpt_path)
     else:
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]

@@ -23,7 +23,9 @@ from torch import Tensor
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.checks import check_eval_hparams, check_rules
 from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
+from src.models.finite_codes import activations_checked, check_finite_codes
 from src.utils.errors import TrainingError
+from src.utils.split_record import SPLITS_KEY
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -85,6 +87,7 @@ class CrossModalHashingModule(L.LightningModule):
         self._term_sums: Tensor | None = None  # (n_terms,) float32, sum of term * batch size
         self._term_count = 0
         self.run_settings: dict[str, Any] | None = None  # src.utils.resume_checks.run_settings
+        self.data_splits: dict[str, Any] | None = None  # src.utils.split_record.split_record
 
     # ----------------------------------------------------------------------------- encoding
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -94,6 +97,8 @@ class CrossModalHashingModule(L.LightningModule):
         checkpoint[MODULE_CLASS_KEY] = f"{type(self).__module__}.{type(self).__qualname__}"
         if self.run_settings is not None:
             checkpoint[RUN_SETTINGS_KEY] = self.run_settings
+        if self.data_splits is not None:  # the splits trained on (src/utils/split_record.py)
+            checkpoint[SPLITS_KEY] = self.data_splits
 
     def set_input_stats(self, stats: dict[str, np.ndarray | Tensor]) -> None:
         """Copy the train-split feature means and standard deviations into the buffers."""
@@ -127,8 +132,15 @@ class CrossModalHashingModule(L.LightningModule):
 
     @torch.no_grad()
     def encode(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1}."""
-        B_v, B_t = self.continuous_codes(x_v, x_t)
+        """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1};
+        `NonFiniteCodes` when the normalised inputs, an activation or the real codes are not all
+        finite (`src.models.finite_codes`)."""
+        check_finite_codes(
+            "the normalised inputs", dict(zip(("image", "text"), self.normalise_inputs(x_v, x_t)))
+        )
+        with activations_checked(self):
+            B_v, B_t = self.continuous_codes(x_v, x_t)
+        check_finite_codes("the real-valued codes", {"image": B_v, "text": B_t})
         return sign_codes(B_v), sign_codes(B_t)
 
     # ----------------------------------------------------------------------------- training

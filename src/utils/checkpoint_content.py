@@ -16,6 +16,8 @@ turn an edit into a warning) and is refused (`INTEGRITY_RECORDS`, `digest_proble
 from __future__ import annotations
 
 import hashlib
+import pickle
+import re
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -146,3 +148,12 @@ def check_input_stats(path: object, state_dict: Mapping[str, Any]) -> None:
                 f"statistics), found {count} of {std.numel()} below it (smallest {low:g}); "
                 "use the checkpoint as train.py wrote it, or retrain",
             )
+
+
+def foreign_object(exc: BaseException) -> str | None:
+    """The global (``numpy._core.multiarray.scalar``) that made torch's weights-only loader
+    refuse an otherwise readable file, else None (a damaged or foreign file)."""
+    if not isinstance(exc, pickle.UnpicklingError):
+        return None
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    return found.group(1) if found else None

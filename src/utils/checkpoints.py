@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from src.utils.checkpoint_content import check_input_stats, digest_problem
+from src.utils.checkpoint_content import check_input_stats, digest_problem, foreign_object
 from src.utils.checkpoint_rules import check_recorded
 from src.utils.errors import ConfigError, DataError, TrainingError
 
@@ -134,6 +134,16 @@ def _load(path: Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # torch raises many types for a file that is not its own
+        foreign = foreign_object(exc)
+        if foreign is not None:  # readable, intact: it holds an object torch will not load
+            raise DataError(
+                path,
+                None,
+                f"{EXPECTED}; it holds an object of {foreign}, which the weights-only loader "
+                "does not read (src/train.py writes tensors and plain Python values only): "
+                "a checkpoint edited or saved by another program (numpy values included), "
+                "not a damaged one; use the run's own file",
+            ) from exc
         reason = " ".join(str(exc).split(". ")[0].split())[:160]  # miniz's first sentence
         raise DataError(
             path,
@@ -237,12 +247,16 @@ def check_resumable(
 
 def check_checkpoint_fits(model: torch.nn.Module, path: str | os.PathLike) -> None:
     """The checkpoint at ``path`` was written by ``model``'s method (the class it names, when
-    it names one) and its weights fit ``model`` (`check_weights_fit`); else ConfigError."""
+    it names one) and its weights fit ``model`` (`check_weights_fit`) in the dtype its run
+    wrote them (`check_weight_dtypes`); else ConfigError."""
+    from src.utils.weight_dtypes import check_weight_dtypes
+
     checkpoint = read_checkpoint(path)
     name = checkpoint.get("module_class")  # src.models.base.MODULE_CLASS_KEY
     own = f"{type(model).__module__}.{type(model).__qualname__}"
     check_same_method(name, own, path)
     check_weights_fit(model, checkpoint["state_dict"], path, checkpoint["hyper_parameters"])
+    check_weight_dtypes(model, checkpoint, path)  # src/utils/weight_dtypes.py
 
 
 def check_same_method(

@@ -48,6 +48,7 @@ RULES: dict[str, Rule] = {
     "optimized_metric": Rule("str", nullable=True),
     "export_codes": BOOL,
     "codes_path": STR,
+    "overwrite_codes": BOOL,
     "extras.print_config": BOOL,
     "extras.enforce_tags": BOOL,
     "extras.ignore_warnings": BOOL,

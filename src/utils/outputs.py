@@ -27,11 +27,16 @@ def add_overwrite_flag(parser: argparse.ArgumentParser, what: str = "output file
 
 
 def check_overwrite(
-    paths: Iterable[str | os.PathLike], flag: str, overwrite: bool, whose: str = ""
+    paths: Iterable[str | os.PathLike],
+    flag: str,
+    overwrite: bool,
+    whose: str = "",
+    give: str = OVERWRITE,
 ) -> None:
     """Raise DataError naming the first of ``paths`` that is an existing file (a link to one
     included), under ``flag`` (the flag that sets the path, or whose folder holds it), unless
-    ``overwrite``. ``whose`` says what the file is (" (another run's results.json)")."""
+    ``overwrite``. ``whose`` says what the file is (" (another run's results.json)"); ``give``
+    is what replaces it (``--overwrite``; eval.py's ``overwrite_codes=true``)."""
     if overwrite:
         return
     for path in paths:
@@ -40,5 +45,5 @@ def check_overwrite(
                 path,
                 flag,
                 f"expected a path that holds no file, found an existing file{whose}, kept as "
-                f"it is; give {OVERWRITE} to replace it, or another {flag}",
+                f"it is; give {give} to replace it, or another {flag}",
             )
