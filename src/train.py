@@ -41,25 +41,18 @@ from src.utils import (  # noqa: E402
 from src.utils.checkpoints import (  # noqa: E402
     check_checkpoint_fits,
     check_finite_weights,
-    check_resumable,
     read_checkpoint,
 )
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
 from src.utils.split_record import check_same_splits, split_record  # noqa: E402
 from src.utils.resume_checks import (  # noqa: E402
-    check_same_run_settings,
     check_same_settings,
     run_settings,
 )
-from src.utils.resume_state import (  # noqa: E402
-    check_batches,
-    check_checkpoint_paths,
-    check_resume_fits,
-    check_resume_pieces,
-)
+from src.utils.resume_state import check_resume_fits  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
+from src.utils.start_checkpoint import check_start_checkpoint  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
-from src.utils.commands import eval_command, train_command  # noqa: E402
 from src.utils.instantiators import build  # noqa: E402
 from src.utils.jobs import fit_started, resume_hint, run_cli, run_job  # noqa: E402
 from src.utils.records import (  # noqa: E402
@@ -101,15 +94,6 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         if names_last_good(err) and not isinstance(err, StoreChanged):
             raise
         raise naming_last_good(err, cfg, trainer) from err
-
-
-def _finished(cfg: DictConfig, done: int) -> str:
-    """What to run instead of resuming a checkpoint that finished its epochs: the commands
-    that train on (one epoch more; any number above ``done``) or test it."""
-    extend = train_command(cfg.ckpt_path, trainer__max_epochs=done + 1)
-    return f"train on with: {extend} (any trainer.max_epochs above {done}); or test it with: " + (
-        eval_command(cfg, cfg.ckpt_path)
-    )
 
 
 def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
@@ -265,20 +249,6 @@ def _print_tables(
         print_metrics_table(metrics, "test", table_title("Test, last epoch", run))
     if best_metrics:
         print_metrics_table(best_metrics, "best/test", table_title("Test, best checkpoint", run))
-
-
-def check_start_checkpoint(cfg: DictConfig) -> None:
-    """A bad or finished checkpoint, or a resume with other data or trainer settings, is
-    refused before any data is read or generated (ConfigError, DataError)."""
-    if cfg.get("ckpt_path"):
-        checkpoint, path, train = read_checkpoint(cfg.ckpt_path), cfg.ckpt_path, cfg.get("train")
-        if train:  # every piece a resume restores (a weights-only file named as one), and
-            check_resume_pieces(path, checkpoint)  # epochs its batches can make, before the
-            check_batches(path, checkpoint)  # "finished" check believes them
-        check_same_run_settings(cfg, checkpoint, path)
-        if train:
-            check_resumable(path, cfg.trainer.get("max_epochs"), lambda n: _finished(cfg, n))
-            check_checkpoint_paths(path, checkpoint)
 
 
 def train_door(cfg: DictConfig) -> None:

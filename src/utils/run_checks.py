@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import math
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from src.utils.errors import ConfigError
+from src.utils.machine_checks import check_machine, world_size
 from src.utils.metric_names import validates
-
-GPU_ACCELERATORS = ("gpu", "cuda")
 
 
 def n_batches(n_items: int, batch_size: int, drop_last: bool) -> int:
@@ -24,14 +22,6 @@ def limited(batches: int, limit: float | int) -> int:
     """Batches Lightning runs under ``limit_*_batches``: a whole number caps them, a fraction
     (a float) keeps ``int(batches * limit)`` (lightning.pytorch.loops.utilities)."""
     return min(batches, limit) if isinstance(limit, int) else int(batches * limit)
-
-
-def world_size(trainer: DictConfig) -> int:
-    """Processes the trainer config starts (devices x nodes; 1 for "auto")."""
-    devices = trainer.get("devices", 1)
-    return (devices if isinstance(devices, int) and devices > 0 else 1) * trainer.get(
-        "num_nodes", 1
-    )
 
 
 def effective_limits(trainer: DictConfig) -> dict[str, tuple[float | int, str]]:
@@ -251,65 +241,6 @@ def check_at_the_door(cfg: DictConfig) -> None:
 
     check_config(cfg)
     check_machine(cfg.trainer)
-
-
-def check_machine(trainer: DictConfig) -> None:
-    """Refuse a trainer preset this machine cannot run: a GPU accelerator (trainer=gpu/ddp)
-    without a visible CUDA GPU, "mps" without an Apple GPU, more GPUs than there are, float16
-    mixed precision on a CPU."""
-    accelerator = str(trainer.get("accelerator", "auto"))
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    devices = trainer.get("devices", 1)
-    if accelerator in GPU_ACCELERATORS and gpus == 0:
-        raise ConfigError(
-            f"trainer.accelerator: {accelerator!r} needs a CUDA GPU and none is visible here; "
-            "use trainer=cpu (or trainer=ddp_sim for several CPU processes)"
-        )
-    if accelerator in GPU_ACCELERATORS and isinstance(devices, int) and devices > gpus:
-        raise ConfigError(
-            f"trainer.devices: {devices} GPUs asked for, {gpus} visible here; expected at most "
-            f"{gpus}"
-        )
-    if accelerator == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(
-            "trainer.accelerator: 'mps' needs an Apple GPU (Metal) and none is available "
-            "here; use trainer=cpu"
-        )
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and gpus == 0)
-    check_processes(trainer, on_cpu)
-    if on_cpu and str(trainer.get("precision")) in ("16", "16-mixed", "16-true"):
-        raise ConfigError(
-            f"trainer.precision: {trainer.precision!r} needs a GPU; on a CPU use 32-true or "
-            "bf16-mixed"
-        )
-
-
-def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
-    """Refuse several processes (``devices`` > 1, ``num_nodes`` > 1) without the project's
-    DDP setup, and ``devices=-1`` (every GPU) on a CPU. That setup (trainer=ddp_sim,
-    trainer=ddp): the methods' alternating phases leave modules out of a loss, which DDP must
-    be told (find_unused_parameters), and each process reads its own shard
-    (use_distributed_sampler=false). Trial 8 C12: trainer.devices=2 on a CPU was a 286-line
-    DDP traceback. Raises ConfigError."""
-    devices = trainer.get("devices", 1)
-    if on_cpu and devices == -1:
-        raise ConfigError(
-            "trainer.devices: -1 (every GPU) on a CPU; expected a number of "
-            "processes >= 1 (trainer=ddp_sim runs 2)"
-        )
-    if world_size(trainer) == 1:
-        return
-    strategy = trainer.get("strategy", "auto")
-    unused = strategy == "ddp_find_unused_parameters_true" or (
-        isinstance(strategy, DictConfig) and strategy.get("find_unused_parameters") is True
-    )
-    if not unused or trainer.get("use_distributed_sampler", True):
-        raise ConfigError(
-            f"trainer.devices: {world_size(trainer)} processes need the project's DDP setup "
-            "(a DDP strategy with find_unused_parameters, use_distributed_sampler=false); "
-            "expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with trainer.devices="
-            f"{devices}, or trainer.devices=1"
-        )
 
 
 def check_tests_a_checkpoint(cfg: DictConfig) -> None:
