@@ -51,6 +51,10 @@ def bad_values(kind: str, folder: Path) -> list[str]:
         # a method: a name outside configs/model ("" is none, and allowed)
         "method": ["nosuchmethod", "AGCH", "agch ", "../agch", "agch,djsrh", "1"],
         "pair": ["a", "a:", ":b", ""],
+        # overrides key=value joined by ',' ("" is the experiment as configured, and allowed)
+        # a name joined to a folder: no separator, no "..", not empty
+        "name": ["a/b", "../x", "..", ".", "", "/abs"],
+        "overrides": ["model.lam", "model.lam=5,model.rho", "=5", "a b=1", ",", "model.lam=5,,x"],
         # outputs: a missing folder (never made), a folder for a file, a file for a folder
         "outfile": [f"{missing}.out", str(folder), f"{folder}/x/", f"{folder}/a_file/x", ""],
         "outdir": [str(folder / "a_file"), missing, str(folder / "a_file" / "sub"), ""],
@@ -113,6 +117,11 @@ FLAGS = [
     ("prepare_data", ["wiki", "--source", "{dir}"], "--out", "outfile", []),
     ("report", ["{dir}"], "--paper", "file", []),
     ("report", ["{dir}"], "--margins", "method", []),
+    ("report", ["{dir}"], "--selection-ref", "overrides", []),
+    *(
+        ("prepare_data", ["arrays", *paths], "--name", "name", [])
+        for paths in [["--image", "{file}", "--text", "{file}", "--labels", "{file}"]]
+    ),
 ]
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from src.data.synthetic import check_existing_store, make_synthetic, store_file
+from src.data.synthetic import make_synthetic, store_file
+from src.data.synthetic_checks import check_existing_store
 from src.utils.errors import DataError
 
 CHANGES = [{"seed": 5}, {"n_val": 10}, {"n_classes": 4}, {"text_dim": 40}, {"noise": 0.5}]

@@ -32,7 +32,8 @@ from src.data.loading import (
 from src.data.splits import VAL_MODES, run_splits
 from src.data.statistics import feature_statistics
 from src.data.store import StoreInfo, missing_store, validate_store, values_checked
-from src.data.synthetic import check_existing_store, make_synthetic
+from src.data.synthetic import make_synthetic
+from src.data.synthetic_checks import check_existing_store
 from src.utils.errors import ConfigError
 from src.utils.io import atomic_path
 from src.utils.paths import classify, input_problem
@@ -102,15 +103,14 @@ class AGCHDataModule(LightningDataModule):
     # ---- preparation and header ----
 
     def prepare_data(self, accept: Callable[[dict[str, int]], None] | None = None) -> None:
-        """Generate the synthetic store when configured and missing.
-
-        A store at ``data.path`` is used only when it was made with these parameters: one
-        made with others (shared by the runs that use it) or one that is no synthetic store is
-        never replaced; the default ``data.path`` names each set of parameters' own file
-        (`src.data.synthetic.store_file`). A new store is generated under a temporary name
-        beside ``data.path`` (parameters checked before anything is written) and moved in only
-        once ``accept`` (the run's checks, given the `split_sizes` the new store gives) has
-        returned: a refused run leaves nothing. Raises ConfigError or DataError."""
+        """Generate the synthetic store when configured and missing. A store at ``data.path`` is
+        used only when it was made with these parameters: one made with others (shared by the runs
+        that use it) or one that is no synthetic store is never replaced; the default ``data.path``
+        names each set of parameters' own file (`src.data.synthetic.store_file`). A new store is
+        generated under a temporary name beside ``data.path`` (parameters checked before anything
+        is written) and moved in only once ``accept`` (the run's checks, given the `split_sizes`
+        the new store gives) has returned: a refused run leaves nothing. Raises ConfigError or
+        DataError."""
         if self.synthetic is None:
             return
         if classify(self.path).kind != "missing":

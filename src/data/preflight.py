@@ -18,7 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from src.data.store import check_store_values, missing_store
-from src.data.synthetic import check_existing_store, check_params
+from src.data.synthetic import check_params
+from src.data.synthetic_checks import check_existing_store
 from src.utils.paths import classify, input_problem, input_reason
 from src.utils.errors import DataError
 from src.utils.key_sources import renamed

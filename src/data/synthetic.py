@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from src.data.store import StoreInfo, missing_store, validate_store, write_store
-from src.utils.errors import ConfigError, DataError
-from src.utils.paths import input_problem
+from src.data.store import StoreInfo, write_store
+from src.utils.errors import ConfigError
 from src.utils.suggest import unknown_key_hint
 
 GENERATOR_VERSION = 1  # bump when the generator changes: stores made before are regenerated
@@ -189,18 +188,6 @@ def store_file(folder: str, params: Mapping[str, Any] | None) -> str:
     return str(Path(folder) / f"synthetic_{params_key(dict(params or {}))}.h5")
 
 
-def params_differ(info: StoreInfo, params: Mapping[str, Any]) -> str:
-    """The parameters in which the store ``info`` differs from ``params``, as
-    "n_classes 10 in the store, 1 here; ..." (the generator version included)."""
-    try:
-        recorded = json.loads(info.attrs.get("synthetic_params") or "{}")
-    except ValueError:
-        recorded = {}
-    wanted = synthetic_params(**params)
-    names = sorted(k for k in set(recorded) | set(wanted) if recorded.get(k) != wanted.get(k))
-    return "; ".join(f"{k} {recorded.get(k)} in the store, {wanted.get(k)} here" for k in names)
-
-
 def register_resolver() -> None:
     """Register ``${synthetic_store:<folder>,<params node>}`` (configs/data/synthetic.yaml):
     `store_file` of the parameters. Done when this module is imported (train.py, eval.py, the
@@ -216,44 +203,6 @@ def register_resolver() -> None:
 
     if not OmegaConf.has_resolver("synthetic_store"):
         OmegaConf.register_new_resolver("synthetic_store", resolve)
-
-
-def check_existing_store(path: Path, params: Mapping[str, Any]) -> None:
-    """The store at ``path`` is the synthetic store of ``params``; it is never replaced (it
-    may be shared by other runs): else DataError naming what it is or what differs, and what
-    to do."""
-    if input_problem(path, "file") is not None:
-        raise missing_store(path, "")
-    info = validate_store(path, check_values=False)
-    if not info.synthetic:
-        held = info.attrs.get("dataset")
-        what = f"a store of {held!r}" if held else "a store that is not synthetic"
-        raise DataError(
-            path,
-            "data.path",
-            f"{what}: data=synthetic (the default) reads only the synthetic store of its "
-            "parameters and never overwrites another; choose the store's data= config"
-            + (f" (data={held})" if held else ""),
-        )
-    if not matches_params(info, params):
-        found = (
-            f"expected the synthetic store of these parameters, found one made with others "
-            f"({params_differ(info, params)}); it is never replaced: "
-        )
-        if Path(path).name == Path(store_file("", params)).name:  # the file of these parameters
-            raise DataError(
-                path,
-                None,
-                found + f"move or delete {path} (a store of other parameters under the name "
-                "of these; the next run generates theirs), or give data.path=<another .h5 "
-                "file>",
-            )
-        raise DataError(
-            path,
-            "data.path",
-            found + "leave data.path unset (each set of parameters gets its own file, "
-            "data/synthetic_<key>.h5) or name a new file",
-        )
 
 
 def _labels(rng: np.random.Generator, n_items: int, n_classes: int) -> np.ndarray:

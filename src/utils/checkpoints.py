@@ -136,14 +136,13 @@ def _load(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch raises many types for a file that is not its own
         foreign = foreign_object(exc)
         if foreign is not None:  # readable, intact: it holds an object torch will not load
-            raise DataError(
-                path,
-                None,
+            why = (
                 f"{EXPECTED}; it holds an object of {foreign}, which the weights-only loader "
                 "does not read (src/train.py writes tensors and plain Python values only): "
                 "a checkpoint edited or saved by another program (numpy values included), "
-                "not a damaged one; use the run's own file",
-            ) from exc
+                "not a damaged one; use the run's own file"
+            )
+            raise DataError(path, None, why) from exc
         reason = " ".join(str(exc).split(". ")[0].split())[:160]  # miniz's first sentence
         raise DataError(
             path,
