@@ -64,6 +64,8 @@ class CrossModalHashingModule(L.LightningModule):
     method_name: str = ""
     # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
     RULES: ClassVar[dict[str, Any]] = {}
+    # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
+    STEPS_PER_BATCH: ClassVar[int | None] = None
 
     def __init__(self, hp: dict[str, Any]) -> None:
         """``hp``: the subclass constructor's arguments. Raises `ConfigError` (one line naming
@@ -123,8 +125,7 @@ class CrossModalHashingModule(L.LightningModule):
         return x_v, x_t
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """The test-time branches: real-valued codes (m, c) of the image and the text of raw
-        features (`normalised_codes` of `normalise_inputs`)."""
+        """Real-valued codes (m, c) of raw features: `normalised_codes` of `normalise_inputs`."""
         return self.normalised_codes(*self.normalise_inputs(x_v, x_t))
 
     def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:

@@ -64,6 +64,7 @@ class UCCHModule(CrossModalHashingModule):
 
     # the config name of the method (configs/model/ucch.yaml), as results.json names it
     method_name = "ucch"
+    STEPS_PER_BATCH = 1  # one optimiser
     RULES = dict(
         positive_ints=("hidden_dim", "image_layers", "text_layers", "negatives"),
         non_negative_ints=("warmup_epochs",),
