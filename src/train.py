@@ -44,6 +44,7 @@ from src.utils.checkpoints import (  # noqa: E402
     read_checkpoint,
 )
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
+from src.utils.resume_records import check_resume_records  # noqa: E402
 from src.utils.split_record import check_same_splits, split_record  # noqa: E402
 from src.utils.resume_checks import (  # noqa: E402
     check_same_settings,
@@ -175,13 +176,14 @@ def _build(
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
         # with, or other settings; a resumed run restores the input statistics from it
         check_same_settings(cfg, model, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
-        if cfg.get("train") and model.data_splits is not None:  # the same splits, too
-            saved = read_checkpoint(cfg.ckpt_path)
-            check_same_splits(saved, model.data_splits, datamodule.path, cfg.ckpt_path)
     else:
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
-    if cfg.get("ckpt_path") and cfg.get("train"):  # its optimisers' and callbacks' states
+    if cfg.get("ckpt_path") and cfg.get("train"):  # a resume: the records its checks need
+        saved = read_checkpoint(cfg.ckpt_path)  # (none skipped), the same splits, then its
+        check_resume_records(saved, cfg.ckpt_path, model, callbacks)  # optimisers', callbacks'
+        if model.data_splits is not None:
+            check_same_splits(saved, model.data_splits, datamodule.path, cfg.ckpt_path)
         check_resume_fits(model, callbacks, cfg.ckpt_path)
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")

@@ -64,13 +64,21 @@ def digest(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kind", sorted(EXISTING))
-def test_existing_file_is_kept(tmp_path: Path, kind: str, name: str) -> None:
-    """An existing codes file: refused naming the path, the key and overwrite_codes; kept."""
+@pytest.fixture
+def existing(tmp_path: Path, kind: str, name: str) -> Path:
+    """A codes path ``out/<name>`` holding a file of kind ``kind`` (of EXISTING) already; the
+    test parametrizes ``kind`` and ``name``."""
     path = tmp_path / "out" / name
     path.parent.mkdir(parents=True)
     EXISTING[kind](path)
+    return path
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("kind", sorted(EXISTING))
+def test_existing_file_is_kept(tmp_path: Path, existing: Path) -> None:
+    """An existing codes file: refused naming the path, the key and overwrite_codes; kept."""
+    path = existing
     before = digest(tmp_path)
     with pytest.raises(DataError) as info:
         check_codes_path(config(tmp_path, str(path)))
@@ -82,12 +90,9 @@ def test_existing_file_is_kept(tmp_path: Path, kind: str, name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind", sorted(EXISTING))
-def test_overwrite_codes_allows_it(tmp_path: Path, kind: str, name: str) -> None:
+def test_overwrite_codes_allows_it(tmp_path: Path, existing: Path) -> None:
     """overwrite_codes=true: an existing codes file may be replaced."""
-    path = tmp_path / "out" / name
-    path.parent.mkdir(parents=True)
-    EXISTING[kind](path)
-    check_codes_path(config(tmp_path, str(path), overwrite=True))
+    check_codes_path(config(tmp_path, str(existing), overwrite=True))
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -153,14 +153,16 @@ def test_no_callback_state_refused(tmp_path: Path, file_there: bool) -> None:
     assert files(tmp_path) == before
 
 
-def test_checkpoint_without_digest_still_checked(tmp_path: Path) -> None:
-    """A checkpoint of before the digest: the file is still held to modules and shapes."""
+@pytest.mark.parametrize("how", ["missing", "null"])
+def test_checkpoint_without_digest_refused(tmp_path: Path, how: str) -> None:
+    """A checkpoint of before the digest: refused naming the checkpoint and initial_digest,
+    even with an intact file (the file cannot be proved the run's own); nothing written."""
     state = started(tmp_path)
-    state.pop("initial_digest")
-    resume(tmp_path, state)
-    _replace(lambda s: {"enc": s["enc"]})(tmp_path, state)
-    with pytest.raises(DataError):
+    state.pop("initial_digest") if how == "missing" else state.update(initial_digest=None)
+    before = files(tmp_path)
+    with pytest.raises(DataError, match=r"last\.ckpt \[initial_digest\]: the checkpoint predates"):
         resume(tmp_path, state)
+    assert files(tmp_path) == before
 
 
 @pytest.mark.parametrize("first", [0.0, -0.0, float("nan"), float("inf")])

@@ -82,10 +82,14 @@ def test_other_preparation_seed_refused(seed: int) -> None:
         )
 
 
-@pytest.mark.parametrize("recorded", [None, "junk", 3])
-def test_checkpoint_without_record_not_checked(recorded: object) -> None:
+@pytest.mark.parametrize("recorded", [None, "junk", 3, ["a"]])
+def test_checkpoint_without_record_refused(recorded: object) -> None:
+    """No record (a checkpoint of before it) or another value: refused naming the checkpoint
+    and data_splits, never resumed unchecked (src/utils/resume_records.py)."""
     checkpoint = {} if recorded is None else {SPLITS_KEY: recorded}
-    check_same_splits(checkpoint, split_record(splits(3)), "s", "c")
+    words = "predates the resume check of data_splits" if recorded is None else "found a "
+    with pytest.raises(DataError, match=rf"^c \[data_splits\]: .*{words}"):
+        check_same_splits(checkpoint, split_record(splits(3)), "s", "c")
 
 
 def test_module_saves_the_record() -> None:

@@ -55,10 +55,10 @@ def weights_digest(initial: dict[str, list[Tensor]]) -> str:
     return digest.hexdigest()
 
 
-def load_initial(path: Path, modules: dict[str, Any], digest: str | None) -> dict[str, list]:
+def load_initial(path: Path, modules: dict[str, Any], digest: str) -> dict[str, list]:
     """theta_0 of a resumed run from ``path``: every module of ``modules`` with tensors of its
-    parameters' shapes, and (``digest`` recorded) the same digest; else DataError naming the
-    file. A checkpoint of before the digest (None) is held to the rest."""
+    parameters' shapes and the recorded ``digest``; else DataError naming the file (a
+    checkpoint of before the digest is refused before: `src.utils.resume_records`)."""
     where = f"{RESTART} (the weight changes are measured from the start of training)"
     if not path.is_file():
         raise DataError(path, KEY, f"expected the run's health_initial.pt, found none; {where}")
@@ -86,7 +86,7 @@ def load_initial(path: Path, modules: dict[str, Any], digest: str | None) -> dic
             f"shapes; {where}",
         )
     initial = {n: saved[n] for n in modules}
-    if digest is not None and weights_digest(initial) != digest:
+    if weights_digest(initial) != digest:
         raise DataError(
             path,
             KEY,
@@ -152,12 +152,14 @@ class TrainingHealth(Callback):
         self._restored = True
 
     @staticmethod
-    def _modules(pl_module: LightningModule) -> dict[str, Any]:
+    def watched(pl_module: LightningModule) -> dict[str, Any]:
+        """The modules this callback watches: the method's ``health_modules()`` (none
+        without it)."""
         spec = getattr(pl_module, "health_modules", None)
         return spec() if callable(spec) else {}
 
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        modules = self._modules(pl_module)
+        modules = self.watched(pl_module)
         if trainer.ckpt_path and modules:  # a resumed run: theta_0 of its first start
             if not self._restored:
                 raise DataError(
@@ -168,6 +170,10 @@ class TrainingHealth(Callback):
                     "from the start of training; resume from an unedited checkpoint, or "
                     "start the run over",
                 )
+            if self._digest is None:  # a checkpoint of before the digest: never unchecked
+                from src.utils.resume_records import HEALTH_DIGEST, predates
+
+                raise predates(trainer.ckpt_path, [HEALTH_DIGEST])
             own = Path(trainer.default_root_dir) / INITIAL_FILE  # a moved run: its own file
             recorded = Path(self._initial_path) if self._initial_path else own
             path = recorded if recorded.is_file() and not own.is_file() else own
@@ -190,7 +196,7 @@ class TrainingHealth(Callback):
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         terms = pl_module.term_means() if hasattr(pl_module, "term_means") else {}
         values: dict[str, float] = {}
-        for name, spec in self._modules(pl_module).items():
+        for name, spec in self.watched(pl_module).items():
             params = [p for p in spec.module.parameters() if p.requires_grad]
             values[f"{name}/weight_change"] = relative_change(params, self._initial[name])
             own = [terms[t] for t in spec.terms if t in terms]

@@ -43,6 +43,7 @@ class AGCHModule(AGCHOptimisers, CrossModalHashingModule):
 
     # the config name of the method (configs/model/agch.yaml), as results.json names it
     method_name = "agch"
+    STEPS_PER_BATCH = 2  # opt_f and opt_b, under either schedule
     RULES = dict(
         positive_ints=("hidden_dim", "gcn_dim"),
         non_negative=(
@@ -146,9 +147,9 @@ class AGCHModule(AGCHOptimisers, CrossModalHashingModule):
         x_v, x_t = self.normalise_inputs(x_v, x_t)
         return self.image_encoder(x_v), self.text_encoder(x_t)
 
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """B^v, B^t (m, c): the test-time branches (encoders and hash layer)."""
-        return self.hash_layer(*self.features(x_v, x_t))
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """B^v, B^t (m, c) of encoder inputs: the test-time branches (encoders, hash layer)."""
+        return self.hash_layer(self.image_encoder(x_v), self.text_encoder(x_t))
 
     # ----------------------------------------------------------------------------- training
     def _similarity(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,7 +4,7 @@ code-collapse detectors and the evaluation protocol (docs/method.md).
 
 A method subclasses `CrossModalHashingModule`, declares its hyper-parameter ``RULES``,
 passes its constructor's arguments (``dict(locals())``) to this constructor, builds its
-networks, implements `continuous_codes` (the test-time branches) and its own training;
+networks, implements `normalised_codes` (the test-time branches) and its own training;
 validation and testing encode the query and retrieval sets with `sign_codes` and log
 ``val/...`` and ``test/...`` through `CrossModalRetrievalMetric`, identically for every method.
 """
@@ -23,7 +23,7 @@ from torch import Tensor
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.checks import check_eval_hparams, check_rules
 from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
-from src.models.finite_codes import activations_checked, check_finite_codes
+from src.models.finite_codes import finite_codes
 from src.utils.errors import TrainingError
 from src.utils.split_record import SPLITS_KEY
 
@@ -64,6 +64,8 @@ class CrossModalHashingModule(L.LightningModule):
     method_name: str = ""
     # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
     RULES: ClassVar[dict[str, Any]] = {}
+    # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
+    STEPS_PER_BATCH: ClassVar[int | None] = None
 
     def __init__(self, hp: dict[str, Any]) -> None:
         """``hp``: the subclass constructor's arguments. Raises `ConfigError` (one line naming
@@ -123,7 +125,11 @@ class CrossModalHashingModule(L.LightningModule):
         return x_v, x_t
 
     def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """The test-time branches: real-valued codes (m, c) of the image and the text."""
+        """Real-valued codes (m, c) of raw features: `normalised_codes` of `normalise_inputs`."""
+        return self.normalised_codes(*self.normalise_inputs(x_v, x_t))
+
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """Real-valued codes (m, c) of encoder inputs (`normalise_inputs`); each method's."""
         raise NotImplementedError
 
     def forward(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
@@ -135,12 +141,7 @@ class CrossModalHashingModule(L.LightningModule):
         """Hash codes of raw features: sign of `continuous_codes`, each (m, c) in {-1, +1};
         `NonFiniteCodes` when the normalised inputs, an activation or the real codes are not all
         finite (`src.models.finite_codes`)."""
-        check_finite_codes(
-            "the normalised inputs", dict(zip(("image", "text"), self.normalise_inputs(x_v, x_t)))
-        )
-        with activations_checked(self):
-            B_v, B_t = self.continuous_codes(x_v, x_t)
-        check_finite_codes("the real-valued codes", {"image": B_v, "text": B_t})
+        B_v, B_t = finite_codes(self, *self.normalise_inputs(x_v, x_t))
         return sign_codes(B_v), sign_codes(B_t)
 
     # ----------------------------------------------------------------------------- training

@@ -144,9 +144,9 @@ class CCAITQModule(ClosedFormModule):
         self.register_buffer("R", torch.eye(code_length))
         self.register_buffer("correlations", torch.zeros(code_length))
 
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """x_std W R (m, c) of each modality."""
-        return self._project(*self.normalise_inputs(x_v, x_t))
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """x_std W R (m, c) of each modality's encoder input x_std."""
+        return self._project(x_v, x_t)
 
     # ----------------------------------------------------------------------------- fitting
     def fit_features(self, X: Tensor, Y: Tensor) -> None:

@@ -120,9 +120,8 @@ class CMFHModule(ClosedFormModule):
         self.register_buffer("W_image", torch.zeros(image_dim, code_length))
         self.register_buffer("W_text", torch.zeros(text_dim, code_length))
 
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """x_std W_1, y_std W_2 (m, c)."""
-        x_v, x_t = self.normalise_inputs(x_v, x_t)
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """x_std W_1, y_std W_2 (m, c) of the encoder inputs x_std, y_std."""
         return x_v.float() @ self.W_image, x_t.float() @ self.W_text
 
     def fit_features(self, X: Tensor, Y: Tensor) -> None:

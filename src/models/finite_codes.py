@@ -1,16 +1,19 @@
 """No metric and no code from non-finite numbers (trial 8, E_mean_huge: a checkpoint with
 image_mean 3e38 gave +-inf/NaN activations, every image code -1 and a "completed" mAP).
 `encode` (every method's evaluation and code export) checks the encoder inputs after
-normalisation, the output of every submodule (its activations) and the real-valued codes
-before they are binarised: sign() maps NaN to -1
-and inf to +1, so a code set from non-finite numbers looks like a (poor) model."""
+normalisation and the real-valued codes before they are binarised: sign() maps NaN to -1
+and inf to +1, so a code set from non-finite numbers looks like a (poor) model. Only when one
+of them is not finite does `finite_codes` encode again with a forward hook on every submodule,
+to name the first place (inputs, activations, codes) that went non-finite: a finite batch
+costs one normalisation, one forward pass and one host synchronisation."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
+import torch
 from torch import Tensor, nn
 
 from src.utils.errors import AGCHError
@@ -23,6 +26,29 @@ class NonFiniteCodes(AGCHError):
     def __init__(self, what: str) -> None:
         super().__init__(what)
         self.what = what
+
+
+class Encoder(Protocol):
+    """What `finite_codes` uses of a hashing module (`src.models.base`)."""
+
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def named_modules(self) -> Iterator[tuple[str, nn.Module]]: ...
+
+
+def finite_codes(model: Encoder, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+    """Real-valued codes (m, c) of the encoder inputs x_v, x_t (already normalised) by
+    ``model.normalised_codes``, without hooks; when an input or a code is not finite, encode
+    again under `activations_checked` and raise `NonFiniteCodes` naming the first stage that
+    held a non-finite value: the normalised inputs, the activations, the real-valued codes."""
+    B_v, B_t = model.normalised_codes(x_v, x_t)
+    if bool(torch.stack([t.isfinite().all() for t in (x_v, x_t, B_v, B_t)]).all()):
+        return B_v, B_t  # the common path: one synchronisation
+    check_finite_codes("the normalised inputs", {"image": x_v, "text": x_t})
+    with activations_checked(model):  # type: ignore[arg-type]
+        model.normalised_codes(x_v, x_t)
+    check_finite_codes("the real-valued codes", {"image": B_v, "text": B_t})
+    return B_v, B_t  # not reached: a non-finite code always raises above
 
 
 def check_finite_codes(stage: str, named: dict[str, Tensor]) -> None:

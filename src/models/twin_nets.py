@@ -88,9 +88,9 @@ class TwinHashModule(CrossModalHashingModule):
             return 1.0
         return math.sqrt(self.current_epoch + 1.0)
 
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """B_I, B_T (m, c) = tanh(alpha h) of the image and the text network."""
-        x_v, x_t = self.normalise_inputs(x_v, x_t)
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """B_I, B_T (m, c) = tanh(alpha h) of the image and the text network (encoder
+        inputs)."""
         alpha, rng = self.alpha, self.dropout_rng
         h_v, h_t = self.image_net(x_v, rng), self.text_net(x_t, rng)  # (m, c) each
         return torch.tanh(alpha * h_v), torch.tanh(alpha * h_t)

@@ -64,6 +64,7 @@ class UCCHModule(CrossModalHashingModule):
 
     # the config name of the method (configs/model/ucch.yaml), as results.json names it
     method_name = "ucch"
+    STEPS_PER_BATCH = 1  # one optimiser
     RULES = dict(
         positive_ints=("hidden_dim", "image_layers", "text_layers", "negatives"),
         non_negative_ints=("warmup_epochs",),
@@ -113,9 +114,8 @@ class UCCHModule(CrossModalHashingModule):
         self.memory_rows: Tensor | None = None  # (n,) int64, the sorted store rows of the bank
         self.sample_rng: torch.Generator | None = None
 
-    def continuous_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
-        """h^x, h^y (m, c): the unit-norm outputs of the image and the text network."""
-        x_v, x_t = self.normalise_inputs(x_v, x_t)
+    def normalised_codes(self, x_v: Tensor, x_t: Tensor) -> tuple[Tensor, Tensor]:
+        """h^x, h^y (m, c) of encoder inputs: the unit-norm outputs of the two networks."""
         return self.image_net(x_v), self.text_net(x_t)
 
     # ------------------------------------------------------------------------ memory bank

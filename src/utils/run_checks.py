@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.errors import ConfigError
 from src.utils.machine_checks import check_machine, world_size
 from src.utils.metric_names import validates
+from src.utils.warmup_checks import check_warmup_in_run
 
 
 def n_batches(n_items: int, batch_size: int, drop_last: bool) -> int:
@@ -73,7 +74,8 @@ def value_source(key: str) -> str:
 def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
     """Refuse a run whose training loop would run no batch: a batch size above the training
     pairs of a process (zero batches), or a train limit (`effective_limits`: limit_train_batches
-    or overfit_batches) that rounds to 0 batches."""
+    or overfit_batches) that rounds to 0 batches; then the epoch's batches against the
+    validation interval (`check_val_interval`) and the warm-up (`check_warmup_in_run`)."""
     data, trainer = cfg.data, cfg.trainer
     processes = world_size(trainer)
     pairs = sizes["train"] // processes
@@ -94,6 +96,7 @@ def check_trains_something(cfg: DictConfig, sizes: dict[str, int]) -> None:
             "nothing would be trained; expected a larger fraction or a whole number of batches"
         )
     check_val_interval(trainer, limited(full, limit))
+    check_warmup_in_run(cfg, limited(full, limit))  # trainer.max_steps inside the warm-up
 
 
 def check_last_batch(cfg: DictConfig, pairs: int) -> None:

@@ -30,13 +30,49 @@ def derived_run_dir(log_dir: str, below: str) -> str:
     FOLDER.check("paths.log_dir", log_dir)
     root = os.path.normpath(os.path.abspath(log_dir))
     joined = os.path.normpath(os.path.join(root, below))
-    if os.path.commonpath([root, joined]) != root or joined == root:
+    if not inside(root, joined):
         raise ConfigError(
             f"hydra.run.dir: the run folder derived from task_name and paths.log_dir, {joined}, "
             f"lies outside paths.log_dir ({root}); expected a task_name that is a plain name, "
             "or give the folder itself as hydra.run.dir=..."
         )
     return os.path.join(log_dir, below)
+
+
+def inside(root: str, path: str) -> bool:
+    """Whether ``path`` lies strictly inside the folder ``root`` (not ``root`` itself), both
+    made absolute and normalised (``..`` applied) as the folders they name."""
+    root, path = (os.path.normpath(os.path.abspath(p)) for p in (root, path))
+    return path != root and os.path.commonpath([root, path]) == root
+
+
+def check_job_folder(job: DictConfig, sweep_dir: str) -> None:
+    """A sweep job's folder (``hydra.runtime.output_dir``: its ``hydra.sweep.dir`` joined with
+    its ``hydra.sweep.subdir``, resolved for the job) must lie strictly inside the sweep
+    folder ``sweep_dir`` (``hydra.sweep.dir`` resolved once for the sweep: the folder Hydra's
+    launcher makes); ``hydra.sweep.subdir=../../x``, an absolute one or a ``hydra.sweep.dir``
+    that differs from job to job wrote a job's files elsewhere. Raises ConfigError naming
+    hydra.sweep.dir when the job resolves it to another folder, else hydra.sweep.subdir."""
+    from src.utils.errors import ConfigError
+    from src.utils.run_dirs import dry_claims
+
+    folder = str(job.hydra.runtime.output_dir)
+    if inside(sweep_dir, folder):
+        return
+    with dry_claims():
+        own = str(resolve_key(job, "hydra.sweep.dir"))
+    root = os.path.normpath(os.path.abspath(sweep_dir))
+    if os.path.normpath(os.path.abspath(own)) != root:
+        raise ConfigError(
+            f"hydra.sweep.dir: resolves to {own} for this job but to {root} for the sweep, and "
+            f"the job's folder {folder} lies outside the sweep folder; expected one folder for "
+            "every job (no ${hydra.job.num} or swept key in it)"
+        )
+    raise ConfigError(
+        f"hydra.sweep.subdir: the job's folder {folder} lies outside the sweep folder {root} "
+        "or is the sweep folder itself; expected a relative path inside it, such as the "
+        "default ${hydra.job.num}"
+    )
 
 
 def earlier_run(run_dir: Path) -> str | None:

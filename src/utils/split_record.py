@@ -3,8 +3,8 @@ with ``data.path=`` a store made with another ``--seed`` and ``--val-size`` was 
 trained and selected on other splits). Every checkpoint records, per split the run derives
 (train, val_query, val_retrieval, query, retrieval), its size and a sha256 of its sorted
 store indices (`split_record`); a resume whose store gives others is refused naming the
-store, before any training (`check_same_splits`). A checkpoint of before the record is not
-checked."""
+store, before any training (`check_same_splits`). A checkpoint of before the record is
+refused (`src.utils.resume_records.predates`): a resume never skips the check."""
 
 from __future__ import annotations
 
@@ -39,10 +39,21 @@ def check_same_splits(
 ) -> None:
     """Raise DataError naming the store ``[data.path]`` when the splits it gives (``now``,
     `split_record`) differ from those ``checkpoint`` recorded: each differing split with both
-    sizes and digests. Nothing when the checkpoint records none (written before the record)."""
+    sizes and digests; DataError naming ``ckpt`` when it records none (written before the
+    record: `src.utils.resume_records.predates`) or something else than a record."""
+    from src.utils.resume_records import predates
+
     recorded = checkpoint.get(SPLITS_KEY)
+    if SPLITS_KEY not in checkpoint:
+        raise predates(ckpt, [SPLITS_KEY])
     if not isinstance(recorded, dict):
-        return
+        raise DataError(
+            ckpt,
+            SPLITS_KEY,
+            f"expected the record of the splits its run trained on (split sizes and digests), "
+            f"found a {type(recorded).__name__}: the checkpoint was edited; resume from the "
+            "checkpoint as train.py wrote it, or start the run again",
+        )
     differ = sorted(n for n in set(recorded) | set(now) if recorded.get(n) != now.get(n))
     if not differ:
         return

@@ -61,11 +61,12 @@ def compose_job(config: DictConfig, loader: Any, overrides: list[str], number: i
     return job
 
 
-def check_job(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
+def check_job(job: DictConfig, memo: dict[tuple[str, str], Any], sweep_dir: str) -> None:
     """The checks a single run gets before its work starts, on one composed job (Hydra's run
-    config set to it): where its folder goes (`check_before_run_folder`,
-    `check_run_folder_path`), its store (`preflight_store`), the entry script's door
-    (`use_door`) on the job's configuration without its ``hydra`` node, as the job receives it,
+    config set to it): where its folder goes (`check_before_run_folder`, inside the sweep
+    folder ``sweep_dir``: `check_job_folder`, `check_run_folder_path`), its store
+    (`preflight_store`), the entry script's door (`use_door`) on the job's configuration
+    without its ``hydra`` node, as the job receives it,
     and, when the store exists, what its split sizes allow (`check_sizes`). A store is read once
     per distinct data setting (``memo``, `once`). Raises the first refusal (ConfigError,
     DataError)."""
@@ -74,6 +75,7 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
     from src.data.preflight import preflight_store
     from src.utils.run_dir_checks import (
         check_before_run_folder,
+        check_job_folder,
         check_not_a_user_folder,
         check_run_dir_free,
         check_run_folder_path,
@@ -81,6 +83,7 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
 
     HydraConfig.instance().set_config(job)
     check_before_run_folder(job, sweep=True)
+    check_job_folder(job, sweep_dir)
     folder = str(job.hydra.runtime.output_dir)
     check_run_folder_path(folder, SWEEP_DIR)
     check_not_a_user_folder(folder, SWEEP_DIR)  # a job's folder holding an earlier run: the
@@ -149,10 +152,11 @@ def check_sizes(task: DictConfig, sizes: dict[str, int]) -> None:
 
 
 def job_problem(
-    config: DictConfig, loader: Any, overrides: list[str], number: int, memo: dict
+    config: DictConfig, loader: Any, overrides: list[str], number: int, memo: dict, sweep: str
 ) -> str | None:
     """Why job ``number`` would be refused (a composition error as `composition_error`
-    words it, or the first refusal of `check_job`), or None. A bug keeps its traceback."""
+    words it, or the first refusal of `check_job` in the sweep folder ``sweep``), or None. A
+    bug keeps its traceback."""
     from src.utils.composition_errors import composition_error
 
     try:
@@ -160,7 +164,7 @@ def job_problem(
     except Exception as exc:  # noqa: BLE001  Hydra's composition errors
         return composition_error(exc, overrides)
     try:
-        check_job(job, memo)
+        check_job(job, memo, sweep)
     except Exception as exc:
         error = user_error(exc)
         if error is None:
@@ -179,10 +183,13 @@ def check_sweep(config: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from src.utils.config_rules import check_sweeper
-    from src.utils.run_dir_checks import check_before_run_folder
+    from src.utils.run_dir_checks import check_before_run_folder, resolve_key
+    from src.utils.run_dirs import dry_claims
 
     check_sweeper(config)  # the sweeper's own settings (n_trials...), before any study
     check_before_run_folder(config, sweep=True)  # what all jobs share: one line, not one a job
+    with dry_claims():  # the sweep folder, as the launcher resolves it (nothing made)
+        sweep = str(resolve_key(config, SWEEP_DIR))
     loader = GlobalHydra.instance().config_loader()
     script = script_path(config)
     jobs = sweep_jobs(config, loader)
@@ -190,7 +197,7 @@ def check_sweep(config: DictConfig) -> None:
     lines = []
     try:
         for number, (label, overrides) in enumerate(jobs):
-            problem = job_problem(config, loader, overrides, number, memo)
+            problem = job_problem(config, loader, overrides, number, memo, sweep)
             if problem is not None:
                 lines.append(f"{script}: {label}: {problem}")
                 if label == FIXED:  # every trial has it: one line, not one per probe
