@@ -51,7 +51,7 @@ from src.utils.errors import (  # noqa: E402
     one_line_errors,
     output_path,
 )
-from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_apart, check_overwrite  # noqa: E402
 
 EVIDENCE = ("results.json", "curves.json")
 PATH_KEYS = ("dataset", "method", "code_length", "seed")  # the fields that make the folder
@@ -96,13 +96,15 @@ def target_of(run_dir: Path, dest: Path) -> tuple[Path | None, str]:
 
 
 def check_targets(targets: list[tuple[Path, Path | None, str]], overwrite: bool) -> None:
-    """Before anything is written: refuse (DataError) a run whose folder holds another run's
-    results.json (unless ``overwrite``: `check_overwrite`), and two runs of this command that
-    differ but go to one folder (the second would replace the first)."""
+    """Before anything is written: refuse (DataError) a run whose folder in the archive is
+    a source run folder, lies inside one or holds one (`check_apart`), a run whose folder
+    holds another run's results.json (unless ``overwrite``: `check_overwrite`), and two runs
+    of this command that differ but go to one folder (the second would replace the first)."""
     found: dict[Path, Path] = {}
     for run_dir, target, _ in targets:
         if target is None:
             continue
+        check_apart(target, [source for source, _, _ in targets], "--dest", folder=True)
         record = (run_dir / "results.json").read_bytes()
         first = found.setdefault(target, run_dir)
         if first != run_dir and (first / "results.json").read_bytes() != record:
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     found = sorted({p.parent for d in args.dirs for p in d.rglob("results.json")})
     with one_line_errors(SCRIPT):  # every record is checked before anything is written
+        check_apart(args.dest, args.dirs, "--dest")  # never into a source folder
         targets = [(run_dir, *target_of(run_dir, args.dest)) for run_dir in found]
         check_targets(targets, args.overwrite)
     archived = 0

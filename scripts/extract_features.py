@@ -42,8 +42,8 @@ from src.utils.errors import (  # noqa: E402
     integer_at_least,
     one_line_errors,
 )
-from src.utils.io import check_not_input, check_output_path, interrupts_raise  # noqa: E402
-from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
+from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_apart, check_overwrite  # noqa: E402
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
 
@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Check the output, open the images (errors before the network loads), extract."""
-    check_not_input(check_output_path(args.out), [args.images])
+    check_apart(args.out, [args.images, args.weights] if args.weights else [args.images], "--out")
+    check_output_path(args.out, "--out")
     check_overwrite([args.out], "--out", args.overwrite)
     options = ExtractOptions(args.arch, args.weights, args.batch_size, args.device, args.precision)
     tag = f"{args.images.resolve()}|{args.key}|{options.describe()}"

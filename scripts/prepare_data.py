@@ -37,7 +37,7 @@ from src.utils.errors import (  # noqa: E402
     plain_name,
 )
 from src.utils.io import check_output_path, interrupts_raise  # noqa: E402
-from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_apart, check_overwrite  # noqa: E402
 
 SCRIPT = Path(__file__).name  # starts each of its error lines (src/utils/errors.py)
 
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 def convert(args: argparse.Namespace) -> StoreInfo:
     name = args.name if args.dataset == "arrays" else args.dataset
     out = args.out or ROOT / "data" / f"{name}.h5"
+    sources = [getattr(args, k, None) for k in ("source", "image", "text", "labels")]
+    check_apart(out, [p for p in sources if p is not None], "--out")  # never a source
     check_overwrite([out], "--out", args.overwrite)  # an existing store is kept unless asked
     if args.out is None:  # the default folder is made; a folder given with --out must exist
         out = check_output_path(out, parents=True)

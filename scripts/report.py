@@ -236,10 +236,10 @@ def protocol_sections(
 
 def run(args: argparse.Namespace) -> None:
     """Check the targets, read the runs, write the plots and the markdown."""
-    old = check_target(args)
     for folder in args.dirs:
         if not folder.exists():
             raise DataError(folder, None, "no such file or folder (give folders of runs)")
+    old = check_target(args)  # also: no output is an input (`check_sources_apart`)
     runs, skipped = collect(args.dirs, set(args.tasks) if args.tasks else None)
     runs = label_stores(runs)  # a dataset's stores apart (src/report/stores.py)
     for line in skipped:

@@ -28,7 +28,7 @@ from src.utils.errors import ArgumentParser, DataError, integer_at_least  # noqa
 from src.utils.errors import check_at_most, existing_path, one_line_errors  # noqa: E402
 from src.utils.errors import output_path  # noqa: E402
 from src.utils.io import check_output_path  # noqa: E402
-from src.utils.outputs import add_overwrite_flag, check_overwrite  # noqa: E402
+from src.utils.outputs import add_overwrite_flag, check_apart, check_overwrite  # noqa: E402
 
 MAX_CELLS = 20  # most queries (rows) and results per query (columns) of one figure
 
@@ -60,6 +60,8 @@ def parse_args(argv: list[str] | None):
 
 def run(args) -> Path:
     """Read the codes and the raw items, draw the figure, write the PNG; returns its path."""
+    sources = [p for p in (args.codes, args.store, args.source) if p is not None]
+    check_apart(args.out, sources, "--out")
     check_output_path(args.out, "--out")
     check_overwrite([args.out], "--out", args.overwrite)
     codes, attrs = read_codes(args.codes, args.store)

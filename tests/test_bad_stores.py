@@ -123,7 +123,9 @@ def test_extract_bad_images(tmp_path: Path, case: str) -> None:
 def test_extract_out_is_the_input(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     args, _ = _images(tmp_path / "src", "float pixels")
-    check_refused(tmp_path, args, "not an input", out=tmp_path / "src" / "im.npy", script=EXTRACT)
+    check_refused(
+        tmp_path, args, "apart from the inputs", out=tmp_path / "src" / "im.npy", script=EXTRACT
+    )
 
 
 # ------------------------------------------------------------------------ file modes

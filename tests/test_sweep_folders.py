@@ -45,6 +45,19 @@ def job_outside(sweep: str, subdir: str, number: int) -> bool:
     return not folder.startswith(posixpath.normpath(sweep) + "/")
 
 
+def job_shared(sweep: str, subdir: str, number: int) -> bool:
+    """The plain computation: job ``number``'s folder is an earlier job's inside ``sweep``
+    (two jobs of one folder are refused too: tests/test_sweep_shared.py)."""
+
+    def folder(n: int) -> str:
+        return posixpath.normpath(
+            posixpath.join(sweep, subdir.replace("${hydra.job.num}", str(n)))
+        )
+
+    earlier = [n for n in range(number) if not job_outside(sweep, subdir, n)]
+    return any(folder(n) == folder(number) for n in earlier)
+
+
 @pytest.mark.parametrize("subdir", SUBDIRS)
 def test_subdir_outside_the_sweep_folder_is_refused(
     subdir: str, tmp_path: Path, capsys: pytest.CaptureFixture
@@ -59,10 +72,13 @@ def test_subdir_outside_the_sweep_folder_is_refused(
     status, lines = door("train", [*TINY_ARGS, *where, f"seed={','.join(SEEDS)}"], capsys)
     assert tree(tmp_path) == before
     refused = [n for n in range(len(SEEDS)) if job_outside(sweep, subdir, n)]
-    assert status == (2 if refused else 0) and len(lines) == len(refused), (subdir, lines)
-    for line, number in zip(lines, refused):
+    shared = [n for n in range(len(SEEDS)) if n not in refused and job_shared(sweep, subdir, n)]
+    expected = sorted(refused + shared)
+    assert status == (2 if expected else 0) and len(lines) == len(expected), (subdir, lines)
+    for line, number in zip(lines, expected):
         assert line.startswith(f"error: src/train.py: job {number + 1} of 3 (seed={number}): ")
-        assert ": hydra.sweep.subdir: the job's folder " in line and "\n" not in line, line
+        why = "the job's folder " if number in refused else "resolves to "
+        assert f": hydra.sweep.subdir: {why}" in line and "\n" not in line, line
 
 
 @pytest.mark.parametrize(

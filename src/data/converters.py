@@ -28,7 +28,8 @@ from src.data.splits import (
 )
 from src.data.store import StoreInfo, source_record, write_store
 from src.utils.errors import ConfigError, DataError
-from src.utils.io import check_not_input, check_output_path
+from src.utils.io import check_output_path
+from src.utils.outputs import check_apart
 from src.utils.paths import input_problem
 
 if TYPE_CHECKING:  # extract imports torch: only raw images need it
@@ -73,7 +74,7 @@ def _check_out(out: str | os.PathLike, inputs: list[Path]) -> Path:
     """The output path, checked before any work: a file can be made there and it is none
     of the inputs (even through a link)."""
     out = check_output_path(out)
-    check_not_input(out, inputs)
+    check_apart(out, inputs, "--out")
     return out
 
 

@@ -10,10 +10,11 @@ markers stays as it is.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from src.utils.errors import DataError
 from src.utils.io import check_output_path
-from src.utils.outputs import check_overwrite
+from src.utils.outputs import check_apart, check_overwrite
 
 BEGIN, END = "<!-- report.py: begin -->", "<!-- report.py: end -->"
 HEADLINE_BEGIN = "<!-- report.py: headline begin -->"
@@ -62,7 +63,8 @@ def check_target(args: argparse.Namespace) -> str | None:
     """Check scripts/report.py's markdown target before anything is written: a new --out
     (an existing one only with --overwrite: `check_overwrite`) or an --update file with its
     markers; return the text of the --update file (None for --out or standard output).
-    Raises DataError naming the file."""
+    Raises DataError naming the file. First: no target is an input (`check_sources_apart`)."""
+    check_sources_apart(args)
     if args.out is not None:  # a new file (unless --overwrite) in an existing folder
         check_overwrite([args.out], "--out", args.overwrite)
         check_output_path(args.out, "--out")
@@ -78,3 +80,20 @@ def check_target(args: argparse.Namespace) -> str | None:
         raise DataError(args.update, None, problem)
     check_output_path(args.update, "--update")
     return old
+
+
+def check_sources_apart(args: argparse.Namespace) -> None:
+    """Before anything is read or written: --out, --update and --plots-dir are none of the
+    inputs -- the run folders found under the given folders (their results.json, curves.json)
+    and --paper -- nor inside a run folder (`check_apart`)."""
+    found = [p for d in args.dirs for p in Path(d).rglob("results.jso[n]")]
+    files = [p.parent / name for p in found for name in ("results.json", "curves.json")]
+    files += [d for d in args.dirs if not d.is_dir()] + ([args.paper] if args.paper else [])
+    folders = sorted({q for p in found for q in (p.parent, p.resolve().parent)})
+    for flag, path in (
+        ("--out", args.out),
+        ("--update", args.update),
+        ("--plots-dir", args.plots_dir),
+    ):
+        if path is not None:  # a file read named first, then the run folder it lies in
+            check_apart(path, [*files, *folders], flag)

@@ -11,8 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from src.utils.errors import DataError
-from src.utils.io import check_not_input
-from src.utils.outputs import check_overwrite
+from src.utils.outputs import check_apart, check_overwrite
 from src.utils.paths import output_problem
 
 CODES_KEY = "codes_path"
@@ -32,6 +31,6 @@ def check_codes_path(cfg: DictConfig) -> None:
         raise DataError(given, CODES_KEY, f"expected {problem}")
     data = cfg.get("data") or {}
     inputs = [Path(str(p)) for p in (cfg.get("ckpt_path"), data.get("path")) if p]
-    check_not_input(path, inputs, key=CODES_KEY)
+    check_apart(path, inputs, CODES_KEY)
     give = f"{OVERWRITE_KEY}=true"
     check_overwrite([path], CODES_KEY, bool(cfg.get(OVERWRITE_KEY)), give=give)

@@ -97,21 +97,6 @@ def check_output_path(
     return target
 
 
-def check_not_input(target: str | os.PathLike, inputs: list[Path], key: str | None = None) -> None:
-    """Refuse an output path that is one of the inputs (same path, or the same file through
-    a link): writing it would destroy the source. Raises `DataError` naming the output."""
-    target = Path(target)
-    for source in inputs:
-        source = Path(source)
-        same = target.resolve() == source.resolve()
-        if not same and target.exists() and source.exists():
-            same = os.path.samefile(target, source)
-        if same:
-            raise DataError(
-                target, key, f"expected an output path that is not an input ({source})"
-            )
-
-
 class Interrupted(KeyboardInterrupt):
     """SIGTERM received while an atomic write ran (SIGINT raises KeyboardInterrupt)."""
 

@@ -4,6 +4,12 @@ holds a file already is refused before any work -- one line naming the path and 
 file kept byte for byte -- unless ``--overwrite`` is given (`add_overwrite_flag`), which
 replaces it (atomically, as every output is written: src/utils/io.py). A rebuilt store, a
 report written again, a gallery drawn again each say so on the command line.
+
+And one rule for every script that reads and writes (the scripts above and src/eval.py's
+codes file): each declares its inputs and its outputs to `check_apart` before anything is
+read or written, so an output that is an input (the same path, a link to it, a ``..`` path
+to it), lies inside an input folder, or is a folder written as a whole that holds an input
+is refused with one line -- ``--overwrite`` never replaces a source.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from src.utils.errors import DataError
 
@@ -46,4 +53,46 @@ def check_overwrite(
                 flag,
                 f"expected a path that holds no file, found an existing file{whose}, kept as "
                 f"it is; give {give} to replace it, or another {flag}",
+            )
+
+
+def _real(path: str | os.PathLike) -> Path:
+    """``path`` as the file system reaches it: links followed, ``..`` and ``.`` resolved."""
+    return Path(os.path.realpath(path))
+
+
+def _relation(output: Path, source: Path, folder: bool) -> str | None:
+    """How ``output`` (a folder that will be written as a whole when ``folder``) meets the
+    input ``source``, or None when they are apart."""
+    out, src = _real(output), _real(source)
+    same = out == src
+    if not same and output.exists() and source.exists():
+        same = os.path.samefile(output, source)
+    if same:
+        return f"the input {source} itself"
+    if src.is_dir() and src in out.parents:
+        return f"a path inside the input folder {source} (sources are never written into)"
+    if folder and out in src.parents:
+        return f"a folder that holds the input {source}"
+    return None
+
+
+def check_apart(
+    output: str | os.PathLike,
+    inputs: Iterable[str | os.PathLike],
+    flag: str | None = None,
+    folder: bool = False,
+) -> None:
+    """Refuse (DataError naming ``output`` and ``flag``) an output that is one of the
+    ``inputs`` (the same path, or the same file through a link or a ``..`` path), lies inside
+    an input folder, or -- when ``folder``: an output folder written as a whole -- holds an
+    input: writing it would change a source. Every script that reads and writes declares its
+    inputs and outputs here before anything is read or written."""
+    output = Path(output)
+    for source in inputs:
+        found = _relation(output, Path(source), folder)
+        if found:
+            again = f"; choose another {flag}" if flag else ""
+            raise DataError(
+                output, flag, f"expected an output apart from the inputs, got {found}{again}"
             )

@@ -150,23 +150,37 @@ def check_run_folder_path(run_dir: str, key: str = "hydra.run.dir") -> None:
         raise ConfigError(f"{key}: expected {FOLDER.expected()} ({problem}), got {str(run_dir)!r}")
 
 
-def check_not_a_user_folder(run_dir: str | os.PathLike, key: str = "hydra.run.dir") -> None:
-    """Refuse (ConfigError naming ``key``) a run folder that exists, holds files and is not a
-    run folder of this project (no ``.hydra/`` record, no results.json or checkpoint): Hydra
-    would add .hydra/ and the logs to a user's own folder. An empty folder and a run folder are
-    accepted."""
+def check_not_a_user_folder(
+    run_dir: str | os.PathLike, key: str = "hydra.run.dir", sweep: bool = False
+) -> None:
+    """Refuse (ConfigError naming ``key``) a run folder -- or, with ``sweep``, a sweep folder
+    -- that exists, holds files and is not one of this project (`project_folder`): Hydra would
+    add .hydra/, multirun.yaml and the logs to a user's own folder ("/", $HOME, a data
+    folder). An empty folder and a run (sweep) folder are accepted."""
     from src.utils.errors import ConfigError
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir() or (run_dir / ".hydra").is_dir() or earlier_run(run_dir):
+    if not run_dir.is_dir() or project_folder(run_dir, sweep):
         return  # an earlier run's folder: `check_run_dir_free` says what it holds
     names = sorted(p.name for p in run_dir.iterdir())
     if names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        kind, mark = ("sweep", "multirun.yaml") if sweep else ("run", ".hydra/")
         raise ConfigError(
-            f"{key}: {run_dir} is a folder of other files ({shown}), not a run folder "
-            "of this project (no .hydra/); expected a new or empty folder, or a run folder"
+            f"{key}: {run_dir} is a folder of other files ({shown}), not a {kind} folder "
+            f"of this project (no {mark}); expected a new or empty folder, or a {kind} folder"
         )
+
+
+def project_folder(folder: Path, sweep: bool) -> bool:
+    """Whether the existing ``folder`` is a run folder of this project (``.hydra/``, an
+    earlier run's results or checkpoints) or, with ``sweep``, a sweep folder (its
+    ``multirun.yaml``, or nothing but job folders)."""
+    if not sweep:
+        return (folder / ".hydra").is_dir() or earlier_run(folder) is not None
+    entries = list(folder.iterdir())
+    jobs = all(p.is_dir() and project_folder(p, False) for p in entries)
+    return (folder / "multirun.yaml").is_file() or (bool(entries) and jobs)
 
 
 def resolve_key(config: DictConfig, key: str) -> Any:

@@ -11,7 +11,9 @@ being made: `src.utils.run_dirs.dry_claims`) and given the checks a single run g
 work starts (`check_job`: where its folder goes, its store, and the script's own door, e.g.
 train.py's rules, machine and checkpoint checks). Any refused job: one line per refused job,
 naming it and its overrides, and exit 2 before the sweep folder exists. A sweep of no job is
-refused the same way. Failures after the door (a diverging loss) stay per job (src/utils/jobs.py).
+refused the same way, and so are two jobs of one folder (`check_own_folder`) and a sweep folder
+of other files ("/", $HOME: `check_not_a_user_folder`). Failures after the door (a diverging
+loss) stay per job (src/utils/jobs.py).
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any], sweep_dir: str)
     check_before_run_folder(job, sweep=True)
     check_job_folder(job, sweep_dir)
     folder = str(job.hydra.runtime.output_dir)
+    check_own_folder(job, memo)
     check_run_folder_path(folder, SWEEP_DIR)
     check_not_a_user_folder(folder, SWEEP_DIR)  # a job's folder holding an earlier run: the
     check_run_dir_free(folder, job, SWEEP_DIR)  # job would overwrite it (seventh trial)
@@ -98,6 +101,22 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any], sweep_dir: str)
     sizes = once(memo, ("sizes", setting), lambda: split_sizes(task))
     if sizes is not None:
         check_sizes(task, sizes)
+
+
+def check_own_folder(job: DictConfig, memo: dict[tuple[str, str], Any]) -> None:
+    """Refuse (ConfigError naming hydra.sweep.subdir) a job whose folder is an earlier job's
+    of the same sweep (``hydra.sweep.subdir=same``, or one without ``${hydra.job.num}`` or a
+    swept key): the second job would replace the first one's results.json and mix their
+    checkpoints. The first job of each folder is kept in ``memo``."""
+    folder = str(job.hydra.runtime.output_dir)
+    first = memo.setdefault(("folder", os.path.realpath(folder)), job.hydra.job.num)
+    if first != job.hydra.job.num:
+        raise ConfigError(
+            f"hydra.sweep.subdir: resolves to {folder}, the folder of an earlier job of this "
+            f"sweep (hydra.job.num={first}), whose results and checkpoints this job would "
+            "replace; expected a folder of its own for each job, such as the default "
+            "${hydra.job.num}"
+        )
 
 
 def data_setting(job: DictConfig) -> str:
@@ -183,13 +202,18 @@ def check_sweep(config: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from src.utils.config_rules import check_sweeper
-    from src.utils.run_dir_checks import check_before_run_folder, resolve_key
+    from src.utils.run_dir_checks import (
+        check_before_run_folder,
+        check_not_a_user_folder,
+        resolve_key,
+    )
     from src.utils.run_dirs import dry_claims
 
     check_sweeper(config)  # the sweeper's own settings (n_trials...), before any study
     check_before_run_folder(config, sweep=True)  # what all jobs share: one line, not one a job
     with dry_claims():  # the sweep folder, as the launcher resolves it (nothing made)
         sweep = str(resolve_key(config, SWEEP_DIR))
+    check_not_a_user_folder(sweep, SWEEP_DIR, sweep=True)  # "/", $HOME, a data folder
     loader = GlobalHydra.instance().config_loader()
     script = script_path(config)
     jobs = sweep_jobs(config, loader)
