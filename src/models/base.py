@@ -26,6 +26,7 @@ from src.models.collapse import COLLAPSED_SCORE, code_statistics, computed_colla
 from src.models.finite_codes import finite_codes
 from src.utils.errors import TrainingError
 from src.utils.split_record import SPLITS_KEY
+from src.utils.store_digest import STORE_KEY
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -90,6 +91,7 @@ class CrossModalHashingModule(L.LightningModule):
         self._term_count = 0
         self.run_settings: dict[str, Any] | None = None  # src.utils.resume_checks.run_settings
         self.data_splits: dict[str, Any] | None = None  # src.utils.split_record.split_record
+        self.store_digest: str | None = None  # src.utils.store_digest.store_digest
 
     # ----------------------------------------------------------------------------- encoding
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -101,6 +103,8 @@ class CrossModalHashingModule(L.LightningModule):
             checkpoint[RUN_SETTINGS_KEY] = self.run_settings
         if self.data_splits is not None:  # the splits trained on (src/utils/split_record.py)
             checkpoint[SPLITS_KEY] = self.data_splits
+        if self.store_digest is not None:  # the store's content (src/utils/store_digest.py)
+            checkpoint[STORE_KEY] = self.store_digest
 
     def set_input_stats(self, stats: dict[str, np.ndarray | Tensor]) -> None:
         """Copy the train-split feature means and standard deviations into the buffers."""
