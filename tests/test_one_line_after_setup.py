@@ -43,7 +43,9 @@ RESUME_CASES = {
 }
 
 
-def refused(trained: dict[str, Any], script: str, words: list[str]) -> tuple[int, str, str]:
+def refused(
+    trained: dict[str, Any], script: str, words: list[str]  # noqa: F811
+) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of ``script`` with ``words``."""
     return finish(start(script, words, trained["root"]))
 

@@ -48,7 +48,7 @@ def store_copy(trained: dict[str, Any], folder: Path, edit: Any) -> Path:  # noq
 
 
 def run_eval(  # noqa: F811
-    trained: dict[str, Any], ckpt: Path, store: Path, folder: Path, *more: str
+    trained: dict[str, Any], ckpt: Path, store: Path, folder: Path, *more: str  # noqa: F811
 ) -> tuple[int, str, str]:
     """(status, stdout, stderr) of src/eval.py on ``store``."""
     words = [w for w in trained["words"] if not w.startswith(("model.", "data.path="))]
