@@ -49,6 +49,7 @@ from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E4
 from src.utils.codes_output import check_codes_path  # noqa: E402
 from src.utils.weight_dtypes import check_weight_dtypes  # noqa: E402
 from src.utils.jobs import run_cli, run_job  # noqa: E402
+from src.utils.store_digest import check_same_store  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.resume_checks import check_same_data  # noqa: E402
 from src.utils.records import (  # noqa: E402
@@ -190,6 +191,8 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     source = str(cfg.ckpt_path)  # eval_topk is the checkpoint's, not a setting of eval.py
     datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk, source))
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
+    other = bool(cfg.get("eval_other_store"))  # a store edited since training: refused
+    check_same_store(read_checkpoint(cfg.ckpt_path), datamodule.path, cfg.ckpt_path, other)
     check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk, source)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks

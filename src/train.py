@@ -53,6 +53,7 @@ from src.utils.resume_checks import (  # noqa: E402
 from src.utils.resume_state import check_resume_fits  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.start_checkpoint import check_start_checkpoint  # noqa: E402
+from src.utils.store_digest import check_same_store, store_digest  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.instantiators import build  # noqa: E402
 from src.utils.jobs import fit_started, resume_hint, run_cli, run_job  # noqa: E402
@@ -171,6 +172,7 @@ def _build(
     model = hydra.utils.instantiate(cfg.model, image_dim=image_dim, text_dim=text_dim)
     model.run_settings = run_settings(cfg)  # saved in every checkpoint; a resume must match
     model.data_splits = split_record(datamodule.splits) if datamodule.splits else None
+    model.store_digest = store_digest(datamodule.path)  # its content, checked by eval.py
     check_metric_names(cfg, model, datamodule.split_sizes())  # monitors, optimized_metric
     if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
@@ -184,6 +186,7 @@ def _build(
         check_resume_records(saved, cfg.ckpt_path, model, callbacks)  # optimisers', callbacks'
         if model.data_splits is not None:
             check_same_splits(saved, model.data_splits, datamodule.path, cfg.ckpt_path)
+        check_same_store(saved, datamodule.path, cfg.ckpt_path, other=False)
         check_resume_fits(model, callbacks, cfg.ckpt_path)
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")

@@ -12,18 +12,36 @@ from typing import Any
 import torch
 
 
+def warmup_factor(warmup: float, done: int, n_batches: int) -> float:
+    """The linear warm-up's factor of the learning rate after ``done`` batches of
+    ``n_batches`` an epoch, over ``warmup`` epochs (1 without warm-up or once it ends)."""
+    return min(1.0, done / max(warmup * n_batches, 1)) if warmup > 0 else 1.0
+
+
 class AGCHOptimisers:
     """configure_optimizers and the learning-rate warm-up of AGCHModule."""
 
     def _warmup(self, batch_idx: int) -> None:
         """Linear learning-rate warm-up over ``warmup_epochs`` (stepped by hand)."""
-        warmup = self.hparams.warmup_epochs
         n_batches = max(int(self.trainer.num_training_batches), 1)
-        progress = (self.current_epoch * n_batches + batch_idx + 1) / max(warmup * n_batches, 1)
-        factor = min(1.0, progress) if warmup > 0 else 1.0
+        done = self.current_epoch * n_batches + batch_idx + 1
+        factor = warmup_factor(self.hparams.warmup_epochs, done, n_batches)
         for opt in self.optimizers():
             for group in opt.optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * factor
+
+    def resumed_lr(self, initial_lr: float, loops: Any) -> float:
+        """The learning rate `_warmup` left at a checkpoint whose loop state is ``loops``
+        (its batches done; an epoch's batches: the current epoch's at its end, else the
+        earlier epochs' average), checked on resume (src/utils/resume_optim.py)."""
+        progress = loops["fit_loop"]["epoch_loop.batch_progress"]
+        done, current = progress["total"]["completed"], progress["current"]["completed"]
+        epochs = loops["fit_loop"]["epoch_progress"]["total"]["processed"]
+        n_batches = current if progress.get("is_last_batch") or not epochs else None
+        n_batches = n_batches or (done - current) // max(epochs, 1)
+        if done == 0:
+            return initial_lr
+        return initial_lr * warmup_factor(self.hparams.warmup_epochs, done, max(n_batches, 1))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """opt_f: encoders + fusion; opt_b: GCNs; the hash layer per ``hash_grouping``:

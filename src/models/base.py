@@ -22,10 +22,11 @@ from torch import Tensor
 
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.checks import check_eval_hparams, check_rules
-from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
+from src.models.collapse import COLLAPSED_SCORE, code_statistics, computed_collapse
 from src.models.finite_codes import finite_codes
 from src.utils.errors import TrainingError
 from src.utils.split_record import SPLITS_KEY
+from src.utils.store_digest import STORE_KEY
 
 Batch = tuple[Tensor, Tensor, Tensor, Tensor]
 
@@ -90,6 +91,7 @@ class CrossModalHashingModule(L.LightningModule):
         self._term_count = 0
         self.run_settings: dict[str, Any] | None = None  # src.utils.resume_checks.run_settings
         self.data_splits: dict[str, Any] | None = None  # src.utils.split_record.split_record
+        self.store_digest: str | None = None  # src.utils.store_digest.store_digest
 
     # ----------------------------------------------------------------------------- encoding
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -101,6 +103,8 @@ class CrossModalHashingModule(L.LightningModule):
             checkpoint[RUN_SETTINGS_KEY] = self.run_settings
         if self.data_splits is not None:  # the splits trained on (src/utils/split_record.py)
             checkpoint[SPLITS_KEY] = self.data_splits
+        if self.store_digest is not None:  # the store's content (src/utils/store_digest.py)
+            checkpoint[STORE_KEY] = self.store_digest
 
     def set_input_stats(self, stats: dict[str, np.ndarray | Tensor]) -> None:
         """Copy the train-split feature means and standard deviations into the buffers."""
@@ -267,34 +271,24 @@ class CrossModalHashingModule(L.LightningModule):
         """``val/...`` metrics, ``val/collapsed`` (0 or 1) and ``val/objective``: the mean
         mAP@k of both directions, or COLLAPSED_SCORE (-1) when the validation codes collapsed
         (`src.models.collapse.validation_collapse`), so a search never picks a collapse."""
-        metric, hp = self.val_metric, self.hparams
-        results = metric.compute()
-        with metric.sync_context(
-            dist_sync_fn=metric.dist_sync_fn, should_sync=metric.sync_on_compute
-        ):
-            query, retrieval = metric._split("query"), metric._split("retrieval")
-        metric.reset()
-        k = hp.eval_topk
-        report = validation_collapse(
-            {"image": retrieval["image"], "text": retrieval["text"]},
-            {d: float(results[f"{d}_map@{k}"]) for d in ("i2t", "t2i")},
-            query["label"],
-            retrieval["label"],
-            k,
-            hp.eval_ties,
-            hp.collapse_threshold,
-            ALL_TIES_TOLERANCE,
-        )
+        results, report = computed_collapse(self.val_metric, self.hparams, ALL_TIES_TOLERANCE)
         if report.collapsed:
             rank_zero_warn(
                 f"validation codes collapsed at epoch {self.current_epoch}: {report.reason}"
             )
+        k = self.hparams.eval_topk
         objective = COLLAPSED_SCORE if report.collapsed else float(results[f"map@{k}"])
         self._log_results(
             results | {"collapsed": float(report.collapsed), "objective": objective}, "val"
         )
 
     def on_test_epoch_end(self) -> None:
-        results = self.test_metric.compute()
-        self.test_metric.reset()
-        self._log_results(results, "test")
+        """``test/...`` metrics, ``test/collapsed`` (0 or 1) and each modality's fraction of
+        distinct retrieval codes (``test/distinct_image``, ``test/distinct_text``): the
+        validation's collapse check on the test codes, with one warning line (ninth trial:
+        a zeroed hash layer's one code evaluated as "completed" without a word)."""
+        results, report = computed_collapse(self.test_metric, self.hparams, ALL_TIES_TOLERANCE)
+        if report.collapsed:
+            rank_zero_warn(f"test codes collapsed: {report.reason}")
+        extra = {f"distinct_{name}": value for name, value in report.distinct.items()}
+        self._log_results(results | {"collapsed": float(report.collapsed), **extra}, "test")

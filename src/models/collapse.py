@@ -14,6 +14,7 @@ A collapsed model maps many items onto few codes. Two signals, both used by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -84,3 +85,25 @@ def validation_collapse(
             f"{tolerance} of the all-ties value {ties_value:.4f}"
         )
     return CollapseReport(bool(reason), reason, distinct, ties_value)
+
+
+def computed_collapse(metric: Any, hp: Any, tolerance: float) -> tuple[dict[str, Any], Any]:
+    """A retrieval ``metric``'s results (it is reset) and their `validation_collapse` under
+    the module's hyper-parameters ``hp`` (eval_topk, eval_ties, collapse_threshold): the
+    validation's and the test's check alike."""
+    results = metric.compute()
+    with metric.sync_context(dist_sync_fn=metric.dist_sync_fn, should_sync=metric.sync_on_compute):
+        query, retrieval = metric._split("query"), metric._split("retrieval")
+    metric.reset()
+    k = hp.eval_topk
+    report = validation_collapse(
+        {"image": retrieval["image"], "text": retrieval["text"]},
+        {d: float(results[f"{d}_map@{k}"]) for d in ("i2t", "t2i")},
+        query["label"],
+        retrieval["label"],
+        k,
+        hp.eval_ties,
+        hp.collapse_threshold,
+        tolerance,
+    )
+    return results, report

@@ -88,6 +88,10 @@ class Run:
         return self.base or self.dataset
 
 
+# the variant part that marks a run whose test codes collapsed (its own row in every table)
+COLLAPSE_MARK = "TEST CODES COLLAPSED"
+
+
 def load_run(path: Path, tasks: set[str] | None) -> Run:
     """Read one results.json (and curves.json beside it); raises Skip with the reason."""
     try:
@@ -119,7 +123,7 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         seed=data["seed"],
         synthetic=bool(data.get("synthetic", False)),
         metrics=metrics,
-        variant=",".join(sorted(own + drift)),
+        variant=",".join(sorted(own + drift) + collapse_mark(data)),
         own=",".join(own),
         drift=",".join(drift),
         mode=mode,
@@ -132,6 +136,15 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
         ),
         **run_time(data.get("timing") or {}),
     )
+
+
+def collapse_mark(data: dict[str, Any]) -> list[str]:
+    """``["TEST CODES COLLAPSED"]`` for a run whose test codes collapsed (its ``collapsed``
+    flag or ``test/collapsed`` 1, src/utils/records.py): its own row, never averaged with
+    working seeds; else []."""
+    metrics = data.get("metrics") or {}
+    collapsed = data.get("collapsed") or metrics.get("test/collapsed") == 1
+    return [COLLAPSE_MARK] if collapsed else []
 
 
 def store_widths(data: dict[str, Any]) -> tuple[int, int] | None:

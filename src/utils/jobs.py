@@ -96,12 +96,14 @@ def run_cli(main: Callable[[], Any], door: Callable[[DictConfig], None] | None =
     stand (`hydra_argv`). Errors of the job itself are handled by `run_job`; a bug in it keeps
     its traceback. ``door``: the checks the script's job makes before any work, which a
     sweep makes for every job before the first runs (src/utils/sweep_door.py)."""
+    from src.utils.notices import notices_to_stdout
     from src.utils.sweep_door import use_door
 
     use_door(door)
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")  # Hydra re-raises instead of printing
     started()  # Ctrl-C and SIGTERM raise KeyboardInterrupt from here (src/utils/startup.py)
     quiet_interrupt_notices()  # the job's one line says it was interrupted, not Lightning
+    notices_to_stdout()  # stderr: the project's lines alone (src/utils/notices.py)
     try:
         _run_main(main)
     except SystemExit as exit_:  # refused or interrupted: no folder left, the run folder's

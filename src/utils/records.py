@@ -187,7 +187,7 @@ def write_run_records(
         return
     out = Path(cfg.paths.output_dir)
     metrics = {**fields.get("metrics", {}), **(fields.get("best_metrics") or {})}
-    status = record_status(metrics, expected, partial)
+    status = record_status(metrics, expected, partial) | collapse_flag(metrics)
     if status["status"] != COMPLETED:
         line = f"warning: {out / 'results.json'}: status {status['status']}: {status['error']}"
         log.warning(line)
@@ -212,6 +212,22 @@ def record_status(
     if partial:  # the cause first: a cut-short loop also leaves metrics out
         return {"status": INCOMPLETE, "error": partial + (f"; {missing}" if missing else "")}
     return {"status": INCOMPLETE, "error": missing} if missing else {"status": COMPLETED}
+
+
+def collapse_flag(metrics: Mapping[str, Any]) -> dict[str, str]:
+    """``{"collapsed": <what>}`` when a test's codes collapsed (``test/collapsed`` or
+    ``best/test/collapsed`` 1: src/models/collapse.py), beside the status, else {}: a
+    collapsed model is a real (bad) model, evaluated and flagged, never a clean result."""
+    flagged = [key for key in ("test/collapsed", "best/test/collapsed") if metrics.get(key) == 1]
+    if not flagged:
+        return {}
+    parts = []
+    for key in flagged:
+        stage = key.rsplit("/", 1)[0]
+        for name in ("image", "text"):
+            value = metrics.get(f"{stage}/distinct_{name}", float("nan"))
+            parts.append(f"{stage}/distinct_{name} {value:.4f}")
+    return {"collapsed": f"{', '.join(flagged)}: test codes collapsed ({', '.join(parts)})"}
 
 
 def write_failed_record(cfg: DictConfig, error: str, commit: str) -> None:

@@ -17,7 +17,7 @@ eval.py reads weights only and keeps its own checks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 
 from src.utils.checkpoint_rules import CONTRADICTS, REMEDY, refusal
 from src.utils.errors import DataError
+from src.utils.resume_optim import check_optimizer_content
 
 # key -> (what it holds, its type): what Lightning's fit restores from a checkpoint
 RESUME_STATE: dict[str, tuple[str, type | tuple[type, ...]]] = {
@@ -145,7 +146,35 @@ def check_resume_fits(model: Any, callbacks: Sequence[Any], path: str | Path) ->
         raise refusal(path, "optimizer_states", f"{len(states)} states", what)
     for index, (state, optimizer) in enumerate(zip(states, built)):
         check_optimizer_state(path, f"optimizer_states.{index}", state, optimizer)
+        if optimizer.state_dict().get("param_groups") is not None:
+            run = {"steps": checkpoint["global_step"] // len(built)}
+            run["lr"] = expected_lr(model, checkpoint, index, optimizer)
+            check_optimizer_content(path, f"optimizer_states.{index}", state, optimizer, run)
     check_callback_states(path, checkpoint, callbacks)
+
+
+def expected_lr(
+    model: Any, checkpoint: Mapping[str, Any], index: int, optimizer: torch.optim.Optimizer
+) -> Callable[[int], float]:
+    """Group -> the learning rate optimiser ``index`` had at the checkpoint's step: its
+    scheduler's last (a saved scheduler state), the module's warm-up (``resumed_lr``) or the
+    configured one."""
+    schedulers = checkpoint["lr_schedulers"]
+    saved = schedulers[index] if index < len(schedulers) else None
+    last = saved.get("_last_lr") if isinstance(saved, Mapping) else None
+    groups = optimizer.param_groups
+
+    def lr(group: int) -> float:
+        if isinstance(last, list) and group < len(last):
+            return last[group]
+        if hasattr(model, "resumed_lr") and "initial_lr" in groups[group]:
+            try:
+                return model.resumed_lr(groups[group]["initial_lr"], checkpoint["loops"])
+            except (KeyError, TypeError):  # a loop state `check_batches` leaves to others
+                pass
+        return groups[group]["lr"]
+
+    return lr
 
 
 def check_optimizer_state(
