@@ -1,6 +1,7 @@
 """A resume never skips a check silently (issue 22 leftover): a checkpoint written before a
 record a resume check needs existed -- ``data_splits`` (the splits its run trained on,
-`src.utils.split_record`) or the training-health callback's ``initial_digest`` (the digest of
+`src.utils.split_record`), ``store_sha256`` (the content of the store it trained on,
+`src.utils.store_digest`) or the training-health callback's ``initial_digest`` (the digest of
 ``health_initial.pt``, `src.callbacks.health`) -- cannot prove the resume goes on with the same
 splits and the same initial weights, so it is refused with one line naming the missing records,
 before any training (`check_resume_records`). Evaluating such a checkpoint needs neither record:
@@ -13,10 +14,12 @@ from typing import Any
 
 from src.utils.errors import DataError
 from src.utils.split_record import SPLITS_KEY
+from src.utils.store_digest import STORE_KEY
 
 HEALTH_DIGEST = "initial_digest"  # the training-health callback's record (its checkpoint state)
 WHAT = {
     SPLITS_KEY: "the splits its run trained on",
+    STORE_KEY: "the digest of the store it trained on",
     HEALTH_DIGEST: "the digest of its initial weights, health_initial.pt",
 }
 
@@ -37,14 +40,16 @@ def predates(path: object, missing: Sequence[str]) -> DataError:
 
 def missing_records(checkpoint: Mapping[str, Any], model: Any, callbacks: Sequence[Any]) -> list:
     """The records of `WHAT` that a resume of ``model`` with ``callbacks`` checks and
-    ``checkpoint`` lacks: ``data_splits`` when the model has its splits (``data_splits``), the
-    health digest when a `TrainingHealth` callback watches modules of the model and the
+    ``checkpoint`` lacks: ``data_splits`` when the model has its splits (``data_splits``),
+    ``store_sha256`` when it has its store's digest (``store_digest``), the health digest when a `TrainingHealth` callback watches modules of the model and the
     checkpoint holds its state (a missing state is `check_callback_states`' refusal)."""
     from src.callbacks.health import TrainingHealth
 
     missing = []
     if getattr(model, "data_splits", None) is not None and SPLITS_KEY not in checkpoint:
         missing.append(SPLITS_KEY)
+    if getattr(model, "store_digest", None) is not None and STORE_KEY not in checkpoint:
+        missing.append(STORE_KEY)
     saved = checkpoint.get("callbacks") or {}
     for callback in callbacks:
         if not isinstance(callback, TrainingHealth) or not callback.watched(model):
