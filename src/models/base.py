@@ -22,6 +22,7 @@ from torch import Tensor
 
 from src.metrics.retrieval import CrossModalRetrievalMetric
 from src.models.checks import check_eval_hparams, check_rules
+from src.models.derived import Derived
 from src.models.collapse import COLLAPSED_SCORE, code_statistics, validation_collapse
 from src.models.finite_codes import finite_codes
 from src.utils.errors import TrainingError
@@ -64,6 +65,8 @@ class CrossModalHashingModule(L.LightningModule):
     method_name: str = ""
     # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
     RULES: ClassVar[dict[str, Any]] = {}
+    # constants the method derives from its floats, which float32/bfloat16 must hold
+    DERIVED: ClassVar[tuple[Derived, ...]] = ()
     # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
     STEPS_PER_BATCH: ClassVar[int | None] = None
 
@@ -73,7 +76,7 @@ class CrossModalHashingModule(L.LightningModule):
         super().__init__()
         hp = {k: v for k, v in hp.items() if k not in ("self", "__class__")}
         check_eval_hparams(hp)
-        check_rules(hp, **self.RULES)
+        check_rules(hp, **self.RULES, derived=self.DERIVED)
         hp["eval_ks"] = [int(k) for k in hp["eval_ks"]]  # plain list: no OmegaConf in checkpoints
         self.save_hyperparameters(hp)
         self.automatic_optimization = False
