@@ -96,6 +96,22 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
         if names_last_good(err) and not isinstance(err, StoreChanged):
             raise
         raise naming_last_good(err, cfg, trainer) from err
+    except ARITHMETIC_FAULTS as err:  # Python's float arithmetic overflowed or divided by 0
+        raise naming_last_good(arithmetic_fault(err, trainer), cfg, trainer) from err
+
+
+# what a value overflowing inside a step raises (a Python float's ``x ** 2``, ``1 / 0``, numpy
+# under errstate): the same stop as a non-finite loss (trial 9, fault 9)
+ARITHMETIC_FAULTS = (OverflowError, FloatingPointError, ZeroDivisionError)
+
+
+def arithmetic_fault(err: BaseException, trainer: L.Trainer) -> TrainingError:
+    """``err`` as a non-finite loss's one line: where it happened and what overflowed."""
+    return TrainingError(
+        f"a value overflowed at epoch {trainer.current_epoch}, global step "
+        f"{trainer.global_step} ({type(err).__name__}: {err}); training stopped: check the "
+        "model's scale settings"
+    )
 
 
 def naming_last_good(err: Exception, cfg: DictConfig, trainer: L.Trainer) -> TrainingError:
@@ -243,7 +259,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     write_run_records(cfg, trainer, run, fields, curves.curves, expected, partial)
     if trainer.is_global_zero:
         _print_tables(run, metrics, best_metrics)
-    return metrics, {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    objects = {"cfg": cfg, "datamodule": datamodule, "model": model, "trainer": trainer}
+    return metrics, {**objects, "cut": cut}
 
 
 def _print_tables(
@@ -267,8 +284,8 @@ def _train_job(cfg: DictConfig) -> float | None:
     """Train and return the metric a sweeper optimises (a validation one, never a test one)."""
     train_door(cfg)
     extras(cfg)
-    metrics, _ = train(cfg)
-    return get_metric_value(metrics, cfg.get("optimized_metric"))
+    metrics, objects = train(cfg)
+    return get_metric_value(metrics, cfg.get("optimized_metric"), objects.get("cut"))
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train.yaml")

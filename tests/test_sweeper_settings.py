@@ -90,8 +90,6 @@ def test_accepted_sweeper_settings_pass(tmp_path: Path) -> None:
     status, lines = sweep_door([*SEARCH, *accepted], tmp_path / "logs")
     assert status == 0, lines
     assert tree(tmp_path) == []
-    redis = "hydra.sweeper.storage=redis://localhost:6379"  # Optuna's RedisStorage
-    assert sweep_door([*SEARCH, redis], tmp_path / "logs") == (0, [])
 
 
 def test_the_trials_case_at_the_command_line(tmp_path: Path) -> None:

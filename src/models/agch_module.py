@@ -26,6 +26,7 @@ from src.callbacks.health import pairwise_cosine
 from src.models.agch_optim import AGCHOptimisers
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingModule, HealthSpec
 from src.models.components import GCN_BIASES, FusionProjection, GCNHash, HashLayer, MLPEncoder
+from src.models.derived import Derived, product, reciprocal, square
 from src.models.losses import LOSS_SCALES, compute_loss, gap_weights
 from src.models.similarity import (
     ADJACENCIES,
@@ -35,6 +36,18 @@ from src.models.similarity import (
     SCALES,
     aggregated_similarity,
     graph_adjacency,
+)
+
+# C_ii = gamma_v^2 + gamma_t^2, the largest value of C; the GCN group's SGD lr (agch_optim.py)
+GAMMA_SUM = Derived(
+    "gamma_v^2 + gamma_t^2",
+    ("gamma_v", "gamma_t"),
+    lambda hp: hp["gamma_v"] ** 2 + hp["gamma_t"] ** 2,
+)
+GCN_LR = Derived(
+    "lr_gcn/delta",
+    ("delta", "lr_gcn"),
+    lambda hp: hp["lr_gcn"] / hp["delta"] if hp["delta"] else 0.0,
 )
 
 
@@ -67,6 +80,11 @@ class AGCHModule(AGCHOptimisers, CrossModalHashingModule):
             "hash_grouping": ("design", "paper"),
             "optimizer": ("sgd", "adam"),
         },
+    )
+    # constants derived from the floats, checked at the door (src/models/derived.py)
+    DERIVED = (
+        *(square("gamma_v"), square("gamma_t"), GAMMA_SUM, reciprocal("rho")),
+        *(product("lam", "tuned_lam_factor"), GCN_LR),
     )
 
     def __init__(

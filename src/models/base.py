@@ -21,7 +21,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from src.metrics.retrieval import CrossModalRetrievalMetric
-from src.models.checks import check_eval_hparams, check_rules
+from src.models.checks import Derived, check_eval_hparams, check_rules
 from src.models.collapse import COLLAPSED_SCORE, code_statistics, computed_collapse
 from src.models.finite_codes import finite_codes
 from src.utils.errors import TrainingError
@@ -61,10 +61,10 @@ class CrossModalHashingModule(L.LightningModule):
     """Base of the hashing methods: checked hyper-parameters, encoder inputs, sign codes,
     collapse detection, retrieval evaluation."""
 
-    # each method sets its config name (configs/model/<name>.yaml)
-    method_name: str = ""
+    method_name: str = ""  # each method's config name (configs/model/<name>.yaml)
     # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
     RULES: ClassVar[dict[str, Any]] = {}
+    DERIVED: ClassVar[tuple[Derived, ...]] = ()  # constants of its floats (models/derived.py)
     # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
     STEPS_PER_BATCH: ClassVar[int | None] = None
 
@@ -74,7 +74,7 @@ class CrossModalHashingModule(L.LightningModule):
         super().__init__()
         hp = {k: v for k, v in hp.items() if k not in ("self", "__class__")}
         check_eval_hparams(hp)
-        check_rules(hp, **self.RULES)
+        check_rules(hp, **self.RULES, derived=self.DERIVED)
         hp["eval_ks"] = [int(k) for k in hp["eval_ks"]]  # plain list: no OmegaConf in checkpoints
         self.save_hyperparameters(hp)
         self.automatic_optimization = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from src.models.derived import Derived, check_derived, check_representable
 from src.utils.rule_kinds import RuleBroken
 from src.utils.rule_kinds import is_int as _is_int
 from src.utils.rule_kinds import is_real as _is_real  # finite: inf and nan are refused
@@ -34,8 +35,11 @@ def check_rules(
     optional_positive: Iterable[str] = (),
     bools: Iterable[str] = (),
     choices: Mapping[str, tuple[Any, ...]] | None = None,
+    derived: Iterable[Derived] = (),
 ) -> None:
-    """Raise `ConfigError` for the first value of `hp` that breaks its rule."""
+    """Raise `ConfigError` for the first value of `hp` that breaks its rule; then for a real
+    value, or a constant the method derives from them (``derived``), that float32/bfloat16
+    cannot hold (src/models/derived.py)."""
     for key in positive_ints:
         if not _is_int(hp[key]) or hp[key] <= 0:
             _fail(key, "a positive integer", hp[key])
@@ -63,6 +67,9 @@ def check_rules(
     for key, allowed in (choices or {}).items():
         if hp[key] not in allowed:
             _fail(key, f"one of {list(allowed)}", hp[key])
+    reals = (non_negative, positive, unit_interval, below_one, optional_positive)
+    check_representable(hp, [key for keys in reals for key in keys])
+    check_derived(hp, derived)
 
 
 def check_eval_hparams(hp: Mapping[str, Any]) -> None:

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from src.metrics import DEFAULT_KS
 from src.models.closed_form import ClosedFormModule
+from src.models.derived import Derived, ratio
 from src.utils.errors import ConfigError, TrainingError
 
 Factors = dict[str, Tensor]  # "V", "U1", "U2", "W1", "W2"
@@ -91,12 +92,26 @@ def cmfh_fit(
     return f, objectives
 
 
+# the ridge constants of the U_2 and V updates (module docstring)
+GAMMA_OVER_REST = Derived(
+    "gamma/(1-lam)", ("lam", "gamma"), lambda hp: hp["gamma"] / (1 - hp["lam"])
+)
+RIDGE_V = Derived("2 mu + gamma", ("mu", "gamma"), lambda hp: 2 * hp["mu"] + hp["gamma"])
+
+
 class CMFHModule(ClosedFormModule):
     """CMFH's projections fitted in closed form on the train split."""
 
     # the config name of the method (configs/model/cmfh.yaml), as results.json names it
     method_name = "cmfh"
-    RULES = dict(positive_ints=("n_iter",), positive=("mu", "gamma"), non_negative=("seed",))
+    RULES = dict(
+        positive_ints=("n_iter",),
+        positive=("mu", "gamma"),
+        non_negative=("seed",),
+        unit_interval=("lam",),  # 0 and 1 are refused by gamma/lam and gamma/(1-lam)
+    )
+    # constants derived from the floats, checked at the door (src/models/derived.py)
+    DERIVED = (ratio("gamma", "mu"), ratio("gamma", "lam"), GAMMA_OVER_REST, RIDGE_V)
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from src.metrics import DEFAULT_KS
 from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, HealthSpec
+from src.models.derived import square
 from src.models.losses import rec
 from src.models.twin_nets import TANH_SCALES, HashMLP, TwinHashModule, cosine_affinity
 
@@ -91,6 +92,8 @@ class DJSRHModule(TwinHashModule):
         bools=("rescale_image", "rescale_text"),
         choices={"tanh_scale": TANH_SCALES, "input_norm": INPUT_NORMS, "text_norm": TEXT_NORMS},
     )
+    # constants derived from the floats, checked at the door (src/models/derived.py)
+    DERIVED = (square("mu"),)
 
     def __init__(
         self,

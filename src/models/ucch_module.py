@@ -35,6 +35,7 @@ from src.models.base import INPUT_NORMS, TEXT_NORMS, Batch, CrossModalHashingMod
 from src.models.base import sign_codes
 from src.models.contrastive import in_batch_dictionary, momentum_update, sample_negatives
 from src.models.contrastive import ucch_loss
+from src.models.derived import reciprocal
 from src.models.train_items import epoch_generator, fit_train_rows, row_positions
 from src.utils.errors import ConfigError
 
@@ -76,6 +77,8 @@ class UCCHModule(CrossModalHashingModule):
         bools=("normalise_memory",),
         choices={"input_norm": INPUT_NORMS, "text_norm": TEXT_NORMS},
     )
+    # constants derived from the floats, checked at the door (src/models/derived.py)
+    DERIVED = (reciprocal("temperature"), reciprocal("ranking_scale"))
 
     def __init__(
         self,

@@ -112,3 +112,17 @@ def folder_resume_command(
     words = ["python", script, *kept, f"ckpt_path={ckpt}"]
     words += [f"{key}={value}" for key, value in sets.items()]
     return shlex.join([*words, f"hydra.run.dir={run_dir}"])
+
+
+def start_over(cfg: DictConfig, kept: bool) -> str:
+    """How to start a run over that left nothing resumable: the same command, unless its
+    folder keeps a checkpoint or results.json, which refuses the same command (trial 9,
+    fault 12: "run the command again" after SIGTERM, then "holds an earlier run"). ``kept``:
+    whether the folder keeps such files (`src.utils.jobs.wrote_work`)."""
+    run_dir = cfg.paths.output_dir
+    if not kept:
+        return "run the command again to start over"
+    return (
+        f"to start over, run the command again with another hydra.run.dir (this one, "
+        f"{shlex.quote(str(run_dir))}, keeps files of this run), or once that folder is removed"
+    )

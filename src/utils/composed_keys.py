@@ -141,10 +141,15 @@ def deepest_node(tree: Mapping[str, Any], key: str) -> tuple[str, Any]:
     return found, node
 
 
-def added_advice(key: str, value: str) -> str:
+def added_advice(key: str, value: str, words: Iterable[str] = ()) -> str:
     """``expected +key=value``, the advice for a key the configuration lacks; when ``value``
     breaks the key's rule (`RULES`), what the rule allows instead, so that the advice never
-    names a value the door then refuses (trial 8 T03: max_steps=0 advised +max_steps=0)."""
+    names a value the door then refuses (trial 8 T03: max_steps=0 advised +max_steps=0);
+    when the command line ``words`` with ``+key=value`` in place would be refused by the door
+    for another reason (a limit of 0 batches, two nodes without DDP: trial 9), that refusal,
+    which says what is allowed (`src.utils.advice_check`)."""
+    from src.utils.advice_check import door_refusal, followed
+
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from src.utils.config_rules import RULES
@@ -156,6 +161,11 @@ def added_advice(key: str, value: str) -> str:
     except Exception:  # noqa: BLE001  (a value Hydra reports itself)
         typed = value
     if rule is None or value == "..." or rule.allows(typed):
+        refusal = (
+            door_refusal(followed(words, key, f"+{key}={value}"), script_name()) if words else None
+        )
+        if refusal:
+            return f"+{key}={value} would be refused as well: {refusal}"
         return f"expected +{key}={value} ({how})"
     return f"expected +{key}=<{rule.expected()}> ({how}; {value} is not one)"
 
@@ -194,7 +204,7 @@ def unknown_key_words(key: str, words: Iterable[str], value: str = "...", form: 
         return f"not in {where}, which leaves this argument of {target} at its default; " + (
             "remove the override (there is nothing to delete)"
             if form == "~"
-            else added_advice(key, value)
+            else added_advice(key, value, words)
         )
     shown = shlex.join(["python", f"src/{script}", *choice_words(words), "--cfg", "job"])
     where = (where, f"{shown} lists them")

@@ -252,4 +252,4 @@ def check_model_values(cls: type, given: Mapping[str, Any]) -> None:
     }
     hp = defaults | dict(given)
     check_eval_hparams(hp)
-    check_rules(hp, **getattr(cls, "RULES", {}))
+    check_rules(hp, **getattr(cls, "RULES", {}), derived=getattr(cls, "DERIVED", ()))

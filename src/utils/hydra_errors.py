@@ -226,11 +226,46 @@ def grammar(text: str, exc: BaseException, argv: list[str]) -> str | None:
             "and -, after +, ++ or ~ if any); expected key=value with such a key"
         )
     why = f" ({reason})" if reason else ""
+    mended = quoted_override(key, value)
+    typed = f", typed as printed: {mended}" if mended else " (key='...')"
     return (
         f"{word}: Hydra cannot read the value {value!r}{why}; expected a value of its "
-        "grammar: text with special characters quoted (key='...'), a list [a,b], a mapping "
+        f"grammar: text with special characters quoted{typed}; a list [a,b], a mapping "
         "{a:1}, a sweep a,b with -m"
     )
+
+
+def quoted_override(key: str, value: str) -> str | None:
+    """``key=value`` with the value quoted for Hydra and the whole override quoted for the
+    shell (`shlex.quote`): one word that bash hands over as Hydra reads it to ``value``
+    (trial 9, fault 13: ``key='a b'`` typed as printed lost its quotes in the shell); None
+    when no quoting gives ``value`` back."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    quote, dquote, slash = "'", '"', "\\"
+    candidates = [
+        f"{key}={q}{text.replace(q, slash + q)}{q}"
+        for text in (value, value.replace(slash, slash * 2))
+        for q in (quote, dquote)
+    ]
+    for word in candidates:
+        try:
+            read = OverridesParser.create().parse_override(word).value()
+        except Exception:  # noqa: BLE001  (the next quoting, or none)
+            continue
+        if read == value:
+            return shell_word(word)
+    return None
+
+
+def shell_word(word: str) -> str:
+    """``word`` as one bash word: in double quotes when nothing in it is special there (the
+    readable ``"key='a b'"``), else `shlex.quote`."""
+    import shlex
+
+    if not set(word) & set('"$`\\!') and shlex.split(f'"{word}"') == [word]:
+        return f'"{word}"'
+    return shlex.quote(word)
 
 
 def _parses(word: str) -> bool:

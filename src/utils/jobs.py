@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.composition_errors import composition_error
 from src.utils.hydra_argv import hydra_argv
 from src.utils.last_good import good_checkpoints, last_good_words
-from src.utils.commands import eval_command, train_command
+from src.utils.commands import eval_command, start_over, train_command
 from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
@@ -228,7 +228,7 @@ def resume_hint(cfg: DictConfig, named: bool = False) -> str:
     resumable = next((g for g in good if g.resumable), None)
     if resumable is None:  # ``named``: the line has said what the disk holds already
         said = "" if named else f"{last_good_words(folder, cfg.get('ckpt_path'), cfg=cfg)}; "
-        return f"{said}run the command again to start over"
+        return said + start_over(cfg, wrote_work(Path(cfg.paths.output_dir), cfg))
     max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
     if isinstance(max_epochs, int) and 0 <= max_epochs <= resumable.epochs:
         return (

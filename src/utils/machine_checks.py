@@ -72,9 +72,16 @@ def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
         isinstance(strategy, DictConfig) and strategy.get("find_unused_parameters") is True
     )
     if not unused or trainer.get("use_distributed_sampler", True):
+        # the key that made several processes is named (trial 9: trainer.num_nodes=2 was
+        # refused under trainer.devices, "trainer.devices=1" twice)
+        key, count = (
+            ("trainer.num_nodes", trainer.get("num_nodes", 1))
+            if trainer.get("num_nodes", 1) > 1
+            else ("trainer.devices", devices)
+        )
         raise ConfigError(
-            f"trainer.devices: {world_size(trainer)} processes need the project's DDP setup "
+            f"{key}: {world_size(trainer)} processes need the project's DDP setup "
             "(a DDP strategy with find_unused_parameters, use_distributed_sampler=false); "
-            "expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with trainer.devices="
-            f"{devices}, or trainer.devices=1"
+            f"expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with {key}={count}, or "
+            f"{key}=1"
         )

@@ -46,16 +46,27 @@ def task_wrapper(task_func: Callable) -> Callable:
     return wrap
 
 
-def get_metric_value(metric_dict: dict[str, Any], metric_name: str | None) -> float | None:
-    """The value of the metric a sweeper optimises (None when no metric is named)."""
+def get_metric_value(
+    metric_dict: dict[str, Any], metric_name: str | None, cut: str | None = None
+) -> float | None:
+    """The value of the metric a sweeper optimises (None when no metric is named). ``cut``:
+    why the run stopped short of its schedule (`src.utils.coverage.partial_training`), named
+    as the cause when no validation metric was logged (trial 9, fault 14)."""
     if not metric_name:
         log.info("Metric name is None! Skipping metric value retrieval...")
         return None
     if metric_name not in metric_dict:
         # selection reads validation metrics only: test metrics are never offered
+        cadence = (
+            "check the validation cadence: trainer.check_val_every_n_epoch, "
+            "val_check_interval, limit_val_batches"
+        )
+        if cut:
+            cadence = (
+                f"it was cut short before a validation ran: {cut}; lift that limit or {cadence}"
+            )
         available = ", ".join(sorted(k for k in metric_dict if k.startswith("val/"))) or (
-            "a validation metric, and this run logged none (check the validation cadence: "
-            "trainer.check_val_every_n_epoch, val_check_interval, limit_val_batches)"
+            f"a validation metric, and this run logged none ({cadence})"
         )
         raise ConfigError(
             f"optimized_metric: '{metric_name}' was not logged; expected one of: {available}"
