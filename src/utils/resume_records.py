@@ -41,8 +41,9 @@ def predates(path: object, missing: Sequence[str]) -> DataError:
 def missing_records(checkpoint: Mapping[str, Any], model: Any, callbacks: Sequence[Any]) -> list:
     """The records of `WHAT` that a resume of ``model`` with ``callbacks`` checks and
     ``checkpoint`` lacks: ``data_splits`` when the model has its splits (``data_splits``),
-    ``store_sha256`` when it has its store's digest (``store_digest``), the health digest when a `TrainingHealth` callback watches modules of the model and the
-    checkpoint holds its state (a missing state is `check_callback_states`' refusal)."""
+    ``store_sha256`` when it has its store's digest (``store_digest``), the health digest
+    when a `TrainingHealth` callback watches modules of the model and the checkpoint holds its
+    state (a missing state is `check_callback_states`' refusal)."""
     from src.callbacks.health import TrainingHealth
 
     missing = []
