@@ -170,8 +170,9 @@ def test_show_retrieval_figure_flags_beyond_the_codes(tmp_path: Path, capsys, fl
     script = load_script("show_retrieval")
     codes = write_codes(tmp_path / "c.h5", 3, 5, np.random.default_rng(0))
     n = {"query": 3, "retrieval": 5}[split]
-    out = tmp_path / "g.png"
-    argv = [str(codes), "--source", str(tmp_path), "--out", str(out), "--queries", "1"]
+    out, source = tmp_path / "g.png", tmp_path / "release"  # --out apart from --source
+    source.mkdir()
+    argv = [str(codes), "--source", str(source), "--out", str(out), "--queries", "1"]
     argv += [flag, str(n + 1)]  # the last --queries wins
     line = one_error(capsys, lambda: script.main(argv))
     what = "queries" if split == "query" else "retrieval items"
