@@ -43,7 +43,10 @@ def trains(monkeypatch: pytest.MonkeyPatch) -> None:
 CASES = [(key, value) for key in _absent_keys() for value in VALUES]
 
 
-@pytest.mark.parametrize("key, value", CASES)
+@pytest.mark.parametrize(
+    "key, value",  # every fourth case in the default suite (each composes a run, ~1 s), all
+    [c if i % 4 == 0 else pytest.param(*c, marks=pytest.mark.slow) for i, c in enumerate(CASES)],
+)  # under `make test-full`
 def test_advice_to_add_a_key_is_never_refused_when_followed(key: str, value: str) -> None:
     refusal, _ = door([f"{key}={value}"])
     assert refusal, (key, value)

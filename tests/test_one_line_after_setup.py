@@ -50,7 +50,14 @@ def refused(
     return finish(start(script, words, trained["root"]))
 
 
-@pytest.mark.parametrize("case", sorted(EVAL_CASES))
+def sampled(cases) -> list:
+    """The first case in the default suite, the others marked slow (each trains or evaluates
+    in a subprocess, ~10 s): `make test-full` runs them all."""
+    names = sorted(cases)
+    return [names[0], *(pytest.param(name, marks=pytest.mark.slow) for name in names[1:])]
+
+
+@pytest.mark.parametrize("case", sampled(EVAL_CASES))
 def test_an_eval_refused_at_test_prints_one_line(
     trained: dict[str, Any], case: str, tmp_path: Path  # noqa: F811
 ) -> None:
@@ -63,7 +70,7 @@ def test_an_eval_refused_at_test_prints_one_line(
     assert len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
 
 
-@pytest.mark.parametrize("case", sorted(RESUME_CASES))
+@pytest.mark.parametrize("case", sampled(RESUME_CASES))
 def test_a_resume_refused_at_fit_start_prints_one_line(
     trained: dict[str, Any], case: str, tmp_path: Path  # noqa: F811
 ) -> None:
