@@ -184,15 +184,16 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         log.info(f"Seed set to {cfg.seed}")
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made,
-    check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)  # as other data
-    topk = read_checkpoint(cfg.ckpt_path)["hyper_parameters"].get("eval_topk")
+    saved = read_checkpoint(cfg.ckpt_path)  # verified once, read by each check below
+    check_same_data(cfg, saved, cfg.ckpt_path)  # as other data
+    topk = saved["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
     # a synthetic store to (re)make is checked before it replaces data.path
     source = str(cfg.ckpt_path)  # eval_topk is the checkpoint's, not a setting of eval.py
     datamodule.prepare_data(accept=lambda sizes: check_run(cfg, sizes, topk, source))
     model = load_model(cfg.ckpt_path, *datamodule.feature_dims())
     other = bool(cfg.get("eval_other_store"))  # a store edited since training: refused
-    check_same_store(read_checkpoint(cfg.ckpt_path), datamodule.path, cfg.ckpt_path, other)
+    check_same_store(saved, datamodule.path, cfg.ckpt_path, other)
     check_run(cfg, datamodule.split_sizes(), model.hparams.eval_topk, source)
     data = data_fields(datamodule)
     curves = CurveRecorder()  # always on: curves.json whatever the configured callbacks

@@ -190,15 +190,16 @@ def _build(
     model.data_splits = split_record(datamodule.splits) if datamodule.splits else None
     model.store_digest = store_digest(datamodule.path)  # its content, checked by eval.py
     check_metric_names(cfg, model, datamodule.split_sizes())  # monitors, optimized_metric
-    if cfg.get("ckpt_path"):  # refused before the trainer prints anything: another method,
+    saved = read_checkpoint(cfg.ckpt_path) if cfg.get("ckpt_path") else None  # verified once
+    if saved is not None:  # refused before the trainer prints anything: another method,
         check_checkpoint_fits(model, cfg.ckpt_path)  # code length or width than it was trained
         # with, or other settings; a resumed run restores the input statistics from it
-        check_same_settings(cfg, model, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+        check_same_settings(cfg, model, saved, cfg.ckpt_path)
     else:
         model.set_input_stats(datamodule.train_statistics())
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
-    if cfg.get("ckpt_path") and cfg.get("train"):  # a resume: the records its checks need
-        saved = read_checkpoint(cfg.ckpt_path)  # (none skipped), the same splits, then its
+    if saved is not None and cfg.get("train"):  # a resume: the records its checks need
+        # (none skipped), the same splits, then its
         check_resume_records(saved, cfg.ckpt_path, model, callbacks)  # optimisers', callbacks'
         if model.data_splits is not None:
             check_same_splits(saved, model.data_splits, datamodule.path, cfg.ckpt_path)
