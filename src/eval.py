@@ -61,6 +61,7 @@ from src.utils.records import (  # noqa: E402
 )
 from src.utils.reporting import print_metrics_table, table_title  # noqa: E402
 from src.utils.coverage import partial_coverage  # noqa: E402
+from src.utils.config_rules import resolved  # noqa: E402
 from src.utils.run_checks import check_at_the_door, check_run  # noqa: E402
 from src.utils.run_dir_guard import work_starts  # noqa: E402
 from src.utils.run_dirs import register_resolvers  # noqa: E402
@@ -239,6 +240,8 @@ def eval_door(cfg: DictConfig) -> None:
     a checkpoint is given, every value and the machine (`check_at_the_door`), the checkpoint
     is whole and of a known method, its synthetic data is the configured one, and the codes
     file can be written without replacing anything (`check_codes_path`)."""
+    if not OmegaConf.is_missing(cfg, "ckpt_path"):
+        resolved(cfg)  # every interpolation resolves (ckpt_path in a folder named d${x})
     if OmegaConf.is_missing(cfg, "ckpt_path") or not cfg.get("ckpt_path"):
         raise ConfigError("ckpt_path: give the checkpoint to evaluate (ckpt_path=PATH)")
     check_at_the_door(cfg)

@@ -60,7 +60,9 @@ def store_dataset(
 
 def given_on_command_line(config: DictConfig, key: str) -> bool:
     """Whether ``key`` was set by a command-line override (``key=``, ``+key=``, ``++key=``)."""
-    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    from src.utils.key_sources import command_line
+
+    overrides = command_line(config)
     return any(str(o).lstrip("+~").partition("=")[0] == key for o in overrides)
 
 

@@ -125,14 +125,15 @@ def check_sweeper(config: DictConfig) -> None:
 def resolved(cfg: DictConfig) -> dict[str, Any]:
     """``cfg`` as plain containers with every interpolation resolved; an interpolation that
     fails (``${oc.env:NOPE}``, a key that is not there) is a ConfigError."""
+    from src.utils.interpolation_errors import interpolation_refusal
+
     try:
         return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
     except Exception as exc:  # omegaconf's InterpolationResolutionError and its kin
-        key = getattr(exc, "full_key", None) or "config"
-        reason = " ".join(str(exc).split("\n")[0].split())
-        raise ConfigError(
-            f"{key}: cannot resolve its value ({reason}); expected an interpolation that resolves"
-        ) from exc
+        refusal = interpolation_refusal(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def select_key(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
@@ -149,10 +150,8 @@ def check_config(cfg: DictConfig) -> None:
     """Check every key deleted with ``~`` or added with ``+`` (`src.utils.added_keys`), every
     value of `RULES` present in ``cfg`` and the model's hyper-parameters
     (`check_model_config`), before any work; raise ConfigError on the first bad one."""
-    from hydra.core.hydra_config import HydraConfig
-
     from src.utils.config_groups import folder_refusal
-    from src.utils.key_sources import renamed
+    from src.utils.key_sources import command_line, renamed
     from src.utils.added_keys import (
         added_keys,
         check_added_key,
@@ -161,9 +160,9 @@ def check_config(cfg: DictConfig) -> None:
         deleted_keys,
     )
 
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    overrides = command_line()  # as typed, unresolved
     # +hydra/x=y goes to Hydra's own overrides; when no group hydra/x exists it is a key too
-    own = list(HydraConfig.get().overrides.hydra) if HydraConfig.initialized() else []
+    own = command_line(part="hydra")
     refused = folder_refusal(overrides)  # +common=data, local=<a file not created>
     if refused:
         raise ConfigError(refused)

@@ -90,6 +90,10 @@ def user_error(exc: BaseException) -> AGCHError | None:
             return DataError(where, None, ENVIRONMENT_ERRNOS[current.errno])
         seen.add(id(current))
         current = current.__cause__ or current.__context__
+    if "omegaconf" in sys.modules:  # a ${...} that does not resolve, wherever it is read
+        from src.utils.interpolation_errors import interpolation_refusal
+
+        return interpolation_refusal(exc)
     return None
 
 

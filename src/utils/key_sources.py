@@ -22,15 +22,21 @@ from src.utils.errors import AGCHError, ConfigError, DataError
 _REFERENCE = re.compile(r"\$\{(?:(oc\.select|hydra):)?([A-Za-z_][\w.]*)(?=[},])")
 
 
-def command_line(config: DictConfig | None = None) -> list[str]:
-    """The task overrides of the command line: ``config``'s ``hydra.overrides.task`` when it
-    has a ``hydra`` node, else Hydra's run config's; [] outside Hydra."""
+def command_line(config: DictConfig | None = None, part: str = "task") -> list[str]:
+    """The overrides of the command line as typed: ``config``'s ``hydra.overrides.<part>``
+    (``task`` or ``hydra``) when it has a ``hydra`` node, else Hydra's run config's; [] outside
+    Hydra. Read unresolved: an override is text, and iterating OmegaConf's list would resolve a
+    ``${...}`` in it (``seed=${nope}`` raised InterpolationKeyError with a traceback, trial 10
+    F1) or unescape a ``\\${`` the user typed."""
     from hydra.core.hydra_config import HydraConfig
 
-    found = OmegaConf.select(config, "hydra.overrides.task", default=None) if config else None
+    key = f"hydra.overrides.{part}"
+    found = OmegaConf.select(config, key, default=None) if config else None
     if found is None and HydraConfig.initialized():
-        found = HydraConfig.get().overrides.task
-    return [str(o) for o in found or []]
+        found = OmegaConf.select(HydraConfig.get(), f"overrides.{part}", default=None)
+    if found is None:
+        return []
+    return [str(o) for o in OmegaConf.to_container(found, resolve=False)]
 
 
 def given_here(key: str, words: Iterable[str]) -> bool:

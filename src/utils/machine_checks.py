@@ -60,6 +60,7 @@ def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
     (use_distributed_sampler=false). Trial 8 C12: trainer.devices=2 on a CPU was a 286-line
     DDP traceback. Raises ConfigError."""
     devices = trainer.get("devices", 1)
+    check_nodes(trainer)
     if on_cpu and devices == -1:
         raise ConfigError(
             "trainer.devices: -1 (every GPU) on a CPU; expected a number of "
@@ -82,6 +83,62 @@ def check_processes(trainer: DictConfig, on_cpu: bool) -> None:
         raise ConfigError(
             f"{key}: {world_size(trainer)} processes need the project's DDP setup "
             "(a DDP strategy with find_unused_parameters, use_distributed_sampler=false); "
-            f"expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with {key}={count}, or "
-            f"{key}=1"
+            f"expected trainer=ddp_sim (CPU) or trainer=ddp (GPUs) with {typed(key, count)}, "
+            f"or {typed(key, 1)}"
         )
+
+
+# what Lightning would do with these settings and no launcher: wait for processes that this
+# command never starts (trial 10 F2: +trainer.num_nodes=2 waited forever for a second node)
+CLUSTERS = ("SLURMEnvironment", "TorchElasticEnvironment", "LSFEnvironment")
+
+
+def cluster_environment() -> str | None:
+    """The cluster environment Lightning detects (a launcher that starts the other nodes'
+    processes: SLURM's srun, torchrun, LSF; Kubeflow is never detected), or None."""
+    import lightning.fabric.plugins.environments as environments
+
+    for name in CLUSTERS:
+        if getattr(environments, name).detect():
+            return name.removesuffix("Environment")
+    return None
+
+
+def check_nodes(trainer: DictConfig) -> None:
+    """Refuse a run that would wait for processes this launch never starts: more than one
+    node (``trainer.num_nodes``, or ``num_nodes`` of the strategy) without a cluster
+    environment, and several processes while ``LOCAL_RANK`` is set without one (Lightning then
+    starts none itself and waits for the others). Raises ConfigError."""
+    import os
+
+    if cluster_environment() is not None:
+        return
+    strategy = trainer.get("strategy")
+    given = [("trainer.num_nodes", trainer.get("num_nodes", 1))]
+    if isinstance(strategy, DictConfig):
+        given.append(("trainer.strategy.num_nodes", strategy.get("num_nodes", 1)))
+    for key, nodes in given:
+        if isinstance(nodes, int) and nodes > 1:
+            raise ConfigError(
+                f"{key}: {nodes} nodes, and no cluster launcher (SLURM, torchrun, LSF) "
+                "starts the other nodes' processes, so the run would wait for them forever; "
+                f"expected {typed(key, 1)}; processes on this machine are set by trainer.devices"
+            )
+    if world_size(trainer) > 1 and "LOCAL_RANK" in os.environ:
+        raise ConfigError(
+            f"trainer.devices: {world_size(trainer)} processes while LOCAL_RANK="
+            f"{os.environ['LOCAL_RANK']} is set without a launcher: Lightning would start none "
+            "and wait for the others forever; expected LOCAL_RANK unset (env -u LOCAL_RANK), "
+            f"or {typed('trainer.devices', 1)}"
+        )
+
+
+def typed(key: str, value: object) -> str:
+    """The override setting ``key`` to ``value`` as it is typed on this command line: with
+    ``+`` when the configuration composed from its group choices has no such key
+    (`src.utils.composed_keys.setting_form`), else plain."""
+    from src.utils.commands import task_overrides
+    from src.utils.composed_keys import setting_form
+
+    form = setting_form(key, task_overrides())
+    return f"{'+' if form == '+' else ''}{key}={value}"

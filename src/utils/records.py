@@ -19,7 +19,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from lightning import Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
@@ -93,7 +92,9 @@ def run_info(cfg: DictConfig, data: Mapping[str, Any], commit: str) -> dict[str,
     """
     model_cfg = cfg.get("model") or {}
     target = model_cfg.get("_target_", "") if model_cfg else ""
-    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    from src.utils.key_sources import command_line
+
+    overrides = command_line()
     return {
         "task_name": cfg.get("task_name"),
         "dataset": data.get("dataset"),

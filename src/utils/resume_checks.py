@@ -198,12 +198,12 @@ def method_change_advice(
     it cannot be composed."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
 
+    from src.utils.key_sources import command_line
     from src.utils.suggest import CONFIGS, script_name
 
     if overrides is None:
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        overrides = command_line()
     kept = [o for o in overrides if o.lstrip("+~").partition("=")[0].split(".")[0] != "model"]
     try:
         if GlobalHydra.instance().is_initialized():  # inside the job: Hydra's own search path

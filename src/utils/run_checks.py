@@ -57,7 +57,9 @@ def value_source(key: str) -> str:
     if not HydraConfig.initialized():
         return "from the configuration"
     hydra = HydraConfig.get()
-    for override in hydra.overrides.task:
+    from src.utils.key_sources import command_line
+
+    for override in command_line():
         if override.lstrip("+~").split("=")[0] == key:
             return f"set on the command line: {override}"
     for group in ("debug", "experiment"):

@@ -222,7 +222,9 @@ def check_before_run_folder(config: DictConfig, sweep: bool) -> None:
         PART.check(key, resolve_key(config, key))
     search = OmegaConf.select(config, "hydra.runtime.choices.hparams_search", default=None)
     if search is not None and not sweep:
-        overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+        from src.utils.key_sources import command_line
+
+        overrides = command_line(config)
         words = ["python", sys.argv[0], "-m", *[str(o) for o in overrides]]
         raise ConfigError(
             f"hparams_search: {search} runs a search of many jobs and needs -m; expected: "
