@@ -26,13 +26,15 @@ COMMON = [
     "extras.enforce_tags=false",
 ]
 AGCH = ["model=agch", "model.hidden_dim=32", "model.gcn_dim=16"]
+# the peers' 4,096-8,192-wide layers make checkpoints of 100+ MB that each edited case re-saves
+PEER = ["model.hidden_dim=64"]
 METHODS = {
     "agch_sgd": AGCH,
     "agch_adam": [*AGCH, "model.optimizer=adam"],
-    "djsrh": ["model=djsrh"],
-    "jdsh": ["model=jdsh"],
-    "dgcpn": ["model=dgcpn"],
-    "ucch": ["model=ucch"],
+    "djsrh": ["model=djsrh", *PEER],
+    "jdsh": ["model=jdsh", *PEER],
+    "dgcpn": ["model=dgcpn", *PEER],
+    "ucch": ["model=ucch", *PEER],
 }
 EXTRA = {"agch_warmup": [*AGCH, "model.warmup_epochs=2", "trainer.max_epochs=1"]}
 
