@@ -37,10 +37,13 @@ def composition_error(exc: BaseException, argv: list[str] | None = None) -> str:
     """What went wrong before the job started, on one line, with what to do instead;
     ``argv`` (the command's overrides, by default ``sys.argv[1:]``) supplies the override
     that Hydra's message leaves out."""
-    known = user_error(exc)  # e.g. a run directory too long or read-only (hydra.run.dir)
+    text = " ".join(str(exc).split())
+    # e.g. a run directory too long or read-only (hydra.run.dir); a deletion Hydra could not
+    # merge is the deletion's fault even where the cause is an interpolation (~hydra.help.*)
+    merging = _MERGING.search(text)
+    known = None if merging and merging[1] else user_error(exc)
     if known is not None:
         return str(known)
-    text = " ".join(str(exc).split())
     words = sys.argv[1:] if argv is None else argv
     explainers = (
         grammar,  # first: an unreadable word may name any key
