@@ -69,14 +69,22 @@ ENVIRONMENT_ERRNOS = {
 _UNKNOWN_KEY = re.compile(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'")
 
 
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then each exception behind it (``__cause__``, else ``__context__``), once each."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        yield current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+
+
 def user_error(exc: BaseException) -> AGCHError | None:
     """The project error behind ``exc``, through wrappers (Hydra's InstantiationException,
     chained exceptions); a misspelt ``+key=...`` becomes a `ConfigError`, an OSError of the
     machine (`ENVIRONMENT_ERRNOS`: a path too long, a read-only or full disk) a `DataError`
     naming the path. None for a bug."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    for current in exception_chain(exc):
         if isinstance(current, AGCHError):
             return current
         unknown = _UNKNOWN_KEY.search(str(current)) if isinstance(current, TypeError) else None
@@ -88,8 +96,6 @@ def user_error(exc: BaseException) -> AGCHError | None:
         if isinstance(current, OSError) and current.errno in ENVIRONMENT_ERRNOS:
             where = current.filename or written_file(current) or "file system"
             return DataError(where, None, ENVIRONMENT_ERRNOS[current.errno])
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     if "omegaconf" in sys.modules:  # a ${...} that does not resolve, wherever it is read
         from src.utils.interpolation_errors import interpolation_refusal
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shlex
 
-from src.utils.errors import ConfigError
+from src.utils.errors import ConfigError, exception_chain
 
 ESCAPE_ADVICE = "a literal ${ in a value is written \\${"
 
@@ -24,13 +24,9 @@ def omegaconf_cause(exc: BaseException) -> BaseException | None:
     any kind, or a grammar error), else None."""
     from omegaconf.errors import GrammarParseError, InterpolationResolutionError
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    for current in exception_chain(exc):
         if isinstance(current, (InterpolationResolutionError, GrammarParseError)):
             return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return None
 
 

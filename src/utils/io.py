@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from src.utils.errors import DataError
+from src.utils.errors import DataError, exception_chain
 
 _TEMP_SUFFIX = ".tmp"
 
@@ -154,13 +154,9 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
 def _os_error(exc: BaseException) -> OSError | None:
     """The OSError behind ``exc`` (itself, or in its cause/context chain: torch.save raises a
     RuntimeError whose context is the failed write's OSError), else None."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    for current in exception_chain(exc):
         if isinstance(current, OSError):
             return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return None
 
 
