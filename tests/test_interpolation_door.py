@@ -61,9 +61,28 @@ def one_line(run) -> tuple[int, list[str]]:
             return int(exit_.code), err.getvalue().splitlines()
 
 
-def refused(status: int, lines: list[str]) -> bool:
-    """One ``error:`` line saying what does not resolve, exit 2."""
-    return status == 2 and len(lines) == 1 and "cannot resolve its value" in lines[0]
+def refused(status: int, lines: list[str], key: str) -> bool:
+    """One ``error:`` line naming the typed ``key`` (not a key derived from it, as
+    ``data.seed`` for ``seed``) and saying what does not resolve, exit 2."""
+    named = bool(lines) and lines[0].startswith(f"error: {key}: cannot resolve its value")
+    return status == 2 and len(lines) == 1 and named
+
+
+def referenced(name: str) -> list[str]:
+    """The keys of ``name``.yaml (Hydra's aside) that another key's value interpolates
+    (``seed`` <- ``data.seed``): a failure surfaces under the deriving key."""
+    from src.utils.key_sources import references
+
+    cfg = composed_run([], name=name)
+    flat = OmegaConf.to_container(cfg, resolve=False)
+    keys, todo = set(), [(k, v) for k, v in flat.items() if k != "hydra"]
+    while todo:
+        key, value = todo.pop()
+        if isinstance(value, dict):
+            todo += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            keys.update(r for r in references(cfg, key) if not r.startswith("hydra."))
+    return sorted(keys)
 
 
 CASES = [("train", k, v) for k in leaves("train") for v in BROKEN]
@@ -86,7 +105,7 @@ def test_single_run_door(script: str, key: str, value: str, tmp_path: Path) -> N
         status, lines = 2, [f"error: {composition_error(exc, words)}"]
     else:
         status, lines = one_line(lambda: door(cfg))
-    assert refused(status, lines), (status, lines)
+    assert refused(status, lines, key), (status, lines)
     assert not (tmp_path / "run").exists()
 
 
@@ -114,20 +133,22 @@ SMALL = "model.hidden_dim=64 model.gcn_dim=32 trainer.max_epochs=1 data=syntheti
 
 
 @pytest.mark.parametrize(
-    "words",
+    "words,key",
     [
-        "'seed=${nope}'",
-        "'model.lam=${model.nolam}'",
-        "'data.path=${oc.env:NOPE_T10_VAR}'",
-        "-m 'seed=${nope}'",
-    ],
+        ("'seed=${nope}'", "seed"),
+        ("'model.lam=${model.nolam}'", "model.lam"),
+        ("'data.path=${oc.env:NOPE_T10_VAR}'", "data.path"),
+        ("-m 'seed=${nope}'", "seed"),
+    ]
+    + [(f"'{key}=${{nope}}'", key) for key in referenced("train") if key != "seed"],
 )
-def test_command_line(words: str, tmp_path: Path) -> None:
-    """train.py itself: one line, exit 2, no run or sweep folder left."""
+def test_command_line(words: str, key: str, tmp_path: Path) -> None:
+    """train.py itself: one line naming the typed key, exit 2, no run or sweep folder left."""
     folders = f"hydra.run.dir={tmp_path}/run hydra.sweep.dir={tmp_path}/sweep"
     done = run([sys.executable, "src/train.py", SMALL, words, folders])
     lines = done.stderr.splitlines()
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert f" {key}: " in lines[0], lines  # -m: "error: job 0 (...) seed: ..."
     assert list(tmp_path.iterdir()) == []
 
 
@@ -149,3 +170,14 @@ def test_literal_dollar_path_escape_followed(tmp_path: Path, synthetic_store: Pa
     assert again.returncode == 2 and len(line) == 1, line
     assert "cannot resolve" not in line[0] and str(folder / "l.ckpt") in line[0], line
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("key", referenced("eval"))
+def test_eval_command_line_names_typed_key(key: str, tmp_path: Path) -> None:
+    """eval.py with a broken interpolation in a key others derive from names the typed key."""
+    words = [sys.executable, "src/eval.py", f"'{key}=${{nope}}'", "ckpt_path=/nonexistent/x.ckpt"]
+    done = run(words + [f"hydra.run.dir={tmp_path}/run"])
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 1, lines
+    assert lines[0].startswith(f"error: {key}: cannot resolve its value"), lines
+    assert list(tmp_path.iterdir()) == []

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import os
 import shlex
+from typing import TYPE_CHECKING
 
 from src.utils.errors import ConfigError, exception_chain
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 ESCAPE_ADVICE = "a literal ${ in a value is written \\${"
 
@@ -42,16 +46,21 @@ def escaped_override(key: str, words: list[str]) -> str | None:
     return None
 
 
-def user_key(cause: BaseException, key: str, words: list[str]) -> str:
-    """The key the command line set that ``key`` (where resolution failed) derives from
-    (`src.utils.key_sources.given_key`: ``data.seed`` -> ``seed``), else ``key``."""
+def failing_root(cause: BaseException) -> DictConfig | None:
+    """The whole configuration in which ``cause`` (an OmegaConf error) was raised, else None."""
     from omegaconf import DictConfig
-
-    from src.utils.key_sources import given_key
 
     node = getattr(cause, "parent_node", None)
     root = node._get_root() if node is not None else None
-    if not isinstance(root, DictConfig):
+    return root if isinstance(root, DictConfig) else None
+
+
+def user_key(root: DictConfig | None, key: str, words: list[str]) -> str:
+    """The key the command line set that ``key`` (where resolution failed in ``root``) derives
+    from (`src.utils.key_sources.given_key`: ``data.seed`` -> ``seed``), else ``key``."""
+    from src.utils.key_sources import given_key
+
+    if root is None:
         return key
     try:
         return given_key(root, key, words)
@@ -69,11 +78,12 @@ def interpolation_refusal(
     cause = omegaconf_cause(exc)
     if cause is None:
         return None
-    if words is None:
+    root = failing_root(cause)
+    if words is None:  # the failing configuration's own record first: Hydra may not be set up
         from src.utils.key_sources import command_line
 
-        words = command_line()
-    key = user_key(cause, getattr(cause, "full_key", None) or "config", words)
+        words = command_line(root)
+    key = user_key(root, getattr(cause, "full_key", None) or "config", words)
     reason = " ".join(str(cause).split("\n")[0].split())
     message = (
         f"{key}: cannot resolve its value ({reason}); expected an interpolation that resolves"
