@@ -159,6 +159,13 @@ def tables(args: argparse.Namespace) -> None:
             f"expected --pair SETTING:BASE or --modules SETTING (settings under {args.folder}: "
             f"{', '.join(found)})"
         )
+    for pair in args.pair:  # trial 10: configured:configured printed all-zero intervals
+        name, _, base_name = pair.partition(":")
+        if (args.folder / name).resolve() == (args.folder / base_name).resolve():
+            raise ConfigError(
+                f"argument --pair: {pair} compares {args.folder / name} with itself; expected "
+                f"two different settings (settings under {args.folder}: {', '.join(found)})"
+            )
     names = [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]
     loaded = {name: load(args.folder / name) for name in names}  # all read before any print
     for name in args.modules:

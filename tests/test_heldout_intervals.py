@@ -97,3 +97,19 @@ def test_a_folder_above_the_heldout_ones_names_them(
         heldout_intervals.main([str(tmp_path), "--pair", "a:b"])
     err = capsys.readouterr().err
     assert all(str(folder) in err for folder in folders), err
+
+
+@pytest.mark.parametrize("pair", ["a:a", "a:./a", "a/:a", "a:link", "link:a/.", "a:../x/a"])
+def test_a_setting_compared_with_itself_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, pair: str
+) -> None:
+    """A pair whose two names reach one folder (same name, a trailing /, ./, .., a link) is one
+    line naming the pair, nothing printed (trial 10: all-zero intervals without a word)."""
+    folder = tmp_path / "x"
+    _archive(folder / "a", {0: {k: 0.5 for k in KEYS}, 1: {k: 0.6 for k in KEYS}})
+    (folder / "link").symlink_to(folder / "a")
+    with pytest.raises(SystemExit) as exit_:
+        heldout_intervals.main([str(folder), "--pair", pair])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert err.startswith("error: ") and f"argument --pair: {pair} compares" in err
