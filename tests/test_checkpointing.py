@@ -248,3 +248,52 @@ def test_cadence_must_be_a_positive_integer() -> None:
     for bad in (0, -1, 1.5):
         with pytest.raises(ValueError, match="last_every_n_epochs"):
             EpochEndCheckpoint(last_every_n_epochs=bad)
+
+
+def linked_target(last: Path) -> Path | None:
+    """The file last.ckpt links to, None when it is no link."""
+    return Path(os.path.realpath(last)) if last.is_symlink() else None
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_resume_at_every_writing_epoch_keeps_last_linked_to_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: int
+) -> None:
+    """Generated runs, cadences N and every writing epoch as the point of a kill: a resumed
+    run never removes the file last.ckpt links to (a news run, resumed from a last.ckpt linked
+    to its epoch-30 best, removed that best when a new one came and then refused to write
+    last.ckpt onto the dangling link), and ends with the files of the run never stopped: one
+    best file (the first maximum; an older best file was also left behind when last.ckpt had
+    linked to it) and last.ckpt with the last epoch's weights."""
+    rng = random.Random(900 + case)
+    every = rng.randint(2, 4)
+    n = rng.randint(every + 2, 10)
+    scores = [float(rng.randint(0, 4)) for _ in range(n)]
+    if case < 8:  # the shape that broke: a best at a writing epoch, a higher one after it
+        first = every - 1
+        scores[first] = 5.0 + case
+        scores[rng.randint(first + 1, n - 1)] = 20.0 + case
+    remove = Strategy.remove_checkpoint
+
+    def guarded(self, filepath):
+        for last in Path(filepath).parent.glob("last.ckpt"):
+            assert linked_target(last) != Path(filepath).resolve(), "removed last's target"
+        return remove(self, filepath)
+
+    monkeypatch.setattr(Strategy, "remove_checkpoint", guarded)
+    torch.manual_seed(0)
+    whole, _ = fit(tmp_path / "whole", EpochEndCheckpoint, scores, every=every)
+    best_epoch = max(range(n), key=lambda e: (scores[e], -e))
+    expected = sorted([f"epoch_{best_epoch:03d}.ckpt", "last.ckpt"])
+    for stop in (e + 1 for e in range(n - 1) if (e + 1) % every == 0):
+        folder = tmp_path / f"stop{stop}"
+        torch.manual_seed(0)
+        fit(folder, EpochEndCheckpoint, scores[:stop], every=every)
+        resumed, last = fit(
+            folder, EpochEndCheckpoint, scores, every=every, ckpt_path=folder / "last.ckpt"
+        )
+        assert sorted(p.name for p in folder.iterdir()) == expected, (stop, scores)
+        assert last.resolve().is_file() and load(last)["epoch"] == n - 1
+        for key, value in whole.state_dict().items():
+            assert torch.equal(resumed.state_dict()[key], value), key
+    assert sorted(p.name for p in (tmp_path / "whole").iterdir()) == expected

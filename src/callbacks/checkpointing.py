@@ -129,20 +129,44 @@ class EpochEndCheckpoint(ModelCheckpoint):
         self._pending = (filepath, clone)  # the live weights change in the next step
 
     def _remove_checkpoint(self, trainer: Trainer, filepath: str) -> None:
-        if self._pending is not None and filepath != self._pending[0]:
-            self._stale.append(filepath)  # keep the older best on disk until then
+        """Remove ``filepath`` now, or once it is safe: while a newer best is pending, or
+        while last.ckpt links to it (the resume point: a resumed run removed the best file
+        last.ckpt linked to and then refused to write onto the dangling link)."""
+        pending = self._pending is not None and filepath != self._pending[0]
+        if pending or self._is_last_target(filepath):
+            self._stale.append(filepath)
         else:
             super()._remove_checkpoint(trainer, filepath)
 
-    def _flush(self, trainer: Trainer) -> None:
-        """Write the pending best file (if it is still the best), then remove stale ones."""
+    def _is_last_target(self, filepath: str) -> bool:
+        """Whether last.ckpt is a link to ``filepath``."""
+        last = self.last_model_path or os.path.join(
+            self.dirpath or "", self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION
+        )
+        if not os.path.islink(last):
+            return False
+        return os.path.realpath(last) == os.path.realpath(filepath)
+
+    def _write_pending(self, trainer: Trainer) -> None:
+        """Write the pending best file, if it is still the best."""
         if self._pending is not None and self._pending[0] == self.best_model_path:
             trainer.strategy.save_checkpoint(self._pending[1], self._pending[0])
         self._pending = None
-        for path in self._stale:
-            if path not in (self.best_model_path, self._last_checkpoint_saved):
+
+    def _remove_stale(self, trainer: Trainer) -> None:
+        """Remove the stale best files, except the best and one last.ckpt links to (kept
+        stale until last.ckpt points elsewhere)."""
+        stale, self._stale = self._stale, []
+        for path in dict.fromkeys(stale):
+            if self._is_last_target(path):
+                self._stale.append(path)
+            elif path != self.best_model_path:
                 super()._remove_checkpoint(trainer, path)
-        self._stale = []
+
+    def _flush(self, trainer: Trainer) -> None:
+        """Write the pending best file (if it is still the best), then remove stale ones."""
+        self._write_pending(trainer)
+        self._remove_stale(trainer)
 
     def on_exception(
         self, trainer: Trainer, pl_module: LightningModule, exc: BaseException
@@ -184,7 +208,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
         to this step's top-k file, else a file of its own."""
         if not self.save_last or not (force or self._write_epoch(trainer)):
             return
-        self._flush(trainer)
+        self._write_pending(trainer)
         self._last_step = trainer.global_step
         filepath = self.format_checkpoint_name(monitor_candidates, self.CHECKPOINT_NAME_LAST)
         previous, self.last_model_path = self.last_model_path, filepath
@@ -197,6 +221,7 @@ class EpochEndCheckpoint(ModelCheckpoint):
         if previous and previous != filepath:
             if self._should_remove_checkpoint(trainer, previous, filepath):
                 self._remove_checkpoint(trainer, previous)
+        self._remove_stale(trainer)  # after last.ckpt stopped linking to an old best file
 
     def _slim_best(self, trainer: Trainer) -> None:
         """Drop the training state of the best file now that last.ckpt holds a later step."""
