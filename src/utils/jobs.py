@@ -39,6 +39,7 @@ from src.utils.errors import (
     user_error,
 )
 from src.utils.pylogger import RankedLogger, quiet_interrupt_notices
+from src.utils.machine_checks import run_launch
 from src.utils.records import FAILED, INCOMPLETE, git_commit, write_failed_record
 from src.utils.run_dir_guard import restore_run_dir
 from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
@@ -139,7 +140,8 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
     with one_line_errors():  # a directory in use: one line, and the other run's files stay
         held = hold_run_dir(Path(HydraConfig.get().runtime.output_dir))
     try:
-        return _run_held(cfg, task)
+        with run_launch():  # processes Lightning starts are this run's (machine_checks)
+            return _run_held(cfg, task)
     finally:
         release_run_dir(held)
 

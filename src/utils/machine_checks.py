@@ -5,6 +5,9 @@ float16 on a CPU) and several processes without the project's DDP setup. Each re
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from omegaconf import DictConfig
 
@@ -104,13 +107,100 @@ def cluster_environment() -> str | None:
     return None
 
 
-def check_nodes(trainer: DictConfig) -> None:
-    """Refuse a run that would wait for processes this launch never starts: more than one
-    node (``trainer.num_nodes``, or ``num_nodes`` of the strategy) without a cluster
-    environment, and several processes while ``LOCAL_RANK`` is set without one (Lightning then
-    starts none itself and waits for the others). Raises ConfigError."""
+# the variables through which a launcher tells a process its place in a distributed run; set
+# by hand, without a launcher, they make Lightning wait for processes that this command never
+# starts (trial 11 G2: NODE_RANK=1, WORLD_SIZE=2 RANK=0 MASTER_ADDR=...) or make this process a
+# rank other than zero, whose TensorBoard logs and config tree are never written
+LAUNCH_VARIABLES = (
+    "LOCAL_RANK",
+    "RANK",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "WORLD_SIZE",
+    "LOCAL_WORLD_SIZE",
+)
+# the variables Lightning's own launcher (trainer=ddp_sim, trainer=ddp) sets in this process
+LIGHTNING_SETS = ("LOCAL_RANK", "NODE_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# the process id of the run that lets Lightning start its other processes (`run_launch`)
+LAUNCH_MARK = "AGCH_LAUNCHING_PID"
+
+
+def started_by_this_run() -> bool:
+    """Whether Lightning's launcher started this process for a run (its parent holds the
+    mark, `run_launch`): its LOCAL_RANK and kin are the launcher's, not the user's."""
     import os
 
+    return os.environ.get(LAUNCH_MARK) == str(os.getppid())
+
+
+@contextmanager
+def run_launch() -> Iterator[None]:
+    """Around one job: mark this process as the run whose launcher may start processes (they
+    inherit the mark, `started_by_this_run`), then put back the variables Lightning's launcher
+    set here (LIGHTNING_SETS) and the mark, so that the next job's door (a sweep) checks the
+    environment the user gave, not the one the launcher left."""
+    import os
+
+    saved = {name: os.environ.get(name) for name in (*LIGHTNING_SETS, LAUNCH_MARK)}
+    if "LOCAL_RANK" not in os.environ:  # a process Lightning started keeps its parent's mark
+        os.environ[LAUNCH_MARK] = str(os.getpid())
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def check_launch_variables() -> None:
+    """Refuse a launcher's variables (LAUNCH_VARIABLES) set without a launcher: no cluster
+    environment is detected and this process is not one a run started. Raises ConfigError."""
+    import os
+
+    if cluster_environment() is not None or started_by_this_run():
+        return
+    for name in LAUNCH_VARIABLES:
+        if name in os.environ:
+            raise ConfigError(
+                f"{name}: set to {os.environ[name]!r} in the environment, and no launcher "
+                "(SLURM, torchrun, LSF, or this project's trainer=ddp_sim / trainer=ddp) started "
+                "this process: Lightning would wait for processes this command never starts, or "
+                "run it as a rank other than zero, which writes no logs; expected it unset "
+                f"(env -u {name} python ...); processes on this machine are set by trainer.devices"
+            )
+
+
+def check_cluster(trainer: DictConfig) -> None:
+    """Refuse settings that the detected cluster environment rejects (Lightning's own check,
+    made at the Trainer's creation after the run folder exists: SLURM's --ntasks without
+    --ntasks-per-node, devices or nodes other than the job's). Raises ConfigError."""
+    import lightning.fabric.plugins.environments as environments
+
+    name = cluster_environment()
+    if name is None:
+        return
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    try:
+        environment = getattr(environments, f"{name}Environment")()
+        if isinstance(devices, int) and isinstance(nodes, int):
+            environment.validate_settings(num_devices=devices, num_nodes=nodes)
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ConfigError(
+            f"trainer.devices: the {name} job's environment does not fit this run (Lightning: "
+            f"{' '.join(str(exc).split())}); expected the job's tasks per node and nodes as "
+            "trainer.devices and trainer.num_nodes"
+        ) from exc
+
+
+def check_nodes(trainer: DictConfig) -> None:
+    """Refuse a run that would wait for processes this launch never starts: a launcher's
+    variables set by hand (`check_launch_variables`), settings the cluster environment rejects
+    (`check_cluster`), and more than one node (``trainer.num_nodes``, or ``num_nodes`` of the
+    strategy) without a cluster environment. Raises ConfigError."""
+    check_launch_variables()
+    check_cluster(trainer)
     if cluster_environment() is not None:
         return
     strategy = trainer.get("strategy")
@@ -124,13 +214,6 @@ def check_nodes(trainer: DictConfig) -> None:
                 "starts the other nodes' processes, so the run would wait for them forever; "
                 f"expected {typed(key, 1)}; processes on this machine are set by trainer.devices"
             )
-    if world_size(trainer) > 1 and "LOCAL_RANK" in os.environ:
-        raise ConfigError(
-            f"trainer.devices: {world_size(trainer)} processes while LOCAL_RANK="
-            f"{os.environ['LOCAL_RANK']} is set without a launcher: Lightning would start none "
-            "and wait for the others forever; expected LOCAL_RANK unset (env -u LOCAL_RANK), "
-            f"or {typed('trainer.devices', 1)}"
-        )
 
 
 def typed(key: str, value: object) -> str:
