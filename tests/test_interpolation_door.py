@@ -181,3 +181,26 @@ def test_eval_command_line_names_typed_key(key: str, tmp_path: Path) -> None:
     assert done.returncode == 2 and len(lines) == 1, lines
     assert lines[0].startswith(f"error: {key}: cannot resolve its value"), lines
     assert list(tmp_path.iterdir()) == []
+
+
+def data_rule_keys() -> list[str]:
+    """The data keys with a rule (src/utils/config_rules.py RULES)."""
+    from src.utils.config_rules import RULES
+
+    return sorted(key for key in RULES if key.startswith("data."))
+
+
+@pytest.mark.parametrize("key", data_rule_keys())
+def test_a_data_key_typed_as_a_selection_is_named_as_typed(key: str, tmp_path: Path) -> None:
+    """``'<data key>=${oc.select:nope}'`` (None) is refused by the store's pre-flight under
+    the typed key, not under the key it selects (trial 11 G4: ``nope: expected ...``)."""
+    from src.data.preflight import preflight_store
+
+    from src.utils.config_rules import select_key
+
+    present, _ = select_key(OmegaConf.to_container(composed_run([]), resolve=False), key)
+    words = [f"{'' if present else '+'}{key}=${{oc.select:nope}}"]
+    cfg = composed_run(words, name="train", output_dir=str(tmp_path / "run"))
+    status, lines = one_line(lambda: preflight_store(cfg))
+    assert status in (0, 2) and len(lines) <= 1, lines
+    assert not lines or lines[0].startswith(f"error: {key}: "), lines

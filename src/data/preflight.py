@@ -124,7 +124,13 @@ def _data_values(config: DictConfig) -> Mapping[str, Any] | None:
 def _source_key(config: DictConfig, key: str) -> str | None:
     """The key whose value ``key`` takes when it is a bare interpolation (``${seed}`` or
     ``${oc.select:seed,0}`` give "seed"), else None: an error then names the key the user
-    set (`seed=null`, not the ``data.seed`` it flows into)."""
+    set (`seed=null`, not the ``data.seed`` it flows into). None when the command line set
+    ``key`` itself (``'data.path=${oc.select:nope}'`` is named ``data.path``, not ``nope``:
+    trial 11 G4)."""
+    from src.utils.key_sources import command_line, given_here
+
+    if given_here(key, command_line(config)):
+        return None
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(config, parent, default=None) if parent else config
     if not isinstance(node, DictConfig) or leaf not in node:
