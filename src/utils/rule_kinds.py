@@ -201,14 +201,17 @@ def database_problem(text: str) -> str | None:
 
 
 def sqlite_folder_problem(path: str) -> str | None:
-    """Why the folder of an SQLite file ``path`` is not one to write it in, or None."""
-    from src.utils.paths import input_reason
+    """Why the folder of an SQLite file ``path`` is not one to write it in, or None: it must
+    exist (it is not made) and take a new file, which a probe file made and removed shows
+    (`src.utils.paths.output_reason`: a folder of /proc passed a permission test for root,
+    then Optuna's sqlite3 "unable to open database file" came after the door, trial 11 G5)."""
+    from src.utils.paths import input_reason, output_reason
 
-    folder = os.path.dirname(os.path.abspath(path))
-    reason = input_reason(folder, "dir")
-    if reason is None and not os.access(folder, os.W_OK | os.X_OK):
-        reason = "found a folder that this user may not write"
-    return f"the folder of {path}: {reason}" if reason else None
+    reason = input_reason(os.path.dirname(os.path.abspath(path)), "dir")
+    if reason:
+        return f"the folder of {path}: {reason}"
+    reason = output_reason(path, "file", parents=False)
+    return f"{path}: {reason}" if reason else None
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
