@@ -45,9 +45,9 @@ def started() -> None:
     ignored, and SIGTERM raises `src.utils.io.Interrupted` (a KeyboardInterrupt): the job
     reports either as an interruption, with its one line (each signal that `quiet_start`
     took; another's handler stays)."""
-    from src.utils.io import raise_interrupted
+    from src.utils.io import raise_interrupted, raise_keyboard_interrupt
 
-    handlers = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: raise_interrupted}
+    handlers = {signal.SIGINT: raise_keyboard_interrupt, signal.SIGTERM: raise_interrupted}
     for signum, handler in handlers.items():
         if signal.getsignal(signum) is _interrupted_while_starting:
             signal.signal(signum, handler)
