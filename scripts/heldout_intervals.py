@@ -159,6 +159,8 @@ def tables(args: argparse.Namespace) -> None:
             f"expected --pair SETTING:BASE or --modules SETTING (settings under {args.folder}: "
             f"{', '.join(found)})"
         )
+    names = [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]
+    loaded = {name: load(args.folder / name) for name in names}  # all read before any print
     for pair in args.pair:  # trial 10: configured:configured printed all-zero intervals
         name, _, base_name = pair.partition(":")
         if (args.folder / name).resolve() == (args.folder / base_name).resolve():
@@ -166,8 +168,6 @@ def tables(args: argparse.Namespace) -> None:
                 f"argument --pair: {pair} compares {args.folder / name} with itself; expected "
                 f"two different settings (settings under {args.folder}: {', '.join(found)})"
             )
-    names = [*args.modules, *(p for pair in args.pair for p in pair.partition(":")[::2])]
-    loaded = {name: load(args.folder / name) for name in names}  # all read before any print
     for name in args.modules:
         module_table(name, loaded[name])
     if not args.pair:

@@ -22,7 +22,7 @@ from src.data.synthetic import make_synthetic
 from src.utils.checkpoints import epochs_done, read_checkpoint
 
 TERM, INT = signal.SIGTERM, signal.SIGINT
-BURSTS = [[TERM] * 2, [TERM] * 4, [TERM] * 8, [INT] * 4, [TERM, INT, TERM, INT, TERM]]
+BURSTS = [[TERM] * 2, [TERM] * 4, [TERM] * 8, [INT] * 4, [TERM, INT, TERM, INT, TERM], [TERM] * 60]
 
 
 def wait_for_a_write(folder: Path, timeout: float = 60) -> None:

@@ -14,6 +14,7 @@ alone.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
@@ -112,7 +113,7 @@ def raise_interrupted(signum: int, frame: Any) -> None:
     back. kill -9 still ends it."""
     if _STOPPING:
         return
-    _STOPPING.append(True)
+    _stopping()
     raise Interrupted(f"stopped by signal {signal.Signals(signum).name}")
 
 
@@ -120,8 +121,24 @@ def raise_keyboard_interrupt(signum: int, frame: Any) -> None:
     """SIGINT's handler: KeyboardInterrupt once, then ignored while the process stops."""
     if _STOPPING:
         return
-    _STOPPING.append(True)
+    _stopping()
     raise KeyboardInterrupt
+
+
+def _ignore_signals() -> None:
+    """SIGINT and SIGTERM ignored by the system (Python puts SIG_DFL back at exit in place of
+    a Python handler, not of SIG_IGN: a signal during interpreter shutdown killed the
+    process, exit 143, after its line)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def _stopping() -> None:
+    """The process is stopping: later signals are ignored now and at exit (a handler put back
+    by Lightning's teardown meets the flag)."""
+    _STOPPING.append(True)
+    _ignore_signals()
+    atexit.register(_ignore_signals)
 
 
 @contextlib.contextmanager
