@@ -40,11 +40,9 @@ def start_in_background(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_a_background_run_stops_on_a_signal_with_one_line(
-    signum: signal.Signals, tmp_path: Path
-) -> None:
+def start_long_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    """A tiny 500-epoch run in ``tmp_path/run`` started in the background, writing last.ckpt
+    every epoch; returned once its first epoch is written, with that last.ckpt."""
     store = tmp_path / "tiny.h5"
     make_synthetic(store, seed=0, **TINY_STORE)
     run = tmp_path / "run"
@@ -54,6 +52,16 @@ def test_a_background_run_stops_on_a_signal_with_one_line(
     process = start_in_background(args, tmp_path)
     last = run / "checkpoints" / "last.ckpt"
     wait_for(last, process)  # the first epoch is written
+    return process, last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_background_run_stops_on_a_signal_with_one_line(
+    signum: signal.Signals, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    process, last = start_long_run(tmp_path)
     time.sleep(0.5)
     process.send_signal(signum)
     try:

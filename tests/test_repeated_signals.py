@@ -14,11 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_runs import TINY_ARGS, TINY_STORE
-from test_background_signals import NOTICES, STOPPED_WITHIN, start_in_background
-from test_run_lifecycle import wait_for
+from test_background_signals import NOTICES, STOPPED_WITHIN, start_long_run
 
-from src.data.synthetic import make_synthetic
 from src.utils.checkpoints import epochs_done, read_checkpoint
 
 TERM, INT = signal.SIGTERM, signal.SIGINT
@@ -37,15 +34,7 @@ def wait_for_a_write(folder: Path, timeout: float = 60) -> None:
 
 @pytest.mark.parametrize("burst", BURSTS, ids=lambda b: "-".join(s.name for s in b))
 def test_a_burst_of_signals_stops_the_run_with_one_line(burst: list, tmp_path: Path) -> None:
-    store = tmp_path / "tiny.h5"
-    make_synthetic(store, seed=0, **TINY_STORE)
-    run = tmp_path / "run"
-    args = [f"data.path={store}", *TINY_ARGS, "model.eval_ks=[1]", "logger=none"]
-    args += ["trainer.max_epochs=500", "callbacks.model_checkpoint.last_every_n_epochs=1"]
-    args += [f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={run}"]
-    process = start_in_background(args, tmp_path)
-    last = run / "checkpoints" / "last.ckpt"
-    wait_for(last, process)
+    process, last = start_long_run(tmp_path)
     wait_for_a_write(last.parent)
     for signum in burst:
         process.send_signal(signum)
