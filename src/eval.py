@@ -52,6 +52,7 @@ from src.utils.jobs import run_cli, run_job  # noqa: E402
 from src.utils.store_digest import check_same_store  # noqa: E402
 from src.utils.metric_names import expected_metrics, recorded_stages  # noqa: E402
 from src.utils.resume_checks import check_same_data  # noqa: E402
+from src.utils.trained_data import check_trained_data, trained_words  # noqa: E402
 from src.utils.records import (  # noqa: E402
     data_fields,
     git_commit,
@@ -124,9 +125,11 @@ def load_model(ckpt_path: str, image_dim: int, text_dim: int) -> CrossModalHashi
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     expected = (model.hparams.image_dim, model.hparams.text_dim)
     if expected != (image_dim, text_dim):
+        trained = trained_words(checkpoint)
         raise ConfigError(
             f"data: feature dimensions (image, text) = {(image_dim, text_dim)} do not match "
             f"the checkpoint's {expected}; expected the data it was trained on"
+            + (f": {trained}" if trained else "")
         )
     return model
 
@@ -186,6 +189,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         log.info(f"Seed set to {cfg.seed}")
     module_class(cfg.ckpt_path)  # a bad checkpoint fails before any data is read or made,
     saved = read_checkpoint(cfg.ckpt_path)  # verified once, read by each check below
+    check_trained_data(cfg, saved, cfg.ckpt_path)  # synthetic against real data
     check_same_data(cfg, saved, cfg.ckpt_path)  # as other data
     topk = saved["hyper_parameters"].get("eval_topk")
     datamodule = hydra.utils.instantiate(cfg.data)
@@ -247,7 +251,9 @@ def eval_door(cfg: DictConfig) -> None:
     check_at_the_door(cfg)
     check_codes_path(cfg)
     module_class(cfg.ckpt_path)
-    check_same_data(cfg, read_checkpoint(cfg.ckpt_path), cfg.ckpt_path)
+    saved = read_checkpoint(cfg.ckpt_path)
+    check_trained_data(cfg, saved, cfg.ckpt_path)
+    check_same_data(cfg, saved, cfg.ckpt_path)
 
 
 def _eval_job(cfg: DictConfig) -> None:

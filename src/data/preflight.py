@@ -23,6 +23,7 @@ from src.data.synthetic_checks import check_existing_store
 from src.utils.paths import classify, input_problem, input_reason
 from src.utils.errors import DataError
 from src.utils.key_sources import renamed
+from src.utils.trained_data import explain_by_checkpoint
 
 DATA_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"
 
@@ -159,7 +160,11 @@ def preflight_store(config: DictConfig) -> None:
     if isinstance(synthetic, Mapping):
         if classify(path).kind == "missing":
             return
-        check_existing_store(path, synthetic)
+        try:
+            check_existing_store(path, synthetic)
+        except DataError:  # a checkpoint of synthetic data given a real store: said as such
+            explain_by_checkpoint(config)
+            raise
     elif input_problem(path, "file") is not None:
         hint = data.get("prepare_hint") or "prepare it with scripts/prepare_data.py"
         raise renamed(missing_store(path, hint), "data.path", config)  # the key given

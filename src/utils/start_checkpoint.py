@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from src.utils.checkpoints import check_resumable, read_checkpoint
 from src.utils.commands import eval_command, train_command
 from src.utils.resume_checks import check_same_run_settings
+from src.utils.trained_data import check_trained_data
 from src.utils.resume_state import check_batches, check_checkpoint_paths, check_resume_pieces
 
 
@@ -21,6 +22,7 @@ def check_start_checkpoint(cfg: DictConfig) -> None:
         if train:  # every piece a resume restores (a weights-only file named as one), and
             check_resume_pieces(path, checkpoint)  # epochs its batches can make, before the
             check_batches(path, checkpoint)  # "finished" check believes them
+        check_trained_data(cfg, checkpoint, path)  # synthetic against real data, said so
         check_same_run_settings(cfg, checkpoint, path)
         if train:
             check_resumable(path, cfg.trainer.get("max_epochs"), lambda n: finished_advice(cfg, n))
