@@ -61,7 +61,14 @@ from src.report.markers import (  # noqa: E402
 )
 from src.report.plots import plot_curves, plot_map_vs_bits  # noqa: E402
 from src.report.protocols import EPOCHS_KEY, by_epochs, protocol_note  # noqa: E402
-from src.report.runs import Key, Run, collect, group, split_modes  # noqa: E402
+from src.report.runs import (  # noqa: E402
+    Key,
+    Run,
+    collect,
+    group,
+    split_modes,
+)
+from src.report.run_skips import no_runs_error, task_flag  # noqa: E402
 from src.report.selection import overrides_flag, reference, selection_tables  # noqa: E402
 from src.report.stores import label_stores  # noqa: E402
 from src.report.tables import (  # noqa: E402
@@ -143,7 +150,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(overrides joined by ','; default: the experiment as configured)",
     )
     parser.add_argument(
-        "--tasks", nargs="*", default=["train"], help="task_name values kept (none: all)"
+        "--tasks",
+        nargs="*",
+        type=task_flag,
+        default=["train"],
+        help="task_name values kept (none: all)",
     )
     return parser.parse_args(argv)
 
@@ -240,12 +251,13 @@ def run(args: argparse.Namespace) -> None:
         if not folder.exists():
             raise DataError(folder, None, "no such file or folder (give folders of runs)")
     old = check_target(args)  # also: no output is an input (`check_sources_apart`)
-    runs, skipped = collect(args.dirs, set(args.tasks) if args.tasks else None)
+    tasks = set(args.tasks) if args.tasks else None
+    runs, skipped = collect(args.dirs, tasks)
+    if not runs:  # one line: why none is usable (the skipped files' lines would be more)
+        raise no_runs_error(args.dirs, tasks, skipped)
     runs = label_stores(runs)  # a dataset's stores apart (src/report/stores.py)
     for line in skipped:
         print(f"skipped {line}", file=sys.stderr)
-    if not runs:
-        raise DataError(", ".join(map(str, args.dirs)), None, "expected usable results.json")
     check_margins(args, runs)
     official, selection = split_modes(runs)
     if args.plots_dir is not None:  # the plots it would replace, before any is drawn

@@ -118,6 +118,7 @@ FLAGS = [
     ("report", ["{dir}"], "--paper", "file", []),
     ("report", ["{dir}"], "--margins", "method", []),
     ("report", ["{dir}"], "--selection-ref", "overrides", []),
+    ("report", ["{dir}"], "--tasks", "name", []),
     *(
         ("prepare_data", ["arrays", *paths], "--name", "name", [])
         for paths in [["--image", "{file}", "--text", "{file}", "--labels", "{file}"]]

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from src.report.run_skips import TASK_SKIP
 from src.report.schema import record_problem
 from src.report.drift import (
     SettingsNotRecorded,
@@ -109,7 +110,7 @@ def load_run(path: Path, tasks: set[str] | None) -> Run:
     if missing:
         raise Skip(f"missing keys: {', '.join(missing)}")
     if tasks is not None and data.get("task_name") not in tasks:
-        raise Skip(f"task {data.get('task_name')!r} not in --tasks")
+        raise Skip(TASK_SKIP.format(data.get("task_name")))
     mode, own, drift = setting_parts(data)
     # a held-out selection run is read for its validation numbers only (its test numbers, of a
     # model trained on fewer items, are never shown; `test=false` runs have none)
