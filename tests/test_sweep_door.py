@@ -274,3 +274,33 @@ def test_sweep_of_valid_jobs_runs_and_empty_or_refused_ones_do_not(tmp_path: Pat
         assert result.returncode == 2 and len(lines) == (2 if script == "eval.py" else 1), lines
         assert "Traceback" not in result.stderr
         assert tree(tmp_path) == before
+
+
+def test_a_job_is_named_by_its_overrides_as_typed(tmp_path: Path, capsys) -> None:
+    """Refused jobs whose values hold the override grammar's special characters (eleventh
+    trial: ``-m 'seed=0,${nope}'`` named the job ``seed=$\\{nope\\}``): the line names each
+    job's own overrides exactly as typed in the sweep list."""
+    where = [f"paths.log_dir={tmp_path / 'logs'}"]
+    for key, value in [
+        ("seed", "${nope}"),
+        ("trainer.max_epochs", "${oc.env:NOPE_T12}"),
+        ("model.alpha", "${oc.select:nope}"),
+        ("data.batch_size", "${oc.select:nope,abc}"),
+    ]:
+        status, lines = door("train", [*TINY_ARGS, *where, f"{key}=8,{value}"], capsys)
+        assert status == 2 and len(lines) == 1, (key, value, lines)
+        assert lines[0].startswith(f"error: src/train.py: job 2 of 2 ({key}={value}): "), lines
+
+
+def test_the_typed_form_undoes_hydras_escapes() -> None:
+    """500 random strings over the grammar's special characters, escaped by Hydra's own
+    function, come back as they were."""
+    from hydra._internal.grammar.utils import escape_special_characters
+
+    from src.utils.sweep_jobs import typed_form
+
+    rng = random.Random(12)
+    alphabet = "\\()[]{}:=, \tab$1."
+    for _ in range(500):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert typed_form("k=" + escape_special_characters(text)) == "k=" + text, repr(text)

@@ -19,6 +19,8 @@ from src.utils.errors import ConfigError
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 FIXED = "the search's fixed overrides"  # the label of the job every trial of a search shares
+# a character of Hydra's override grammar escaped by a backslash (its ESC token: \()[]{}:=, tab)
+HYDRA_ESCAPED = re.compile(r"\\([\\()\[\]{}:=, \t])")
 # the first interval(a, b) of a search-space argument, its two ends
 INTERVAL = re.compile(r"interval\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
 
@@ -162,6 +164,13 @@ def _values(distribution: Any) -> list[Any]:
     return list(choices) if choices is not None else [distribution.low, distribution.high]
 
 
+def typed_form(override: str) -> str:
+    """A job's override as the user typed it in the sweep (``seed=${nope}``), without the
+    backslashes Hydra's sweeper puts before its grammar's special characters when it writes
+    a job's overrides (``seed=$\\{nope\\}``; Hydra's ``escape_special_characters``)."""
+    return HYDRA_ESCAPED.sub(r"\1", override)
+
+
 def sweep_jobs(config: DictConfig, loader: Any) -> list[tuple[str, list[str]]]:
     """(label, overrides) of the jobs to check: every job of a basic sweep ("job 2 of 4
     (seed=abc)", naming the overrides that set it apart from the other jobs), the probes of an
@@ -175,7 +184,7 @@ def sweep_jobs(config: DictConfig, loader: Any) -> list[tuple[str, list[str]]]:
     shared = set.intersection(*(set(job) for job in jobs))
     labels = []
     for number, job in enumerate(jobs, start=1):
-        own = " ".join(o for o in job if o not in shared or len(jobs) == 1)
+        own = " ".join(typed_form(o) for o in job if o not in shared or len(jobs) == 1)
         labels.append(f"job {number} of {len(jobs)}" + (f" ({own})" if own else ""))
     return list(zip(labels, jobs))
 
