@@ -99,11 +99,11 @@ def check_trained_data(cfg: DictConfig, checkpoint: dict[str, Any], ckpt: object
             f"expected {data_choice(_trained_dataset(checkpoint))}"
         )
     if not synthetic and dataset and not cfg.get("eval_other_store"):
-        _check_same_dataset(cfg, checkpoint, ckpt, path, dataset)
+        _check_same_dataset(checkpoint, ckpt, path, dataset)
 
 
 def _check_same_dataset(
-    cfg: DictConfig, checkpoint: dict[str, Any], ckpt: object, path: object, dataset: str
+    checkpoint: dict[str, Any], ckpt: object, path: object, dataset: str
 ) -> None:
     """ConfigError when the store the checkpoint trained on (read, not guessed from its
     name) holds another dataset than the configured store ``path``."""
@@ -111,11 +111,6 @@ def _check_same_dataset(
     trained = _store_dataset(store) if store else None
     if trained is None or trained == dataset:
         return
-    other = (
-        " (or eval_other_store=true to evaluate it on this one)"
-        if "eval_other_store" in cfg
-        else ""
-    )
     raise ConfigError(
         f"ckpt_path: {ckpt}: trained on the {trained!r} store {store}, given the {dataset!r} "
         f"store {path}: expected {data_choice(trained)}"
