@@ -148,6 +148,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 def train_command(tmp_path: Path, run_dir: Path, *extra: str) -> list[str]:
     from cli_runs import TINY_ARGS
 
+    (tmp_path / "data").mkdir(exist_ok=True)  # a store folder is never made (a typo hides it)
     return [
         str(ROOT / "src" / "train.py"),
         *TINY_ARGS,

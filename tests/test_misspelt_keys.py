@@ -53,7 +53,12 @@ def cases(seed: int, per_group: int) -> list[tuple[str, str, object]]:
     found = []
     for prefix in GROUPS:
         node = OmegaConf.select(OmegaConf.create(values), prefix[:-1]) if prefix else values
-        leaves = [k for k, v in node.items() if not isinstance(v, dict) and k != "_target_"]
+        # leaves only: a nested node (data.synthetic) is a DictConfig here, not a dict
+        leaves = [
+            k
+            for k, v in node.items()
+            if not isinstance(v, dict) and not OmegaConf.is_config(v) and k != "_target_"
+        ]
         leaves = [k for k in leaves if not isinstance(node[k], (list, str)) or k == "ckpt_path"]
         for name in rng.choice(sorted(leaves), min(per_group, len(leaves)), replace=False):
             wrong = typo(str(name), rng)

@@ -188,6 +188,7 @@ def test_the_trials_commands_end_to_end(tmp_path: Path) -> None:
     store generated; the printed command, run verbatim, exits 0 having trained epoch 2."""
     rng = np.random.default_rng(51)
     data_dir = tmp_path / "data"
+    data_dir.mkdir()  # a store folder is never made for a run (a mistyped path would hide it)
     extra = [o for o in ("model.alpha=0.5", "data.batch_size=32", "seed=2") if rng.random() < 0.6]
     synthetic = ["data.synthetic.image_dim=20", "data.synthetic.text_dim=14"]
     common = [a for a in TINY_ARGS if not a.startswith("data.synthetic.")]

@@ -74,11 +74,11 @@ def test_refused_commands_leave_the_tree_byte_identical(tmp_path: Path) -> None:
     ]
     before = tree(root)
     evaluated = [a for a in base if not a.startswith("model.")]  # the checkpoint's model
-    runs = [
-        (start(s, [*(evaluated if s == "eval.py" else base), *extra], tmp_path), key)
-        for s, extra, key in cases
-    ]
-    for process, key in runs:
+    # one after another: refusals running at once in one fresh log folder can leave an empty
+    # logs/train/runs (each removes only the parents it made, and one made them while the
+    # other's run folder was inside: a known race, issue 22, stop 40)
+    for s, extra, key in cases:
+        process = start(s, [*(evaluated if s == "eval.py" else base), *extra], tmp_path)
         status, out, err = finish(process)
         assert status == 2 and key in one_error_line(err, out, alone=False), (key, err[-2000:])
-    assert tree(root) == before
+        assert tree(root) == before, (s, extra)
