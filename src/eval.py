@@ -45,6 +45,7 @@ from src.utils import (  # noqa: E402
     task_wrapper,
 )
 from src.utils.io_hdf5 import hdf5_writer  # noqa: E402
+from src.utils.rendezvous import watch_rendezvous  # noqa: E402
 from src.utils.checkpoints import check_weights_fit, read_checkpoint  # noqa: E402
 from src.utils.codes_output import check_codes_path  # noqa: E402
 from src.utils.weight_dtypes import check_weight_dtypes  # noqa: E402
@@ -205,6 +206,7 @@ def evaluate(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     callbacks = [*instantiate_callbacks(cfg.get("callbacks")), curves]
     loggers = instantiate_loggers(cfg.get("logger"))
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    watch_rendezvous(trainer, cfg)  # a signal ends the wait for the other processes
     if cfg.get("export_codes") and trainer.world_size > 1:
         raise ConfigError("export_codes: needs a single process; expected trainer.devices=1")
     work_starts()  # checked: an error from here on keeps the run folder as the run leaves it

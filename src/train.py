@@ -57,6 +57,7 @@ from src.utils.store_digest import check_same_store, store_digest  # noqa: E402
 from src.utils.errors import DataError, StoreChanged  # noqa: E402
 from src.utils.instantiators import build  # noqa: E402
 from src.utils.jobs import fit_started, resume_hint, run_cli, run_job  # noqa: E402
+from src.utils.rendezvous import watch_rendezvous  # noqa: E402
 from src.utils.records import (  # noqa: E402
     checkpoint_files,
     data_fields,
@@ -208,6 +209,7 @@ def _build(
     loggers = instantiate_loggers(cfg.get("logger"))
     log.info(f"Instantiating trainer <{cfg.trainer._target_}>")
     trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers)
+    watch_rendezvous(trainer, cfg)  # a signal ends the wait for the other processes
     return datamodule, data, model, trainer
 
 

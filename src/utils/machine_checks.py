@@ -159,6 +159,8 @@ def check_launch_variables() -> None:
     environment is detected and this process is not one a run started. Raises ConfigError."""
     import os
 
+    from src.utils.cluster_checks import unset_words
+
     if cluster_environment() is not None or started_by_this_run():
         return
     for name in LAUNCH_VARIABLES:
@@ -168,25 +170,34 @@ def check_launch_variables() -> None:
                 "(SLURM, torchrun, LSF, or this project's trainer=ddp_sim / trainer=ddp) started "
                 "this process: Lightning would wait for processes this command never starts, or "
                 "run it as a rank other than zero, which writes no logs; expected it unset "
-                f"(env -u {name} python ...); processes on this machine are set by trainer.devices"
+                f"({unset_words()}); processes on this machine are set by trainer.devices"
             )
 
 
 def check_cluster(trainer: DictConfig) -> None:
     """Refuse settings that the detected cluster environment rejects (Lightning's own check,
     made at the Trainer's creation after the run folder exists: SLURM's --ntasks without
-    --ntasks-per-node, devices or nodes other than the job's). Raises ConfigError."""
+    --ntasks-per-node, devices or nodes other than the job's; an LSF rankfile without this
+    host, `lsf_problem`) and a torchrun environment that is not believed
+    (`check_torchelastic`, src/utils/cluster_checks.py). Raises ConfigError."""
     import lightning.fabric.plugins.environments as environments
+
+    from src.utils.cluster_checks import check_torchelastic, lsf_problem
 
     name = cluster_environment()
     if name is None:
         return
+    if name == "TorchElastic":  # believed only when it fits the trainer and its processes run
+        check_torchelastic(trainer)
     devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
     try:
         environment = getattr(environments, f"{name}Environment")()
         if isinstance(devices, int) and isinstance(nodes, int):
             environment.validate_settings(num_devices=devices, num_nodes=nodes)
-    except (RuntimeError, ValueError, KeyError) as exc:
+    except (RuntimeError, ValueError, KeyError, IndexError, OSError) as exc:
+        problem = lsf_problem(exc) if name == "LSF" else None
+        if problem is not None:
+            raise ConfigError(problem) from exc
         raise ConfigError(
             f"trainer.devices: the {name} job's environment does not fit this run (Lightning: "
             f"{' '.join(str(exc).split())}); expected the job's tasks per node and nodes as "

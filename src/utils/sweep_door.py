@@ -28,7 +28,8 @@ from typing import Any, NoReturn
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src.utils.errors import EXIT_USER_ERROR, ConfigError, error_line, user_error
-from src.utils.sweep_jobs import FIXED, script_path, sweep_jobs
+from src.utils.sweep_jobs import FIXED, OPTUNA_SWEEPER, script_path, sweep_jobs
+from src.utils.sweep_processes import note_processes, processes_line
 
 Door = Callable[[DictConfig], None]
 SWEEP_DIR = "hydra.sweep.dir"  # the key a job's folder is named under in a refusal
@@ -68,9 +69,10 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any], sweep_dir: str)
     config set to it): where its folder goes (`check_before_run_folder`, inside the sweep
     folder ``sweep_dir``: `check_job_folder`, `check_run_folder_path`), its store
     (`preflight_store`), the entry script's door (`use_door`) on the job's configuration
-    without its ``hydra`` node, as the job receives it,
-    and, when the store exists, what its split sizes allow (`check_sizes`). A store is read once
-    per distinct data setting (``memo``, `once`). Raises the first refusal (ConfigError,
+    without its ``hydra`` node, as the job receives it, and, when the store exists, what its
+    split sizes allow (`check_sizes`). A store is read once per distinct data setting
+    (``memo``, `once`); a job Lightning would run in several processes is noted there
+    (`note_processes`: refused for the whole sweep). Raises the first refusal (ConfigError,
     DataError)."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -98,6 +100,7 @@ def check_job(job: DictConfig, memo: dict[tuple[str, str], Any], sweep_dir: str)
         del task["hydra"]
     for door in _DOOR:
         door(task)
+    note_processes(job, task, script_path(job), memo)  # refused for the whole sweep
     sizes = once(memo, ("sizes", setting), lambda: split_sizes(task))
     if sizes is not None:
         check_sizes(task, sizes)
@@ -228,6 +231,10 @@ def check_sweep(config: DictConfig) -> None:
                     break
     finally:
         HydraConfig.instance().cfg = kept
+    search = OmegaConf.select(config, "hydra.sweeper._target_", default="") == OPTUNA_SWEEPER
+    processes = processes_line(memo, script, search)
+    if not lines and processes is not None:
+        lines = [processes]
     if lines:
         refuse(lines)
 
