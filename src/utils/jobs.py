@@ -28,13 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.composition_errors import composition_error
 from src.utils.hydra_argv import hydra_argv
 from src.utils.last_good import good_checkpoints, last_good_words
-from src.utils.commands import eval_command, start_over, train_command
+from src.utils.commands import eval_command, same_command, start_over, train_command
 from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
     AGCHError,
     ConfigError,
     exit_on_user_error,
+    lightning_interrupt,
     one_line_errors,
     user_error,
 )
@@ -203,12 +204,15 @@ def wrote_work(run_dir: Path, cfg: DictConfig) -> bool:
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
-    """``task(cfg)``; on Ctrl-C (or SIGTERM in an atomic write) one line that says how to
-    resume, and exit 130."""
+    """``task(cfg)``; on Ctrl-C or SIGTERM, in any Lightning stage too (`lightning_interrupt`),
+    one line that says how to resume, and exit 130."""
     try:
         return task(cfg)
-    except KeyboardInterrupt:
-        exit_on_user_error(AGCHError(f"interrupted; {resume_hint(cfg)}"), EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and lightning_interrupt(exc) is None:
+            raise
+        line = f"interrupted; {resume_hint(cfg)}"
+        exit_on_user_error(AGCHError(line), EXIT_INTERRUPTED)
 
 
 def last_checkpoint(cfg: DictConfig) -> Path:
@@ -224,7 +228,7 @@ def resume_hint(cfg: DictConfig, named: bool = False) -> str:
     finished ``trainer.max_epochs`` (a resume would have nothing to train) -- eval.py testing
     it (`src.utils.commands`); or what to do when there is none."""
     if cfg.get("task_name") != "train":
-        return "nothing to resume (not a training run); run the command again"
+        return f"nothing to resume (not a training run); run it again with: {same_command()}"
     folder = last_checkpoint(cfg).parent
     good = good_checkpoints(folder, cfg.get("ckpt_path"))
     resumable = next((g for g in good if g.resumable), None)
