@@ -56,6 +56,7 @@ from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
     release_run_dir,
 )
 from src.utils.startup import started
+from src.utils.sweep_stop import signal_name, sweep_words
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -121,9 +122,11 @@ def _run_main(main: Callable[[], Any]) -> None:
     try:
         sys.argv[1:] = hydra_argv(sys.argv[1:], Path(sys.argv[0]).name)
         main()
-    except KeyboardInterrupt:  # while Hydra composes or ends: the job's handler did not see it
-        when = "after the run" if _JOB_STARTED else "while starting; nothing was run"
-        exit_on_user_error(AGCHError(f"interrupted (Ctrl-C) {when}"), EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:  # while Hydra composes, ends, or goes to a sweep's next
+        when = "after the run" if _JOB_STARTED else "while starting; nothing was run"  # job
+        swept = sweep_words() if _JOB_STARTED else None
+        when = f"while the sweep ran; {swept}" if swept else when
+        exit_on_user_error(AGCHError(f"interrupted ({signal_name(exc)}) {when}"), EXIT_INTERRUPTED)
     except Exception as exc:
         if _JOB_STARTED:
             raise
@@ -211,7 +214,9 @@ def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
     except (KeyboardInterrupt, SystemExit) as exc:
         if isinstance(exc, SystemExit) and lightning_interrupt(exc) is None:
             raise
-        line = f"interrupted; {resume_hint(cfg)}"
+        swept = sweep_words(HydraConfig.get().runtime.output_dir) if is_multirun() else None
+        others = f"; the sweep's other jobs: {swept}" if swept else ""  # (sweep_stop.py)
+        line = f"interrupted; {resume_hint(cfg)}{others}"
         exit_on_user_error(AGCHError(line), EXIT_INTERRUPTED)
 
 
