@@ -122,9 +122,9 @@ def _run_main(main: Callable[[], Any]) -> None:
     try:
         sys.argv[1:] = hydra_argv(sys.argv[1:], Path(sys.argv[0]).name)
         main()
-    except KeyboardInterrupt as exc:  # while Hydra composes, ends, or goes to a sweep's next
-        when = "after the run" if _JOB_STARTED else "while starting; nothing was run"  # job
+    except KeyboardInterrupt as exc:  # while Hydra composes, ends, or starts a sweep's job
         swept = sweep_words() if _JOB_STARTED else None
+        when = "after the run" if _JOB_STARTED else "while starting; nothing was run"
         when = f"while the sweep ran; {swept}" if swept else when
         exit_on_user_error(AGCHError(f"interrupted ({signal_name(exc)}) {when}"), EXIT_INTERRUPTED)
     except Exception as exc:
@@ -216,8 +216,7 @@ def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
             raise
         swept = sweep_words(HydraConfig.get().runtime.output_dir) if is_multirun() else None
         others = f"; the sweep's other jobs: {swept}" if swept else ""  # (sweep_stop.py)
-        line = f"interrupted; {resume_hint(cfg)}{others}"
-        exit_on_user_error(AGCHError(line), EXIT_INTERRUPTED)
+        exit_on_user_error(AGCHError(f"interrupted; {resume_hint(cfg)}{others}"), EXIT_INTERRUPTED)
 
 
 def last_checkpoint(cfg: DictConfig) -> Path:
