@@ -149,13 +149,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="setting the held-out runs are compared with, e.g. model.loss_scale=tuned "
         "(overrides joined by ','; default: the experiment as configured)",
     )
-    parser.add_argument(
-        "--tasks",
-        nargs="*",
-        type=task_flag,
-        default=["train"],
-        help="task_name values kept (none: all)",
-    )
+    tasks_help = "task_name values kept (none: all)"
+    parser.add_argument("--tasks", nargs="*", type=task_flag, default=["train"], help=tasks_help)
     return parser.parse_args(argv)
 
 

@@ -87,10 +87,6 @@ def _fit(cfg: DictConfig, trainer: L.Trainer, model: L.LightningModule, datamodu
     fit_started()  # from here a refused or interrupted run keeps its folder
     try:
         trainer.fit(model=model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    except SystemExit:
-        if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after its own shutdown
-            raise KeyboardInterrupt from None
-        raise
     except (TrainingError, StoreChanged, DataError) as err:  # a non-finite loss, a changed
         # store, a full disk: the last good checkpoint is kept, name it (unless the checkpoint
         # callback has, once it wrote its pending best file)

@@ -31,6 +31,11 @@ def task_overrides() -> list[str]:
     return command_line()  # as typed: never resolved (trial 10 F1)
 
 
+def same_command() -> str:
+    """This command as it was typed: the script and its command-line overrides, quoted."""
+    return shlex.join(["python", sys.argv[0], *task_overrides()])
+
+
 def _key(override: str) -> str:
     """The key an override sets (``+data.x=1`` -> ``data.x``)."""
     return override.split("=", 1)[0].lstrip("+~")

@@ -132,6 +132,18 @@ def exit_on_user_error(error: BaseException, status: int = EXIT_USER_ERROR) -> N
     sys.exit(status)
 
 
+def lightning_interrupt(exit_: SystemExit) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (`src.utils.io.Interrupted`) that Lightning turned into exit
+    status 1: its ``_call_and_handle_interrupt`` (trainer/call.py), around every stage -- fit,
+    validate, test, predict -- catches a KeyboardInterrupt, shuts down and calls
+    ``sys.exit(1)`` inside its handler, so the interrupt is the exit's context (trial 12 H2:
+    one Ctrl-C in the final test ended with exit 1 and no line). None for any other exit."""
+    context = exit_.__context__
+    if exit_.code == 1 and isinstance(context, KeyboardInterrupt):
+        return context
+    return None
+
+
 @contextmanager
 def one_line_errors(script: str | None = None) -> Iterator[None]:
     """Report a project error raised in the block as one ``error:`` line and exit 2;
@@ -141,8 +153,11 @@ def one_line_errors(script: str | None = None) -> Iterator[None]:
     prefix = f"{script}: " if script else ""
     try:
         yield
-    except KeyboardInterrupt as exc:  # src.utils.io.Interrupted (SIGTERM) included
-        interrupted = f"{prefix}interrupted ({exc or 'Ctrl-C'})"
+    except (KeyboardInterrupt, SystemExit) as exc:  # Interrupted (SIGTERM) included
+        interrupt = exc if isinstance(exc, KeyboardInterrupt) else lightning_interrupt(exc)
+        if interrupt is None:
+            raise
+        interrupted = f"{prefix}interrupted ({interrupt or 'Ctrl-C'})"
         exit_on_user_error(AGCHError(interrupted), EXIT_INTERRUPTED)
     except Exception as exc:
         error = user_error(exc)

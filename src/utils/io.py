@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from src.utils.errors import DataError, exception_chain
+from src.utils.startup import quiet_race_notices
 
 _TEMP_SUFFIX = ".tmp"
 
@@ -135,8 +136,10 @@ def _ignore_signals() -> None:
 
 def _stopping() -> None:
     """The process is stopping: later signals are ignored now and at exit (a handler put back
-    by Lightning's teardown meets the flag)."""
+    by Lightning's teardown meets the flag), and so is Python's notice of one that came while
+    its handler was being replaced (`quiet_race_notices`)."""
     _STOPPING.append(True)
+    quiet_race_notices()
     _ignore_signals()
     atexit.register(_ignore_signals)
 

@@ -28,13 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 from src.utils.composition_errors import composition_error
 from src.utils.hydra_argv import hydra_argv
 from src.utils.last_good import good_checkpoints, last_good_words
-from src.utils.commands import eval_command, start_over, train_command
+from src.utils.commands import eval_command, same_command, start_over, train_command
 from src.utils.errors import (
     EXIT_INTERRUPTED,
     EXIT_USER_ERROR,
     AGCHError,
     ConfigError,
     exit_on_user_error,
+    lightning_interrupt,
     one_line_errors,
     user_error,
 )
@@ -55,6 +56,7 @@ from src.utils.run_dirs import (  # noqa: F401  (RUN_SCAFFOLD: re-exported)
     release_run_dir,
 )
 from src.utils.startup import started
+from src.utils.sweep_stop import signal_name, sweep_words
 
 log = RankedLogger(__name__, rank_zero_only=True)
 
@@ -120,9 +122,11 @@ def _run_main(main: Callable[[], Any]) -> None:
     try:
         sys.argv[1:] = hydra_argv(sys.argv[1:], Path(sys.argv[0]).name)
         main()
-    except KeyboardInterrupt:  # while Hydra composes or ends: the job's handler did not see it
+    except KeyboardInterrupt as exc:  # while Hydra composes, ends, or starts a sweep's job
+        swept = sweep_words() if _JOB_STARTED else None
         when = "after the run" if _JOB_STARTED else "while starting; nothing was run"
-        exit_on_user_error(AGCHError(f"interrupted (Ctrl-C) {when}"), EXIT_INTERRUPTED)
+        when = f"while the sweep ran; {swept}" if swept else when
+        exit_on_user_error(AGCHError(f"interrupted ({signal_name(exc)}) {when}"), EXIT_INTERRUPTED)
     except Exception as exc:
         if _JOB_STARTED:
             raise
@@ -203,12 +207,16 @@ def wrote_work(run_dir: Path, cfg: DictConfig) -> bool:
 
 
 def _interruptible(cfg: DictConfig, task: Callable[[DictConfig], Any]) -> Any:
-    """``task(cfg)``; on Ctrl-C (or SIGTERM in an atomic write) one line that says how to
-    resume, and exit 130."""
+    """``task(cfg)``; on Ctrl-C or SIGTERM, in any Lightning stage too (`lightning_interrupt`),
+    one line that says how to resume, and exit 130."""
     try:
         return task(cfg)
-    except KeyboardInterrupt:
-        exit_on_user_error(AGCHError(f"interrupted; {resume_hint(cfg)}"), EXIT_INTERRUPTED)
+    except (KeyboardInterrupt, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and lightning_interrupt(exc) is None:
+            raise
+        swept = sweep_words(HydraConfig.get().runtime.output_dir) if is_multirun() else None
+        others = f"; the sweep's other jobs: {swept}" if swept else ""  # (sweep_stop.py)
+        exit_on_user_error(AGCHError(f"interrupted; {resume_hint(cfg)}{others}"), EXIT_INTERRUPTED)
 
 
 def last_checkpoint(cfg: DictConfig) -> Path:
@@ -224,7 +232,7 @@ def resume_hint(cfg: DictConfig, named: bool = False) -> str:
     finished ``trainer.max_epochs`` (a resume would have nothing to train) -- eval.py testing
     it (`src.utils.commands`); or what to do when there is none."""
     if cfg.get("task_name") != "train":
-        return "nothing to resume (not a training run); run the command again"
+        return f"nothing to resume (not a training run); run it again with: {same_command()}"
     folder = last_checkpoint(cfg).parent
     good = good_checkpoints(folder, cfg.get("ckpt_path"))
     resumable = next((g for g in good if g.resumable), None)

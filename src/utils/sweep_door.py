@@ -28,8 +28,9 @@ from typing import Any, NoReturn
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from src.utils.errors import EXIT_USER_ERROR, ConfigError, error_line, user_error
-from src.utils.sweep_jobs import FIXED, OPTUNA_SWEEPER, script_path, sweep_jobs
+from src.utils.sweep_jobs import BASIC_SWEEPER, FIXED, OPTUNA_SWEEPER, script_path, sweep_jobs
 from src.utils.sweep_processes import note_processes, processes_line
+from src.utils.sweep_stop import note_folder, plan_sweep
 
 Door = Callable[[DictConfig], None]
 SWEEP_DIR = "hydra.sweep.dir"  # the key a job's folder is named under in a refusal
@@ -61,6 +62,7 @@ def compose_job(config: DictConfig, loader: Any, overrides: list[str], number: i
         )
     with read_write(job.hydra.runtime), open_dict(job.hydra.runtime):
         job.hydra.runtime.output_dir = os.path.abspath(folder)
+    note_folder(number, folder)  # where the job runs: named if a signal stops the sweep
     return job
 
 
@@ -237,6 +239,8 @@ def check_sweep(config: DictConfig) -> None:
         lines = [processes]
     if lines:
         refuse(lines)
+    basic = OmegaConf.select(config, "hydra.sweeper._target_", default=None) == BASIC_SWEEPER
+    plan_sweep(jobs if basic else None)  # what a signal leaves undone (src/utils/sweep_stop.py)
 
 
 def refuse(lines: list[str]) -> NoReturn:
