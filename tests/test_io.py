@@ -17,7 +17,13 @@ import numpy as np
 import pytest
 
 from src.utils.errors import DataError
-from src.utils.io import atomic_path, remove_stale_temps, temp_name, write_text_atomic
+from src.utils.io import (
+    Interrupted,
+    atomic_path,
+    remove_stale_temps,
+    temp_name,
+    write_text_atomic,
+)
 from src.utils.io_hdf5 import GuardedFile, hdf5_writer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,3 +216,28 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, Interrupted])
+def test_a_signal_just_after_the_temporary_file_is_made_removes_it(
+    stop: type, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signal that lands between the temporary file's creation and the block (trial 12: a
+    burst sent as soon as the .tmp appeared left .last.ckpt.<host>.<pid>-<hex>.tmp): the file
+    is removed as for a signal inside the block, and the target is untouched."""
+    import src.utils.io as io_module
+
+    real_close = os.close
+
+    def close_then_stop(fd: int) -> None:
+        real_close(fd)
+        raise stop("signal")
+
+    (tmp_path / "out.bin").write_bytes(b"old")
+    monkeypatch.setattr(io_module.os, "close", close_then_stop)
+    with pytest.raises(stop):
+        with atomic_path(tmp_path / "out.bin"):
+            pass
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+    assert (tmp_path / "out.bin").read_bytes() == b"old"

@@ -8,8 +8,7 @@ block runs, the temporary file is removed.
 
 Temporary names are ``.<target name>.<host>.<pid>-<random>.tmp``: the writer's machine and
 process id are in the name, so the next writer into the same folder on the same machine removes
-the leftovers of writers that died (kill -9, power loss) and leaves those of live writers
-alone.
+the leftovers of writers that died (kill -9, power loss), not those of live writers.
 """
 
 from __future__ import annotations
@@ -159,8 +158,8 @@ def _sigterm_raises() -> Iterator[None]:
     signal.signal(signal.SIGTERM, raise_interrupted)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # once stopping, SIGTERM stays ignored (a burst's next one would end it)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN if _STOPPING else previous)
 
 
 def interrupts_raise() -> None:
@@ -240,14 +239,9 @@ def atomic_path(
     target = check_output_path(target, key, parents)
     remove_stale_temps(target)
     tmp = temp_name(target)
-    try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    except OSError as exc:  # a name too long, a read-only file system, ...
-        raise DataError(
-            target, key, f"cannot create a file there ({exc.strerror}); expected a writable folder"
-        ) from exc
     with _sigterm_raises():
-        try:
+        try:  # made inside: a signal right after it is made removes it too (trial 12 burst)
+            _create_empty(tmp, target, key)
             yield tmp
             (replace_durably if replace else publish_new)(tmp, target)
         except Exception as exc:
@@ -259,6 +253,17 @@ def atomic_path(
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _create_empty(tmp: Path, target: Path, key: str | None) -> None:
+    """Create the empty temporary file ``tmp`` for ``target`` (mode 0666 less the umask);
+    DataError when the folder takes no new file (a name too long, a read-only file system)."""
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except OSError as exc:
+        raise DataError(
+            target, key, f"cannot create a file there ({exc.strerror}); expected a writable folder"
+        ) from exc
 
 
 def replace_durably(source: str | os.PathLike, target: str | os.PathLike) -> None:
