@@ -43,6 +43,7 @@ from src.utils.checkpoints import (  # noqa: E402
     check_finite_weights,
     read_checkpoint,
 )
+from src.utils.memory_need import check_memory  # noqa: E402
 from src.utils.last_good import last_good_words, names_last_good  # noqa: E402
 from src.utils.resume_records import check_resume_records  # noqa: E402
 from src.utils.split_record import check_same_splits, split_record  # noqa: E402
@@ -276,6 +277,7 @@ def train_door(cfg: DictConfig) -> None:
     """What a run of train.py checks before any work (a sweep: each job before the first
     runs): every value and the machine (`check_at_the_door`), the checkpoint it starts from."""
     check_at_the_door(cfg)
+    check_memory(cfg)  # the model, its gradients and optimiser states fit in memory
     check_start_checkpoint(cfg)
 
 

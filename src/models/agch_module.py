@@ -57,6 +57,7 @@ class AGCHModule(AGCHOptimisers, CrossModalHashingModule):
     # the config name of the method (configs/model/agch.yaml), as results.json names it
     method_name = "agch"
     STEPS_PER_BATCH = 2  # opt_f and opt_b, under either schedule
+    SIZE_KEYS = ("hidden_dim", "gcn_dim", "code_length")  # the networks' widths
     RULES = dict(
         positive_ints=("hidden_dim", "gcn_dim"),
         non_negative=(

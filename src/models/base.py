@@ -67,6 +67,9 @@ class CrossModalHashingModule(L.LightningModule):
     DERIVED: ClassVar[tuple[Derived, ...]] = ()  # constants of its floats (models/derived.py)
     # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
     STEPS_PER_BATCH: ClassVar[int | None] = None
+    # the hyper-parameters that size its networks, checked against the memory at the door
+    # (src/utils/memory_need.py; tests/test_memory_need.py finds any left out)
+    SIZE_KEYS: ClassVar[tuple[str, ...]] = ("code_length",)
 
     def __init__(self, hp: dict[str, Any]) -> None:
         """``hp``: the subclass constructor's arguments. Raises `ConfigError` (one line naming
@@ -92,6 +95,12 @@ class CrossModalHashingModule(L.LightningModule):
         self.run_settings: dict[str, Any] | None = None  # src.utils.resume_checks.run_settings
         self.data_splits: dict[str, Any] | None = None  # src.utils.split_record.split_record
         self.store_digest: str | None = None  # src.utils.store_digest.store_digest
+
+    @classmethod
+    def working_elements(cls, hp: dict[str, Any]) -> int:
+        """float64 elements its training holds beyond weights, gradients and optimiser states
+        (a closed-form fit's matrices), counted by src/utils/memory_need.py; none here."""
+        return 0
 
     # ----------------------------------------------------------------------------- encoding
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

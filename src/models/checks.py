@@ -35,9 +35,11 @@ def check_rules(
     optional_positive: Iterable[str] = (),
     bools: Iterable[str] = (),
     choices: Mapping[str, tuple[Any, ...]] | None = None,
+    at_most: Mapping[str, int] | None = None,
     derived: Iterable[Derived] = (),
 ) -> None:
-    """Raise `ConfigError` for the first value of `hp` that breaks its rule; then for a real
+    """Raise `ConfigError` for the first value of `hp` that breaks its rule (``at_most``: an
+    integer's largest value); then for a real
     value, or a constant the method derives from them (``derived``), that float32/bfloat16
     cannot hold (src/models/derived.py)."""
     for key in positive_ints:
@@ -64,6 +66,9 @@ def check_rules(
     for key in bools:
         if not isinstance(hp[key], bool):
             _fail(key, "true or false", hp[key])
+    for key, limit in (at_most or {}).items():
+        if _is_int(hp[key]) and hp[key] > limit:
+            _fail(key, f"a positive integer <= {limit}", hp[key])
     for key, allowed in (choices or {}).items():
         if hp[key] not in allowed:
             _fail(key, f"one of {list(allowed)}", hp[key])

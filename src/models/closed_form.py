@@ -48,6 +48,13 @@ class ClosedFormModule(CrossModalHashingModule):
         # checkpoint callback save (it skips while global_step is 0)
         self.optimizers().step()
 
+    @classmethod
+    def working_elements(cls, hp: dict) -> int:
+        """The fit's float64 matrices: both covariances (Dv, Dv) and (Dt, Dt), the cross one
+        (Dv, Dt), and a few (c, c) (ITQ's rotation and its SVD)."""
+        dv, dt, c = hp["image_dim"], hp["text_dim"], hp["code_length"]
+        return dv * dv + dt * dt + dv * dt + 3 * c * c
+
     def fit_features(self, X: Tensor, Y: Tensor) -> None:
         """Fit on centred standardised features X (n, Dv), Y (n, Dt); set the buffers."""
         raise NotImplementedError

@@ -71,6 +71,7 @@ class TwinHashModule(CrossModalHashingModule):
     ``lr_image``, ``lr_text``, ``momentum``, ``weight_decay``, and ``dropout`` where the
     method has it)."""
 
+    SIZE_KEYS = ("hidden_dim", "code_length")  # the widths of both MLPs
     # generator of the dropout masks (`seeded_dropout`); None: torch's global generator
     dropout_rng: torch.Generator | None = None
 

@@ -60,14 +60,21 @@ class CodeMLP(nn.Module):
         return F.normalize(torch.tanh(self.fc(x)), dim=1)
 
 
+MAX_LAYERS = 256  # Linear layers of a network at most
+
+
 class UCCHModule(CrossModalHashingModule):
     """UCCH under Lightning manual optimisation; hyper-parameters are plain values."""
 
     # the config name of the method (configs/model/ucch.yaml), as results.json names it
     method_name = "ucch"
     STEPS_PER_BATCH = 1  # one optimiser
+    SIZE_KEYS = ("hidden_dim", "image_layers", "text_layers", "code_length")
     RULES = dict(
         positive_ints=("hidden_dim", "image_layers", "text_layers", "negatives"),
+        # a network of more layers is no MLP of this method (the release: 3 and 2), and
+        # building it to count its memory at the door would take minutes
+        at_most={"image_layers": MAX_LAYERS, "text_layers": MAX_LAYERS},
         non_negative_ints=("warmup_epochs",),
         non_negative=("margin", "shift", "weight_decay"),
         positive=("temperature", "ranking_scale", "lr"),
