@@ -144,9 +144,12 @@ def model_cases() -> list[tuple[str, str, object]]:
     for name, cls in METHODS.items():
         for group, keys in cls.RULES.items():
             for key in keys:
-                bad = BAD.get(group) or [
-                    v for v in ("no_such_option", 3, None, 1.5) if v not in keys[key]
-                ]
+                if group == "at_most":  # an integer's largest value: just above it and far
+                    bad = [keys[key] + 1, 2 * keys[key], 10**6]
+                else:
+                    bad = BAD.get(group) or [
+                        v for v in ("no_such_option", 3, None, 1.5) if v not in keys[key]
+                    ]
                 drawn = [bad[i] for i in rng.choice(len(bad), 3, replace=False)]
                 if group in ("non_negative", "positive", "unit_interval"):
                     drawn = [math.nan, math.inf, drawn[0]]

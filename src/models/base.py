@@ -65,10 +65,8 @@ class CrossModalHashingModule(L.LightningModule):
     # `check_rules` arguments for the method's own keys (the evaluation keys are always checked)
     RULES: ClassVar[dict[str, Any]] = {}
     DERIVED: ClassVar[tuple[Derived, ...]] = ()  # constants of its floats (models/derived.py)
-    # optimiser steps in global_step per training batch (src/utils/warmup_checks.py), or None
-    STEPS_PER_BATCH: ClassVar[int | None] = None
-    # the hyper-parameters that size its networks, checked against the memory at the door
-    # (src/utils/memory_need.py; tests/test_memory_need.py finds any left out)
+    STEPS_PER_BATCH: ClassVar[int | None] = None  # optimiser steps a batch (warmup_checks.py)
+    # hyper-parameters sizing its networks, checked against memory (src/utils/memory_need.py)
     SIZE_KEYS: ClassVar[tuple[str, ...]] = ("code_length",)
 
     def __init__(self, hp: dict[str, Any]) -> None:
@@ -98,8 +96,7 @@ class CrossModalHashingModule(L.LightningModule):
 
     @classmethod
     def working_elements(cls, hp: dict[str, Any]) -> int:
-        """float64 elements its training holds beyond weights, gradients and optimiser states
-        (a closed-form fit's matrices), counted by src/utils/memory_need.py; none here."""
+        """float64 elements a fit holds beyond weights, gradients, optimiser states: none."""
         return 0
 
     # ----------------------------------------------------------------------------- encoding
